@@ -1,0 +1,37 @@
+# One entry point for people and CI. `make test` and `make demo` set everything up themselves.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install lint format test test-fast demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# lint and types first, then unit, doctests and integration tests with coverage
+test: lint
+	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+test-fast: $(STAMP)
+	$(BIN)/pytest tests/unit stream_app models
+
+demo: $(STAMP)
+	$(BIN)/stream-app demo
+
+clean:
+	rm -rf $(VENV) .stream_app .pytest_cache .mypy_cache .ruff_cache .coverage

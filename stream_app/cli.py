@@ -1,0 +1,204 @@
+"""The ``stream-app`` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from stream_app.errors import StreamAppError
+from stream_app.settings import Settings
+
+app = typer.Typer(
+    help="Streaming fraud scoring on Kafka, LightGBM and ClickHouse.", no_args_is_help=True
+)
+models_app = typer.Typer(help="Model registry: train and list versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+console = Console(stderr=True)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.callback()
+def _root(log_level: Annotated[str, typer.Option(help="Logging level.")] = "warning") -> None:
+    _setup_logging(log_level)
+
+
+@app.command()
+def worker() -> None:
+    """Run a scoring worker (faust-streaming app with a batched confluent-kafka hot path)."""
+    from stream_app.scoring.worker import run_worker
+
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    run_worker(Settings())
+
+
+@app.command()
+def sink() -> None:
+    """Run the warehouse sink: the only writer of ClickHouse; serves read-only SQL with chDB."""
+    from stream_app.warehouse.service import run_sink
+
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    run_sink(Settings())
+
+
+@app.command()
+def topics() -> None:
+    """Create the project's topics if they are missing."""
+    from stream_app.kafka.topics import ensure_topics
+
+    created = ensure_topics(Settings())
+    console.print(f"created: {', '.join(created)}" if created else "all topics exist")
+
+
+@app.command()
+def broker(
+    port: Annotated[int, typer.Option(help="Loopback port (0 = a free one).")] = 9092,
+) -> None:
+    """Run the local Kafka-protocol broker (Tansu, in-memory) until Ctrl-C."""
+    import signal
+
+    from stream_app.kafka.local_broker import LocalBroker
+
+    with LocalBroker(port or None) as running:
+        console.print(f"broker listening on {running.bootstrap_servers} (Ctrl-C stops it)")
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+
+
+@app.command()
+def produce(
+    events: Annotated[int, typer.Option(min=1, help="How many records to send.")] = 10_000,
+    rate: Annotated[
+        float, typer.Option(min=0, help="Events per second; 0 = as fast as possible.")
+    ] = 0.0,
+    fraud_rate: Annotated[float, typer.Option(min=0, max=0.49, help="Share of fraud.")] = 0.01,
+    seed: Annotated[int, typer.Option(help="Generator seed (same seed, same events).")] = 42,
+    bad_fraction: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of malformed records.")
+    ] = 0.0,
+    time_scale: Annotated[
+        float, typer.Option(min=0.001, help="Event seconds per wall second.")
+    ] = 60.0,
+    event_format: Annotated[str, typer.Option("--format", help="json or avro.")] = "json",
+) -> None:
+    """Produce synthetic card transactions, keyed by card id."""
+    from stream_app.produce import ProduceOptions, ProduceReport
+    from stream_app.produce import produce as run_produce
+
+    if event_format not in ("json", "avro"):
+        raise typer.BadParameter("--format must be json or avro")
+
+    def show(report: ProduceReport) -> None:
+        sent = report.valid + report.malformed
+        rate_now = sent / report.seconds if report.seconds else 0.0
+        console.print(
+            f"\rproduced {sent:,} ({report.malformed:,} malformed) {rate_now:,.0f}/s", end=""
+        )
+
+    options = ProduceOptions(events, rate, fraud_rate, seed, bad_fraction, time_scale, event_format)  # type: ignore[arg-type]
+    report = run_produce(Settings(), options, show)
+    console.print(
+        f"\nsent {report.valid:,} valid ({report.fraud:,} fraud) and {report.malformed:,} malformed"
+    )
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A read-only ClickHouse query.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="table, csv or json.")] = "table",
+) -> None:
+    """Run a read-only SQL query on the warehouse (also while the sink holds it)."""
+    from stream_app.warehouse.sql import FORMATS, query_rows, run_query
+
+    settings = Settings()
+    if output not in FORMATS:
+        raise typer.BadParameter(f"--output must be one of {', '.join(FORMATS)}")
+    if output != "table":
+        sys.stdout.write(run_query(settings, query, FORMATS[output]).decode())
+        return
+    from rich.table import Table
+
+    columns, rows = query_rows(settings, query)
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    Console().print(table)
+
+
+@models_app.command("train")
+def models_train(
+    events: Annotated[int, typer.Option(min=1000, help="Synthetic events to train on.")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 1,
+    trees: Annotated[int, typer.Option(min=1, help="Boosting rounds.")] = 200,
+    leaves: Annotated[int, typer.Option(min=2, help="Leaves per tree.")] = 31,
+    promote: Annotated[bool, typer.Option(help="Make the new version champion.")] = True,
+) -> None:
+    """Train a LightGBM model on synthetic data and register it."""
+    from models.registry import FileModelStore
+    from models.train import TrainingConfig, train_model
+
+    settings = Settings()
+    config = TrainingConfig(events=events, seed=seed, num_trees=trees, num_leaves=leaves)
+    train_model(FileModelStore(settings.model_dir), config, promote=promote, progress=console.print)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered versions with their evaluation and aliases."""
+    from rich.table import Table
+
+    from models.registry import FileModelStore
+
+    store = FileModelStore(Settings().model_dir)
+    aliases = store.aliases()
+    table = Table("version", "created", "features", "trees", "AUC", "F1", "threshold", "aliases")
+    for m in store.versions():
+        names = ", ".join(a for a, v in aliases.items() if v == m.version)
+        table.add_row(
+            m.version,
+            m.created_at,
+            m.feature_set_version,
+            str(m.num_trees),
+            f"{m.evaluation.get('auc', float('nan')):.4f}",
+            f"{m.evaluation.get('f1', float('nan')):.3f}",
+            f"{m.threshold:.3f}",
+            names,
+        )
+    Console().print(table)
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option(min=1, help="Transactions to produce.")] = 100_000,
+    bad_fraction: Annotated[float, typer.Option(min=0, max=1)] = 0.003,
+    workers: Annotated[int, typer.Option(min=1, max=8, help="Scoring worker processes.")] = 1,
+    state_dir: Annotated[
+        Path, typer.Option(help="Where the demo keeps models and the warehouse.")
+    ] = Path(".stream_app"),
+) -> None:
+    """Start everything, stream synthetic transactions, print a summary from ClickHouse, stop."""
+    from stream_app.demo import DemoOptions, run_demo
+
+    run_demo(
+        DemoOptions(events=events, bad_fraction=bad_fraction, workers=workers, state_dir=state_dir)
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except StreamAppError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None

@@ -1,0 +1,230 @@
+"""``stream-app demo``: the whole loop on real parts, from an empty broker to an SQL summary."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from models.registry import CHAMPION, FileModelStore
+from models.train import TrainingConfig, train_model
+from stream_app.errors import StreamAppError
+from stream_app.kafka.local_broker import LocalBroker, free_port
+from stream_app.kafka.topics import ensure_topics
+from stream_app.processes import ChildProcess, get_json, wait_until
+from stream_app.produce import ProduceOptions, ProduceReport, produce
+from stream_app.settings import Settings
+from stream_app.warehouse.sql import query_rows
+
+SUMMARY_QUERIES = (
+    (
+        "Predictions per model version",
+        "SELECT model_version, count() AS events, uniqExact(event_id) AS unique_events, "
+        "round(avg(score), 4) AS mean_score, countIf(decision = 'decline') AS declined "
+        "FROM predictions GROUP BY model_version ORDER BY model_version",
+    ),
+    (
+        "Score distribution",
+        "SELECT floor(score, 1) AS score_from, count() AS events, "
+        "bar(log10(count() + 1), 0, 6, 30) AS log_scale FROM predictions "
+        "GROUP BY score_from ORDER BY score_from",
+    ),
+    (
+        "Highest-scored cards",
+        "SELECT card_id, round(max(score), 4) AS max_score, count() AS events, "
+        "countIf(decision = 'decline') AS declined FROM predictions "
+        "GROUP BY card_id ORDER BY max_score DESC, card_id LIMIT 5",
+    ),
+    (
+        "Dead letters by reason",
+        "SELECT reason, count() AS records FROM dead_letters GROUP BY reason ORDER BY records DESC",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    events: int = 100_000
+    bad_fraction: float = 0.003
+    workers: int = 1
+    state_dir: Path = Path(".stream_app")
+    time_scale: float = 600.0
+    seed: int = 42
+
+
+class Demo:
+    """Owns every process the demo starts and stops them all, whatever happens."""
+
+    def __init__(self, options: DemoOptions, console: Console) -> None:
+        self.options = options
+        self.console = console
+        self.logs = options.state_dir / "logs"
+        self.broker = LocalBroker(log_file=None)
+        self.children: list[ChildProcess] = []
+        self.worker_ports: list[int] = []
+
+    def run(self) -> None:
+        started = time.monotonic()
+        try:
+            settings = self._start_infrastructure()
+            report = self._stream(settings)
+            self._summary(settings, report, time.monotonic() - started)
+        except KeyboardInterrupt:
+            self.console.print("\ninterrupted: stopping everything the demo started")
+        finally:
+            self._stop_all()
+
+    def _start_infrastructure(self) -> Settings:
+        options, console = self.options, self.console
+        warehouse = options.state_dir / "warehouse"
+        if warehouse.exists():
+            shutil.rmtree(warehouse)  # the broker starts empty, so does the demo's warehouse
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.broker.start()
+        console.print(f"[bold]broker[/bold] Tansu on {self.broker.bootstrap_servers}")
+        settings = Settings(
+            bootstrap_servers=self.broker.bootstrap_servers,
+            model_dir=options.state_dir / "models",
+            warehouse_dsn=f"chdb://{warehouse}",
+            sql_port=free_port(),
+        )
+        ensure_topics(settings)
+        console.print(f"[bold]topics[/bold] created with {settings.topics.partitions} partitions")
+        store = FileModelStore(settings.model_dir)
+        if CHAMPION not in store.aliases():
+            train_model(
+                store, TrainingConfig(), progress=lambda m: console.print(f"[bold]model[/bold] {m}")
+            )
+        else:
+            console.print(f"[bold]model[/bold] champion is version {store.aliases()[CHAMPION]}")
+        self.children.append(ChildProcess("sink", ["sink"], settings, self.logs))
+        for index in range(options.workers):
+            port = free_port()
+            worker_settings = settings.model_copy(
+                update={"worker_id": f"demo-worker-{index + 1}", "worker_web_port": port}
+            )
+            self.children.append(
+                ChildProcess(f"worker-{index + 1}", ["worker"], worker_settings, self.logs)
+            )
+            self.worker_ports.append(port)
+        wait_until(lambda: self._ready(settings), 90, "the sink and workers to be ready")
+        console.print(
+            f"[bold]running[/bold] {options.workers} worker(s) and the sink; logs in {self.logs}/"
+        )
+        return settings
+
+    def _ready(self, settings: Settings) -> bool:
+        for child in self.children:
+            child.check_alive()
+        if get_json(f"{settings.sql_url}/health") is None:
+            return False
+        assigned = 0
+        for health in map(self._worker_health, self.worker_ports):
+            if health is None:
+                return False
+            assigned += len(health["assigned"])
+        return assigned == settings.topics.partitions
+
+    @staticmethod
+    def _worker_health(port: int) -> dict[str, Any] | None:
+        health: dict[str, Any] | None = get_json(f"http://127.0.0.1:{port}/health")
+        return health
+
+    def _stream(self, settings: Settings) -> ProduceReport:
+        """Produce in a thread; show one progress line a second until every record is stored."""
+        options = self.options
+        produce_options = ProduceOptions(
+            events=options.events,
+            seed=options.seed,
+            bad_fraction=options.bad_fraction,
+            time_scale=options.time_scale,
+        )
+        latest: list[ProduceReport] = [ProduceReport()]
+        outcome: list[ProduceReport | BaseException] = []
+
+        def run_producer() -> None:
+            try:
+                outcome.append(
+                    produce(settings, produce_options, lambda r: latest.__setitem__(0, r))
+                )
+            except BaseException as exc:
+                outcome.append(exc)
+
+        start = time.monotonic()
+        threading.Thread(target=run_producer, name="producer", daemon=True).start()
+        while True:
+            time.sleep(1.0)
+            for child in self.children:
+                child.check_alive()
+            if outcome and isinstance(outcome[0], BaseException):
+                raise StreamAppError(f"producer failed: {outcome[0]}")
+            stored_predictions, stored_dead = self._stored(settings)
+            self._progress_line(
+                latest[0], stored_predictions + stored_dead, time.monotonic() - start
+            )
+            if outcome:
+                final = outcome[0]
+                assert isinstance(final, ProduceReport)
+                if stored_predictions >= final.valid and stored_dead >= final.malformed:
+                    if self.console.is_terminal:
+                        self.console.print()
+                    return final
+            if time.monotonic() - start > 600:
+                raise StreamAppError("the pipeline did not store every event within 10 minutes")
+
+    @staticmethod
+    def _stored(settings: Settings) -> tuple[int, int]:
+        _, rows = query_rows(
+            settings, "SELECT (SELECT count() FROM predictions), (SELECT count() FROM dead_letters)"
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
+    def _progress_line(self, produced: ProduceReport, stored: int, elapsed: float) -> None:
+        scored = dead = 0
+        for health in map(self._worker_health, self.worker_ports):
+            if health:
+                scored += health["scored"]
+                dead += health["dead_lettered"]
+        line = (
+            f"produced {produced.valid + produced.malformed:,} | scored {scored:,} | "
+            f"dead-lettered {dead:,} | stored {stored:,} | {stored / elapsed:,.0f} events/s"
+        )
+        if self.console.is_terminal:
+            self.console.print(line, end="\r", highlight=False)
+        elif int(elapsed) % 5 == 0:  # logs and pipes get a line every few seconds, not a \r
+            self.console.print(line, highlight=False)
+
+    def _summary(self, settings: Settings, report: ProduceReport, seconds: float) -> None:
+        predictions, dead_letters = self._stored(settings)
+        self.console.print(
+            f"[bold]produced[/bold] {report.valid:,} valid ({report.fraud:,} fraud) + "
+            f"{report.malformed:,} malformed; [bold]stored[/bold] {predictions:,} predictions "
+            f"+ {dead_letters:,} dead letters"
+        )
+        for title, query in SUMMARY_QUERIES:
+            columns, rows = query_rows(settings, query)
+            table = Table(*columns, title=title, title_justify="left")
+            for row in rows:
+                table.add_row(*(str(v) for v in row))
+            self.console.print(table)
+        self.console.print(f"demo finished in {seconds:.0f}s. More SQL, once the demo has stopped:")
+        dsn = ""
+        if self.options.state_dir != Path(".stream_app"):
+            dsn = f"STREAM_APP_WAREHOUSE_DSN=chdb://{self.options.state_dir}/warehouse "
+        command = f'{dsn}.venv/bin/stream-app sql "SELECT count() FROM predictions"'  # noqa: S608
+        self.console.print(f"  {command}")
+
+    def _stop_all(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self.broker.stop()
+
+
+def run_demo(options: DemoOptions) -> None:
+    Demo(options, Console()).run()

@@ -1,0 +1,30 @@
+"""The project's exception tree: one root, one subclass per package concern."""
+
+
+class StreamAppError(Exception):
+    """Root of every error stream_app raises on purpose."""
+
+
+class ConfigError(StreamAppError):
+    """Settings or a configuration file are invalid."""
+
+
+class BrokerError(StreamAppError):
+    """The Kafka-protocol broker could not be started, reached or administered."""
+
+
+class CodecError(StreamAppError):
+    """A record could not be encoded or decoded; ``reason`` is a short machine-readable code."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class ModelError(StreamAppError):
+    """A model version is missing, corrupt or incompatible with the running feature set."""
+
+
+class WarehouseError(StreamAppError):
+    """The warehouse refused or could not answer a statement."""

@@ -1,0 +1,97 @@
+"""Child processes of the demo and tests: start ``stream-app`` commands, stop them cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from stream_app.errors import StreamAppError
+from stream_app.settings import Settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that reproduce ``settings`` in a child process."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump(exclude={"topics"}).items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"STREAM_APP_{name.upper()}"] = str(value)
+    for name, value in settings.topics.model_dump().items():
+        env[f"STREAM_APP_TOPICS__{name.upper()}"] = str(value)
+    return env
+
+
+class ChildProcess:
+    """``python -m stream_app <command>`` with its output in a log file."""
+
+    def __init__(self, name: str, command: list[str], settings: Settings, log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **settings_env(settings)}
+        with open(self.log_path, "wb") as log:
+            self._process = subprocess.Popen(  # noqa: S603  # our own interpreter and module
+                [sys.executable, "-m", "stream_app", "--log-level", "info", *command],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def check_alive(self) -> None:
+        if not self.alive():
+            tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
+            raise StreamAppError(
+                f"{self.name} exited with code {self._process.returncode}; "
+                f"last lines of {self.log_path}:\n" + "\n".join(tail)
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no commit (for crash tests)."""
+        self._process.kill()
+        self._process.wait()
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM, then SIGKILL after ``timeout_s``; returns the exit code."""
+        if self.alive():
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        return self._process.returncode
+
+
+def get_json(url: str, timeout_s: float = 2.0) -> Any:
+    """GET a JSON document, or ``None`` if nothing answers there yet."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310  # loopback
+            return json.loads(response.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+        return None
+
+
+def wait_until(predicate: Any, timeout_s: float, what: str, interval_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval_s)
+    raise StreamAppError(f"timed out after {timeout_s:.0f}s waiting for {what}")

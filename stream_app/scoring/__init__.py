@@ -1,0 +1,1 @@
+"""The scoring worker: decode → features → predict → publish, one batch at a time."""

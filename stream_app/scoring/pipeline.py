@@ -1,0 +1,159 @@
+"""The pure part of the hot path: raw input records of one batch in, output records out.
+
+Decode failures are data: each becomes a dead-letter record with its reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from stream_app.codecs.avro import AvroRecordCodec
+from stream_app.codecs.detect import TransactionDecoder
+from stream_app.errors import CodecError
+from stream_app.events import Transaction, TransactionBatch
+from stream_app.features import compute_features
+from stream_app.scoring.model import LoadedModel
+from stream_app.settings import Topics
+
+Headers = list[tuple[str, str | bytes | None]]
+
+
+class InputRecord(Protocol):
+    """What the pipeline reads of a consumed record (``confluent_kafka.Message`` fits)."""
+
+    def value(self) -> bytes | None: ...
+    def key(self) -> bytes | None: ...
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def timestamp(self) -> tuple[int, int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers
+
+
+@dataclass(slots=True)
+class ScoredBatch:
+    """Everything one input batch produces, and the offsets to commit once it is delivered."""
+
+    outputs: list[OutputRecord] = field(default_factory=list)
+    scored: int = 0
+    dead_lettered: int = 0
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+class ScoringPipeline:
+    """Decode, compute features, predict and build the output records of one batch."""
+
+    def __init__(
+        self,
+        decoder: TransactionDecoder,
+        model: LoadedModel,
+        predictions: AvroRecordCodec,
+        dead_letters: AvroRecordCodec,
+        topics: Topics,
+        worker_id: str,
+        max_payload_bytes: int,
+    ) -> None:
+        self._decoder = decoder
+        self.model = model
+        self._predictions = predictions
+        self._dead_letters = dead_letters
+        self._topics = topics
+        self._worker_id = worker_id
+        self._max_payload_bytes = max_payload_bytes
+
+    def process(self, records: Sequence[InputRecord]) -> ScoredBatch:
+        result = ScoredBatch()
+        valid: list[Transaction] = []
+        sources: list[InputRecord] = []
+        for record in records:
+            topic, partition, offset = (
+                record.topic() or "",
+                record.partition() or 0,
+                record.offset() or 0,
+            )
+            result.next_offsets[(topic, partition)] = offset + 1
+            try:
+                valid.append(self._decoder.decode(record.value()))
+                sources.append(record)
+            except CodecError as exc:
+                result.outputs.append(self._dead_letter(record, exc))
+                result.dead_lettered += 1
+        if valid:
+            result.outputs.extend(self._score(valid, sources))
+            result.scored = len(valid)
+        return result
+
+    def _score(self, events: list[Transaction], sources: list[InputRecord]) -> list[OutputRecord]:
+        batch = TransactionBatch.from_transactions(events)
+        scores = self.model.predict(compute_features(batch))
+        declines = scores >= self.model.threshold
+        scored_time = int(time.time() * 1000)
+        version = self.model.version
+        headers: Headers = [("model-version", version.encode())]
+        encode = self._predictions.encode
+        topic = self._topics.predictions
+        outputs = []
+        for event, source, score, decline in zip(
+            events, sources, scores.tolist(), np.asarray(declines).tolist(), strict=True
+        ):
+            value = encode(
+                {
+                    "event_id": event.event_id,
+                    "card_id": event.card_id,
+                    "event_time": event.event_time,
+                    "input_create_time": source.timestamp()[1],
+                    "scored_time": scored_time,
+                    "model_version": version,
+                    "score": score,
+                    "decision": "decline" if decline else "approve",
+                    "worker_id": self._worker_id,
+                    "source_partition": source.partition() or 0,
+                    "source_offset": source.offset() or 0,
+                }
+            )
+            outputs.append(OutputRecord(topic, event.card_id.encode(), value, headers))
+        return outputs
+
+    def _dead_letter(self, record: InputRecord, error: CodecError) -> OutputRecord:
+        topic, partition, offset = (
+            record.topic() or "",
+            record.partition() or 0,
+            record.offset() or 0,
+        )
+        payload = record.value() or b""
+        detail = error.detail[:1000]
+        if len(payload) > self._max_payload_bytes:
+            detail += f" (payload truncated to its first {self._max_payload_bytes} bytes)"
+            payload = payload[: self._max_payload_bytes]
+        value = self._dead_letters.encode(
+            {
+                "reason": error.reason,
+                "detail": detail,
+                "source_topic": topic,
+                "source_partition": partition,
+                "source_offset": offset,
+                "source_key": record.key(),
+                "payload": payload,
+                "worker_id": self._worker_id,
+                "dead_lettered_time": int(time.time() * 1000),
+            }
+        )
+        headers: Headers = [
+            ("reason", error.reason.encode()),
+            ("source-topic", topic.encode()),
+            ("source-partition", str(partition).encode()),
+            ("source-offset", str(offset).encode()),
+        ]
+        return OutputRecord(self._topics.dead_letters, record.key(), value, headers)

@@ -1,0 +1,100 @@
+"""One typed settings object, read from the environment (``STREAM_APP_*``) and an optional file.
+
+Defaults run the embedded setup: a local broker on loopback and chDB in ``.stream_app/``.
+Nested values use ``__`` in the environment, e.g. ``STREAM_APP_TOPICS__PARTITIONS=8``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "STREAM_APP_CONFIG"
+
+
+class Topics(BaseModel):
+    """Topic names and the partition count of the keyed input topic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    transactions: str = "transactions"
+    predictions: str = "predictions"
+    dead_letters: str = "dead-letters"
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+    def outputs(self) -> tuple[str, ...]:
+        """Topics the scoring workers write."""
+        return (self.predictions, self.dead_letters)
+
+
+class Settings(BaseSettings):
+    """Everything a worker, the sink or the CLI needs to know, validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAM_APP_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topics: Topics = Topics()
+    schema_registry_url: str | None = None
+    schema_registry_secret: SecretStr | None = None
+    schemas_dir: Path = Path(__file__).resolve().parent.parent / "schemas"
+
+    warehouse_dsn: str = "chdb:///.stream_app/warehouse"
+    warehouse_database: str = Field(default="stream_app", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    warehouse_password: SecretStr | None = None
+
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    batch_max_wait_ms: int = Field(default=50, ge=1)
+    max_message_bytes: int = Field(default=64 * 1024, ge=256)
+    decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    worker_group: str = "stream-app-workers"
+    worker_web_port: int = Field(default=6066, ge=0, le=65535)
+
+    model_dir: Path = Path(".stream_app/models")
+
+    sink_group: str = "stream-app-sink"
+    sink_batch_rows: int = Field(default=10_000, ge=1)
+    sink_flush_interval_ms: int = Field(default=1000, ge=10)
+    sql_host: str = "127.0.0.1"
+    sql_port: int = Field(default=8124, ge=0, le=65535)
+
+    kafka_profile: Literal["default", "local"] = "local"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Constructor arguments win over the environment, which wins over the TOML file."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def sql_url(self) -> str:
+        """Where the sink serves read-only SQL."""
+        return f"http://{self.sql_host}:{self.sql_port}"
+
+    @property
+    def embedded_warehouse(self) -> bool:
+        """True when the warehouse is chDB, whose data directory only one process may open."""
+        return self.warehouse_dsn.startswith("chdb://")

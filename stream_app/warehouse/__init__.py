@@ -1,0 +1,1 @@
+"""The ClickHouse warehouse: tables, the only writer (the sink) and read-only SQL."""

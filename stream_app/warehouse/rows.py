@@ -1,0 +1,67 @@
+"""Turn records of each consumed topic into rows of their warehouse table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from stream_app.codecs.avro import AvroRecordCodec
+from stream_app.codecs.detect import TransactionDecoder
+from stream_app.errors import CodecError
+from stream_app.scoring.pipeline import InputRecord
+from stream_app.sinks.base import Row
+from stream_app.warehouse.schema import DEAD_LETTERS, PREDICTIONS, Table
+
+RowMapper = Callable[[InputRecord, int], Row | None]
+
+
+def event_rows(decoder: TransactionDecoder) -> RowMapper:
+    """Valid transactions become ``events`` rows; invalid ones are the workers' dead letters."""
+
+    def to_row(record: InputRecord, ingested_ms: int) -> Row | None:
+        try:
+            e = decoder.decode(record.value())
+        except CodecError:
+            return None
+        return (
+            e.event_id,
+            e.card_id,
+            e.merchant_id,
+            e.merchant_category,
+            e.amount,
+            e.currency,
+            e.channel,
+            e.card_country,
+            e.merchant_country,
+            e.event_time,
+            record.timestamp()[1],
+            record.partition(),
+            record.offset(),
+            ingested_ms,
+        )
+
+    return to_row
+
+
+def avro_rows(codec: AvroRecordCodec, table: Table) -> RowMapper:
+    """Avro records whose fields are the table's columns (less ``ingested_time``)."""
+    fields = [name for name in table.column_names if name != "ingested_time"]
+
+    def to_row(record: InputRecord, ingested_ms: int) -> Row | None:
+        value: dict[str, Any] = codec.decode(record.value() or b"")
+        return (*(value[name] for name in fields), ingested_ms)
+
+    return to_row
+
+
+def prediction_rows(codec: AvroRecordCodec) -> RowMapper:
+    return avro_rows(codec, PREDICTIONS)
+
+
+def dead_letter_rows(codec: AvroRecordCodec) -> RowMapper:
+    return avro_rows(codec, DEAD_LETTERS)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

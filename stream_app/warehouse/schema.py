@@ -1,0 +1,123 @@
+"""Warehouse tables, created idempotently by the sink.
+
+Each ``*_raw`` table is a ReplacingMergeTree keyed by what identifies a record, so a replay after
+a crash leaves at most a duplicate *part*, never a duplicate in what people query: the plain views
+(``events``, ``predictions``, ``dead_letters``) read ``FINAL``. Sorting keys start with the card
+(a card's history) and partitions are months of event time (per-version score distributions over
+time prune by month).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Table:
+    """A raw table, its view name, and the columns the sink inserts (in order)."""
+
+    view: str
+    columns: tuple[tuple[str, str], ...]
+    order_by: str
+    partition_by: str
+    version_column: str
+    ttl_column: str
+
+    @property
+    def raw(self) -> str:
+        return f"{self.view}_raw"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    def ddl(self, database: str, ttl_days: int) -> list[str]:
+        columns = ",\n  ".join(f"{name} {kind}" for name, kind in self.columns)
+        return [
+            f"CREATE TABLE IF NOT EXISTS {database}.{self.raw} (\n  {columns}\n)"
+            f"\nENGINE = ReplacingMergeTree({self.version_column})"
+            f"\nPARTITION BY {self.partition_by}\nORDER BY ({self.order_by})"
+            f"\nTTL toDateTime({self.ttl_column}) + INTERVAL {ttl_days} DAY",
+            # identifiers come from this module and the validated settings, never from users
+            f"CREATE VIEW IF NOT EXISTS {database}.{self.view} AS "  # noqa: S608
+            f"SELECT * FROM {database}.{self.raw} FINAL",
+        ]
+
+
+TIME = "DateTime64(3, 'UTC')"
+
+EVENTS = Table(
+    view="events",
+    columns=(
+        ("event_id", "String"),
+        ("card_id", "String"),
+        ("merchant_id", "LowCardinality(String)"),
+        ("merchant_category", "LowCardinality(String)"),
+        ("amount", "Float64"),
+        ("currency", "LowCardinality(String)"),
+        ("channel", "LowCardinality(String)"),
+        ("card_country", "LowCardinality(String)"),
+        ("merchant_country", "LowCardinality(String)"),
+        ("event_time", TIME),
+        ("create_time", TIME),
+        ("source_partition", "UInt16"),
+        ("source_offset", "UInt64"),
+        ("ingested_time", TIME),
+    ),
+    order_by="card_id, event_time, event_id",
+    partition_by="toYYYYMM(event_time)",
+    version_column="ingested_time",
+    ttl_column="event_time",
+)
+
+PREDICTIONS = Table(
+    view="predictions",
+    columns=(
+        ("event_id", "String"),
+        ("card_id", "String"),
+        ("event_time", TIME),
+        ("input_create_time", TIME),
+        ("scored_time", TIME),
+        ("model_version", "LowCardinality(String)"),
+        ("score", "Float64"),
+        ("decision", "LowCardinality(String)"),
+        ("worker_id", "LowCardinality(String)"),
+        ("source_partition", "UInt16"),
+        ("source_offset", "UInt64"),
+        ("ingested_time", TIME),
+    ),
+    order_by="card_id, event_time, event_id",
+    partition_by="toYYYYMM(event_time)",
+    version_column="ingested_time",
+    ttl_column="event_time",
+)
+
+DEAD_LETTERS = Table(
+    view="dead_letters",
+    columns=(
+        ("source_topic", "LowCardinality(String)"),
+        ("source_partition", "UInt16"),
+        ("source_offset", "UInt64"),
+        ("reason", "LowCardinality(String)"),
+        ("detail", "String"),
+        ("source_key", "Nullable(String)"),
+        ("payload", "String"),
+        ("worker_id", "LowCardinality(String)"),
+        ("dead_lettered_time", TIME),
+        ("ingested_time", TIME),
+    ),
+    order_by="source_topic, source_partition, source_offset",
+    partition_by="toYYYYMM(dead_lettered_time)",
+    version_column="ingested_time",
+    ttl_column="dead_lettered_time",
+)
+
+TABLES = (EVENTS, PREDICTIONS, DEAD_LETTERS)
+
+
+def create_statements(database: str, ttl_days: int = 365) -> list[str]:
+    """Every statement that brings an empty warehouse to the current schema, idempotent."""
+    statements = [f"CREATE DATABASE IF NOT EXISTS {database}"]
+    for table in TABLES:
+        statements.extend(table.ddl(database, ttl_days))
+    return statements

@@ -1,0 +1,81 @@
+"""``stream-app sink``: build the warehouse sink from settings and run it until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from confluent_kafka import Consumer
+
+from stream_app.codecs.factory import (
+    dead_letter_codec,
+    prediction_codec,
+    schema_registry,
+    transaction_decoder,
+)
+from stream_app.kafka.config import consumer_config
+from stream_app.settings import Settings
+from stream_app.sinks.clickhouse import ClickHouseSink
+from stream_app.warehouse.client import connect, redact
+from stream_app.warehouse.ingest import Route, WarehouseIngest
+from stream_app.warehouse.rows import dead_letter_rows, event_rows, prediction_rows
+from stream_app.warehouse.schema import DEAD_LETTERS, EVENTS, PREDICTIONS, create_statements
+from stream_app.warehouse.sql import ReadOnlySql, SqlEndpoint
+
+log = logging.getLogger(__name__)
+
+
+def build_ingest(settings: Settings) -> WarehouseIngest:
+    """The ingest loop with its consumer, codecs and one sink per table (tables created here)."""
+    client = connect(settings)
+    for statement in create_statements(settings.warehouse_database):
+        client.command(statement)
+    registry = schema_registry(settings)
+    database, topics = settings.warehouse_database, settings.topics
+    routes = [
+        Route(
+            topics.transactions,
+            event_rows(transaction_decoder(settings, registry)),
+            ClickHouseSink(client, database, EVENTS),
+        ),
+        Route(
+            topics.predictions,
+            prediction_rows(prediction_codec(settings, registry)),
+            ClickHouseSink(client, database, PREDICTIONS),
+        ),
+        Route(
+            topics.dead_letters,
+            dead_letter_rows(dead_letter_codec(settings, registry)),
+            ClickHouseSink(client, database, DEAD_LETTERS),
+        ),
+    ]
+    consumer = Consumer(consumer_config(settings, settings.sink_group))
+    return WarehouseIngest(
+        consumer, routes, settings.sink_batch_rows, settings.sink_flush_interval_ms / 1000
+    )
+
+
+def run_sink(settings: Settings) -> None:
+    """Serve read-only SQL (embedded warehouse) and ingest until SIGTERM or SIGINT."""
+    ingest = build_ingest(settings)
+    endpoint = None
+    if settings.embedded_warehouse:
+        sql = ReadOnlySql(connect(settings, readonly=True))
+        endpoint = SqlEndpoint(sql, settings.sql_host, settings.sql_port).start()
+        log.info("read-only SQL on http://%s:%d", settings.sql_host, endpoint.port)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: flushing and stopping", signum)
+        ingest.stop()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    log.info("sink ingesting into %s", redact(settings.warehouse_dsn))
+    try:
+        ingest.run()
+    finally:
+        if endpoint:
+            endpoint.stop()

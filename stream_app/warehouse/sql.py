@@ -1,0 +1,137 @@
+"""Read-only SQL: the engine enforces it (``readonly=1``), this module only carries queries.
+
+With chDB the sink owns the data directory, so it serves :class:`ReadOnlySql` over HTTP on
+loopback; :func:`run_query` uses that endpoint when it answers and opens the warehouse itself
+(read-only) otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from stream_app.errors import WarehouseError
+from stream_app.settings import Settings
+from stream_app.warehouse.client import connect
+
+FORMATS = {"table": "JSONCompact", "json": "JSONEachRow", "csv": "CSVWithNames"}
+MAX_QUERY_BYTES = 1_000_000
+
+
+class ReadOnlySql:
+    """Runs queries on a ``readonly=1`` session of the warehouse, one at a time."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def run(self, query: str, clickhouse_format: str) -> bytes:
+        """The result in a ClickHouse format, or ``WarehouseError`` with the engine's text."""
+        with self._lock:
+            try:
+                result: bytes = self._client.raw_query(query, fmt=clickhouse_format)
+            except Exception as exc:  # driver errors carry ClickHouse's own message
+                raise WarehouseError(str(exc).strip()) from None
+        return result
+
+
+class SqlEndpoint:
+    """``POST /query?format=F`` with the SQL as body; ``GET /health``. Loopback only by default."""
+
+    def __init__(self, sql: ReadOnlySql, host: str, port: int) -> None:
+        self._server = ThreadingHTTPServer((host, port), _handler(sql))
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sql-endpoint", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        port: int = self._server.server_address[1]
+        return port
+
+    def start(self) -> SqlEndpoint:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(sql: ReadOnlySql) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+        def _reply(self, status: HTTPStatus, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # http.server's naming
+            if self.path == "/health":
+                self._reply(HTTPStatus.OK, b'{"status": "ok"}')
+            else:
+                self._reply(HTTPStatus.NOT_FOUND, b"POST /query?format=... with SQL as the body")
+
+        def do_POST(self) -> None:
+            url = urllib.parse.urlparse(self.path)
+            if url.path != "/query":
+                self._reply(HTTPStatus.NOT_FOUND, b"unknown path")
+                return
+            length = int(self.headers.get("Content-Length", "0"))
+            if length > MAX_QUERY_BYTES:
+                self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"query too large")
+                return
+            fmt = urllib.parse.parse_qs(url.query).get("format", ["JSONCompact"])[0]
+            if fmt not in FORMATS.values():
+                self._reply(
+                    HTTPStatus.BAD_REQUEST,
+                    f"format must be one of {sorted(FORMATS.values())}".encode(),
+                )
+                return
+            try:
+                body = sql.run(self.rfile.read(length).decode(), fmt)
+            except WarehouseError as exc:
+                self._reply(HTTPStatus.BAD_REQUEST, str(exc).encode())
+                return
+            self._reply(HTTPStatus.OK, body)
+
+    return Handler
+
+
+def run_query(
+    settings: Settings, query: str, clickhouse_format: str, timeout_s: float = 60.0
+) -> bytes:
+    """Run ``query`` read-only: through the sink's endpoint if it answers, else directly."""
+    if settings.embedded_warehouse:
+        request = urllib.request.Request(  # noqa: S310  # http on loopback, from settings
+            f"{settings.sql_url}/query?format={clickhouse_format}",
+            data=query.encode(),
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+                body: bytes = response.read()
+                return body
+        except urllib.error.HTTPError as exc:
+            raise WarehouseError(exc.read().decode(errors="replace")) from None
+        except urllib.error.URLError:
+            pass  # no sink running: open the warehouse ourselves
+    return ReadOnlySql(connect(settings, readonly=True)).run(query, clickhouse_format)
+
+
+def query_rows(settings: Settings, query: str) -> tuple[list[str], list[list[Any]]]:
+    """Column names and rows of a read-only query."""
+    document = json.loads(run_query(settings, query, FORMATS["table"]))
+    return [c["name"] for c in document["meta"]], document["data"]
