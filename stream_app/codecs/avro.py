@@ -40,7 +40,7 @@ def unframe(value: bytes) -> tuple[int, memoryview]:
 
     >>> unframe(b"\\x00\\x00\\x00\\x00\\x07x")[0]
     7
-    >>> unframe(b"{\"a\": 1}")
+    >>> unframe(b'{"a": 1}')
     Traceback (most recent call last):
     ...
     stream_app.errors.CodecError: bad_magic_byte: expected 0x00, got 0x7b

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import threading
 import time
@@ -67,7 +68,9 @@ class FileSchemaRegistry(SchemaRegistry):
         return found
 
     def register(self, subject: str, schema: Schema) -> int:
-        with self._lock:
+        # a file lock: several processes (workers, sink, producer) may register at once
+        with self._lock, open(self._index, "rb+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
             self._load()
             for schema_id, known in self._schemas.items():
                 if known == schema and self._subjects[schema_id] == subject:

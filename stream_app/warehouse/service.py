@@ -62,7 +62,7 @@ def run_sink(settings: Settings) -> None:
     ingest = build_ingest(settings)
     endpoint = None
     if settings.embedded_warehouse:
-        sql = ReadOnlySql(connect(settings, readonly=True))
+        sql = ReadOnlySql(lambda: connect(settings, readonly=True))
         endpoint = SqlEndpoint(sql, settings.sql_host, settings.sql_port).start()
         log.info("read-only SQL on http://%s:%d", settings.sql_host, endpoint.port)
 

@@ -12,6 +12,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,10 +28,16 @@ MAX_QUERY_BYTES = 1_000_000
 
 
 class ReadOnlySql:
-    """Runs queries on a ``readonly=1`` session of the warehouse, one at a time."""
+    """Runs queries on a ``readonly=1`` session of the warehouse, one at a time.
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    After a failed query the session is replaced: chDB keeps the output of the statements of a
+    multi-statement input that ran before the refused one, and would prepend it to the next
+    result (seen with chDB 4.4: ``SELECT 1; DROP ...`` then ``SELECT count()`` gave ``1\\n<n>``).
+    """
+
+    def __init__(self, open_client: Callable[[], Client]) -> None:
+        self._open_client = open_client
+        self._client = open_client()
         self._lock = threading.Lock()
 
     def run(self, query: str, clickhouse_format: str) -> bytes:
@@ -39,8 +46,20 @@ class ReadOnlySql:
             try:
                 result: bytes = self._client.raw_query(query, fmt=clickhouse_format)
             except Exception as exc:  # driver errors carry ClickHouse's own message
-                raise WarehouseError(str(exc).strip()) from None
+                self._client = self._open_client()
+                if "SYNTAX_ERROR" not in str(exc):
+                    raise WarehouseError(str(exc).strip()) from None
+                # Statements without a result set (SYSTEM, SET, ...) reject the FORMAT clause
+                # the driver appends: send them as they are, so the engine answers for itself.
+                return self._command(query)
         return result
+
+    def _command(self, query: str) -> bytes:
+        try:
+            return f"{self._client.command(query)}\n".encode()
+        except Exception as exc:
+            self._client = self._open_client()
+            raise WarehouseError(str(exc).strip()) from None
 
 
 class SqlEndpoint:
@@ -128,7 +147,7 @@ def run_query(
             raise WarehouseError(exc.read().decode(errors="replace")) from None
         except urllib.error.URLError:
             pass  # no sink running: open the warehouse ourselves
-    return ReadOnlySql(connect(settings, readonly=True)).run(query, clickhouse_format)
+    return ReadOnlySql(lambda: connect(settings, readonly=True)).run(query, clickhouse_format)
 
 
 def query_rows(settings: Settings, query: str) -> tuple[list[str], list[list[Any]]]:

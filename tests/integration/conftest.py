@@ -1,0 +1,196 @@
+"""Real infrastructure, started once per test session, and factories for per-test isolation.
+
+With a Docker engine: testcontainers' Kafka and ClickHouse. Without one (this machine, CI): the
+local broker (Tansu) and chDB. Test bodies are the same on both; each test gets its own topics,
+consumer groups and warehouse database.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from models.registry import FileModelStore
+from models.train import TrainingConfig, train_model
+from stream_app.kafka.config import consumer_config
+from stream_app.kafka.local_broker import LocalBroker, free_port
+from stream_app.kafka.topics import ensure_topics
+from stream_app.scoring.build import build_loop
+from stream_app.scoring.loop import ScoringLoop
+from stream_app.settings import Settings, Topics
+from stream_app.warehouse.ingest import WarehouseIngest
+from stream_app.warehouse.service import build_ingest
+
+pytestmark = pytest.mark.integration
+
+
+def docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        result = subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    bootstrap_servers: str
+    warehouse_dsn: str
+    kind: str
+
+
+@pytest.fixture(scope="session")
+def infrastructure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
+    if docker_engine_answers():
+        from testcontainers.clickhouse import ClickHouseContainer
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as kafka, ClickHouseContainer() as clickhouse:
+            host, port = clickhouse.get_container_host_ip(), clickhouse.get_exposed_port(8123)
+            yield Infrastructure(
+                kafka.get_bootstrap_server(),
+                f"http://{clickhouse.username}:{clickhouse.password}@{host}:{port}",
+                "testcontainers",
+            )
+        return
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    with LocalBroker(log_file=tmp_path_factory.mktemp("broker") / "tansu.log") as broker:
+        yield Infrastructure(broker.bootstrap_servers, f"chdb://{warehouse}", "local")
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small champion model, trained once per session."""
+    directory = tmp_path_factory.mktemp("models")
+    train_model(FileModelStore(directory), TrainingConfig(events=20_000, num_trees=40))
+    return directory
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(
+    infrastructure: Infrastructure, model_dir: Path, tmp_path: Path
+) -> SettingsFactory:
+    """Settings with this test's own topics, groups and database (topics created)."""
+    suffix = uuid.uuid4().hex[:10]
+
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "bootstrap_servers": infrastructure.bootstrap_servers,
+            "warehouse_dsn": infrastructure.warehouse_dsn,
+            "warehouse_database": f"t_{suffix}",
+            "topics": Topics(
+                transactions=f"tx-{suffix}",
+                predictions=f"pred-{suffix}",
+                dead_letters=f"dlq-{suffix}",
+                partitions=4,
+            ),
+            "worker_group": f"workers-{suffix}",
+            "sink_group": f"sink-{suffix}",
+            "model_dir": model_dir,
+            "schemas_dir": _schemas_copy(tmp_path),
+            "batch_size": 500,
+            "sink_flush_interval_ms": 200,
+            "sql_port": free_port(),
+            "worker_web_port": free_port(),
+            "worker_id": f"test-worker-{suffix}",
+        }
+        values.update(overrides)
+        settings = Settings(**values)
+        ensure_topics(settings)
+        return settings
+
+    return factory
+
+
+def _schemas_copy(tmp_path: Path) -> Path:
+    """Each test registers schemas in its own copy of schemas/ (topic names differ)."""
+    target = tmp_path / "schemas"
+    if not target.exists():
+        shutil.copytree(Path(__file__).resolve().parents[2] / "schemas", target)
+    return target
+
+
+@contextmanager
+def in_thread(runner: ScoringLoop | WarehouseIngest) -> Iterator[threading.Thread]:
+    """Run a loop's ``run`` in a thread; stop and join it on exit (re-raising its failure)."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            runner.run()
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        runner.stop()
+        thread.join(60)
+    if failure:
+        raise failure[0]
+
+
+@pytest.fixture
+def running_sink() -> Callable[[Settings], Any]:
+    def start(settings: Settings) -> Any:
+        return in_thread(build_ingest(settings))
+
+    return start
+
+
+@pytest.fixture
+def running_worker() -> Callable[[Settings], Any]:
+    def start(settings: Settings) -> Any:
+        return in_thread(build_loop(settings))
+
+    return start
+
+
+def read_topic(
+    settings: Settings, topic: str, expected: int, timeout_s: float = 60.0
+) -> list[Message]:
+    """Every record of ``topic`` via ``assign()`` from the beginning, until ``expected`` arrive.
+
+    Counts records rather than trusting end offsets (the local broker reports wrong ones).
+    """
+    consumer = Consumer(consumer_config(settings, f"reader-{uuid.uuid4().hex[:8]}"))
+    consumer.assign(
+        [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(settings.topics.partitions)]
+    )
+    records: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            records.extend(m for m in consumer.consume(10_000, 0.2) if m.error() is None)
+        # a little longer, to see records beyond what was expected
+        records.extend(m for m in consumer.consume(10_000, 0.5) if m.error() is None)
+    finally:
+        consumer.close()
+    return records
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")

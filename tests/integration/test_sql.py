@@ -1,0 +1,97 @@
+"""Read-only SQL is enforced by the engine, through the sink's endpoint and directly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from stream_app.cli import app
+from stream_app.errors import WarehouseError
+from stream_app.processes import settings_env
+from stream_app.sinks.clickhouse import ClickHouseSink
+from stream_app.warehouse.client import connect
+from stream_app.warehouse.schema import PREDICTIONS, create_statements
+from stream_app.warehouse.sql import ReadOnlySql, SqlEndpoint, query_rows, run_query
+
+pytestmark = pytest.mark.integration
+
+REFUSED = [
+    "INSERT INTO predictions_raw (event_id) VALUES ('x')",
+    "CREATE TABLE evil (x UInt8) ENGINE = Memory",
+    "DROP TABLE predictions_raw",
+    "ALTER TABLE predictions_raw DELETE WHERE 1",
+    "TRUNCATE TABLE predictions_raw",
+    "SYSTEM FLUSH LOGS",
+    "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+    "SELECT * FROM url('http://127.0.0.1:9/', 'CSV', 'x String')",
+    "SET readonly = 0",
+    "SELECT 1; DROP TABLE predictions_raw",
+]
+
+
+@pytest.fixture
+def warehouse(make_settings):
+    settings = make_settings()
+    client = connect(settings)
+    for statement in create_statements(settings.warehouse_database):
+        client.command(statement)
+    return settings, client
+
+
+def prediction_row(event_id: str, ingested: int) -> tuple:
+    return (event_id, "card-1", 1_767_225_600_000, 1, 2, "1", 0.25, "approve", "w", 0, 7, ingested)
+
+
+def test_replayed_rows_appear_once_in_the_view(warehouse):
+    settings, client = warehouse
+    sink = ClickHouseSink(client, settings.warehouse_database, PREDICTIONS)
+    sink.add([prediction_row(f"e{i}", 1) for i in range(100)])
+    sink.flush()
+    sink.add([prediction_row(f"e{i}", 2) for i in range(50)])  # a replay of half of them
+    sink.flush()
+    assert query_rows(settings, "SELECT count() FROM predictions_raw")[1][0][0] in (100, 150)
+    assert query_rows(settings, "SELECT count(), uniqExact(event_id) FROM predictions")[1] == [
+        [100, 100]
+    ]
+
+
+@pytest.mark.parametrize("through_endpoint", [True, False])
+def test_reads_work_and_writes_are_refused_by_the_engine(warehouse, through_endpoint):
+    settings, _ = warehouse
+    endpoint = None
+    if through_endpoint:
+        endpoint = SqlEndpoint(
+            ReadOnlySql(lambda: connect(settings, readonly=True)),
+            settings.sql_host,
+            settings.sql_port,
+        ).start()
+    try:
+        assert json.loads(run_query(settings, "SELECT 41 + 1 AS x", "JSONEachRow")) == {"x": 42}
+        for statement in REFUSED:
+            with pytest.raises(WarehouseError) as refused:
+                run_query(settings, statement, "CSVWithNames")
+            message = str(refused.value)
+            assert "READONLY" in message or "Code: 164" in message or "readonly" in message, (
+                statement,
+                message,
+            )
+        assert query_rows(settings, "SELECT count() FROM predictions_raw")[1] == [[0]]
+    finally:
+        if endpoint:
+            endpoint.stop()
+
+
+def test_cli_sql_prints_table_csv_and_json(warehouse, monkeypatch):
+    settings, _ = warehouse
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    csv = runner.invoke(app, ["sql", "SELECT 1 AS one, 'a' AS letter", "-o", "csv"])
+    assert csv.exit_code == 0, csv.output
+    assert csv.stdout.splitlines() == ['"one","letter"', '1,"a"']
+    as_json = runner.invoke(app, ["sql", "SELECT 2 AS two", "--output", "json"])
+    assert json.loads(as_json.stdout) == {"two": 2}
+    table = runner.invoke(app, ["sql", "SELECT 3 AS three"])
+    assert "three" in table.stdout and "3" in table.stdout
