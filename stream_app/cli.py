@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -73,8 +72,9 @@ def broker(
 
     with LocalBroker(port or None) as running:
         console.print(f"broker listening on {running.bootstrap_servers} (Ctrl-C stops it)")
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # sigwait needs them blocked
+        signal.sigwait(stop_signals)
 
 
 @app.command()

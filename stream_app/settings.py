@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     schema_registry_secret: SecretStr | None = None
     schemas_dir: Path = Path(__file__).resolve().parent.parent / "schemas"
 
-    warehouse_dsn: str = "chdb:///.stream_app/warehouse"
+    warehouse_dsn: str = "chdb://.stream_app/warehouse"  # relative to the working directory
     warehouse_database: str = Field(default="stream_app", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     warehouse_password: SecretStr | None = None
 
