@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from stream_app.errors import BrokerError
 from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
+from stream_app.timing import StageTimes
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class LoopStats:
     last_batch_seconds: float = 0.0
     assigned: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
+    first_record_at: float | None = None
+    stages: StageTimes = field(default_factory=StageTimes)
 
 
 class ScoringLoop:
@@ -64,9 +67,14 @@ class ScoringLoop:
             [self._input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
         try:
+            stages = self.stats.stages
             while not self._stopping.is_set():
+                stages.start()
                 records = self._consumer.consume(self._batch_size, self._max_wait_s)
                 if records:
+                    stages.lap("consume")
+                    if self.stats.first_record_at is None:
+                        self.stats.first_record_at = time.time()
                     self.run_batch(records)
         finally:
             self._producer.flush(30)
@@ -75,15 +83,17 @@ class ScoringLoop:
 
     def run_batch(self, records: list[Message]) -> ScoredBatch:
         started = time.perf_counter()
+        stats = self.stats
         good = [r for r in records if not self._is_error(r)]
-        result = self.pipeline.process(good)
+        result = self.pipeline.process(good, stats.stages)
         self._publish(result)
+        stats.stages.lap("produce")
         if result.next_offsets:
             self._consumer.commit(
                 offsets=[TopicPartition(t, p, o) for (t, p), o in result.next_offsets.items()],
                 asynchronous=False,
             )
-        stats = self.stats
+        stats.stages.lap("commit")
         stats.consumed += len(good)
         stats.scored += result.scored
         stats.dead_lettered += result.dead_lettered

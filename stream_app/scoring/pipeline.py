@@ -19,6 +19,7 @@ from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import compute_features
 from stream_app.scoring.model import LoadedModel
 from stream_app.settings import Topics
+from stream_app.timing import StageTimes
 
 Headers = list[tuple[str, str | bytes | None]]
 
@@ -73,7 +74,11 @@ class ScoringPipeline:
         self._worker_id = worker_id
         self._max_payload_bytes = max_payload_bytes
 
-    def process(self, records: Sequence[InputRecord]) -> ScoredBatch:
+    def process(
+        self, records: Sequence[InputRecord], times: StageTimes | None = None
+    ) -> ScoredBatch:
+        """Score a batch; ``times`` (if given) gets laps for decode, features, predict, encode."""
+        times = times or StageTimes()
         result = ScoredBatch()
         valid: list[Transaction] = []
         sources: list[InputRecord] = []
@@ -90,14 +95,19 @@ class ScoringPipeline:
             except CodecError as exc:
                 result.outputs.append(self._dead_letter(record, exc))
                 result.dead_lettered += 1
+        times.lap("decode")
         if valid:
-            result.outputs.extend(self._score(valid, sources))
+            result.outputs.extend(self._score(valid, sources, times))
             result.scored = len(valid)
         return result
 
-    def _score(self, events: list[Transaction], sources: list[InputRecord]) -> list[OutputRecord]:
-        batch = TransactionBatch.from_transactions(events)
-        scores = self.model.predict(compute_features(batch))
+    def _score(
+        self, events: list[Transaction], sources: list[InputRecord], times: StageTimes
+    ) -> list[OutputRecord]:
+        features = compute_features(TransactionBatch.from_transactions(events))
+        times.lap("features")
+        scores = self.model.predict(features)
+        times.lap("predict")
         declines = scores >= self.model.threshold
         scored_time = int(time.time() * 1000)
         version = self.model.version
@@ -124,6 +134,7 @@ class ScoringPipeline:
                 }
             )
             outputs.append(OutputRecord(topic, event.card_id.encode(), value, headers))
+        times.lap("encode")
         return outputs
 
     def _dead_letter(self, record: InputRecord, error: CodecError) -> OutputRecord:

@@ -80,6 +80,12 @@ class LoopCollector(Collector):
             "duration of the last batch",
             stats.last_batch_seconds,
         )
+        stages = CounterMetricFamily(
+            "stream_app_worker_stage_seconds", "time spent per hot-path stage", labels=["stage"]
+        )
+        for stage, seconds in stats.stages.snapshot().items():
+            stages.add_metric([stage], seconds)
+        yield stages
 
 
 def create_app(settings: Settings, service: ScoringService, datadir: Path) -> faust.App:
@@ -115,6 +121,8 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
                 "scored": stats.scored,
                 "dead_lettered": stats.dead_lettered,
                 "uptime_s": round(time.time() - stats.started_at, 1),
+                "first_record_at": stats.first_record_at,
+                "stage_seconds": stats.stages.snapshot(),
             }
         )
 

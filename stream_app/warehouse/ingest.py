@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from stream_app.errors import BrokerError, CodecError
 from stream_app.sinks.base import Sink
+from stream_app.timing import StageTimes
 from stream_app.warehouse.rows import RowMapper, now_ms
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,16 @@ class IngestStats:
     undecodable: int = 0
     flushes: int = 0
     last_flush_seconds: float = 0.0
+    stages: StageTimes = field(default_factory=StageTimes)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "consumed": self.consumed,
+            "stored": self.stored,
+            "undecodable": self.undecodable,
+            "flushes": self.flushes,
+            "stage_seconds": self.stages.snapshot(),
+        }
 
 
 class WarehouseIngest:
@@ -68,7 +79,10 @@ class WarehouseIngest:
 
     def poll_once(self) -> None:
         """Consume what is there (≤ 100 ms wait), then flush if the batch is big or old enough."""
+        stages = self.stats.stages
+        stages.start()
         records = self._consumer.consume(self._batch_rows, 0.1)
+        stages.lap("consume")
         ingested = now_ms()
         for record in records:
             error = record.error()
@@ -92,6 +106,7 @@ class WarehouseIngest:
                 continue
             if row is not None:
                 route.sink.add([row])
+        stages.lap("decode")
         if records:
             self.stats.consumed += len(records)
             if self._oldest_pending is None:
@@ -104,16 +119,20 @@ class WarehouseIngest:
     def flush(self) -> None:
         """Insert every buffered row, then commit the offsets of the records they came from."""
         started = time.perf_counter()
+        stages = self.stats.stages
+        stages.start()
         for route in self._routes.values():
             written = route.sink.flush()
             if written:
                 self.stats.stored[route.topic] = self.stats.stored.get(route.topic, 0) + written
+        stages.lap("insert")
         if self._pending_offsets:
             self._consumer.commit(
                 offsets=[TopicPartition(t, p, o) for (t, p), o in self._pending_offsets.items()],
                 asynchronous=False,
             )
             self._pending_offsets = {}
+        stages.lap("commit")
         self._oldest_pending = None
         self.stats.flushes += 1
         self.stats.last_flush_seconds = time.perf_counter() - started

@@ -63,7 +63,9 @@ def run_sink(settings: Settings) -> None:
     endpoint = None
     if settings.embedded_warehouse:
         sql = ReadOnlySql(lambda: connect(settings, readonly=True))
-        endpoint = SqlEndpoint(sql, settings.sql_host, settings.sql_port).start()
+        endpoint = SqlEndpoint(
+            sql, settings.sql_host, settings.sql_port, ingest.stats.as_dict
+        ).start()
         log.info("read-only SQL on http://%s:%d", settings.sql_host, endpoint.port)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

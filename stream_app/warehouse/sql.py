@@ -8,6 +8,7 @@ loopback; :func:`run_query` uses that endpoint when it answers and opens the war
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.error
 import urllib.parse
@@ -23,6 +24,7 @@ from stream_app.errors import WarehouseError
 from stream_app.settings import Settings
 from stream_app.warehouse.client import connect
 
+_OUTFILE = re.compile(r"^INTO OUTFILE ", re.MULTILINE)
 FORMATS = {"table": "JSONCompact", "json": "JSONEachRow", "csv": "CSVWithNames"}
 MAX_QUERY_BYTES = 1_000_000
 
@@ -43,6 +45,7 @@ class ReadOnlySql:
     def run(self, query: str, clickhouse_format: str) -> bytes:
         """The result in a ClickHouse format, or ``WarehouseError`` with the engine's text."""
         with self._lock:
+            self._refuse_what_readonly_lets_through(query)
             try:
                 result: bytes = self._client.raw_query(query, fmt=clickhouse_format)
             except Exception as exc:  # driver errors carry ClickHouse's own message
@@ -54,6 +57,26 @@ class ReadOnlySql:
                 return self._command(query)
         return result
 
+    def _refuse_what_readonly_lets_through(self, query: str) -> None:
+        """Two gaps of ``readonly=1`` in chDB, closed with the engine's own parser.
+
+        chDB runs every statement of a multi-statement input, and ``SELECT ... INTO OUTFILE``
+        writes files despite ``readonly=1`` (chDB 4.4). ``formatQuery`` parses the text as
+        ClickHouse does: it refuses multi-statements with its own error, and its canonical form
+        puts a real ``INTO OUTFILE`` clause at the start of a line (a string literal never does).
+        """
+        try:
+            canonical = self._client.query(
+                "SELECT formatQuery({q:String})", parameters={"q": query}
+            ).result_rows[0][0]
+        except Exception as exc:
+            self._client = self._open_client()
+            raise WarehouseError(str(exc).strip()) from None
+        if _OUTFILE.search(canonical):
+            raise WarehouseError(
+                "INTO OUTFILE writes files on the server: refused on read-only SQL"
+            )
+
     def _command(self, query: str) -> bytes:
         try:
             return f"{self._client.command(query)}\n".encode()
@@ -63,10 +86,16 @@ class ReadOnlySql:
 
 
 class SqlEndpoint:
-    """``POST /query?format=F`` with the SQL as body; ``GET /health``. Loopback only by default."""
+    """``POST /query?format=F`` with the SQL as body; ``GET /health`` with the sink's counters."""
 
-    def __init__(self, sql: ReadOnlySql, host: str, port: int) -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler(sql))
+    def __init__(
+        self,
+        sql: ReadOnlySql,
+        host: str,
+        port: int,
+        status: Callable[[], dict[str, object]] = dict,
+    ) -> None:
+        self._server = ThreadingHTTPServer((host, port), _handler(sql, status))
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="sql-endpoint", daemon=True
         )
@@ -85,7 +114,9 @@ class SqlEndpoint:
         self._server.server_close()
 
 
-def _handler(sql: ReadOnlySql) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    sql: ReadOnlySql, status: Callable[[], dict[str, object]]
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             return
@@ -99,7 +130,7 @@ def _handler(sql: ReadOnlySql) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # http.server's naming
             if self.path == "/health":
-                self._reply(HTTPStatus.OK, b'{"status": "ok"}')
+                self._reply(HTTPStatus.OK, json.dumps({"status": "ok", **status()}).encode())
             else:
                 self._reply(HTTPStatus.NOT_FOUND, b"POST /query?format=... with SQL as the body")
 
