@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format test test-fast demo clean
+.PHONY: install lint format test test-fast demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/stream-app demo
+
+# throughput, decision latency, warehouse visibility and memory; the figures also in bench.json
+bench: $(STAMP)
+	$(BIN)/stream-app bench --json bench.json
 
 clean:
 	rm -rf $(VENV) .stream_app .pytest_cache .mypy_cache .ruff_cache .coverage

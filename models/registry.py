@@ -85,10 +85,21 @@ class ModelStore(ABC):
     def set_alias(self, alias: str, version: str | None, *, by: str) -> None:
         """Point ``alias`` at ``version`` (``None`` clears it); the change is kept as history."""
 
+    @abstractmethod
+    def alias_history(self) -> list[dict[str, Any]]:
+        """Every alias change, oldest first: ``alias``, ``from``, ``to``, ``by``, ``at``."""
+
     def resolve(self, alias_or_version: str) -> ModelMetadata:
         """Metadata for an alias (``champion``) or a version id."""
         version = self.aliases().get(alias_or_version, alias_or_version)
         return self.metadata(version)
+
+    def previous_champion(self) -> str | None:
+        """The champion before the current one, from the alias history."""
+        for change in reversed(self.alias_history()):
+            if change["alias"] == CHAMPION and change["from"] is not None:
+                return str(change["from"])
+        return None
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -171,6 +182,10 @@ class FileModelStore(ModelStore):
     def aliases(self) -> dict[str, str]:
         current: dict[str, str] = self._alias_document()["current"]
         return current
+
+    def alias_history(self) -> list[dict[str, Any]]:
+        history: list[dict[str, Any]] = self._alias_document()["history"]
+        return history
 
     def set_alias(self, alias: str, version: str | None, *, by: str) -> None:
         if version is not None:

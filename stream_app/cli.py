@@ -10,13 +10,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from stream_app.cli_models import models_app
 from stream_app.errors import StreamAppError
 from stream_app.settings import Settings
 
 app = typer.Typer(
     help="Streaming fraud scoring on Kafka, LightGBM and ClickHouse.", no_args_is_help=True
 )
-models_app = typer.Typer(help="Model registry: train and list versions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 console = Console(stderr=True)
 
@@ -137,48 +137,6 @@ def sql(
     Console().print(table)
 
 
-@models_app.command("train")
-def models_train(
-    events: Annotated[int, typer.Option(min=1000, help="Synthetic events to train on.")] = 200_000,
-    seed: Annotated[int, typer.Option(help="Generator seed.")] = 1,
-    trees: Annotated[int, typer.Option(min=1, help="Boosting rounds.")] = 200,
-    leaves: Annotated[int, typer.Option(min=2, help="Leaves per tree.")] = 31,
-    promote: Annotated[bool, typer.Option(help="Make the new version champion.")] = True,
-) -> None:
-    """Train a LightGBM model on synthetic data and register it."""
-    from models.registry import FileModelStore
-    from models.train import TrainingConfig, train_model
-
-    settings = Settings()
-    config = TrainingConfig(events=events, seed=seed, num_trees=trees, num_leaves=leaves)
-    train_model(FileModelStore(settings.model_dir), config, promote=promote, progress=console.print)
-
-
-@models_app.command("list")
-def models_list() -> None:
-    """Registered versions with their evaluation and aliases."""
-    from rich.table import Table
-
-    from models.registry import FileModelStore
-
-    store = FileModelStore(Settings().model_dir)
-    aliases = store.aliases()
-    table = Table("version", "created", "features", "trees", "AUC", "F1", "threshold", "aliases")
-    for m in store.versions():
-        names = ", ".join(a for a, v in aliases.items() if v == m.version)
-        table.add_row(
-            m.version,
-            m.created_at,
-            m.feature_set_version,
-            str(m.num_trees),
-            f"{m.evaluation.get('auc', float('nan')):.4f}",
-            f"{m.evaluation.get('f1', float('nan')):.3f}",
-            f"{m.threshold:.3f}",
-            names,
-        )
-    Console().print(table)
-
-
 @app.command()
 def demo(
     events: Annotated[int, typer.Option(min=1, help="Transactions to produce.")] = 100_000,
@@ -194,6 +152,43 @@ def demo(
     run_demo(
         DemoOptions(events=events, bad_fraction=bad_fraction, workers=workers, state_dir=state_dir)
     )
+
+
+@app.command()
+def bench(
+    events: Annotated[
+        int, typer.Option(min=1000, help="Backlog of each throughput phase (JSON, Avro, bare).")
+    ] = 200_000,
+    latency_seconds: Annotated[
+        float, typer.Option(min=3, help="Duration of the paced latency run.")
+    ] = 20.0,
+    latency_rate: Annotated[
+        float, typer.Option(min=1, help="Events per second offered in the latency run.")
+    ] = 5000.0,
+    soak: Annotated[
+        int, typer.Option(min=0, metavar="EVENTS", help="Also a soak run: worker RSS over EVENTS.")
+    ] = 0,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
+    ] = None,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Print µs per event per stage (worker, sink).")
+    ] = False,
+    state_dir: Annotated[
+        Path, typer.Option(help="The benchmark's models, warehouse and logs; wiped at start.")
+    ] = Path(".stream_app/bench"),
+) -> None:
+    """Measure throughput, decision latency, warehouse visibility and memory on real processes."""
+    from stream_app.bench.options import BenchOptions, LatencyOptions
+    from stream_app.bench.runner import bench_command, bench_console
+
+    options = BenchOptions(
+        events=events,
+        latency=LatencyOptions(seconds=latency_seconds, rate=latency_rate),
+        soak_events=soak,
+        state_dir=state_dir,
+    )
+    bench_command(options, json_path, profile, bench_console())
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from models.registry import CHAMPION, FileModelStore
 from models.train import TrainingConfig, train_model
+from stream_app.control.client import publish_model_version
 from stream_app.errors import StreamAppError
 from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.kafka.topics import ensure_topics
@@ -103,6 +104,8 @@ class Demo:
             )
         else:
             console.print(f"[bold]model[/bold] champion is version {store.aliases()[CHAMPION]}")
+        for metadata in store.versions():
+            publish_model_version(settings, metadata)
         self.children.append(ChildProcess("sink", ["sink"], settings, self.logs))
         for index in range(options.workers):
             port = free_port()

@@ -25,17 +25,29 @@ CONFIG_FILE_ENV = "STREAM_APP_CONFIG"
 class Topics(BaseModel):
     """Topic names and the partition count of the keyed input topic."""
 
-    model_config = ConfigDict(frozen=True)
+    # extra="forbid" as in Settings: a typo (STREAM_APP_TOPICS__PARTITONS) must not pass silently
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     transactions: str = "transactions"
     predictions: str = "predictions"
     dead_letters: str = "dead-letters"
+    control: str = "model-control"
+    control_status: str = "control-status"
+    model_versions: str = "model-versions"
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
 
     def outputs(self) -> tuple[str, ...]:
         """Topics the scoring workers write."""
-        return (self.predictions, self.dead_letters)
+        return (self.predictions, self.dead_letters, self.control_status)
+
+    def single_partition(self) -> dict[str, dict[str, str]]:
+        """Low-volume topics with one partition (total order), and their topic configs."""
+        return {
+            self.control: {"cleanup.policy": "compact"},
+            self.control_status: {},
+            self.model_versions: {"cleanup.policy": "compact"},
+        }
 
 
 class Settings(BaseSettings):
@@ -62,6 +74,7 @@ class Settings(BaseSettings):
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     worker_group: str = "stream-app-workers"
     worker_web_port: int = Field(default=6066, ge=0, le=65535)
+    heartbeat_interval_s: float = Field(default=2.0, gt=0)
 
     model_dir: Path = Path(".stream_app/models")
 

@@ -34,17 +34,26 @@ def transaction_decoder(settings: Settings, registry: SchemaRegistry) -> Transac
     )
 
 
+#: the Avro schema of each output topic, by field name of ``Settings.topics``
+SCHEMA_FILES = {
+    "predictions": "prediction.avsc",
+    "dead_letters": "dead_letter.avsc",
+    "control": "control_command.avsc",
+    "control_status": "control_status.avsc",
+    "model_versions": "model_version.avsc",
+}
+
+
+def topic_codec(settings: Settings, registry: SchemaRegistry, topic_field: str) -> AvroRecordCodec:
+    """The Avro codec of one of the project's topics (subject ``<topic>-value``)."""
+    topic = getattr(settings.topics, topic_field)
+    schema = load_schema(settings.schemas_dir, SCHEMA_FILES[topic_field])
+    return AvroRecordCodec(registry, f"{topic}-value", schema)
+
+
 def prediction_codec(settings: Settings, registry: SchemaRegistry) -> AvroRecordCodec:
-    return AvroRecordCodec(
-        registry,
-        f"{settings.topics.predictions}-value",
-        load_schema(settings.schemas_dir, "prediction.avsc"),
-    )
+    return topic_codec(settings, registry, "predictions")
 
 
 def dead_letter_codec(settings: Settings, registry: SchemaRegistry) -> AvroRecordCodec:
-    return AvroRecordCodec(
-        registry,
-        f"{settings.topics.dead_letters}-value",
-        load_schema(settings.schemas_dir, "dead_letter.avsc"),
-    )
+    return topic_codec(settings, registry, "dead_letters")

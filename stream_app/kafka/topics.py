@@ -12,20 +12,31 @@ from stream_app.kafka.config import admin_config
 from stream_app.settings import Settings
 
 
-def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
-    """Create missing topics (all with the configured partition count); return those created."""
-    admin = AdminClient(admin_config(settings))
+def wanted_topics(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
+    """Every topic of the project: name → (partitions, topic config)."""
     topics = settings.topics
-    wanted = [topics.transactions, *topics.outputs()]
+    keyed = (topics.transactions, topics.predictions, topics.dead_letters)
+    wanted: dict[str, tuple[int, dict[str, str]]] = {n: (topics.partitions, {}) for n in keyed}
+    wanted.update({name: (1, config) for name, config in topics.single_partition().items()})
+    return wanted
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create missing topics; return the names of those created."""
+    admin = AdminClient(admin_config(settings))
+    wanted = wanted_topics(settings)
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
         raise BrokerError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
     missing = [
         NewTopic(
-            name, num_partitions=topics.partitions, replication_factor=topics.replication_factor
+            name,
+            num_partitions=partitions,
+            replication_factor=settings.topics.replication_factor,
+            config=config,
         )
-        for name in wanted
+        for name, (partitions, config) in wanted.items()
         if name not in existing
     ]
     if not missing:
@@ -36,17 +47,15 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise BrokerError(f"cannot create topic {name}: {exc}") from exc
-    _wait_for_metadata(admin, [t.topic for t in missing], topics.partitions, timeout_s)
+    _wait_for_metadata(admin, {t.topic: wanted[t.topic][0] for t in missing}, timeout_s)
     return [t.topic for t in missing]
 
 
-def _wait_for_metadata(
-    admin: AdminClient, names: list[str], partitions: int, timeout_s: float
-) -> None:
+def _wait_for_metadata(admin: AdminClient, partitions: dict[str, int], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         metadata = admin.list_topics(timeout=timeout_s).topics
-        if all(n in metadata and len(metadata[n].partitions) == partitions for n in names):
+        if all(n in metadata and len(metadata[n].partitions) == p for n, p in partitions.items()):
             return
         time.sleep(0.1)
-    raise BrokerError(f"topics {names} not visible with {partitions} partitions after {timeout_s}s")
+    raise BrokerError(f"topics {sorted(partitions)} not visible after {timeout_s}s")

@@ -1,6 +1,8 @@
-"""Assemble a scoring loop from settings: model, codecs, pipeline, consumer and producer."""
+"""Assemble a scoring loop from settings: models, codecs, pipeline, control, consumer, producer."""
 
 from __future__ import annotations
+
+import uuid
 
 from confluent_kafka import Consumer, Producer
 
@@ -11,32 +13,45 @@ from stream_app.codecs.factory import (
     schema_registry,
     transaction_decoder,
 )
+from stream_app.control.commands import ControlCodecs
+from stream_app.control.modelset import initial_models
+from stream_app.control.switch import ModelSwitch
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.scoring.loop import ScoringLoop
-from stream_app.scoring.model import load_model
 from stream_app.scoring.pipeline import ScoringPipeline
 from stream_app.settings import Settings
 
 
-def build_pipeline(settings: Settings) -> ScoringPipeline:
-    """The pure batch transform with the current champion loaded."""
+def build_loop(settings: Settings) -> ScoringLoop:
+    """A loop ready to run: the registry's models loaded, the control topic not yet replayed."""
     registry = schema_registry(settings)
-    return ScoringPipeline(
+    store = FileModelStore(settings.model_dir)
+    pipeline = ScoringPipeline(
         decoder=transaction_decoder(settings, registry),
-        model=load_model(FileModelStore(settings.model_dir)),
         predictions=prediction_codec(settings, registry),
         dead_letters=dead_letter_codec(settings, registry),
         topics=settings.topics,
         worker_id=settings.worker_id,
         max_payload_bytes=settings.max_message_bytes,
     )
-
-
-def build_loop(settings: Settings) -> ScoringLoop:
+    switch = ModelSwitch(
+        # every worker reads every command: assign(), and a group id that is never used to commit
+        consumer=Consumer(consumer_config(settings, f"control-{uuid.uuid4().hex}")),
+        store=store,
+        codecs=ControlCodecs(settings, registry),
+        models=initial_models(store),
+        control_topic=settings.topics.control,
+        status_topic=settings.topics.control_status,
+        worker_id=settings.worker_id,
+        heartbeat_interval_s=settings.heartbeat_interval_s,
+    )
     return ScoringLoop(
-        consumer=Consumer(consumer_config(settings, settings.worker_group)),
+        consumer=Consumer(
+            consumer_config(settings, settings.worker_group, **{"client.id": settings.worker_id})
+        ),
         producer=Producer(producer_config(settings)),
-        pipeline=build_pipeline(settings),
+        pipeline=pipeline,
+        switch=switch,
         input_topic=settings.topics.transactions,
         batch_size=settings.batch_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from stream_app.control.switch import ModelSwitch
 from stream_app.errors import BrokerError
 from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
 from stream_app.timing import StageTimes
@@ -44,6 +45,7 @@ class ScoringLoop:
         consumer: Consumer,
         producer: Producer,
         pipeline: ScoringPipeline,
+        switch: ModelSwitch,
         input_topic: str,
         batch_size: int,
         max_wait_s: float,
@@ -51,6 +53,7 @@ class ScoringLoop:
         self._consumer = consumer
         self._producer = producer
         self.pipeline = pipeline
+        self.switch = switch
         self._input_topic = input_topic
         self._batch_size = batch_size
         self._max_wait_s = max_wait_s
@@ -62,13 +65,15 @@ class ScoringLoop:
         self._stopping.set()
 
     def run(self) -> None:
-        """Subscribe and score until stopped, then leave the group cleanly."""
+        """Reach the current models, subscribe and score until stopped, then leave cleanly."""
+        self.switch.catch_up()
         self._consumer.subscribe(
             [self._input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
         try:
             stages = self.stats.stages
             while not self._stopping.is_set():
+                self.switch.between_batches(self._producer)
                 stages.start()
                 records = self._consumer.consume(self._batch_size, self._max_wait_s)
                 if records:
@@ -79,13 +84,14 @@ class ScoringLoop:
         finally:
             self._producer.flush(30)
             self._consumer.close()  # leaves the group: partitions move at once
+            self.switch.announce_stop(self._producer)
             log.info("scoring loop stopped after %d batches", self.stats.batches)
 
     def run_batch(self, records: list[Message]) -> ScoredBatch:
         started = time.perf_counter()
         stats = self.stats
         good = [r for r in records if not self._is_error(r)]
-        result = self.pipeline.process(good, stats.stages)
+        result = self.pipeline.process(good, self.switch.models, stats.stages)
         self._publish(result)
         stats.stages.lap("produce")
         if result.next_offsets:

@@ -14,10 +14,10 @@ import numpy as np
 
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.detect import TransactionDecoder
+from stream_app.control.modelset import ModelSet
 from stream_app.errors import CodecError
 from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import compute_features
-from stream_app.scoring.model import LoadedModel
 from stream_app.settings import Topics
 from stream_app.timing import StageTimes
 
@@ -59,7 +59,6 @@ class ScoringPipeline:
     def __init__(
         self,
         decoder: TransactionDecoder,
-        model: LoadedModel,
         predictions: AvroRecordCodec,
         dead_letters: AvroRecordCodec,
         topics: Topics,
@@ -67,7 +66,6 @@ class ScoringPipeline:
         max_payload_bytes: int,
     ) -> None:
         self._decoder = decoder
-        self.model = model
         self._predictions = predictions
         self._dead_letters = dead_letters
         self._topics = topics
@@ -75,9 +73,12 @@ class ScoringPipeline:
         self._max_payload_bytes = max_payload_bytes
 
     def process(
-        self, records: Sequence[InputRecord], times: StageTimes | None = None
+        self, records: Sequence[InputRecord], models: ModelSet, times: StageTimes | None = None
     ) -> ScoredBatch:
-        """Score a batch; ``times`` (if given) gets laps for decode, features, predict, encode."""
+        """Score a batch with ``models``; ``times`` gets laps for decode, features, predict, encode.
+
+        The champion decides; a challenger, if set, is scored on the same features in shadow.
+        """
         times = times or StageTimes()
         result = ScoredBatch()
         valid: list[Transaction] = []
@@ -97,26 +98,36 @@ class ScoringPipeline:
                 result.dead_lettered += 1
         times.lap("decode")
         if valid:
-            result.outputs.extend(self._score(valid, sources, times))
+            result.outputs.extend(self._score(valid, sources, models, times))
             result.scored = len(valid)
         return result
 
     def _score(
-        self, events: list[Transaction], sources: list[InputRecord], times: StageTimes
+        self,
+        events: list[Transaction],
+        sources: list[InputRecord],
+        models: ModelSet,
+        times: StageTimes,
     ) -> list[OutputRecord]:
         features = compute_features(TransactionBatch.from_transactions(events))
         times.lap("features")
-        scores = self.model.predict(features)
+        champion, challenger = models.champion, models.challenger
+        scores = champion.predict(features)
+        shadow: list[float | None] = [None] * len(events)
+        challenger_version = None
+        if challenger is not None:
+            shadow = challenger.predict(features).tolist()
+            challenger_version = challenger.version
         times.lap("predict")
-        declines = scores >= self.model.threshold
+        declines = np.asarray(scores >= champion.threshold).tolist()
         scored_time = int(time.time() * 1000)
-        version = self.model.version
+        version = champion.version
         headers: Headers = [("model-version", version.encode())]
         encode = self._predictions.encode
         topic = self._topics.predictions
         outputs = []
-        for event, source, score, decline in zip(
-            events, sources, scores.tolist(), np.asarray(declines).tolist(), strict=True
+        for event, source, score, decline, shadow_score in zip(
+            events, sources, scores.tolist(), declines, shadow, strict=True
         ):
             value = encode(
                 {
@@ -131,6 +142,8 @@ class ScoringPipeline:
                     "worker_id": self._worker_id,
                     "source_partition": source.partition() or 0,
                     "source_offset": source.offset() or 0,
+                    "challenger_version": challenger_version,
+                    "challenger_score": shadow_score,
                 }
             )
             outputs.append(OutputRecord(topic, event.card_id.encode(), value, headers))

@@ -116,7 +116,10 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
             {
                 "status": "failed" if service.failure else "ok",
                 "worker_id": settings.worker_id,
-                "model_version": loop.pipeline.model.version,
+                "model_version": loop.switch.models.champion.version,
+                "challenger_version": loop.switch.models.versions[1],
+                "commands_applied": loop.switch.applied,
+                "commands_refused": loop.switch.refused,
                 "assigned": stats.assigned,
                 "scored": stats.scored,
                 "dead_lettered": stats.dead_lettered,
@@ -136,7 +139,7 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
 def run_worker(settings: Settings) -> None:
     """Build the loop (model loaded before anything is consumed) and hand the process to faust."""
     loop = build_loop(settings)
-    log.info("worker %s scoring with model %s", settings.worker_id, loop.pipeline.model.version)
+    log.info("worker %s starting with models %s", settings.worker_id, loop.switch.models.versions)
     with tempfile.TemporaryDirectory(prefix="stream-app-faust-") as datadir:
         service = ScoringService(loop)
         app = create_app(settings, service, Path(datadir))

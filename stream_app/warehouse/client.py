@@ -51,6 +51,8 @@ def redact(dsn: str) -> str:
     'http://user:***@host:8123/db'
     """
     scheme, sep, rest = dsn.partition("://")
+    if not sep:  # no scheme (a typo, e.g. "user:pw@host"): the password must still be hidden
+        scheme, rest = "", dsn
     credentials, at, host = rest.rpartition("@")
     if not at or ":" not in credentials:
         return dsn

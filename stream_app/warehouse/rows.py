@@ -8,10 +8,17 @@ from typing import Any
 
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.detect import TransactionDecoder
+from stream_app.control.commands import HEARTBEAT
 from stream_app.errors import CodecError
 from stream_app.scoring.pipeline import InputRecord
 from stream_app.sinks.base import Row
-from stream_app.warehouse.schema import DEAD_LETTERS, PREDICTIONS, Table
+from stream_app.warehouse.schema import (
+    CONTROL_EVENTS,
+    DEAD_LETTERS,
+    MODEL_VERSIONS,
+    PREDICTIONS,
+    Table,
+)
 
 RowMapper = Callable[[InputRecord, int], Row | None]
 
@@ -45,14 +52,30 @@ def event_rows(decoder: TransactionDecoder) -> RowMapper:
 
 
 def avro_rows(codec: AvroRecordCodec, table: Table) -> RowMapper:
-    """Avro records whose fields are the table's columns (less ``ingested_time``)."""
-    fields = [name for name in table.column_names if name != "ingested_time"]
+    """Avro records whose fields are the table's columns (``ingested_time`` is the sink's)."""
+    names = table.column_names
 
     def to_row(record: InputRecord, ingested_ms: int) -> Row | None:
         value: dict[str, Any] = codec.decode(record.value() or b"")
-        return (*(value[name] for name in fields), ingested_ms)
+        value["ingested_time"] = ingested_ms
+        return tuple(value[name] for name in names)
 
     return to_row
+
+
+def control_rows(codec: AvroRecordCodec) -> RowMapper:
+    """Acknowledgements of commands; heartbeats stay on the topic (liveness, not history)."""
+    store = avro_rows(codec, CONTROL_EVENTS)
+
+    def to_row(record: InputRecord, ingested_ms: int) -> Row | None:
+        row = store(record, ingested_ms)
+        return None if row is not None and row[1] == HEARTBEAT else row
+
+    return to_row
+
+
+def model_version_rows(codec: AvroRecordCodec) -> RowMapper:
+    return avro_rows(codec, MODEL_VERSIONS)
 
 
 def prediction_rows(codec: AvroRecordCodec) -> RowMapper:

@@ -21,7 +21,7 @@ class Table:
     order_by: str
     partition_by: str
     version_column: str
-    ttl_column: str
+    ttl_column: str | None
 
     @property
     def raw(self) -> str:
@@ -32,15 +32,22 @@ class Table:
         return [name for name, _ in self.columns]
 
     def ddl(self, database: str, ttl_days: int) -> list[str]:
+        """Create the table if missing, add columns newer than it, (re)create its view."""
         columns = ",\n  ".join(f"{name} {kind}" for name, kind in self.columns)
+        ttl = (
+            f"\nTTL toDateTime({self.ttl_column}) + INTERVAL {ttl_days} DAY"
+            if self.ttl_column
+            else ""
+        )
+        table = f"{database}.{self.raw}"
         return [
-            f"CREATE TABLE IF NOT EXISTS {database}.{self.raw} (\n  {columns}\n)"
+            f"CREATE TABLE IF NOT EXISTS {table} (\n  {columns}\n)"
             f"\nENGINE = ReplacingMergeTree({self.version_column})"
-            f"\nPARTITION BY {self.partition_by}\nORDER BY ({self.order_by})"
-            f"\nTTL toDateTime({self.ttl_column}) + INTERVAL {ttl_days} DAY",
+            f"\nPARTITION BY {self.partition_by}\nORDER BY ({self.order_by}){ttl}",
+            *(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {n} {k}" for n, k in self.columns),
             # identifiers come from this module and the validated settings, never from users
-            f"CREATE VIEW IF NOT EXISTS {database}.{self.view} AS "  # noqa: S608
-            f"SELECT * FROM {database}.{self.raw} FINAL",
+            f"CREATE OR REPLACE VIEW {database}.{self.view} AS "  # noqa: S608
+            f"SELECT * FROM {table} FINAL",
         ]
 
 
@@ -85,6 +92,8 @@ PREDICTIONS = Table(
         ("source_partition", "UInt16"),
         ("source_offset", "UInt64"),
         ("ingested_time", TIME),
+        ("challenger_version", "LowCardinality(Nullable(String))"),
+        ("challenger_score", "Nullable(Float64)"),
     ),
     order_by="card_id, event_time, event_id",
     partition_by="toYYYYMM(event_time)",
@@ -112,7 +121,49 @@ DEAD_LETTERS = Table(
     ttl_column="dead_lettered_time",
 )
 
-TABLES = (EVENTS, PREDICTIONS, DEAD_LETTERS)
+CONTROL_EVENTS = Table(
+    view="control_events",
+    columns=(
+        ("command_id", "String"),
+        ("command", "LowCardinality(String)"),
+        ("version", "Nullable(String)"),
+        ("worker_id", "LowCardinality(String)"),
+        ("status", "LowCardinality(String)"),
+        ("reason", "String"),
+        ("champion_version", "LowCardinality(String)"),
+        ("challenger_version", "LowCardinality(Nullable(String))"),
+        ("pause_ms", "Float64"),
+        ("acknowledged_at", TIME),
+        ("ingested_time", TIME),
+    ),
+    order_by="command_id, worker_id, status",
+    partition_by="toYYYYMM(acknowledged_at)",
+    version_column="ingested_time",
+    ttl_column="acknowledged_at",
+)
+
+MODEL_VERSIONS = Table(
+    view="model_versions",
+    columns=(
+        ("version", "String"),
+        ("created_at", "String"),
+        ("feature_set_version", "LowCardinality(String)"),
+        ("feature_names", "Array(String)"),
+        ("num_trees", "UInt32"),
+        ("threshold", "Float64"),
+        ("sha256", "String"),
+        ("parent_version", "Nullable(String)"),
+        ("training_json", "String"),
+        ("evaluation_json", "String"),
+        ("ingested_time", TIME),
+    ),
+    order_by="version",
+    partition_by="tuple()",
+    version_column="ingested_time",
+    ttl_column=None,
+)
+
+TABLES = (EVENTS, PREDICTIONS, DEAD_LETTERS, CONTROL_EVENTS, MODEL_VERSIONS)
 
 
 def create_statements(database: str, ttl_days: int = 365) -> list[str]:

@@ -13,6 +13,7 @@ from stream_app.codecs.factory import (
     dead_letter_codec,
     prediction_codec,
     schema_registry,
+    topic_codec,
     transaction_decoder,
 )
 from stream_app.kafka.config import consumer_config
@@ -20,8 +21,21 @@ from stream_app.settings import Settings
 from stream_app.sinks.clickhouse import ClickHouseSink
 from stream_app.warehouse.client import connect, redact
 from stream_app.warehouse.ingest import Route, WarehouseIngest
-from stream_app.warehouse.rows import dead_letter_rows, event_rows, prediction_rows
-from stream_app.warehouse.schema import DEAD_LETTERS, EVENTS, PREDICTIONS, create_statements
+from stream_app.warehouse.rows import (
+    control_rows,
+    dead_letter_rows,
+    event_rows,
+    model_version_rows,
+    prediction_rows,
+)
+from stream_app.warehouse.schema import (
+    CONTROL_EVENTS,
+    DEAD_LETTERS,
+    EVENTS,
+    MODEL_VERSIONS,
+    PREDICTIONS,
+    create_statements,
+)
 from stream_app.warehouse.sql import ReadOnlySql, SqlEndpoint
 
 log = logging.getLogger(__name__)
@@ -49,6 +63,16 @@ def build_ingest(settings: Settings) -> WarehouseIngest:
             topics.dead_letters,
             dead_letter_rows(dead_letter_codec(settings, registry)),
             ClickHouseSink(client, database, DEAD_LETTERS),
+        ),
+        Route(
+            topics.control_status,
+            control_rows(topic_codec(settings, registry, "control_status")),
+            ClickHouseSink(client, database, CONTROL_EVENTS),
+        ),
+        Route(
+            topics.model_versions,
+            model_version_rows(topic_codec(settings, registry, "model_versions")),
+            ClickHouseSink(client, database, MODEL_VERSIONS),
         ),
     ]
     consumer = Consumer(consumer_config(settings, settings.sink_group))

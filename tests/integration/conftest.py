@@ -53,7 +53,9 @@ class Infrastructure:
 
 
 @pytest.fixture(scope="session")
-def infrastructure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
+def infrastructure(
+    tmp_path_factory: pytest.TempPathFactory, chdb_directory: Path
+) -> Iterator[Infrastructure]:
     if docker_engine_answers():
         from testcontainers.clickhouse import ClickHouseContainer
         from testcontainers.kafka import KafkaContainer
@@ -66,9 +68,8 @@ def infrastructure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrast
                 "testcontainers",
             )
         return
-    warehouse = tmp_path_factory.mktemp("warehouse")
     with LocalBroker(log_file=tmp_path_factory.mktemp("broker") / "tansu.log") as broker:
-        yield Infrastructure(broker.bootstrap_servers, f"chdb://{warehouse}", "local")
+        yield Infrastructure(broker.bootstrap_servers, f"chdb://{chdb_directory}", "local")
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +99,9 @@ def make_settings(
                 transactions=f"tx-{suffix}",
                 predictions=f"pred-{suffix}",
                 dead_letters=f"dlq-{suffix}",
+                control=f"control-{suffix}",
+                control_status=f"status-{suffix}",
+                model_versions=f"versions-{suffix}",
                 partitions=4,
             ),
             "worker_group": f"workers-{suffix}",
@@ -126,8 +130,14 @@ def _schemas_copy(tmp_path: Path) -> Path:
     return target
 
 
+@dataclass
+class Running:
+    loop: Any
+    thread: threading.Thread
+
+
 @contextmanager
-def in_thread(runner: ScoringLoop | WarehouseIngest) -> Iterator[threading.Thread]:
+def in_thread(runner: ScoringLoop | WarehouseIngest) -> Iterator[Running]:
     """Run a loop's ``run`` in a thread; stop and join it on exit (re-raising its failure)."""
     failure: list[BaseException] = []
 
@@ -140,7 +150,7 @@ def in_thread(runner: ScoringLoop | WarehouseIngest) -> Iterator[threading.Threa
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     try:
-        yield thread
+        yield Running(runner, thread)
     finally:
         runner.stop()
         thread.join(60)

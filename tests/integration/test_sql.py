@@ -44,7 +44,8 @@ def warehouse(make_settings):
 
 
 def prediction_row(event_id: str, ingested: int) -> tuple:
-    return (event_id, "card-1", 1_767_225_600_000, 1, 2, "1", 0.25, "approve", "w", 0, 7, ingested)
+    return (event_id, "card-1", 1_767_225_600_000, 1, 2, "1", 0.25, "approve", "w", 0, 7, ingested,
+            None, None)  # fmt: skip
 
 
 def test_replayed_rows_appear_once_in_the_view(warehouse):

@@ -8,7 +8,6 @@ database of its own.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,9 +20,7 @@ from models.registry import FileModelStore, ModelMetadata
 from models.train import TrainingConfig, train_model
 from stream_app.codecs.registry import FileSchemaRegistry
 from stream_app.settings import CONFIG_FILE_ENV, Settings
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS_DIR = REPO_ROOT / "schemas"
+from tests.unit.support import copy_schemas
 
 
 @pytest.fixture(autouse=True)
@@ -32,12 +29,6 @@ def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("STREAM_APP_") or name == CONFIG_FILE_ENV:
             monkeypatch.delenv(name)
-
-
-def copy_schemas(target: Path) -> Path:
-    """A private copy of ``schemas/``: the file registry writes new ids into it."""
-    shutil.copytree(SCHEMAS_DIR, target, dirs_exist_ok=True)
-    return target
 
 
 @pytest.fixture
@@ -57,10 +48,9 @@ def settings(schemas_dir: Path, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Client:
-    """The one embedded warehouse of this process (opened lazily, first use ~0.3 s)."""
-    directory = tmp_path_factory.mktemp("chdb")
-    return clickhouse_connect.get_client(dsn=f"chdb://{directory}")
+def chdb_client(chdb_directory: Path) -> Client:
+    """The session's embedded warehouse (see tests/conftest.py), opened lazily."""
+    return clickhouse_connect.get_client(dsn=f"chdb://{chdb_directory}")
 
 
 @pytest.fixture
@@ -83,9 +73,15 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[FileModelSt
 
 
 @pytest.fixture(scope="session")
-def session_registry(tmp_path_factory: pytest.TempPathFactory) -> FileSchemaRegistry:
-    """A file registry shared by tests that only read it (hypothesis needs no per-test state)."""
-    return FileSchemaRegistry(copy_schemas(tmp_path_factory.mktemp("schemas")))
+def session_schemas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A schema copy shared by tests that register nothing new (hypothesis wants no per-test
+    fixtures)."""
+    return copy_schemas(tmp_path_factory.mktemp("schemas"))
+
+
+@pytest.fixture(scope="session")
+def session_registry(session_schemas_dir: Path) -> FileSchemaRegistry:
+    return FileSchemaRegistry(session_schemas_dir)
 
 
 @pytest.fixture

@@ -6,9 +6,6 @@ every module of ``stream_app.codecs``; each needs an entry in ``FACTORIES``.
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,29 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import stream_app.codecs
 from stream_app.codecs.avro import AvroCodec, frame, load_schema
 from stream_app.codecs.base import TransactionCodec
 from stream_app.codecs.json import JsonCodec
 from stream_app.codecs.registry import FileSchemaRegistry
 from stream_app.errors import CodecError
 from stream_app.events import MAX_ID_LENGTH, Transaction
-
-for _module in pkgutil.iter_modules(stream_app.codecs.__path__):
-    importlib.import_module(f"{stream_app.codecs.__name__}.{_module.name}")
-
-
-def concrete_subclasses(base: type) -> list[type]:
-    """Non-abstract subclasses of ``base`` defined in the product (not in tests), any depth."""
-    found: list[type] = []
-    stack = list(base.__subclasses__())
-    while stack:
-        cls = stack.pop()
-        stack.extend(cls.__subclasses__())
-        if not inspect.isabstract(cls) and cls.__module__.startswith(("stream_app.", "models.")):
-            found.append(cls)
-    return sorted(set(found), key=lambda c: c.__qualname__)
-
+from tests.unit.support import concrete_subclasses
 
 CodecFactory = Callable[[FileSchemaRegistry, Path], TransactionCodec]
 
@@ -80,18 +61,15 @@ garbage = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def registry_and_schemas(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[FileSchemaRegistry, Path]:
-    from tests_unit_support import copy_schemas
-
-    directory = copy_schemas(tmp_path_factory.mktemp("schemas"))
-    return FileSchemaRegistry(directory), directory
-
-
-def make(cls: type, registry_and_schemas: tuple[FileSchemaRegistry, Path]) -> TransactionCodec:
-    registry, schemas = registry_and_schemas
-    return FACTORIES[cls](registry, schemas)
+def codecs(
+    session_registry: FileSchemaRegistry, session_schemas_dir: Path
+) -> dict[type, TransactionCodec]:
+    """One instance of each codec, built by its factory (hypothesis reuses it per example)."""
+    return {
+        cls: FACTORIES[cls](session_registry, session_schemas_dir)
+        for cls in CODECS
+        if cls in FACTORIES
+    }
 
 
 def test_every_codec_has_a_factory() -> None:
@@ -103,7 +81,8 @@ def test_every_codec_has_a_factory() -> None:
 
 
 def test_codec_names_are_distinct() -> None:
-    names = [c.name for c in CODECS]
+    names = [getattr(c, "name", None) for c in CODECS]
+    assert all(names), "every codec needs a short name"
     assert len(names) == len(set(names)), names
 
 
@@ -111,9 +90,9 @@ def test_codec_names_are_distinct() -> None:
 @HYPOTHESIS
 @given(event=transactions)
 def test_round_trip(
-    codec_cls: type, registry_and_schemas: tuple[FileSchemaRegistry, Path], event: Transaction
+    codec_cls: type, codecs: dict[type, TransactionCodec], event: Transaction
 ) -> None:
-    codec = make(codec_cls, registry_and_schemas)
+    codec = codecs[codec_cls]
     value = codec.encode(event)
     assert isinstance(value, bytes)
     assert codec.accepts(value)
@@ -124,9 +103,9 @@ def test_round_trip(
 @HYPOTHESIS
 @given(value=garbage)
 def test_garbage_raises_codec_error_with_reason(
-    codec_cls: type, registry_and_schemas: tuple[FileSchemaRegistry, Path], value: bytes
+    codec_cls: type, codecs: dict[type, TransactionCodec], value: bytes
 ) -> None:
-    codec = make(codec_cls, registry_and_schemas)
+    codec = codecs[codec_cls]
     with pytest.raises(CodecError) as raised:
         codec.decode(value)
     assert raised.value.reason
@@ -138,14 +117,14 @@ def test_garbage_raises_codec_error_with_reason(
 @given(event=transactions, cut=st.integers(min_value=0), flip=st.integers(0, 255), data=st.data())
 def test_corrupted_output_decodes_or_raises_codec_error(
     codec_cls: type,
-    registry_and_schemas: tuple[FileSchemaRegistry, Path],
+    codecs: dict[type, TransactionCodec],
     event: Transaction,
     cut: int,
     flip: int,
     data: st.DataObject,
 ) -> None:
-    """A damaged record either still decodes to some Transaction or is a CodecError, never a crash."""
-    codec = make(codec_cls, registry_and_schemas)
+    """A damaged record still decodes to some Transaction or is a CodecError, never a crash."""
+    codec = codecs[codec_cls]
     value = bytearray(codec.encode(event))
     position = data.draw(st.integers(0, len(value) - 1))
     value[position] ^= flip

@@ -1,0 +1,107 @@
+"""Decision latency and warehouse visibility, under a paced load on an idle worker and sink.
+
+Latency: a checking consumer's arrival time of each prediction minus its input's CreateTime.
+Visibility: one event in ``sample_every`` is looked up in the warehouse every poll interval.
+The first ``warmup_s`` seconds of input are dropped from both.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from stream_app.bench.checker import PredictionChecker
+from stream_app.bench.deployment import Deployment
+from stream_app.bench.errors import BenchError
+from stream_app.bench.options import LatencyOptions
+from stream_app.bench.paced import PacedProducer
+from stream_app.bench.progress import Say, Ticker
+from stream_app.bench.stack import BenchStack
+from stream_app.bench.visibility import VisibilityPoller
+from stream_app.processes import wait_until
+from stream_app.produce import ProduceOptions, produce
+
+WARM_UP_EVENTS = 200
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    offered_rate: float  # events per second actually sent
+    latencies_ms: list[float]
+    visibility_ms: list[float]
+    poll_interval_ms: float
+    peak_rss_mb: dict[str, float]
+
+
+def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> LatencyResult:
+    say = stack.say
+    settings = stack.phase_settings("latency")
+    deployment = stack.deploy(settings, "latency")
+    checker = PredictionChecker(settings, options.sample_every)
+    producer = PacedProducer(settings, options.rate, int(options.rate * options.seconds), seed)
+    try:
+        deployment.wait_ready()
+        # a few events first, until stored: both are assigned and warm (chDB's first insert)
+        produce(settings, ProduceOptions(events=WARM_UP_EVENTS, seed=seed + 1000))
+        wait_until(
+            lambda: deployment.stored_predictions() >= WARM_UP_EVENTS, 60, "warm-up events stored"
+        )
+        checker.start()
+        checker.assigned.wait(10)
+        say(f"[latency] offering {options.rate:,.0f} events/s for {options.seconds:g}s")
+        started_ms = time.time() * 1000
+        producer.start()
+        poller = VisibilityPoller(deployment)
+        _run(deployment, checker, producer, poller, options, say)
+        peak = deployment.peak_rss_mb()
+    finally:
+        producer.stop()
+        checker.stop()
+        producer.join(30)
+        checker.join(30)
+        stack.undeploy(deployment)
+    since_ms = started_ms + options.warmup_s * 1000
+    return LatencyResult(
+        offered_rate=producer.sent / producer.seconds if producer.seconds else 0.0,
+        latencies_ms=checker.latencies_ms(since_ms),
+        visibility_ms=poller.visibility_ms(since_ms),
+        poll_interval_ms=options.poll_interval_s * 1000,
+        peak_rss_mb=peak,
+    )
+
+
+def _run(
+    deployment: Deployment,
+    checker: PredictionChecker,
+    producer: PacedProducer,
+    poller: VisibilityPoller,
+    options: LatencyOptions,
+    say: Say,
+) -> None:
+    """Poll the warehouse every interval until every prediction arrived and every sample showed."""
+    ticker = Ticker()
+    deadline = time.monotonic() + options.seconds + 60
+    next_poll = time.monotonic()
+    while True:
+        deployment.check_alive()
+        for thread in (producer, checker):
+            if thread.failure is not None:
+                raise BenchError(f"{thread.name} failed: {thread.failure}") from thread.failure
+        while not checker.samples.empty():
+            poller.add(*checker.samples.get())
+        poller.poll()
+        arrived = len(checker.arrivals) - WARM_UP_EVENTS
+        if producer.finished.is_set() and arrived >= producer.sent and not poller.pending:
+            return
+        if ticker.due():
+            say(
+                f"[latency] sent {producer.sent:,}, predictions arrived {arrived:,}, "
+                f"samples visible {len(poller.visible):,}"
+            )
+        if time.monotonic() > deadline:
+            raise BenchError(
+                f"[latency] {arrived:,} of {producer.sent:,} predictions arrived, "
+                f"{len(poller.pending)} samples not visible in time"
+            )
+        next_poll += options.poll_interval_s
+        time.sleep(max(0.0, next_poll - time.monotonic()))

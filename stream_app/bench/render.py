@@ -1,0 +1,123 @@
+"""The benchmark report as rich tables: headline figures against targets, and the profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _check(met: bool) -> str:
+    return "[green]yes[/green]" if met else "[red]no[/red]"
+
+
+def summary_table(report: dict[str, Any]) -> Table:
+    model, latency, visible = report["model"], report["latency_ms"], report["visibility_ms"]
+    rate = report["phases"]["latency"]["offered_events_per_s"]
+    json_phase = report["phases"]["throughput_json"]
+    table = Table(
+        "measure", "result", "target", "met", title="stream-app bench", title_justify="left"
+    )
+    table.add_row(
+        "model",
+        f"{model['trees']} trees x {model['leaves']} leaves, {model['features']} features "
+        f"(version {model['version']})",
+        "",
+        "",
+    )
+    table.add_row(
+        "throughput, JSON, end to end",
+        f"{report['events_per_s']:,.0f} events/s ({json_phase['events']:,} in "
+        f"{json_phase['seconds']:.2f} s)",
+        "≥ 20,000 events/s",
+        _check(report["events_per_s"] >= 20_000),
+    )
+    table.add_row("bare single-thread loop", f"{report['bare_events_per_s']:,.0f} events/s", "", "")
+    table.add_row(
+        "pipeline / bare loop",
+        f"{report['ratio_to_bare']:.2f}x",
+        "≥ 0.8x",
+        _check(report["ratio_to_bare"] >= 0.8),
+    )
+    table.add_row(
+        "throughput, Avro, end to end",
+        f"{report['events_per_s_avro']:,.0f} events/s "
+        f"({report['avro_cost_ratio']:.2f}x JSON's cost per event)",
+        "≤ 1.5x JSON's cost",
+        _check(report["avro_cost_ratio"] <= 1.5),
+    )
+    table.add_row(
+        f"decision latency at {rate:,.0f} events/s",
+        f"p50 {latency['p50']:.1f} · p95 {latency['p95']:.1f} · p99 {latency['p99']:.1f} · "
+        f"max {latency['max']:.1f} ms ({latency['samples']:,} events)",
+        "p99 ≤ 50 ms",
+        _check(latency["p99"] <= 50),
+    )
+    table.add_row(
+        "warehouse visibility",
+        f"p50 {visible['p50']:,.0f} · p99 {visible['p99']:,.0f} ms "
+        f"(±{visible['resolution_ms']:.0f} ms poll, {visible['samples']:,} samples)",
+        "p99 ≤ 2,000 ms",
+        _check(visible["p99"] <= 2000),
+    )
+    peak = report["peak_rss_mb"]
+    table.add_row(
+        "peak RSS", f"worker {peak['worker']:,.0f} MB · sink {peak['sink']:,.0f} MB", "", ""
+    )
+    soak = report.get("worker_rss_soak")
+    if soak:
+        table.add_row(
+            "worker RSS, soak",
+            f"{soak['rss_mb_start']:,.0f} → {soak['rss_mb_end']:,.0f} MB over "
+            f"{soak['events']:,.0f} events",
+            "",
+            "",
+        )
+    host = report["machine"]
+    table.add_row(
+        "machine", f"{host['nproc']} CPUs, Python {host['python']}, {host['cpu']}", "", ""
+    )
+    return table
+
+
+def profile_table(report: dict[str, Any], process: str) -> Table:
+    """Microseconds per event of each stage of ``process`` (worker or sink), JSON and Avro."""
+    runs = {
+        "JSON": report["phases"]["throughput_json"]["stage_us_per_event"][process],
+        "Avro": report["phases"]["throughput_avro"]["stage_us_per_event"][process],
+    }
+    title = f"{process}: µs per event, by stage (throughput phases)"
+    table = Table("stage", *runs, title=title, title_justify="left")
+    stages = list(dict.fromkeys(name for stages in runs.values() for name in stages))
+    for stage in stages:
+        table.add_row(stage, *(f"{run.get(stage, 0.0):.2f}" for run in runs.values()))
+    table.add_row("total", *(f"{sum(run.values()):.2f}" for run in runs.values()), style="bold")
+    return table
+
+
+def contention_note(report: dict[str, Any], threshold: float = 0.1) -> str | None:
+    """A warning when other processes took more than ``threshold`` of the CPUs in a phase."""
+    busy = {
+        phase: shares["other_cpu_share"]
+        for phase, shares in report.get("contention", {}).items()
+        if shares.get("other_cpu_share", 0.0) > threshold
+    }
+    if not busy:
+        return None
+    listed = ", ".join(f"{phase} {share:.0%}" for phase, share in busy.items())
+    return f"other processes used a share of the CPUs during: {listed}; figures are pessimistic"
+
+
+def render(report: dict[str, Any], console: Console, profile: bool) -> None:
+    console.print(summary_table(report))
+    note = contention_note(report)
+    if note:
+        console.print(f"[yellow]warning:[/yellow] {note}", highlight=False)
+    if profile:
+        console.print(profile_table(report, "worker"))
+        console.print(profile_table(report, "sink"))
+        console.print(
+            "The sink handles two records per event (the transaction and its prediction); "
+            "its consume stage includes its idle waits."
+        )

@@ -1,0 +1,134 @@
+"""The benchmark's JSON document: one flat figure per headline, details under ``phases``.
+
+Top-level keys are stable names later measurements add to (``swap_pause_ms``,
+``shadow_cost_ratio``, ``alert_latency_ms``, ...); nothing here depends on the set being fixed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stream_app.bench.latency import LatencyResult
+from stream_app.bench.options import BenchOptions
+from stream_app.bench.stack import ModelInfo
+from stream_app.bench.throughput import ThroughputResult
+
+WORKER_STAGES = ("consume", "decode", "features", "predict", "encode", "produce", "commit")
+SINK_STAGES = ("consume", "decode", "insert", "commit")
+SCHEMA_VERSION = 1
+
+
+def percentiles_ms(values: Sequence[float], points: Sequence[int]) -> dict[str, float]:
+    """``p50``… and ``max`` of a sample, rounded to 0.1 ms.
+
+    >>> percentiles_ms([1.0, 2.0, 3.0, 4.0, 100.0], [50, 99])
+    {'p50': 3.0, 'p99': 96.2, 'max': 100.0, 'samples': 5}
+    """
+    if not values:
+        return {"samples": 0}
+    array = np.asarray(values, dtype=np.float64)
+    figures = {f"p{p}": round(float(np.percentile(array, p)), 1) for p in points}
+    return {**figures, "max": round(float(array.max()), 1), "samples": len(values)}
+
+
+def per_event_us(
+    stage_seconds: dict[str, float], events: int, order: Sequence[str]
+) -> dict[str, float]:
+    """Microseconds per event of each stage, the known stages first.
+
+    >>> per_event_us({"predict": 0.5, "decode": 0.25}, 100_000, ("decode", "predict"))
+    {'decode': 2.5, 'predict': 5.0}
+    """
+    names = [s for s in order if s in stage_seconds] + sorted(set(stage_seconds) - set(order))
+    return {name: round(stage_seconds[name] / events * 1e6, 2) for name in names}
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+    }
+
+
+def _throughput(run: ThroughputResult) -> dict[str, Any]:
+    return {
+        "events": run.events,
+        "seconds": round(run.seconds, 3),
+        "events_per_s": round(run.events_per_s, 1),
+        "peak_rss_mb": _rounded(run.peak_rss_mb),
+        "stage_us_per_event": _stages(run),
+    }
+
+
+def _stages(run: ThroughputResult) -> dict[str, dict[str, float]]:
+    return {
+        "worker": per_event_us(run.worker_stage_seconds, run.events, WORKER_STAGES),
+        "sink": per_event_us(run.sink_stage_seconds, run.events, SINK_STAGES),
+    }
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 1) for k, v in values.items()}
+
+
+def build_report(
+    options: BenchOptions,
+    model: ModelInfo,
+    json_run: ThroughputResult,
+    avro_run: ThroughputResult,
+    bare_events_per_s: float,
+    latency: LatencyResult,
+    soak: dict[str, float] | None,
+) -> dict[str, Any]:
+    phases = [json_run.peak_rss_mb, avro_run.peak_rss_mb, latency.peak_rss_mb]
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "model": asdict(model),
+        "events_per_s": round(json_run.events_per_s, 1),
+        "events_per_s_avro": round(avro_run.events_per_s, 1),
+        "avro_cost_ratio": round(json_run.events_per_s / avro_run.events_per_s, 3),
+        "bare_events_per_s": round(bare_events_per_s, 1),
+        "ratio_to_bare": round(json_run.events_per_s / bare_events_per_s, 3),
+        "latency_ms": percentiles_ms(latency.latencies_ms, (50, 95, 99)),
+        "visibility_ms": {
+            **percentiles_ms(latency.visibility_ms, (50, 99)),
+            "resolution_ms": latency.poll_interval_ms,
+        },
+        "peak_rss_mb": {
+            name: round(max(p[name] for p in phases), 1) for name in ("worker", "sink")
+        },
+        "stage_us_per_event": _stages(json_run),
+        "phases": {
+            "throughput_json": _throughput(json_run),
+            "throughput_avro": _throughput(avro_run),
+            "latency": {
+                "offered_events_per_s": round(latency.offered_rate, 1),
+                "seconds": options.latency.seconds,
+                "warmup_s": options.latency.warmup_s,
+                "visibility_sample_every": options.latency.sample_every,
+                "peak_rss_mb": _rounded(latency.peak_rss_mb),
+            },
+        },
+    }
+    if soak is not None:
+        report["worker_rss_soak"] = {k: round(v, 1) for k, v in soak.items()}
+    return report

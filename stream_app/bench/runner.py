@@ -1,0 +1,74 @@
+"""Run every phase in order on processes started here, stop them all, report."""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from stream_app.bench.bare import measure_bare
+from stream_app.bench.contention import cpu_share
+from stream_app.bench.latency import measure_latency
+from stream_app.bench.options import BenchOptions
+from stream_app.bench.render import render
+from stream_app.bench.report import build_report
+from stream_app.bench.soak import measure_soak
+from stream_app.bench.stack import BenchStack
+from stream_app.bench.throughput import measure_throughput
+
+
+def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
+    """Every measurement; whatever happens (Ctrl-C included), everything started is stopped."""
+
+    def say(line: str) -> None:
+        console.print(line, highlight=False, markup=False)
+
+    stack = BenchStack(options.state_dir, options.partitions, say)
+    contention: dict[str, dict[str, float]] = {}
+
+    def phase(name: str) -> AbstractContextManager[None]:
+        return cpu_share(contention.setdefault(name, {}))
+
+    soak = None
+    try:
+        model = stack.start(options.training)
+        with phase("throughput_json"):
+            json_run = measure_throughput(stack, "json", options.events, options.seed)
+        with phase("throughput_avro"):
+            avro_run = measure_throughput(stack, "avro", options.events, options.seed)
+        with phase("bare"):
+            bare = measure_bare(stack, options.events, options.seed, options.bare_dsn)
+        with phase("latency"):
+            latency = measure_latency(stack, options.latency, options.seed + 1)
+        if options.soak_events:
+            with phase("soak"):
+                soak = measure_soak(stack, options.soak_events, options.seed)
+    except KeyboardInterrupt:
+        say("interrupted: stopping everything the benchmark started")
+        raise
+    finally:
+        stack.close()
+    report = build_report(options, model, json_run, avro_run, bare, latency, soak)
+    report["contention"] = contention
+    return report
+
+
+def bench_console() -> Console:
+    """The terminal's width on a terminal; 120 columns in a pipe or a log (rich's 80 wraps)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
+def bench_command(
+    options: BenchOptions, json_path: Path | None, profile: bool, console: Console
+) -> dict[str, Any]:
+    """``stream-app bench``: run, print the tables, write the JSON document."""
+    report = run_bench(options, console)
+    render(report, console, profile)
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        console.print(f"wrote {json_path}")
+    return report

@@ -1,0 +1,107 @@
+"""End-to-end throughput: a pre-produced backlog drained by one worker into the warehouse.
+
+events/s = N / (when the N-th prediction row is queryable minus the worker's first record). The
+warehouse is polled through the sink's read-only endpoint every ~50 ms.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from stream_app.bench.deployment import Deployment
+from stream_app.bench.errors import BenchError
+from stream_app.bench.progress import Say, Ticker
+from stream_app.bench.stack import BenchStack
+from stream_app.produce import EventFormat, ProduceOptions, produce
+
+POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class ThroughputResult:
+    event_format: str
+    events: int
+    seconds: float
+    worker_stage_seconds: dict[str, float]
+    sink_stage_seconds: dict[str, float]
+    peak_rss_mb: dict[str, float]
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
+
+
+def measure_throughput(
+    stack: BenchStack, event_format: EventFormat, events: int, seed: int
+) -> ThroughputResult:
+    say = stack.say
+    settings = stack.phase_settings(f"throughput-{event_format}")
+    say(f"[{event_format}] producing a backlog of {events:,} events")
+    sent = produce(settings, ProduceOptions(events=events, seed=seed, event_format=event_format))
+    if sent.valid != events:
+        raise BenchError(f"produced {sent.valid} valid events, wanted {events}")
+    say(f"[{event_format}] starting the worker and the sink on the backlog")
+    deployment = stack.deploy(settings, f"throughput-{event_format}")
+    try:
+        return _drain(deployment, event_format, events, say)
+    finally:
+        stack.undeploy(deployment)
+
+
+def _drain(deployment: Deployment, event_format: str, events: int, say: Say) -> ThroughputResult:
+    first_record_at: float | None = None
+    sink_up = sink_busy = False
+    sink_baseline: dict[str, float] = {}  # the sink's idle polls before its first record
+    stored = 0
+    ticker = Ticker()
+    deadline = time.monotonic() + 120 + events / 1000
+    while True:
+        deployment.check_alive()
+        if first_record_at is None:
+            worker = deployment.worker_health()
+            first_record_at = worker["first_record_at"] if worker else None
+        if not sink_busy:
+            sink = deployment.sink_health()
+            if sink is not None:
+                sink_up, sink_busy = True, sink["consumed"] > 0
+                if not sink_busy:
+                    sink_baseline = sink["stage_seconds"]
+        if sink_up:
+            stored = deployment.stored_predictions()
+            if stored >= events and first_record_at is not None:
+                done_at = time.time()
+                break
+        if ticker.due():
+            say(_line(event_format, stored, events, first_record_at))
+        if time.monotonic() > deadline:
+            raise BenchError(f"[{event_format}] only {stored:,} of {events:,} rows stored in time")
+        time.sleep(POLL_S)
+    worker_final, sink_final = deployment.worker_health(), deployment.sink_health()
+    if worker_final is None or sink_final is None:
+        raise BenchError("the worker or the sink stopped answering at the end of the phase")
+    result = ThroughputResult(
+        event_format=event_format,
+        events=events,
+        seconds=done_at - first_record_at,
+        worker_stage_seconds=worker_final["stage_seconds"],
+        sink_stage_seconds=_minus(sink_final["stage_seconds"], sink_baseline),
+        peak_rss_mb=deployment.peak_rss_mb(),
+    )
+    say(
+        f"[{event_format}] {events:,} events in {result.seconds:.2f}s: "
+        f"{result.events_per_s:,.0f} events/s"
+    )
+    return result
+
+
+def _line(event_format: str, stored: int, events: int, first: float | None) -> str:
+    if first is None:
+        return f"[{event_format}] waiting for the worker's first record"
+    rate = stored / (time.time() - first)
+    return f"[{event_format}] stored {stored:,} of {events:,}, {rate:,.0f} events/s"
+
+
+def _minus(totals: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) - float(baseline.get(k, 0.0)) for k, v in totals.items()}

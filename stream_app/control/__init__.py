@@ -1,0 +1,1 @@
+"""Model control: commands on the control topic, applied by every worker between two batches."""

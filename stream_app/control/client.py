@@ -1,0 +1,99 @@
+"""The operator's side of the control topic: publish commands, find live workers, collect acks."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+
+import msgspec
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from models.registry import ModelMetadata
+from stream_app.codecs.factory import schema_registry, topic_codec
+from stream_app.control.commands import HEARTBEAT, ControlCodecs, ControlCommand, ControlStatus
+from stream_app.errors import BrokerError
+from stream_app.kafka.config import consumer_config, producer_config
+from stream_app.settings import Settings
+
+
+def operator_name() -> str:
+    """Who issues a command: ``user@host``."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def _produce(settings: Settings, topic: str, key: bytes, value: bytes) -> None:
+    producer = Producer(producer_config(settings, **{"linger.ms": 0}))
+    producer.produce(topic, value, key)
+    if producer.flush(15):
+        raise BrokerError(
+            f"{topic}: the broker at {settings.bootstrap_servers} did not acknowledge"
+        )
+
+
+def publish_command(settings: Settings, command: ControlCommand) -> None:
+    codecs = ControlCodecs(settings, schema_registry(settings))
+    _produce(settings, settings.topics.control, command.key(), codecs.encode_command(command))
+
+
+def publish_model_version(settings: Settings, metadata: ModelMetadata) -> None:
+    """Send a version's metadata to the warehouse (``model_versions``) through the sink."""
+    record = msgspec.structs.asdict(metadata)
+    record["training_json"] = json.dumps(record.pop("training"), sort_keys=True)
+    record["evaluation_json"] = json.dumps(record.pop("evaluation"), sort_keys=True)
+    codec = topic_codec(settings, schema_registry(settings), "model_versions")
+    _produce(
+        settings, settings.topics.model_versions, metadata.version.encode(), codec.encode(record)
+    )
+
+
+class StatusReader:
+    """Reads the status topic from its beginning, then follows it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._codecs = ControlCodecs(settings, schema_registry(settings))
+        self._consumer = Consumer(consumer_config(settings, f"status-reader-{uuid.uuid4().hex}"))
+        self._consumer.assign([TopicPartition(settings.topics.control_status, 0, OFFSET_BEGINNING)])
+
+    def read(self, timeout_s: float) -> Iterator[ControlStatus]:
+        """Records until a fetch comes back empty (the real end), or ``timeout_s`` passes."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            records = [r for r in self._consumer.consume(1000, 0.5) if r.error() is None]
+            if not records:
+                return
+            for record in records:
+                yield self._codecs.decode_status(record.value())
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def live_workers(reader: StatusReader, within_s: float) -> set[str]:
+    """Workers whose latest heartbeat is recent and who have not announced their stop."""
+    now_ms = time.time() * 1000
+    last_seen: dict[str, tuple[int, str]] = {}
+    for status in reader.read(timeout_s=30):
+        last_seen[status.worker_id] = (status.acknowledged_at, status.command)
+    return {
+        worker
+        for worker, (at, command) in last_seen.items()
+        if command != "stopped" and now_ms - at <= within_s * 1000
+    }
+
+
+def wait_for_acks(
+    reader: StatusReader, command_id: str, workers: set[str], timeout_s: float
+) -> dict[str, ControlStatus]:
+    """Acknowledgements of ``command_id`` by each of ``workers`` (fewer on timeout)."""
+    acks: dict[str, ControlStatus] = {}
+    deadline = time.monotonic() + timeout_s
+    while not workers <= set(acks) and time.monotonic() < deadline:
+        for status in reader.read(timeout_s=deadline - time.monotonic()):
+            if status.command_id == command_id and status.command != HEARTBEAT:
+                acks[status.worker_id] = status
+        time.sleep(0.05)
+    return acks

@@ -1,0 +1,162 @@
+"""Apply control commands between two batches, with models loaded off the scoring thread.
+
+A worker reads the control topic from the beginning to its real end (until a fetch comes back
+empty: the local broker's end offsets are wrong) before it scores anything. Afterwards each new
+command is prepared (loaded, checksum and feature set checked) in a background thread, in order,
+and swapped in at the next batch boundary; every command is acknowledged on the status topic.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from models.registry import ModelStore
+from stream_app.control.commands import (
+    HEARTBEAT,
+    ControlCodecs,
+    ControlCommand,
+    ControlError,
+    ControlStatus,
+)
+from stream_app.control.modelset import ModelSet, prepare
+from stream_app.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+#: the ``command`` column of acknowledgements that do not answer a decodable command
+_NON_COMMAND_NAMES = {"alive": HEARTBEAT, "stopped": "stopped", "refused": "malformed"}
+
+Prepared = tuple[ControlCommand | None, ModelSet | None, str]  # command, result, refusal reason
+
+
+class ModelSwitch:
+    """Owns the worker's current :class:`ModelSet` and the control topic consumer."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        store: ModelStore,
+        codecs: ControlCodecs,
+        models: ModelSet,
+        control_topic: str,
+        status_topic: str,
+        worker_id: str,
+        heartbeat_interval_s: float,
+    ) -> None:
+        self._consumer = consumer
+        self._store = store
+        self._codecs = codecs
+        self.models = models
+        self._control_topic = control_topic
+        self._status_topic = status_topic
+        self._worker_id = worker_id
+        self._heartbeat_interval_s = heartbeat_interval_s
+        self._last_heartbeat = 0.0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader")
+        self._pending: deque[Future[Prepared]] = deque()
+        self._base = models  # what the next queued command is prepared on top of
+        self.applied = 0
+        self.refused = 0
+
+    def catch_up(self) -> None:
+        """Replay the whole control topic (no acknowledgements) before scoring starts."""
+        self._consumer.assign([TopicPartition(self._control_topic, 0, OFFSET_BEGINNING)])
+        replayed = 0
+        while True:
+            records = [r for r in self._consumer.consume(500, 1.0) if r.error() is None]
+            if not records:
+                break
+            for record in records:
+                _, models, reason = self._prepare(record.value(), self.models)
+                replayed += 1
+                if models is not None:
+                    self.models = models
+                else:
+                    log.warning("replayed command refused again: %s", reason)
+        self._base = self.models
+        log.info("control topic replayed (%d commands): models %s", replayed, self.models.versions)
+
+    def between_batches(self, producer: Producer) -> None:
+        """Queue new commands, swap in those prepared, acknowledge; heartbeat when due."""
+        for record in self._consumer.consume(100, 0):
+            if record.error() is None:
+                self._pending.append(self._executor.submit(self._prepare_next, record.value()))
+        acknowledged = False
+        while self._pending and self._pending[0].done():
+            started = time.perf_counter()
+            command, models, reason = self._pending.popleft().result()
+            if models is not None:
+                self.models = models
+                self.applied += 1
+            else:
+                self.refused += 1
+            pause_ms = (time.perf_counter() - started) * 1000
+            status = "applied" if models else "refused"
+            self._acknowledge(producer, command, status, reason, pause_ms)
+            acknowledged = True
+        now = time.monotonic()
+        if now - self._last_heartbeat >= self._heartbeat_interval_s:
+            self._last_heartbeat = now
+            self._acknowledge(producer, None, "alive", "", 0.0)
+            acknowledged = True
+        if acknowledged:
+            producer.poll(0)
+
+    def announce_stop(self, producer: Producer) -> None:
+        self._acknowledge(producer, None, "stopped", "", 0.0)
+        producer.flush(5)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._consumer.close()
+
+    def _prepare_next(self, value: bytes | None) -> Prepared:
+        """Runs in the loader thread, in arrival order, on top of the last accepted result."""
+        prepared = self._prepare(value, self._base)
+        if prepared[1] is not None:
+            self._base = prepared[1]
+        return prepared
+
+    def _prepare(self, value: bytes | None, base: ModelSet) -> Prepared:
+        try:
+            command = self._codecs.decode_command(value)
+        except ControlError as exc:
+            return None, None, str(exc)
+        try:
+            return command, prepare(self._store, base, command), ""
+        except (ControlError, ModelError) as exc:
+            return command, None, str(exc)
+        except Exception as exc:  # a model file that breaks the loader must not stop scoring
+            return command, None, f"{type(exc).__name__}: {exc}"
+
+    def _acknowledge(
+        self,
+        producer: Producer,
+        command: ControlCommand | None,
+        status: str,
+        reason: str,
+        pause_ms: float,
+    ) -> None:
+        champion, challenger = self.models.versions
+        ack = ControlStatus(
+            command_id=command.command_id if command else "",
+            command=command.command if command else _NON_COMMAND_NAMES[status],
+            version=command.version if command else None,
+            worker_id=self._worker_id,
+            status=status,
+            reason=reason,
+            champion_version=champion,
+            challenger_version=challenger,
+            pause_ms=pause_ms,
+            acknowledged_at=int(time.time() * 1000),
+        )
+        if command is not None:
+            log.info(
+                "command %s %s %s: %s %s", ack.command_id, ack.command, ack.version, status, reason
+            )
+        producer.produce(
+            self._status_topic, self._codecs.encode_status(ack), self._worker_id.encode()
+        )

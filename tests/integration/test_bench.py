@@ -1,0 +1,63 @@
+"""``stream-app bench`` on a small scale: every figure present, positive and finite."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from models.train import TrainingConfig
+from stream_app.bench.options import BenchOptions, LatencyOptions
+from stream_app.bench.runner import bench_command
+from stream_app.features import FEATURE_NAMES
+
+pytestmark = pytest.mark.integration
+
+WORKER_STAGES = {"consume", "decode", "features", "predict", "encode", "produce", "commit"}
+SINK_STAGES = {"consume", "decode", "insert", "commit"}
+
+
+def positive_finite(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
+    options = BenchOptions(
+        events=5_000,
+        latency=LatencyOptions(seconds=3, rate=1_000),
+        soak_events=3_000,
+        state_dir=tmp_path / "bench",
+        training=TrainingConfig(events=20_000, num_trees=40),
+        # the bare loop's warehouse is opened in this process: the session's, never a child's
+        bare_warehouse_dsn=infrastructure.warehouse_dsn,
+    )
+    out = io.StringIO()
+    bench_command(options, tmp_path / "bench.json", True, Console(file=out, width=120))
+
+    report = json.loads((tmp_path / "bench.json").read_text())
+    for key in ("events_per_s", "events_per_s_avro", "bare_events_per_s", "ratio_to_bare"):
+        assert positive_finite(report[key]), key
+    assert all(positive_finite(report["latency_ms"][p]) for p in ("p50", "p95", "p99", "max"))
+    assert all(positive_finite(report["visibility_ms"][p]) for p in ("p50", "p99"))
+    assert all(positive_finite(report["peak_rss_mb"][p]) for p in ("worker", "sink"))
+    assert report["model"]["trees"] == 40
+    assert 2 <= report["model"]["leaves"] <= 31
+    assert report["model"]["features"] == len(FEATURE_NAMES)
+    stages = report["stage_us_per_event"]
+    assert set(stages["worker"]) >= WORKER_STAGES and set(stages["sink"]) >= SINK_STAGES
+    assert all(positive_finite(v) for v in [*stages["worker"].values(), *stages["sink"].values()])
+    soak = report["worker_rss_soak"]
+    assert positive_finite(soak["rss_mb_start"]) and positive_finite(soak["rss_mb_end"])
+    assert positive_finite(report["machine"]["nproc"])
+    assert report["machine"]["python"] and report["machine"]["platform"]
+    printed = out.getvalue()
+    assert "stream-app bench" in printed and "µs per event" in printed

@@ -1,0 +1,184 @@
+"""Hot-swap through the control topic: under load, two workers, every event scored once."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from models.registry import FileModelStore
+from models.train import TrainingConfig, train_model
+from stream_app.codecs.factory import prediction_codec, schema_registry
+from stream_app.control.client import StatusReader, publish_command, wait_for_acks
+from stream_app.control.commands import CommandKind, ControlCommand
+from stream_app.kafka.config import producer_config
+from stream_app.produce import ProduceOptions, produce
+from stream_app.warehouse.sql import query_rows
+from tests.integration.conftest import read_topic, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def swap_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v1 champion, v2 a good alternative, v3..v5 broken in the ways a worker must refuse."""
+    directory = tmp_path_factory.mktemp("swap-models")
+    store = FileModelStore(directory)
+    train_model(store, TrainingConfig(events=20_000, num_trees=30))
+    v2 = train_model(store, TrainingConfig(events=20_000, num_trees=60, seed=2), promote=False)
+    text = store.load_text(v2.version)
+    meta = dict(feature_set_version=v2.feature_set_version, feature_names=v2.feature_names,
+                threshold=0.5, training={}, evaluation={})  # fmt: skip
+    other_features = store.register(text, **{**meta, "feature_set_version": "fs0"})
+    tampered = store.register(text, **meta)
+    (directory / tampered.version / "model.txt").write_text(text.replace("tree", "tree ", 1))
+    store.register("this is not a LightGBM model\n", **meta)  # checksum fine, does not load
+    assert (other_features.version, tampered.version) == ("3", "4")
+    return directory
+
+
+def issue(settings, kind: CommandKind, version: str | None, workers: set[str]) -> dict:
+    reader = StatusReader(settings)
+    try:
+        command = ControlCommand.new(kind, version, "pytest")
+        publish_command(settings, command)
+        return wait_for_acks(reader, command.command_id, workers, timeout_s=30)
+    finally:
+        reader.close()
+
+
+def versions_by_partition(settings, count: int) -> dict[int, list[str]]:
+    codec = prediction_codec(settings, schema_registry(settings))
+    by_partition: dict[int, list[tuple[int, str]]] = {}
+    for message in read_topic(settings, settings.topics.predictions, count):
+        record = codec.decode(message.value())
+        by_partition.setdefault(record["source_partition"], []).append(
+            (record["source_offset"], record["model_version"])
+        )
+    return {p: [v for _, v in sorted(rows)] for p, rows in by_partition.items()}
+
+
+def changes(sequence: list[str]) -> list[str]:
+    """The distinct runs of a sequence: ['1', '1', '2', '1'] -> ['1', '2', '1']."""
+    return [v for i, v in enumerate(sequence) if i == 0 or sequence[i - 1] != v]
+
+
+def test_promote_and_rollback_under_load_with_two_workers(
+    make_settings, swap_models, running_worker, running_sink
+):
+    settings = make_settings(model_dir=swap_models, batch_size=200)
+    one = settings.model_copy(update={"worker_id": "worker-a"})
+    two = settings.model_copy(update={"worker_id": "worker-b", "worker_web_port": 0})
+    options = ProduceOptions(events=24_000, rate=2000, seed=21)
+    result: dict = {}
+    producing = threading.Thread(target=lambda: result.update(report=produce(settings, options)))
+    with running_sink(settings), running_worker(one) as a, running_worker(two) as b:
+        producing.start()
+        loops = [a.loop, b.loop]
+        wait_for(lambda: all(loop.stats.assigned for loop in loops), 60, "both workers assigned")
+        wait_for(lambda: sum(loop.stats.scored for loop in loops) > 3000, 60, "load")
+        workers = {"worker-a", "worker-b"}
+        acks = issue(settings, CommandKind.PROMOTE, "2", workers)
+        assert {w: a.status for w, a in acks.items()} == dict.fromkeys(workers, "applied")
+        refused = issue(settings, CommandKind.PROMOTE, "4", workers)  # checksum mismatch
+        assert {a.status for a in refused.values()} == {"refused"}
+        scored_at_promote = sum(loop.stats.scored for loop in loops)
+        wait_for(lambda: sum(loop.stats.scored for loop in loops) > scored_at_promote + 3000, 60)
+        acks = issue(settings, CommandKind.ROLLBACK, "1", workers)
+        assert {a.status for a in acks.values()} == {"applied"}
+        assert all(a.champion_version == "1" for a in acks.values())
+        producing.join(60)
+        report = result["report"]
+        wait_for(
+            lambda: (
+                query_rows(settings, "SELECT count() FROM predictions")[1][0][0] >= report.valid
+            ),
+            90,
+            "every prediction stored",
+        )
+    rows = query_rows(settings, "SELECT count(), uniqExact(event_id) FROM predictions")[1]
+    assert rows == [[report.valid, report.valid]]
+    by_version = dict(
+        query_rows(settings, "SELECT model_version, count() FROM predictions GROUP BY 1")[1]
+    )
+    assert set(by_version) == {"1", "2"}  # and never the refused version 4
+    # per partition, versions change only where the commands were applied, in their order; a
+    # partition that saw no record in a phase skips that phase's version
+    allowed = (["1", "2", "1"], ["1", "2"], ["2", "1"], ["1"], ["2"])
+    for partition, versions in versions_by_partition(settings, report.valid).items():
+        assert changes(versions) in allowed, partition
+    assert any(
+        changes(v) == ["1", "2", "1"]
+        for v in versions_by_partition(settings, report.valid).values()
+    )
+    events = query_rows(
+        settings,
+        "SELECT command, status, count() FROM control_events WHERE command != 'stopped' "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+    )[1]
+    assert events == [
+        ["promote", "applied", 2],
+        ["promote", "refused", 2],
+        ["rollback", "applied", 2],
+    ]
+
+
+REFUSALS = [
+    ("unknown version", CommandKind.PROMOTE, "99", "unknown model version"),
+    ("other feature set", CommandKind.PROMOTE, "3", "feature set"),
+    ("checksum mismatch", CommandKind.SET_CHALLENGER, "4", "checksum mismatch"),
+    ("does not load", CommandKind.PROMOTE, "5", "does not load"),
+]
+
+
+def test_every_refusal_leaves_the_model_and_is_acknowledged(
+    make_settings, swap_models, running_worker, running_sink
+):
+    settings = make_settings(model_dir=swap_models)
+    worker = {settings.worker_id}
+    with running_sink(settings), running_worker(settings) as running:
+        wait_for(lambda: running.loop.stats.assigned, 60, "assignment")
+        for name, kind, version, reason in REFUSALS:
+            acks = issue(settings, kind, version, worker)
+            ack = acks[settings.worker_id]
+            assert (ack.status, ack.champion_version, ack.challenger_version) == (
+                "refused", "1", None
+            ), name  # fmt: skip
+            assert reason in ack.reason, (name, ack.reason)
+        producer = Producer(producer_config(settings))
+        producer.produce(settings.topics.control, b"\x00\x00\x00\x00\x04garbage", b"champion")
+        producer.produce(
+            settings.topics.control,
+            _encode(settings, ControlCommand("c-unknown", "explode", None, "pytest", 1)),
+            b"explode",
+        )
+        producer.flush(10)
+        wait_for(lambda: running.loop.switch.refused >= len(REFUSALS) + 2, 30, "two more refusals")
+        produce(settings, ProduceOptions(events=300, seed=4))
+        assert len(read_topic(settings, settings.topics.predictions, 300)) == 300
+        wait_for(
+            lambda: (
+                query_rows(settings, "SELECT count() FROM control_events")[1][0][0]
+                >= len(REFUSALS) + 2
+            ),
+            30,
+            "control events stored",
+        )
+    assert running.loop.switch.models.versions == ("1", None)
+    versions = query_rows(settings, "SELECT DISTINCT model_version FROM predictions")[1]
+    assert versions == [["1"]]
+    refusals = query_rows(
+        settings,
+        "SELECT command, reason FROM control_events WHERE status = 'refused' ORDER BY reason",
+    )[1]
+    assert len(refusals) == len(REFUSALS) + 2, "\n".join(map(str, refusals))
+    assert any(row[0] == "malformed" for row in refusals)
+    assert any("unknown command 'explode'" in row[1] for row in refusals)
+
+
+def _encode(settings, command: ControlCommand) -> bytes:
+    from stream_app.control.commands import ControlCodecs
+
+    return ControlCodecs(settings, schema_registry(settings)).encode_command(command)
