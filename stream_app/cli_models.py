@@ -149,15 +149,24 @@ def _issue(kind_name: str, version: str | None, timeout: float) -> None:
         table.add_row(worker, ack.status, ack.champion_version, ack.challenger_version or "",
                       f"{ack.pause_ms:.2f}", ack.reason)  # fmt: skip
     Console().print(table)
+    if not workers and not acks:
+        console.print("no live worker answered; the command stays on the control topic and "
+                      "workers apply it when they start")  # fmt: skip
     if not acks or any(a.status != "applied" for a in acks.values()) or set(acks) < workers:
         raise typer.Exit(1)
-    by = command.issued_by
-    if command.command in ("promote", "rollback"):
-        store.set_alias(CHAMPION, version, by=by)
-    elif command.command == "set_challenger":
-        store.set_alias(CHALLENGER, version, by=by)
-    elif command.command == "clear_challenger":
-        store.set_alias(CHALLENGER, None, by=by)
+    # the registry's aliases follow what every worker reports it now runs
+    states = {(a.champion_version, a.challenger_version) for a in acks.values()}
+    if len(states) != 1:
+        console.print(
+            f"[yellow]workers disagree on their models: {sorted(states, key=str)}[/yellow]"
+        )
+        raise typer.Exit(1)
+    champion, challenger_version = states.pop()
+    aliases = store.aliases()
+    if aliases.get(CHAMPION) != champion:
+        store.set_alias(CHAMPION, champion, by=command.issued_by)
+    if aliases.get(CHALLENGER) != challenger_version:
+        store.set_alias(CHALLENGER, challenger_version, by=command.issued_by)
 
 
 TIMEOUT = Annotated[float, typer.Option(help="Seconds to wait for every worker.")]

@@ -1,10 +1,11 @@
-"""How much CPU the rest of the machine took while a phase ran.
+"""Where the CPUs went while a phase ran: this benchmark's processes, the broker, everyone else.
 
 The development machine is shared (two cores; other people's tests run on it): a figure measured
-while something else was busy needs saying so. Other processes' share = CPU time the kernel
-counted as busy minus the CPU time of this process's tree (itself, the broker, the worker, the
-sink, and the children it already reaped), over the CPU capacity of the window. Loopback network
-work the kernel books as interrupts counts as "other", so an idle machine shows a few percent.
+while something else was busy needs saying so. ``other_cpu_share`` = CPU time the kernel counted
+in process context (user, nice, system) minus the CPU time of this process's tree (itself, the
+broker, the worker, the sink, and the children it already reaped). Interrupt time (loopback
+networking is mostly softirq, and mostly ours) and time the hypervisor took are reported apart.
+All shares are of the whole machine's CPU capacity over the window (0..1).
 """
 
 from __future__ import annotations
@@ -15,31 +16,37 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-TICKS = os.sysconf("SC_CLK_TCK")
+from stream_app.bench.procstat import TICKS, cpu_seconds, stat_fields
+
+BROKER_COMMAND = "tansu"
 
 
-def _machine_seconds() -> tuple[float, float]:
-    """(busy, steal) CPU seconds of all CPUs since boot, from ``/proc/stat``."""
+def _machine_seconds() -> tuple[float, float, float]:
+    """(process busy, interrupt, steal) CPU seconds of all CPUs since boot, from ``/proc/stat``."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    return (user + nice + system + irq + softirq) / TICKS, steal / TICKS
+    return (user + nice + system) / TICKS, (irq + softirq) / TICKS, steal / TICKS
 
 
-def _tree_seconds(root: int) -> float:
-    """CPU seconds of ``root`` and its descendants, with the children they reaped."""
+def _our_seconds() -> tuple[float, float]:
+    """CPU seconds of this process's tree (with reaped children), and of the broker among it."""
+    root = os.getpid()
     parents: dict[int, int] = {}
     seconds: dict[int, float] = {}
+    broker = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:  # exited meanwhile
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
         pid = int(entry.name)
+        try:
+            fields = stat_fields(pid)
+            seconds[pid] = cpu_seconds(pid, with_children=True)
+            is_broker = (entry / "comm").read_text().strip() == BROKER_COMMAND
+        except (OSError, ValueError):  # exited meanwhile
+            continue
         parents[pid] = int(fields[1])
-        seconds[pid] = sum(int(v) for v in fields[11:15]) / TICKS  # utime stime cutime cstime
+        if is_broker and parents[pid] == root:
+            broker = seconds[pid]
 
     def in_tree(pid: int) -> bool:
         while pid > 1:
@@ -48,24 +55,26 @@ def _tree_seconds(root: int) -> float:
             pid = parents.get(pid, 0)
         return False
 
-    return sum(s for pid, s in seconds.items() if in_tree(pid))
+    return sum(s for pid, s in seconds.items() if in_tree(pid)), broker
 
 
-def _sample() -> tuple[float, float, float, float]:
-    busy, steal = _machine_seconds()
-    return time.monotonic(), busy, steal, _tree_seconds(os.getpid())
+def _sample() -> tuple[float, ...]:
+    return (time.monotonic(), *_machine_seconds(), *_our_seconds())
 
 
 @contextmanager
 def cpu_share(into: dict[str, float]) -> Iterator[None]:
-    """Fill ``into`` with ``other_cpu_share`` and ``steal_share`` of the ``with`` block's window."""
-    wall0, busy0, steal0, ours0 = _sample()
+    """Fill ``into`` with the CPU shares of the ``with`` block's window."""
+    wall0, busy0, irq0, steal0, ours0, broker0 = _sample()
     try:
         yield
     finally:
-        wall1, busy1, steal1, ours1 = _sample()
+        wall1, busy1, irq1, steal1, ours1, broker1 = _sample()
         capacity = (wall1 - wall0) * (os.cpu_count() or 1)
         if capacity > 0:
-            other = (busy1 - busy0) - (ours1 - ours0)
-            into["other_cpu_share"] = round(max(0.0, other) / capacity, 3)
+            ours = ours1 - ours0
+            into["own_cpu_share"] = round(ours / capacity, 3)
+            into["broker_cpu_share"] = round((broker1 - broker0) / capacity, 3)
+            into["other_cpu_share"] = round(max(0.0, busy1 - busy0 - ours) / capacity, 3)
+            into["irq_share"] = round((irq1 - irq0) / capacity, 3)
             into["steal_share"] = round((steal1 - steal0) / capacity, 3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stream_app.bench.procmem import status_mb
+from stream_app.bench.procstat import cpu_seconds, status_mb
 from stream_app.processes import ChildProcess, get_json, wait_until
 from stream_app.settings import Settings
 from stream_app.warehouse.sql import query_rows
@@ -78,6 +78,13 @@ class Deployment:
         return {
             "worker": status_mb(self.worker.pid, "VmHWM"),
             "sink": status_mb(self.sink.pid, "VmHWM"),
+        }
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds since each process started (its start-up included)."""
+        return {
+            "worker": round(cpu_seconds(self.worker.pid), 2),
+            "sink": round(cpu_seconds(self.sink.pid), 2),
         }
 
     def stop(self) -> None:

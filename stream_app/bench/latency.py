@@ -31,6 +31,9 @@ class LatencyResult:
     visibility_ms: list[float]
     poll_interval_ms: float
     peak_rss_mb: dict[str, float]
+    cpu_seconds: dict[str, float]  # of the worker and the sink, start-up included
+    worker_scored: int  # warm-up events included
+    worker_stage_seconds: dict[str, float]
 
 
 def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> LatencyResult:
@@ -53,7 +56,8 @@ def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> La
         producer.start()
         poller = VisibilityPoller(deployment)
         _run(deployment, checker, producer, poller, options, say)
-        peak = deployment.peak_rss_mb()
+        worker = deployment.worker_health() or {"scored": 0, "stage_seconds": {}}
+        peak, cpu = deployment.peak_rss_mb(), deployment.cpu_seconds()
     finally:
         producer.stop()
         checker.stop()
@@ -67,6 +71,9 @@ def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> La
         visibility_ms=poller.visibility_ms(since_ms),
         poll_interval_ms=options.poll_interval_s * 1000,
         peak_rss_mb=peak,
+        cpu_seconds=cpu,
+        worker_scored=worker["scored"],
+        worker_stage_seconds=worker["stage_seconds"],
     )
 
 

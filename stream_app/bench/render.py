@@ -109,6 +109,17 @@ def contention_note(report: dict[str, Any], threshold: float = 0.1) -> str | Non
     return f"other processes used a share of the CPUs during: {listed}; figures are pessimistic"
 
 
+def cpu_table(report: dict[str, Any]) -> Table:
+    """Shares of the machine's CPUs per phase: ours (broker apart), other processes, kernel."""
+    columns = ("own_cpu_share", "broker_cpu_share", "other_cpu_share", "irq_share", "steal_share")
+    title = "CPU by phase, share of all CPUs (own includes the broker)"
+    table = Table("phase", "own", "broker", "other processes", "irq", "steal", title=title)
+    table.title_justify = "left"
+    for phase, shares in report.get("contention", {}).items():
+        table.add_row(phase, *(f"{shares.get(c, 0.0):.0%}" for c in columns))
+    return table
+
+
 def render(report: dict[str, Any], console: Console, profile: bool) -> None:
     console.print(summary_table(report))
     note = contention_note(report)
@@ -117,6 +128,7 @@ def render(report: dict[str, Any], console: Console, profile: bool) -> None:
     if profile:
         console.print(profile_table(report, "worker"))
         console.print(profile_table(report, "sink"))
+        console.print(cpu_table(report))
         console.print(
             "The sink handles two records per event (the transaction and its prediction); "
             "its consume stage includes its idle waits."

@@ -73,6 +73,7 @@ def _throughput(run: ThroughputResult) -> dict[str, Any]:
         "seconds": round(run.seconds, 3),
         "events_per_s": round(run.events_per_s, 1),
         "peak_rss_mb": _rounded(run.peak_rss_mb),
+        "cpu_s": run.cpu_seconds,
         "stage_us_per_event": _stages(run),
     }
 
@@ -126,6 +127,11 @@ def build_report(
                 "warmup_s": options.latency.warmup_s,
                 "visibility_sample_every": options.latency.sample_every,
                 "peak_rss_mb": _rounded(latency.peak_rss_mb),
+                "cpu_s": latency.cpu_seconds,
+                # consume includes the wait for a batch; produce and commit wait for the broker
+                "worker_stage_us_per_event": per_event_us(
+                    latency.worker_stage_seconds, max(latency.worker_scored, 1), WORKER_STAGES
+                ),
             },
         },
     }

@@ -6,7 +6,7 @@ import threading
 import time
 
 from stream_app.bench.errors import BenchError
-from stream_app.bench.procmem import status_mb
+from stream_app.bench.procstat import status_mb
 from stream_app.bench.progress import Ticker
 from stream_app.bench.stack import BenchStack
 from stream_app.produce import ProduceOptions, produce

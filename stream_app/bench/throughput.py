@@ -27,6 +27,7 @@ class ThroughputResult:
     worker_stage_seconds: dict[str, float]
     sink_stage_seconds: dict[str, float]
     peak_rss_mb: dict[str, float]
+    cpu_seconds: dict[str, float]  # of the worker and the sink, start-up included
 
     @property
     def events_per_s(self) -> float:
@@ -88,6 +89,7 @@ def _drain(deployment: Deployment, event_format: str, events: int, say: Say) -> 
         worker_stage_seconds=worker_final["stage_seconds"],
         sink_stage_seconds=_minus(sink_final["stage_seconds"], sink_baseline),
         peak_rss_mb=deployment.peak_rss_mb(),
+        cpu_seconds=deployment.cpu_seconds(),
     )
     say(
         f"[{event_format}] {events:,} events in {result.seconds:.2f}s: "

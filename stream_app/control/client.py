@@ -17,6 +17,7 @@ from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.control.commands import HEARTBEAT, ControlCodecs, ControlCommand, ControlStatus
 from stream_app.errors import BrokerError
 from stream_app.kafka.config import consumer_config, producer_config
+from stream_app.kafka.drain import read_to_end
 from stream_app.settings import Settings
 
 
@@ -51,18 +52,24 @@ def publish_model_version(settings: Settings, metadata: ModelMetadata) -> None:
 
 
 class StatusReader:
-    """Reads the status topic from its beginning, then follows it."""
+    """Reads the status topic from its beginning to its real end, then follows it."""
 
     def __init__(self, settings: Settings) -> None:
         self._codecs = ControlCodecs(settings, schema_registry(settings))
         self._consumer = Consumer(consumer_config(settings, f"status-reader-{uuid.uuid4().hex}"))
-        self._consumer.assign([TopicPartition(settings.topics.control_status, 0, OFFSET_BEGINNING)])
+        self._start = TopicPartition(settings.topics.control_status, 0, OFFSET_BEGINNING)
+        self._consumer.assign([self._start])
 
-    def read(self, timeout_s: float) -> Iterator[ControlStatus]:
-        """Records until a fetch comes back empty (the real end), or ``timeout_s`` passes."""
+    def read_to_end(self) -> Iterator[ControlStatus]:
+        """From the beginning to the real end; ``follow`` then continues from there."""
+        for record in read_to_end(self._consumer, self._start):
+            yield self._codecs.decode_status(record.value())
+
+    def follow(self, timeout_s: float) -> Iterator[ControlStatus]:
+        """New records until a fetch comes back empty or ``timeout_s`` passes."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            records = [r for r in self._consumer.consume(1000, 0.5) if r.error() is None]
+            records = [r for r in self._consumer.consume(1000, 0.2) if r.error() is None]
             if not records:
                 return
             for record in records:
@@ -76,7 +83,7 @@ def live_workers(reader: StatusReader, within_s: float) -> set[str]:
     """Workers whose latest heartbeat is recent and who have not announced their stop."""
     now_ms = time.time() * 1000
     last_seen: dict[str, tuple[int, str]] = {}
-    for status in reader.read(timeout_s=30):
+    for status in reader.read_to_end():
         last_seen[status.worker_id] = (status.acknowledged_at, status.command)
     return {
         worker
@@ -92,7 +99,7 @@ def wait_for_acks(
     acks: dict[str, ControlStatus] = {}
     deadline = time.monotonic() + timeout_s
     while not workers <= set(acks) and time.monotonic() < deadline:
-        for status in reader.read(timeout_s=deadline - time.monotonic()):
+        for status in reader.follow(timeout_s=deadline - time.monotonic()):
             if status.command_id == command_id and status.command != HEARTBEAT:
                 acks[status.worker_id] = status
         time.sleep(0.05)

@@ -25,6 +25,7 @@ from stream_app.control.commands import (
 )
 from stream_app.control.modelset import ModelSet, prepare
 from stream_app.errors import ModelError
+from stream_app.kafka.drain import read_to_end
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +66,15 @@ class ModelSwitch:
 
     def catch_up(self) -> None:
         """Replay the whole control topic (no acknowledgements) before scoring starts."""
-        self._consumer.assign([TopicPartition(self._control_topic, 0, OFFSET_BEGINNING)])
         replayed = 0
-        while True:
-            records = [r for r in self._consumer.consume(500, 1.0) if r.error() is None]
-            if not records:
-                break
-            for record in records:
-                _, models, reason = self._prepare(record.value(), self.models)
-                replayed += 1
-                if models is not None:
-                    self.models = models
-                else:
-                    log.warning("replayed command refused again: %s", reason)
+        start = TopicPartition(self._control_topic, 0, OFFSET_BEGINNING)
+        for record in read_to_end(self._consumer, start):
+            _, models, reason = self._prepare(record.value(), self.models)
+            replayed += 1
+            if models is not None:
+                self.models = models
+            else:
+                log.warning("replayed command refused again: %s", reason)
         self._base = self.models
         log.info("control topic replayed (%d commands): models %s", replayed, self.models.versions)
 

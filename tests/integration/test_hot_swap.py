@@ -12,7 +12,7 @@ from models.registry import FileModelStore
 from models.train import TrainingConfig, train_model
 from stream_app.codecs.factory import prediction_codec, schema_registry
 from stream_app.control.client import StatusReader, publish_command, wait_for_acks
-from stream_app.control.commands import CommandKind, ControlCommand
+from stream_app.control.commands import CommandKind, ControlCodecs, ControlCommand
 from stream_app.kafka.config import producer_config
 from stream_app.produce import ProduceOptions, produce
 from stream_app.warehouse.sql import query_rows
@@ -179,6 +179,71 @@ def test_every_refusal_leaves_the_model_and_is_acknowledged(
 
 
 def _encode(settings, command: ControlCommand) -> bytes:
-    from stream_app.control.commands import ControlCodecs
-
     return ControlCodecs(settings, schema_registry(settings)).encode_command(command)
+
+
+def test_a_starting_worker_replays_the_control_topic_to_its_real_end(
+    make_settings, swap_models, running_worker
+):
+    """Commands produced in one batch: the local broker reports a wrong end offset for them."""
+    settings = make_settings(model_dir=swap_models)
+    codecs = ControlCodecs(settings, schema_registry(settings))
+    producer = Producer(producer_config(settings, **{"linger.ms": 200}))
+    for kind, version in [
+        (CommandKind.PROMOTE, "2"),
+        (CommandKind.SET_CHALLENGER, "1"),
+        (CommandKind.PROMOTE, "99"),  # refused on replay too
+        (CommandKind.CLEAR_CHALLENGER, None),
+        (CommandKind.PROMOTE, "1"),
+        (CommandKind.PROMOTE, "2"),
+        (CommandKind.SET_CHALLENGER, "1"),
+    ]:
+        command = ControlCommand.new(kind, version, "pytest")
+        producer.produce(settings.topics.control, codecs.encode_command(command), command.key())
+    assert producer.flush(10) == 0
+    produce(settings, ProduceOptions(events=500, seed=8))
+    with running_worker(settings) as running:
+        predictions = read_topic(settings, settings.topics.predictions, 500)
+        assert running.loop.switch.models.versions == ("2", "1")
+    codec = prediction_codec(settings, schema_registry(settings))
+    records = [codec.decode(m.value()) for m in predictions]
+    assert len(records) == 500
+    assert {(r["model_version"], r["challenger_version"]) for r in records} == {("2", "1")}
+    assert all(r["challenger_score"] is not None for r in records)
+
+
+def test_cli_promote_and_rollback_wait_for_live_workers(
+    make_settings, swap_models, running_worker, monkeypatch, tmp_path
+):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from stream_app.cli import app
+    from stream_app.processes import settings_env
+
+    models = tmp_path / "models"
+    shutil.copytree(swap_models, models)  # the CLI writes aliases: keep the module's copy intact
+    settings = make_settings(model_dir=models, heartbeat_interval_s=0.5)
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    with running_worker(settings) as running:
+        wait_for(lambda: running.loop.stats.assigned, 60, "assignment")
+        promoted = runner.invoke(app, ["models", "promote", "2", "--timeout", "20"])
+        assert promoted.exit_code == 0, promoted.output
+        assert settings.worker_id in promoted.stdout and "applied" in promoted.stdout
+        assert FileModelStore(models).aliases()["champion"] == "2"
+        assert running.loop.switch.models.versions == ("2", None)
+        refused = runner.invoke(app, ["models", "challenger", "4", "--timeout", "20"])
+        assert refused.exit_code == 1 and "refused" in refused.stdout
+        assert "challenger" not in FileModelStore(models).aliases()
+        rolled_back = runner.invoke(app, ["models", "rollback", "--timeout", "20"])
+        assert rolled_back.exit_code == 0, rolled_back.output
+        assert FileModelStore(models).aliases()["champion"] == "1"
+        assert running.loop.switch.models.versions == ("1", None)
+    history = FileModelStore(models).alias_history()
+    assert [(h["alias"], h["from"], h["to"]) for h in history][-2:] == [
+        ("champion", "1", "2"),
+        ("champion", "2", "1"),
+    ]

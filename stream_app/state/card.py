@@ -1,0 +1,114 @@
+"""What the scoring workers remember about one card, and its changelog encoding.
+
+A :class:`CardState` holds the card's events of the last 24 hours of event time (sorted by event
+time, as three parallel lists), the running count and mean of every amount it has seen, the newest
+event time seen and the alert cool-down bookkeeping. It is encoded as a msgpack *array* (no field
+names) so that a changelog record stays small; fields are only ever added at the end, with a
+default, so old records still decode and old readers ignore new trailing fields.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import msgspec
+
+from stream_app.errors import StreamAppError
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+#: the longest window, and how much history a card keeps before the newest event time seen
+DAY_MS = 24 * HOUR_MS
+
+
+class StateError(StreamAppError):
+    """Per-card state was given inconsistent input or a changelog record it cannot decode."""
+
+
+class CardState(msgspec.Struct, array_like=True, gc=False):
+    """One card's recent history and running aggregates.
+
+    ``times``/``amounts``/``merchants`` are the retained events, sorted by event time (ties in
+    arrival order), all less than ``DAY_MS`` older than ``newest_ms``. ``amount_count`` and
+    ``amount_mean`` cover every amount ever seen, evicted or not. ``gc=False``: the struct holds
+    only lists of ints, floats and strings, so it can never be part of a reference cycle.
+    """
+
+    times: list[int]
+    amounts: list[float]
+    merchants: list[str]
+    amount_count: int = 0
+    amount_mean: float = 0.0
+    #: newest event time seen (ms): the previous event of an in-order event, the eviction anchor
+    newest_ms: int | None = None
+    #: event time of the last alert raised for the card (cool-down anchor)
+    last_alert_ms: int | None = None
+    #: alerts suppressed since ``last_alert_ms`` (incremented by the alert rules)
+    suppressed: int = 0
+
+    def in_cooldown(self, event_time_ms: int, cooldown_ms: int) -> bool:
+        """Whether an alert at ``event_time_ms`` falls within ``cooldown_ms`` after the last one.
+
+        Events at or before the last alert (late arrivals) count as inside the cool-down.
+
+        >>> state = CardState([], [], [])
+        >>> state.in_cooldown(10_000, 5_000)
+        False
+        >>> state.record_alert(10_000)
+        >>> [state.in_cooldown(t, 5_000) for t in (9_000, 14_999, 15_000)]
+        [True, True, False]
+        """
+        last = self.last_alert_ms
+        return last is not None and event_time_ms - last < cooldown_ms
+
+    def record_alert(self, event_time_ms: int) -> None:
+        """Note an alert raised at ``event_time_ms``: the cool-down restarts (never moves back in
+        event time) and the suppressed count starts again from zero.
+
+        >>> state = CardState([], [], [], suppressed=3)
+        >>> state.record_alert(20_000); state.record_alert(15_000)
+        >>> state.last_alert_ms, state.suppressed
+        (20000, 0)
+        """
+        last = self.last_alert_ms
+        self.last_alert_ms = event_time_ms if last is None else max(last, event_time_ms)
+        self.suppressed = 0
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(CardState)
+
+
+def encode_card(state: CardState) -> bytes:
+    """The changelog value of a card: its state as a msgpack array.
+
+    >>> len(encode_card(CardState([1_000], [12.5], ["m1"], 1, 12.5, 1_000)))
+    34
+    """
+    return _encoder.encode(state)
+
+
+def decode_card(value: bytes) -> CardState:
+    """A card's state back from its changelog value, checked for the invariants the feature
+    computation relies on (parallel lists, sorted times).
+
+    >>> decode_card(encode_card(CardState([1_000], [12.5], ["m1"], 1, 12.5, 1_000))).times
+    [1000]
+    >>> decode_card(b"\\x93\\x90\\x91\\x01\\x90")
+    Traceback (most recent call last):
+    ...
+    stream_app.state.card.StateError: times, amounts and merchants differ in length (0, 1, 0)
+    """
+    try:
+        state = _decoder.decode(value)
+    except msgspec.DecodeError as exc:  # ValidationError is a subclass
+        raise StateError(f"undecodable card state: {exc}") from exc
+    times = state.times
+    if not len(times) == len(state.amounts) == len(state.merchants):
+        lengths = (len(times), len(state.amounts), len(state.merchants))
+        raise StateError(f"times, amounts and merchants differ in length {lengths}")
+    if any(a > b for a, b in itertools.pairwise(times)):
+        raise StateError("times are not sorted")
+    if times and (state.newest_ms is None or times[-1] > state.newest_ms):
+        raise StateError("an event is newer than newest_ms")
+    return state

@@ -1,0 +1,133 @@
+"""Per-card state of every partition a worker is assigned, and the entry points that use it.
+
+State follows the hot-path consumer's assignment: one :class:`PartitionState` per input
+partition, written to a compacted changelog topic once per batch (:meth:`CardStore.changelog`),
+read back on assignment (:meth:`CardStore.restore`) and dropped on revoke. Kafka itself is the
+caller's business: this module only turns state into records and records into state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.events import FloatArray
+from stream_app.state.card import StateError
+from stream_app.state.partition import (
+    VELOCITY_FEATURES,
+    Amounts,
+    EventTimes,
+    PartitionState,
+)
+
+PartitionIds = npt.NDArray[np.integer[Any]] | Sequence[int]
+
+
+class CardStore:
+    """Input partition → :class:`PartitionState`."""
+
+    __slots__ = ("_partitions",)
+
+    def __init__(self) -> None:
+        self._partitions: dict[int, PartitionState] = {}
+
+    def partition(self, partition: int) -> PartitionState:
+        """The state of ``partition``, created empty on first use."""
+        state = self._partitions.get(partition)
+        if state is None:
+            state = self._partitions[partition] = PartitionState()
+        return state
+
+    def assigned(self) -> list[int]:
+        """Partitions that currently hold state, ascending."""
+        return sorted(self._partitions)
+
+    def drop(self, partition: int) -> None:
+        """Forget a partition (on revoke). Take its :meth:`changelog` first: unwritten changes
+        are lost with it."""
+        self._partitions.pop(partition, None)
+
+    def changelog(self, partition: int) -> list[tuple[bytes, bytes]]:
+        """Changelog records (key = card id UTF-8, value = msgpack state) of the cards of
+        ``partition`` changed since the last call; clears their dirty mark.
+
+        >>> store = CardStore()
+        >>> _ = store.partition(3).velocity_features(["c1"], ["m1"], [9.5], [1_000])
+        >>> [key for key, _ in store.changelog(3)], store.changelog(3)
+        ([b'c1'], [])
+        """
+        state = self._partitions.get(partition)
+        return [] if state is None else state.changelog()
+
+    def restore(self, partition: int, records: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Rebuild ``partition`` from its changelog: later records win, ``None`` deletes.
+
+        >>> store = CardStore()
+        >>> _ = store.partition(0).velocity_features(["c1"], ["m1"], [9.5], [1_000])
+        >>> restored = CardStore()
+        >>> restored.restore(0, store.changelog(0))
+        >>> restored.partition(0).get("c1") == store.partition(0).get("c1")
+        True
+        >>> restored.restore(0, [(b"c1", None)]); len(restored.partition(0))
+        0
+        """
+        self.partition(partition).restore(records)
+
+
+def batch_velocity_features(
+    store: CardStore,
+    partitions: PartitionIds,
+    cards: Sequence[str],
+    merchants: Sequence[str],
+    amounts: Amounts,
+    times: EventTimes,
+) -> FloatArray:
+    """Velocity features of a batch whose rows come from several partitions, rows in the
+    batch's order; each partition's events are processed in their order within the batch.
+
+    >>> store = CardStore()
+    >>> batch_velocity_features(
+    ...     store, [1, 0, 1], ["a", "b", "a"], ["m", "m", "m"], [1.0, 2.0, 3.0], [0, 0, 500]
+    ... )[:, :2].tolist()
+    [[1.0, 1.0], [1.0, 2.0], [2.0, 4.0]]
+    """
+    parts = np.asarray(partitions, dtype=np.int64)
+    n = len(cards)
+    if len(parts) != n:
+        raise StateError(f"{len(parts)} partitions for {n} events")
+    if n == 0:
+        return np.empty((0, len(VELOCITY_FEATURES)), dtype=np.float64)
+    first = int(parts[0])
+    if (parts == first).all():  # the usual case: one partition per batch
+        return store.partition(first).velocity_features(cards, merchants, amounts, times)
+    amount_array = np.asarray(amounts, dtype=np.float64)
+    time_array = np.asarray(times, dtype=np.int64)
+    out = np.empty((n, len(VELOCITY_FEATURES)), dtype=np.float64)
+    for partition in np.unique(parts).tolist():
+        rows = np.flatnonzero(parts == partition)
+        row_list = rows.tolist()
+        out[rows] = store.partition(partition).velocity_features(
+            [cards[i] for i in row_list],
+            [merchants[i] for i in row_list],
+            amount_array[rows],
+            time_array[rows],
+        )
+    return out
+
+
+def replay_velocity_features(
+    cards: Sequence[str],
+    merchants: Sequence[str],
+    amounts: Amounts,
+    times: EventTimes,
+) -> FloatArray:
+    """Velocity features for training: the serving code over a fresh store with one pseudo
+    partition, events in the given order (the order the workers would consume them).
+
+    >>> replay_velocity_features(["c", "c"], ["m1", "m2"], [10.0, 30.0], [0, 2_500])[1].tolist()
+    [2.0, 40.0, 2.0, 40.0, 2.0, 40.0, 2.0, 2.5, 3.0]
+    """
+    return CardStore().partition(0).velocity_features(cards, merchants, amounts, times)
