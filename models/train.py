@@ -21,6 +21,7 @@ from stream_app.features import (
     compute_features,
 )
 from stream_app.generator import TransactionGenerator
+from stream_app.state import replay_velocity_features
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,11 @@ def train_model(
         )
     )
     batch = TransactionBatch.from_transactions([g.event for g in generated])
-    features = compute_features(batch)
+    # the per-card features replay the serving code over the history, in production order
+    velocity = replay_velocity_features(
+        batch.card_id, batch.merchant_id, batch.amount, batch.event_time
+    )
+    features = compute_features(batch, velocity)
     labels = np.fromiter((g.is_fraud for g in generated), dtype=np.float64, count=len(generated))
     split = int(len(generated) * (1.0 - config.holdout_fraction))  # holdout = the latest events
     params: dict[str, Any] = {

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from models.registry import CHAMPION, FileModelStore
 from models.train import TrainingConfig, train_model
+from stream_app.alert_ticker import AlertTicker
 from stream_app.control.client import publish_model_version
 from stream_app.errors import StreamAppError
+from stream_app.features import FEATURE_SET_VERSION
 from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.kafka.topics import ensure_topics
 from stream_app.processes import ChildProcess, get_json, wait_until
@@ -43,6 +46,12 @@ SUMMARY_QUERIES = (
         "GROUP BY card_id ORDER BY max_score DESC, card_id LIMIT 5",
     ),
     (
+        "Alerts per rule",
+        "SELECT arrayJoin(rules) AS rule, any(severity) AS severity, count() AS alerts, "
+        "uniqExact(card_id) AS cards, round(avg(score), 3) AS mean_score "
+        "FROM alerts GROUP BY rule ORDER BY alerts DESC",
+    ),
+    (
         "Dead letters by reason",
         "SELECT reason, count() AS records FROM dead_letters GROUP BY reason ORDER BY records DESC",
     ),
@@ -57,6 +66,7 @@ class DemoOptions:
     state_dir: Path = Path(".stream_app")
     time_scale: float = 600.0
     seed: int = 42
+    live_alerts: int = 8
 
 
 class Demo:
@@ -98,12 +108,15 @@ class Demo:
         ensure_topics(settings)
         console.print(f"[bold]topics[/bold] created with {settings.topics.partitions} partitions")
         store = FileModelStore(settings.model_dir)
-        if CHAMPION not in store.aliases():
+        champion = store.aliases().get(CHAMPION)
+        if champion is None or store.metadata(champion).feature_set_version != FEATURE_SET_VERSION:
+            if champion is not None:
+                console.print(f"[bold]model[/bold] version {champion} uses another feature set")
             train_model(
                 store, TrainingConfig(), progress=lambda m: console.print(f"[bold]model[/bold] {m}")
             )
         else:
-            console.print(f"[bold]model[/bold] champion is version {store.aliases()[CHAMPION]}")
+            console.print(f"[bold]model[/bold] champion is version {champion}")
         for metadata in store.versions():
             publish_model_version(settings, metadata)
         self.children.append(ChildProcess("sink", ["sink"], settings, self.logs))
@@ -161,6 +174,23 @@ class Demo:
 
         start = time.monotonic()
         threading.Thread(target=run_producer, name="producer", daemon=True).start()
+        ticker = AlertTicker(settings, self._show_alert, self.options.live_alerts).start()
+        try:
+            return self._follow(settings, start, latest, outcome)
+        finally:
+            ticker.stop()
+
+    def _show_alert(self, line: str) -> None:
+        self.console.print(f"[red]{escape(line)}[/red]", highlight=False)
+
+    def _follow(
+        self,
+        settings: Settings,
+        start: float,
+        latest: list[ProduceReport],
+        outcome: list[ProduceReport | BaseException],
+    ) -> ProduceReport:
+        """Progress until every produced record is stored."""
         while True:
             time.sleep(1.0)
             for child in self.children:

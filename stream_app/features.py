@@ -1,7 +1,9 @@
 """Feature computation shared by training and the scoring workers: one code path, as arrays.
 
-Feature set ``fs1`` is stateless: every feature depends on one event only. A change to the list
-or to any computation gets a new ``FEATURE_SET_VERSION`` so models trained on another set are told
+Feature set ``fs2`` = the stateless features of one event (``fs1``) followed by the per-card
+velocity features computed in event time by ``stream_app.state`` (the worker from its per-partition
+state, training by replaying the same code over the event history). A change to the list or to
+any computation gets a new ``FEATURE_SET_VERSION`` so models trained on another set are told
 apart (and refused by workers).
 """
 
@@ -11,9 +13,10 @@ import numpy as np
 
 from stream_app.events import CHANNELS, FloatArray, TransactionBatch
 from stream_app.generator import CATEGORIES
+from stream_app.state import VELOCITY_FEATURES
 
-FEATURE_SET_VERSION = "fs1"
-FEATURE_NAMES: tuple[str, ...] = (
+FEATURE_SET_VERSION = "fs2"
+EVENT_FEATURES: tuple[str, ...] = (
     "amount",
     "log_amount",
     "amount_cents",
@@ -24,6 +27,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "merchant_category",
     "cross_border",
 )
+FEATURE_NAMES: tuple[str, ...] = EVENT_FEATURES + VELOCITY_FEATURES
 #: features LightGBM treats as categories (integer codes, NaN for unknown)
 CATEGORICAL_FEATURES: tuple[str, ...] = ("channel", "merchant_category")
 
@@ -61,8 +65,13 @@ def day_of_week(event_time_ms: np.ndarray) -> FloatArray:
     return ((event_time_ms // _MS_PER_DAY + 3) % 7).astype(np.float64)
 
 
-def compute_features(batch: TransactionBatch) -> FloatArray:
-    """The feature matrix (events x ``FEATURE_NAMES``) of a batch, float64, C order."""
+def compute_features(batch: TransactionBatch, velocity: FloatArray) -> FloatArray:
+    """The feature matrix (events x ``FEATURE_NAMES``) of a batch, float64, C order.
+
+    ``velocity`` holds the batch's ``VELOCITY_FEATURES`` (from ``stream_app.state``), row-aligned.
+    """
+    if velocity.shape != (len(batch), len(VELOCITY_FEATURES)):
+        raise ValueError(f"velocity features of shape {velocity.shape} for {len(batch)} events")
     hours = hour_of_day(batch.event_time)
     matrix = np.empty((len(batch), len(FEATURE_NAMES)), dtype=np.float64)
     matrix[:, 0] = batch.amount
@@ -74,4 +83,5 @@ def compute_features(batch: TransactionBatch) -> FloatArray:
     matrix[:, 6] = encode_categories(batch.channel, _CHANNEL_CODES)
     matrix[:, 7] = encode_categories(batch.merchant_category, _CATEGORY_CODES)
     matrix[:, 8] = [c != m for c, m in zip(batch.card_country, batch.merchant_country, strict=True)]
+    matrix[:, len(EVENT_FEATURES) :] = velocity
     return matrix

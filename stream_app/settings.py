@@ -31,6 +31,8 @@ class Topics(BaseModel):
     transactions: str = "transactions"
     predictions: str = "predictions"
     dead_letters: str = "dead-letters"
+    alerts: str = "alerts"
+    card_state: str = "card-state"
     control: str = "model-control"
     control_status: str = "control-status"
     model_versions: str = "model-versions"
@@ -39,7 +41,7 @@ class Topics(BaseModel):
 
     def outputs(self) -> tuple[str, ...]:
         """Topics the scoring workers write."""
-        return (self.predictions, self.dead_letters, self.control_status)
+        return (self.predictions, self.dead_letters, self.alerts, self.control_status)
 
     def single_partition(self) -> dict[str, dict[str, str]]:
         """Low-volume topics with one partition (total order), and their topic configs."""
@@ -69,12 +71,15 @@ class Settings(BaseSettings):
 
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     batch_max_wait_ms: int = Field(default=50, ge=1)
+    checkpoint_interval_ms: int = Field(default=1000, ge=0)  # state + flush + commit
     max_message_bytes: int = Field(default=64 * 1024, ge=256)
     decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     worker_group: str = "stream-app-workers"
     worker_web_port: int = Field(default=6066, ge=0, le=65535)
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    alert_rules: Path | None = None  # None: the rules shipped with the package
+    alert_cooldown_s: float = Field(default=600.0, ge=0)  # event time, per card
 
     model_dir: Path = Path(".stream_app/models")
 

@@ -1,14 +1,16 @@
 """The yardstick: the same job as worker + sink in one thread, with no framework.
 
-consume(5000) → msgspec JSON decode → features → ``predict(num_threads=1)`` → one JSON
-prediction per event → flush → insert the events and predictions rows (the sink's tables) →
-commit. Minimal on purpose, and no strawman: batched wherever batching is the obvious thing.
+consume(5000) → msgspec JSON decode → features (per-card state included) →
+``predict(num_threads=1)`` → one JSON prediction per event → flush → insert the events and
+predictions rows (the sink's tables) → commit. Minimal on purpose, and no strawman: batched
+wherever batching is the obvious thing. Unlike the worker it runs no alert rules and writes no
+card-state changelog.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -24,6 +26,7 @@ from stream_app.features import compute_features
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.produce import ProduceOptions, produce
 from stream_app.scoring.model import LoadedModel, load_model
+from stream_app.state import CardStore, batch_velocity_features
 from stream_app.warehouse.client import connect
 from stream_app.warehouse.schema import EVENTS, PREDICTIONS, create_statements
 
@@ -47,6 +50,7 @@ class BareLoop:
     model: LoadedModel
     client: Client
     database: str
+    store: CardStore = field(default_factory=CardStore)
 
     def run(self, events: int) -> float:
         """Score ``events`` records; seconds from the first record consumed to the last commit."""
@@ -60,7 +64,16 @@ class BareLoop:
                 continue
             first = first or time.perf_counter()
             batch = TransactionBatch.from_transactions([decode(r.value() or b"") for r in records])
-            scores = np.asarray(self.model.booster.predict(compute_features(batch), num_threads=1))
+            velocity = batch_velocity_features(
+                self.store,
+                [r.partition() or 0 for r in records],
+                batch.card_id,
+                batch.merchant_id,
+                batch.amount,
+                batch.event_time,
+            )
+            features = compute_features(batch, velocity)
+            scores = np.asarray(self.model.booster.predict(features, num_threads=1))
             self._publish_and_store(records, batch, scores.tolist())
             last = {(r.topic() or "", r.partition() or 0): r.offset() or 0 for r in records}
             offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]

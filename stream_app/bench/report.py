@@ -21,7 +21,16 @@ from stream_app.bench.options import BenchOptions
 from stream_app.bench.stack import ModelInfo
 from stream_app.bench.throughput import ThroughputResult
 
-WORKER_STAGES = ("consume", "decode", "features", "predict", "encode", "produce", "commit")
+WORKER_STAGES = (
+    "consume",
+    "decode",
+    "features",
+    "predict",
+    "encode",
+    "alerts",
+    "produce",
+    "checkpoint",
+)
 SINK_STAGES = ("consume", "decode", "insert", "commit")
 SCHEMA_VERSION = 1
 

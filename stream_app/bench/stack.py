@@ -28,6 +28,20 @@ class ModelInfo:
     features: int
 
 
+def fresh_topics(prefix: str, partitions: int) -> Topics:
+    """Every topic of the project under a name of its own, so that phases never mix.
+
+    >>> fresh_topics("bench-1", 2).transactions
+    'bench-1-transactions'
+    """
+    names = {
+        field: f"{prefix}-{field.replace('_', '-')}"
+        for field, value in Topics().model_dump().items()
+        if isinstance(value, str)
+    }
+    return Topics(**names, partitions=partitions)
+
+
 class BenchStack:
     """Owns the broker and every deployment; :meth:`close` stops them all, whatever happened."""
 
@@ -63,12 +77,7 @@ class BenchStack:
         name = f"bench-{self._run}-{phase}"
         settings = Settings(
             bootstrap_servers=self.broker.bootstrap_servers,
-            topics=Topics(
-                transactions=f"{name}-tx",
-                predictions=f"{name}-pred",
-                dead_letters=f"{name}-dlq",
-                partitions=self.partitions,
-            ),
+            topics=fresh_topics(name, self.partitions),
             schemas_dir=self.state_dir / "schemas",
             model_dir=self.state_dir / "models",
             warehouse_dsn=f"chdb://{self.state_dir / 'warehouse'}",

@@ -79,15 +79,17 @@ def _drain(deployment: Deployment, event_format: str, events: int, say: Say) -> 
         if time.monotonic() > deadline:
             raise BenchError(f"[{event_format}] only {stored:,} of {events:,} rows stored in time")
         time.sleep(POLL_S)
-    worker_final, sink_final = deployment.worker_health(), deployment.sink_health()
-    if worker_final is None or sink_final is None:
+    worker_final, sink_at_done = deployment.worker_health(), deployment.sink_health()
+    if worker_final is None or sink_at_done is None:
         raise BenchError("the worker or the sink stopped answering at the end of the phase")
+    sink_stages = _settled_sink_stages(deployment, events)
+    sink_stages["consume"] = sink_at_done["stage_seconds"]["consume"]  # not its idle polls after
     result = ThroughputResult(
         event_format=event_format,
         events=events,
         seconds=done_at - first_record_at,
         worker_stage_seconds=worker_final["stage_seconds"],
-        sink_stage_seconds=_minus(sink_final["stage_seconds"], sink_baseline),
+        sink_stage_seconds=_minus(sink_stages, sink_baseline),
         peak_rss_mb=deployment.peak_rss_mb(),
         cpu_seconds=deployment.cpu_seconds(),
     )
@@ -96,6 +98,26 @@ def _drain(deployment: Deployment, event_format: str, events: int, say: Say) -> 
         f"{result.events_per_s:,.0f} events/s"
     )
     return result
+
+
+def _settled_sink_stages(deployment: Deployment, events: int) -> dict[str, float]:
+    """The sink's stage times once its last flush finished (its rows show before its bookkeeping).
+
+    Settled = every prediction counted as stored and no new flush for 0.3 s (at most 5 s).
+    """
+    topic = deployment.settings.topics.predictions
+    last_flushes, stable_since = -1, time.monotonic()
+    deadline = stable_since + 5.0
+    while True:
+        health = deployment.sink_health() or {}
+        flushes = health.get("flushes", -1)
+        if flushes != last_flushes:
+            last_flushes, stable_since = flushes, time.monotonic()
+        stored = health.get("stored", {}).get(topic, 0)
+        now = time.monotonic()
+        if (stored >= events and now - stable_since >= 0.3) or now > deadline:
+            return dict(health.get("stage_seconds", {}))
+        time.sleep(POLL_S)
 
 
 def _line(event_format: str, stored: int, events: int, first: float | None) -> str:

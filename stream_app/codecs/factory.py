@@ -38,6 +38,7 @@ def transaction_decoder(settings: Settings, registry: SchemaRegistry) -> Transac
 SCHEMA_FILES = {
     "predictions": "prediction.avsc",
     "dead_letters": "dead_letter.avsc",
+    "alerts": "alert.avsc",
     "control": "control_command.avsc",
     "control_status": "control_status.avsc",
     "model_versions": "model_version.avsc",

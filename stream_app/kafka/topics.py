@@ -15,8 +15,10 @@ from stream_app.settings import Settings
 def wanted_topics(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     """Every topic of the project: name → (partitions, topic config)."""
     topics = settings.topics
-    keyed = (topics.transactions, topics.predictions, topics.dead_letters)
+    keyed = (topics.transactions, topics.predictions, topics.dead_letters, topics.alerts)
     wanted: dict[str, tuple[int, dict[str, str]]] = {n: (topics.partitions, {}) for n in keyed}
+    # the changelog of per-card state: partition p holds the state of input partition p
+    wanted[topics.card_state] = (topics.partitions, {"cleanup.policy": "compact"})
     wanted.update({name: (1, config) for name, config in topics.single_partition().items()})
     return wanted
 

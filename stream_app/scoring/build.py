@@ -4,28 +4,40 @@ from __future__ import annotations
 
 import uuid
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 
 from models.registry import FileModelStore
+from stream_app.alerts import RuleSet
 from stream_app.codecs.factory import (
     dead_letter_codec,
     prediction_codec,
     schema_registry,
+    topic_codec,
     transaction_decoder,
 )
 from stream_app.control.commands import ControlCodecs
 from stream_app.control.modelset import initial_models
 from stream_app.control.switch import ModelSwitch
 from stream_app.kafka.config import consumer_config, producer_config
+from stream_app.scoring.alerting import AlertBuilder
+from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.scoring.pipeline import ScoringPipeline
+from stream_app.scoring.rules_watch import RulesWatcher
 from stream_app.settings import Settings
+from stream_app.state import CardStore
 
 
 def build_loop(settings: Settings) -> ScoringLoop:
     """A loop ready to run: the registry's models loaded, the control topic not yet replayed."""
     registry = schema_registry(settings)
     store = FileModelStore(settings.model_dir)
+    alerts = AlertBuilder(
+        topic_codec(settings, registry, "alerts"),
+        RuleSet.load(settings.alert_rules) if settings.alert_rules else RuleSet.default(),
+        cooldown_ms=int(settings.alert_cooldown_s * 1000),
+        worker_id=settings.worker_id,
+    )
     pipeline = ScoringPipeline(
         decoder=transaction_decoder(settings, registry),
         predictions=prediction_codec(settings, registry),
@@ -33,6 +45,8 @@ def build_loop(settings: Settings) -> ScoringLoop:
         topics=settings.topics,
         worker_id=settings.worker_id,
         max_payload_bytes=settings.max_message_bytes,
+        store=CardStore(),
+        alerts=alerts,
     )
     switch = ModelSwitch(
         # every worker reads every command: assign(), and a group id that is never used to commit
@@ -49,10 +63,17 @@ def build_loop(settings: Settings) -> ScoringLoop:
         consumer=Consumer(
             consumer_config(settings, settings.worker_group, **{"client.id": settings.worker_id})
         ),
-        producer=Producer(producer_config(settings)),
+        producer_config=producer_config(settings),
         pipeline=pipeline,
         switch=switch,
+        restorer=ChangelogRestorer(
+            Consumer(consumer_config(settings, f"state-{uuid.uuid4().hex}")),
+            settings.topics.card_state,
+        ),
+        rules=RulesWatcher(settings.alert_rules, alerts),
         input_topic=settings.topics.transactions,
+        state_topic=settings.topics.card_state,
+        checkpoint_interval_s=settings.checkpoint_interval_ms / 1000,
         batch_size=settings.batch_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
     )

@@ -1,8 +1,10 @@
-"""The hot path's I/O: consume a batch, run the pipeline, publish, then commit.
+"""The hot path's I/O: consume a batch, run the pipeline, publish; checkpoint every interval.
 
-Offsets are committed only after the broker acknowledged every output of the batch, so a crash
-replays the batch (the warehouse deduplicates) and never skips it. Each batch is committed before
-the next ``consume``, so a rebalance (whose callbacks run inside ``consume``) finds nothing pending.
+Each batch's outputs are produced at once (the producer sends them in the background, so
+decisions are not delayed). A checkpoint, at most every ``checkpoint_interval_s`` and on every
+revoke and stop, writes the changed per-card state to its changelog, waits until the broker
+acknowledged everything produced, and only then commits the input offsets: a crash replays from
+the last checkpoint (the warehouse folds replayed rows away) and never skips a record.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from stream_app.control.switch import ModelSwitch
 from stream_app.errors import BrokerError
-from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
+from stream_app.scoring.changelog import ChangelogRestorer
+from stream_app.scoring.pipeline import OutputRecord, ScoredBatch, ScoringPipeline
+from stream_app.scoring.rules_watch import RulesWatcher
 from stream_app.timing import StageTimes
 
 log = logging.getLogger(__name__)
@@ -29,7 +34,9 @@ class LoopStats:
     consumed: int = 0
     scored: int = 0
     dead_lettered: int = 0
+    alerts: int = 0
     batches: int = 0
+    checkpoints: int = 0
     last_batch_seconds: float = 0.0
     assigned: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
@@ -38,25 +45,42 @@ class LoopStats:
 
 
 class ScoringLoop:
-    """Runs batches until ``stop()``; the batch in flight always finishes and commits first."""
+    """Runs batches until ``stop()``; the batch in flight always finishes and is checkpointed."""
 
     def __init__(
         self,
         consumer: Consumer,
-        producer: Producer,
+        producer_config: dict[str, Any],
         pipeline: ScoringPipeline,
         switch: ModelSwitch,
+        restorer: ChangelogRestorer,
+        rules: RulesWatcher,
         input_topic: str,
+        state_topic: str,
         batch_size: int,
         max_wait_s: float,
+        checkpoint_interval_s: float,
     ) -> None:
         self._consumer = consumer
-        self._producer = producer
+        # one delivery callback for the producer (errors only), not one per message
+        self._producer = Producer(
+            {
+                **producer_config,
+                "on_delivery": self._on_delivery,
+                "delivery.report.only.error": True,
+            }
+        )
         self.pipeline = pipeline
         self.switch = switch
+        self._restorer = restorer
+        self.rules = rules
         self._input_topic = input_topic
+        self._state_topic = state_topic
         self._batch_size = batch_size
         self._max_wait_s = max_wait_s
+        self._checkpoint_interval_s = checkpoint_interval_s
+        self._pending_offsets: dict[tuple[str, int], int] = {}
+        self._last_checkpoint = time.monotonic()
         self._stopping = threading.Event()
         self._delivery_error: KafkaError | None = None
         self.stats = LoopStats()
@@ -74,6 +98,7 @@ class ScoringLoop:
             stages = self.stats.stages
             while not self._stopping.is_set():
                 self.switch.between_batches(self._producer)
+                self.rules.check()
                 stages.start()
                 records = self._consumer.consume(self._batch_size, self._max_wait_s)
                 if records:
@@ -81,10 +106,13 @@ class ScoringLoop:
                     if self.stats.first_record_at is None:
                         self.stats.first_record_at = time.time()
                     self.run_batch(records)
+                if time.monotonic() - self._last_checkpoint >= self._checkpoint_interval_s:
+                    self.checkpoint()
+            self.checkpoint()
         finally:
-            self._producer.flush(30)
             self._consumer.close()  # leaves the group: partitions move at once
             self.switch.announce_stop(self._producer)
+            self._restorer.close()
             log.info("scoring loop stopped after %d batches", self.stats.batches)
 
     def run_batch(self, records: list[Message]) -> ScoredBatch:
@@ -92,42 +120,57 @@ class ScoringLoop:
         stats = self.stats
         good = [r for r in records if not self._is_error(r)]
         result = self.pipeline.process(good, self.switch.models, stats.stages)
-        self._publish(result)
+        self._produce(result.outputs)
+        self._pending_offsets.update(result.next_offsets)
         stats.stages.lap("produce")
-        if result.next_offsets:
-            self._consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in result.next_offsets.items()],
-                asynchronous=False,
-            )
-        stats.stages.lap("commit")
         stats.consumed += len(good)
         stats.scored += result.scored
         stats.dead_lettered += result.dead_lettered
+        stats.alerts += result.alerts
         stats.batches += 1
         stats.last_batch_seconds = time.perf_counter() - started
         return result
 
-    def _publish(self, result: ScoredBatch) -> None:
-        produce = self._producer.produce
-        for out in result.outputs:
-            while True:
-                try:
-                    produce(
-                        out.topic,
-                        out.value,
-                        out.key,
-                        headers=out.headers,
-                        on_delivery=self._on_delivery,
-                    )
-                    break
-                except BufferError:  # local queue full: let deliveries drain
-                    self._producer.poll(0.05)
+    def checkpoint(self) -> None:
+        """State changelog → every output acknowledged → input offsets committed, in that order."""
+        stages = self.stats.stages
+        stages.start()
+        store = self.pipeline.store
+        self._produce(
+            [
+                OutputRecord(self._state_topic, key, value, partition=partition)
+                for partition in store.assigned()
+                for key, value in store.changelog(partition)
+            ]
+        )
         remaining = self._producer.flush(60)
         if remaining or self._delivery_error is not None:
             raise BrokerError(
                 f"outputs not acknowledged ({remaining} pending, error {self._delivery_error}); "
                 "input offsets were not committed"
             )
+        if self._pending_offsets:
+            self._consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in self._pending_offsets.items()],
+                asynchronous=False,
+            )
+            self._pending_offsets = {}
+        self._last_checkpoint = time.monotonic()
+        self.stats.checkpoints += 1
+        stages.lap("checkpoint")
+
+    def _produce(self, outputs: list[OutputRecord]) -> None:
+        produce = self._producer.produce
+        for out in outputs:
+            while True:
+                try:
+                    if out.partition is None:
+                        produce(out.topic, out.value, out.key, headers=out.headers)
+                    else:
+                        produce(out.topic, out.value, out.key, partition=out.partition)
+                    break
+                except BufferError:  # local queue full: let deliveries drain
+                    self._producer.poll(0.05)
 
     def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
         if error is not None and self._delivery_error is None:
@@ -143,11 +186,16 @@ class ScoringLoop:
         return True
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Restore each partition's card state before its first record is scored."""
+        for tp in partitions:
+            self._restorer.restore(self.pipeline.store, tp.partition)
         self.stats.assigned = sorted(f"{p.topic}:{p.partition}" for p in partitions)
         log.info("assigned %s", self.stats.assigned)
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Every batch is produced, acknowledged and committed before the next consume() call,
-        # and rebalance callbacks run inside consume(): there is nothing left to flush here.
+        """Checkpoint before the partitions move: the next owner restores complete state."""
         log.info("revoked %s", sorted(f"{p.topic}:{p.partition}" for p in partitions))
+        self.checkpoint()
+        for tp in partitions:
+            self.pipeline.store.drop(tp.partition)
         self.stats.assigned = []

@@ -1,6 +1,8 @@
-"""The pure part of the hot path: raw input records of one batch in, output records out.
+"""The hot path's transform: raw input records of one batch in, output records out.
 
 Decode failures are data: each becomes a dead-letter record with its reason, never an exception.
+Per-card state (``stream_app.state``) is read and updated here, in offset order per partition;
+the loop writes its changelog at each checkpoint.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from stream_app.control.modelset import ModelSet
 from stream_app.errors import CodecError
 from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import compute_features
+from stream_app.scoring.alerting import AlertBuilder
 from stream_app.settings import Topics
+from stream_app.state import CardState, CardStore, batch_velocity_features
 from stream_app.timing import StageTimes
 
 Headers = list[tuple[str, str | bytes | None]]
@@ -40,7 +44,8 @@ class OutputRecord:
     topic: str
     key: bytes | None
     value: bytes
-    headers: Headers
+    headers: Headers | None = None
+    partition: int | None = None  # None: the producer's partitioner (by key) decides
 
 
 @dataclass(slots=True)
@@ -50,6 +55,7 @@ class ScoredBatch:
     outputs: list[OutputRecord] = field(default_factory=list)
     scored: int = 0
     dead_lettered: int = 0
+    alerts: int = 0
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
@@ -64,6 +70,8 @@ class ScoringPipeline:
         topics: Topics,
         worker_id: str,
         max_payload_bytes: int,
+        store: CardStore,
+        alerts: AlertBuilder,
     ) -> None:
         self._decoder = decoder
         self._predictions = predictions
@@ -71,6 +79,8 @@ class ScoringPipeline:
         self._topics = topics
         self._worker_id = worker_id
         self._max_payload_bytes = max_payload_bytes
+        self.store = store
+        self.alerts = alerts
 
     def process(
         self, records: Sequence[InputRecord], models: ModelSet, times: StageTimes | None = None
@@ -98,7 +108,7 @@ class ScoringPipeline:
                 result.dead_lettered += 1
         times.lap("decode")
         if valid:
-            result.outputs.extend(self._score(valid, sources, models, times))
+            result.outputs.extend(self._score(valid, sources, models, times, result))
             result.scored = len(valid)
         return result
 
@@ -108,8 +118,14 @@ class ScoringPipeline:
         sources: list[InputRecord],
         models: ModelSet,
         times: StageTimes,
+        result: ScoredBatch,
     ) -> list[OutputRecord]:
-        features = compute_features(TransactionBatch.from_transactions(events))
+        batch = TransactionBatch.from_transactions(events)
+        partitions = [source.partition() or 0 for source in sources]
+        velocity = batch_velocity_features(
+            self.store, partitions, batch.card_id, batch.merchant_id, batch.amount, batch.event_time
+        )
+        features = compute_features(batch, velocity)
         times.lap("features")
         champion, challenger = models.champion, models.challenger
         scores = champion.predict(features)
@@ -148,7 +164,25 @@ class ScoringPipeline:
             )
             outputs.append(OutputRecord(topic, event.card_id.encode(), value, headers))
         times.lap("encode")
+        card_partition = dict(zip(batch.card_id, partitions, strict=True))
+        alerts = self.alerts.build(
+            batch,
+            features,
+            scores,
+            champion,
+            [source.timestamp()[1] for source in sources],
+            lambda card: self._card(card_partition[card], card),
+        )
+        outputs.extend(OutputRecord(self._topics.alerts, a.key, a.value) for a in alerts)
+        result.alerts = len(alerts)
+        times.lap("alerts")
         return outputs
+
+    def _card(self, partition: int, card: str) -> CardState:
+        state = self.store.partition(partition).get(card)
+        if state is None:  # every card of the batch was just updated: this is a bug
+            raise KeyError(f"no state for card {card} of partition {partition}")
+        return state
 
     def _dead_letter(self, record: InputRecord, error: CodecError) -> OutputRecord:
         topic, partition, offset = (

@@ -29,14 +29,18 @@ class CardState(msgspec.Struct, array_like=True, gc=False):
     """One card's recent history and running aggregates.
 
     ``times``/``amounts``/``merchants`` are the retained events, sorted by event time (ties in
-    arrival order), all less than ``DAY_MS`` older than ``newest_ms``. ``amount_count`` and
-    ``amount_mean`` cover every amount ever seen, evicted or not. ``gc=False``: the struct holds
-    only lists of ints, floats and strings, so it can never be part of a reference cycle.
+    arrival order), all less than ``DAY_MS`` older than ``newest_ms``; eviction happens when a
+    newer event arrives, so a card that goes quiet keeps its last day until it is seen again.
+    ``amount_count`` and ``amount_mean`` cover every amount ever seen, evicted or not.
+    ``gc=False``: the struct holds only lists of ints, floats and strings, so it can never be
+    part of a reference cycle.
     """
 
     times: list[int]
     amounts: list[float]
     merchants: list[str]
+    #: running total of ``amounts`` (the 24-hour sum of an in-order event, without re-summing)
+    retained_sum: float = 0.0
     amount_count: int = 0
     amount_mean: float = 0.0
     #: newest event time seen (ms): the previous event of an in-order event, the eviction anchor
@@ -82,8 +86,8 @@ _decoder = msgspec.msgpack.Decoder(CardState)
 def encode_card(state: CardState) -> bytes:
     """The changelog value of a card: its state as a msgpack array.
 
-    >>> len(encode_card(CardState([1_000], [12.5], ["m1"], 1, 12.5, 1_000)))
-    34
+    >>> len(encode_card(CardState([1_000], [12.5], ["m1"], 12.5, 1, 12.5, 1_000)))
+    43
     """
     return _encoder.encode(state)
 
@@ -92,7 +96,7 @@ def decode_card(value: bytes) -> CardState:
     """A card's state back from its changelog value, checked for the invariants the feature
     computation relies on (parallel lists, sorted times).
 
-    >>> decode_card(encode_card(CardState([1_000], [12.5], ["m1"], 1, 12.5, 1_000))).times
+    >>> decode_card(encode_card(CardState([1_000], [12.5], ["m1"], 12.5, 1, 12.5, 1_000))).times
     [1000]
     >>> decode_card(b"\\x93\\x90\\x91\\x01\\x90")
     Traceback (most recent call last):

@@ -121,6 +121,31 @@ DEAD_LETTERS = Table(
     ttl_column="dead_lettered_time",
 )
 
+ALERTS = Table(
+    view="alerts",
+    columns=(
+        ("event_id", "String"),
+        ("card_id", "String"),
+        ("event_time", TIME),
+        ("input_create_time", TIME),
+        ("alerted_time", TIME),
+        ("score", "Float64"),
+        ("model_version", "LowCardinality(String)"),
+        ("rules", "Array(LowCardinality(String))"),
+        ("severity", "LowCardinality(String)"),
+        ("amount", "Float64"),
+        ("merchant_category", "LowCardinality(String)"),
+        ("top_features", "Array(LowCardinality(String))"),
+        ("top_contributions", "Array(Float64)"),
+        ("worker_id", "LowCardinality(String)"),
+        ("ingested_time", TIME),
+    ),
+    order_by="card_id, event_time, event_id",
+    partition_by="toYYYYMM(event_time)",
+    version_column="ingested_time",
+    ttl_column="event_time",
+)
+
 CONTROL_EVENTS = Table(
     view="control_events",
     columns=(
@@ -163,7 +188,7 @@ MODEL_VERSIONS = Table(
     ttl_column=None,
 )
 
-TABLES = (EVENTS, PREDICTIONS, DEAD_LETTERS, CONTROL_EVENTS, MODEL_VERSIONS)
+TABLES = (EVENTS, PREDICTIONS, DEAD_LETTERS, ALERTS, CONTROL_EVENTS, MODEL_VERSIONS)
 
 
 def create_statements(database: str, ttl_days: int = 365) -> list[str]:

@@ -22,6 +22,7 @@ from stream_app.sinks.clickhouse import ClickHouseSink
 from stream_app.warehouse.client import connect, redact
 from stream_app.warehouse.ingest import Route, WarehouseIngest
 from stream_app.warehouse.rows import (
+    avro_rows,
     control_rows,
     dead_letter_rows,
     event_rows,
@@ -29,6 +30,7 @@ from stream_app.warehouse.rows import (
     prediction_rows,
 )
 from stream_app.warehouse.schema import (
+    ALERTS,
     CONTROL_EVENTS,
     DEAD_LETTERS,
     EVENTS,
@@ -63,6 +65,11 @@ def build_ingest(settings: Settings) -> WarehouseIngest:
             topics.dead_letters,
             dead_letter_rows(dead_letter_codec(settings, registry)),
             ClickHouseSink(client, database, DEAD_LETTERS),
+        ),
+        Route(
+            topics.alerts,
+            avro_rows(topic_codec(settings, registry, "alerts"), ALERTS),
+            ClickHouseSink(client, database, ALERTS),
         ),
         Route(
             topics.control_status,

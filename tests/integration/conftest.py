@@ -99,6 +99,8 @@ def make_settings(
                 transactions=f"tx-{suffix}",
                 predictions=f"pred-{suffix}",
                 dead_letters=f"dlq-{suffix}",
+                alerts=f"alerts-{suffix}",
+                card_state=f"state-{suffix}",
                 control=f"control-{suffix}",
                 control_status=f"status-{suffix}",
                 model_versions=f"versions-{suffix}",

@@ -3,32 +3,63 @@
 chDB opens exactly one data directory per process ("EmbeddedServer already initialized with
 path ..."), so the warehouse fixture is one session-scoped directory and each test gets a
 database of its own.
+
+The scoring pipeline's test modules share :class:`FakeRecord`, :class:`PipelineKit` (imported
+from here, as the integration suite imports its helpers) and the ``feature_spy`` fixture.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.client import Client
 
+import stream_app.scoring.pipeline
 from models.registry import FileModelStore, ModelMetadata
 from models.train import TrainingConfig, train_model
+from stream_app.alerts import RuleSet
+from stream_app.codecs.avro import AvroCodec, AvroRecordCodec
+from stream_app.codecs.detect import TransactionDecoder
+from stream_app.codecs.factory import (
+    avro_transactions,
+    dead_letter_codec,
+    prediction_codec,
+    schema_registry,
+    topic_codec,
+    transaction_decoder,
+)
+from stream_app.codecs.json import JsonCodec
 from stream_app.codecs.registry import FileSchemaRegistry
+from stream_app.events import FloatArray, Transaction, TransactionBatch
+from stream_app.features import compute_features
+from stream_app.scoring.alerting import AlertBuilder
+from stream_app.scoring.model import LoadedModel, load_model
+from stream_app.scoring.pipeline import InputRecord, ScoringPipeline
 from stream_app.settings import CONFIG_FILE_ENV, Settings
+from stream_app.state import CardStore
 from tests.unit.support import copy_schemas
+
+INPUT_TOPIC = "transactions"
+WORKER_ID = "w-test"
+
+
+def _clear_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("STREAM_APP_") or name == CONFIG_FILE_ENV:
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture(autouse=True)
 def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests never read the developer's ``STREAM_APP_*`` variables or config file."""
-    for name in list(os.environ):
-        if name.startswith("STREAM_APP_") or name == CONFIG_FILE_ENV:
-            monkeypatch.delenv(name)
+    _clear_environment(monkeypatch)
 
 
 @pytest.fixture
@@ -93,3 +124,144 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, str]], None]:
             monkeypatch.setenv(name, value)
 
     return set_all
+
+
+# --- the scoring pipeline, without Kafka -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FakeRecord:
+    """A consumed record as the pipeline sees it (the InputRecord protocol, nothing more)."""
+
+    _value: bytes | None
+    _key: bytes | None
+    _partition: int
+    _offset: int
+    _create_time: int = 1_767_225_600_000
+    _topic: str = INPUT_TOPIC
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def topic(self) -> str | None:
+        return self._topic
+
+    def partition(self) -> int | None:
+        return self._partition
+
+    def offset(self) -> int | None:
+        return self._offset
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, self._create_time)
+
+
+def partition_of(card_id: str, partitions: int = 4) -> int:
+    """The input partition of a card's events (the producers key by card id)."""
+    return zlib.crc32(card_id.encode()) % partitions
+
+
+def checkpoint(store: CardStore) -> list[tuple[int, bytes, bytes]]:
+    """``(partition, key, value)`` of the changelog records a checkpoint of the scoring loop
+    writes: the cards changed since the last one, per partition (partition p of the changelog
+    topic holds the state of input partition p)."""
+    return [
+        (partition, key, value)
+        for partition in store.assigned()
+        for key, value in store.changelog(partition)
+    ]
+
+
+@dataclass(frozen=True)
+class PipelineKit:
+    """Codecs, the champion and settings to build scoring pipelines from."""
+
+    settings: Settings
+    champion: LoadedModel
+    decoder: TransactionDecoder
+    predictions: AvroRecordCodec
+    dead_letters: AvroRecordCodec
+    alerts: AvroRecordCodec
+    json: JsonCodec
+    avro: AvroCodec
+
+    def pipeline(
+        self,
+        rules: RuleSet | None = None,
+        cooldown_ms: int | None = None,
+        store: CardStore | None = None,
+    ) -> ScoringPipeline:
+        """A new pipeline: empty card state unless ``store`` is given, the default rules and the
+        settings' cool-down unless told otherwise."""
+        if cooldown_ms is None:
+            cooldown_ms = int(self.settings.alert_cooldown_s * 1000)
+        alerts = AlertBuilder(self.alerts, rules or RuleSet.default(), cooldown_ms, WORKER_ID)
+        return ScoringPipeline(
+            decoder=self.decoder,
+            predictions=self.predictions,
+            dead_letters=self.dead_letters,
+            topics=self.settings.topics,
+            worker_id=WORKER_ID,
+            max_payload_bytes=self.settings.max_message_bytes,
+            store=store or CardStore(),
+            alerts=alerts,
+        )
+
+    def records(
+        self, events: list[Transaction], offsets: dict[int, int] | None = None
+    ) -> list[InputRecord]:
+        """Valid input records of ``events`` in this order, each in its card's partition, JSON
+        and Avro alternating; ``offsets`` (partition → next offset) is advanced."""
+        offsets = {} if offsets is None else offsets
+        records: list[InputRecord] = []
+        for i, event in enumerate(events):
+            partition = partition_of(event.card_id)
+            offset = offsets.get(partition, 0)
+            offsets[partition] = offset + 1
+            codec = self.avro if i % 2 else self.json
+            records.append(
+                FakeRecord(
+                    codec.encode(event), event.card_id.encode(), partition, offset, 10_000 + i
+                )
+            )
+        return records
+
+
+@pytest.fixture(scope="session")
+def pipeline_kit(
+    tmp_path_factory: pytest.TempPathFactory, trained_store: tuple[FileModelStore, ModelMetadata]
+) -> PipelineKit:
+    with pytest.MonkeyPatch.context() as monkeypatch:  # session-scoped: clear the env here too
+        _clear_environment(monkeypatch)
+        settings = Settings(
+            schemas_dir=copy_schemas(tmp_path_factory.mktemp("schemas")), worker_id=WORKER_ID
+        )
+    registry = schema_registry(settings)
+    return PipelineKit(
+        settings=settings,
+        champion=load_model(trained_store[0]),
+        decoder=transaction_decoder(settings, registry),
+        predictions=prediction_codec(settings, registry),
+        dead_letters=dead_letter_codec(settings, registry),
+        alerts=topic_codec(settings, registry, "alerts"),
+        json=JsonCodec(),
+        avro=avro_transactions(settings, registry),
+    )
+
+
+@pytest.fixture
+def feature_spy(monkeypatch: pytest.MonkeyPatch) -> list[FloatArray]:
+    """Every feature matrix the scoring pipeline computes, in order: a spy on the pure
+    ``compute_features`` as the pipeline module calls it."""
+    seen: list[FloatArray] = []
+
+    def recording(batch: TransactionBatch, velocity: FloatArray) -> FloatArray:
+        matrix = compute_features(batch, velocity)
+        seen.append(matrix.copy())
+        return matrix
+
+    monkeypatch.setattr(stream_app.scoring.pipeline, "compute_features", recording)
+    return seen

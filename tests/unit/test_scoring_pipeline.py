@@ -1,15 +1,19 @@
-"""The pure batch transform of the workers: records in, predictions and dead letters out.
+"""The batch transform of the workers: records in; predictions, dead letters and alerts out;
+per-card state updated, its changed cards ready for the loop's next changelog checkpoint.
 
-The records are a small class with the ``InputRecord`` methods: this tests a pure function of
-its input, not a Kafka client.
+The records are a small class with the ``InputRecord`` methods: this tests a function of its
+input and the card state, not a Kafka client. Each test starts a pipeline with an empty state,
+so the expected velocity features are the training replay of the test's valid events (a card's
+events always come from one partition, as with key = card id).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import random
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pytest
@@ -18,109 +22,80 @@ from hypothesis import strategies as st
 
 from models.registry import FileModelStore, ModelMetadata
 from models.train import TrainingConfig, train_model
+from stream_app.alerts import RuleSet
 from stream_app.bad_events import CATALOGUE
-from stream_app.codecs.avro import AvroRecordCodec
-from stream_app.codecs.factory import (
-    avro_transactions,
-    dead_letter_codec,
-    prediction_codec,
-    schema_registry,
-    transaction_decoder,
-)
-from stream_app.codecs.json import JsonCodec
 from stream_app.control.modelset import ModelSet
 from stream_app.events import Transaction, TransactionBatch
-from stream_app.features import compute_features
+from stream_app.features import EVENT_FEATURES, FEATURE_NAMES, compute_features
 from stream_app.generator import TransactionGenerator
 from stream_app.scoring.model import LoadedModel, load_model
 from stream_app.scoring.pipeline import InputRecord, OutputRecord, ScoredBatch, ScoringPipeline
-from stream_app.settings import Settings
-from tests.unit.support import copy_schemas
+from stream_app.state import VELOCITY_FEATURES, decode_card, replay_velocity_features
+from tests.unit.conftest import (
+    INPUT_TOPIC,
+    WORKER_ID,
+    FakeRecord,
+    PipelineKit,
+    checkpoint,
+    partition_of,
+)
 
-INPUT_TOPIC = "transactions"
+PARTITIONS = 4
 EVENTS = [g.event for g in itertools.islice(TransactionGenerator(seed=21), 400)]
-
-
-@dataclass(frozen=True)
-class FakeRecord:
-    """A consumed record as the pipeline sees it (the InputRecord protocol, nothing more)."""
-
-    _value: bytes | None
-    _key: bytes | None
-    _partition: int
-    _offset: int
-    _create_time: int = 1_767_225_600_000
-    _topic: str = INPUT_TOPIC
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def topic(self) -> str | None:
-        return self._topic
-
-    def partition(self) -> int | None:
-        return self._partition
-
-    def offset(self) -> int | None:
-        return self._offset
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, self._create_time)
+#: each partition's events in generator order: what a consumer reads from it
+BY_PARTITION = {
+    p: [e for e in EVENTS if partition_of(e.card_id, PARTITIONS) == p] for p in range(PARTITIONS)
+}
 
 
 @dataclass(frozen=True)
 class Kit:
-    settings: Settings
-    pipeline: ScoringPipeline
-    champion: LoadedModel
+    base: PipelineKit
     challenger: LoadedModel
-    predictions: AvroRecordCodec
-    dead_letters: AvroRecordCodec
-    encoders: tuple[Any, ...]
+
+    @property
+    def champion(self) -> LoadedModel:
+        return self.base.champion
 
 
 @pytest.fixture(scope="module")
 def kit(
-    tmp_path_factory: pytest.TempPathFactory, trained_store: tuple[FileModelStore, ModelMetadata]
+    tmp_path_factory: pytest.TempPathFactory,
+    pipeline_kit: PipelineKit,
+    trained_store: tuple[FileModelStore, ModelMetadata],
 ) -> Kit:
-    store, _ = trained_store
     other = FileModelStore(tmp_path_factory.mktemp("challenger"))
     train_model(other, TrainingConfig(events=3000, num_trees=5, seed=2), promote=False)
-    challenger = dataclasses.replace(load_model(other, "1"), version="7")
-    settings = Settings(
-        schemas_dir=copy_schemas(tmp_path_factory.mktemp("schemas")), worker_id="w-test"
+    return Kit(pipeline_kit, dataclasses.replace(load_model(other, "1"), version="7"))
+
+
+def training_features(events: list[Transaction]) -> np.ndarray:
+    """What training computes for events in this order: velocity features replayed."""
+    batch = TransactionBatch.from_transactions(events)
+    velocity = replay_velocity_features(
+        batch.card_id, batch.merchant_id, batch.amount, batch.event_time
     )
-    registry = schema_registry(settings)
-    predictions = prediction_codec(settings, registry)
-    dead_letters = dead_letter_codec(settings, registry)
-    pipeline = ScoringPipeline(
-        decoder=transaction_decoder(settings, registry),
-        predictions=predictions,
-        dead_letters=dead_letters,
-        topics=settings.topics,
-        worker_id=settings.worker_id,
-        max_payload_bytes=settings.max_message_bytes,
-    )
-    encoders = (JsonCodec(), avro_transactions(settings, registry))
-    return Kit(
-        settings, pipeline, load_model(store), challenger, predictions, dead_letters, encoders
-    )
+    return compute_features(batch, velocity)
 
 
 def header(record: OutputRecord, name: str) -> str | bytes | None:
+    assert record.headers is not None
     values = [v for k, v in record.headers if k == name]
     assert len(values) == 1, (name, record.headers)
     return values[0]
+
+
+def by_topic(kit: Kit, result: ScoredBatch) -> dict[str, list[OutputRecord]]:
+    topics = kit.base.settings.topics
+    names = (topics.predictions, topics.dead_letters, topics.alerts)
+    return {name: [o for o in result.outputs if o.topic == name] for name in names}
 
 
 #: one input record: (partition, None for a valid event or the index of a bad case, avro?)
 Spec = list[tuple[int, int | None, bool]]
 specs = st.lists(
     st.tuples(
-        st.integers(0, 3),
+        st.integers(0, PARTITIONS - 1),
         st.one_of(st.none(), st.integers(0, len(CATALOGUE) - 1)),
         st.booleans(),
     ),
@@ -130,12 +105,17 @@ Built = list[tuple[FakeRecord, Transaction | None]]
 
 
 def build_records(kit: Kit, spec: Spec) -> Built:
-    """Records as the spec says, each with the event it must decode to (``None``: refused)."""
-    next_offset = dict.fromkeys(range(4), 100)
+    """Records as the spec says, each with the event it must decode to (``None``: refused).
+    A record of partition p carries the next event of a card of p."""
+    next_offset = dict.fromkeys(range(PARTITIONS), 100)
+    taken = dict.fromkeys(range(PARTITIONS), 0)
+    encoders = (kit.base.json, kit.base.avro)
     records: Built = []
     for i, (partition, bad, avro) in enumerate(spec):
-        event = EVENTS[i % len(EVENTS)]
-        value = kit.encoders[avro].encode(event) if bad is None else CATALOGUE[bad].make(event)
+        pool = BY_PARTITION[partition]
+        event = pool[taken[partition] % len(pool)]
+        taken[partition] += 1
+        value = encoders[avro].encode(event) if bad is None else CATALOGUE[bad].make(event)
         offset = next_offset[partition]
         next_offset[partition] += 1 + i % 3  # offsets may have gaps (compaction, transactions)
         record = FakeRecord(value, event.card_id.encode(), partition, offset, 1000 + i)
@@ -143,33 +123,60 @@ def build_records(kit: Kit, spec: Spec) -> Built:
     return records
 
 
-def process(kit: Kit, built: Built, models: ModelSet) -> ScoredBatch:
+def process(pipeline: ScoringPipeline, built: Built, models: ModelSet) -> ScoredBatch:
     inputs: list[InputRecord] = [record for record, _ in built]  # FakeRecord fits the protocol
-    return kit.pipeline.process(inputs, models)
+    return pipeline.process(inputs, models)
 
 
-def check(kit: Kit, built: Built, models: ModelSet, result: ScoredBatch) -> None:
-    """Everything the batch must produce, computed independently of the pipeline."""
-    topics = kit.settings.topics
+def expected_alerts(
+    events: list[Transaction], features: np.ndarray, scores: np.ndarray, cooldown_ms: int
+) -> list[tuple[str, list[str]]]:
+    """(event id, rules) of the alerts of a first batch under the default rules: rows where a
+    rule fires, then one alert per card per cool-down, walked in batch order."""
+    batch = TransactionBatch.from_transactions(events)
+    columns = {"score": scores, "amount": batch.amount}
+    columns |= {n: features[:, FEATURE_NAMES.index(n)] for n in VELOCITY_FEATURES}
+    last_alert: dict[str, int] = {}
+    alerts = []
+    for row, names in RuleSet.default().evaluate(columns, batch.merchant_category):
+        event = events[row]
+        last = last_alert.get(event.card_id)
+        if last is None or event.event_time - last >= cooldown_ms:
+            last_alert[event.card_id] = event.event_time
+            alerts.append((event.event_id, names))
+    return alerts
+
+
+def check(
+    kit: Kit, built: Built, models: ModelSet, pipeline: ScoringPipeline, result: ScoredBatch
+) -> None:
+    """Everything the first batch of ``pipeline`` must produce, computed independently of the
+    pipeline (velocity features by the training replay)."""
+    settings = kit.base.settings
+    topics = settings.topics
     valid = [(record, event) for record, event in built if event is not None]
     bad = [record for record, event in built if event is None]
-    predictions = [o for o in result.outputs if o.topic == topics.predictions]
-    dead = [o for o in result.outputs if o.topic == topics.dead_letters]
-    assert len(result.outputs) == len(predictions) + len(dead)
+    outputs = by_topic(kit, result)
+    predictions, dead = outputs[topics.predictions], outputs[topics.dead_letters]
+    alerts = outputs[topics.alerts]
+    assert len(result.outputs) == sum(map(len, outputs.values()))
     assert (result.scored, result.dead_lettered) == (len(valid), len(bad))
     assert (len(predictions), len(dead)) == (len(valid), len(bad))
 
     champion, challenger = models.champion, models.challenger
-    if valid:
-        features = compute_features(TransactionBatch.from_transactions([e for _, e in valid]))
-        scores = champion.predict(features).tolist()
-        shadow = challenger.predict(features).tolist() if challenger else [None] * len(valid)
+    events = [e for _, e in valid]
+    features = training_features(events)
+    scores = champion.predict(features) if valid else np.empty(0)
+    shadow: list[float | None] = [None] * len(valid)
+    if challenger and valid:
+        shadow = challenger.predict(features).tolist()
     for (record, event), score, shadow_score, output in zip(
-        valid, scores if valid else [], shadow if valid else [], predictions, strict=True
+        valid, scores.tolist(), shadow, predictions, strict=True
     ):
-        value = kit.predictions.decode(output.value)
+        value = kit.base.predictions.decode(output.value)
         assert header(output, "model-version") == champion.version.encode()
         assert output.key == event.card_id.encode()
+        assert output.partition is None  # partitioned by key, like the input
         assert (value["event_id"], value["card_id"]) == (event.event_id, event.card_id)
         assert value["event_time"] == event.event_time
         assert value["model_version"] == champion.version
@@ -178,14 +185,14 @@ def check(kit: Kit, built: Built, models: ModelSet, result: ScoredBatch) -> None
             record.offset(),
         )
         assert value["input_create_time"] == record.timestamp()[1]
-        assert value["worker_id"] == "w-test"
+        assert value["worker_id"] == WORKER_ID
         assert value["score"] == score
         assert value["decision"] == ("decline" if score >= champion.threshold else "approve")
         assert value["challenger_version"] == (challenger.version if challenger else None)
         assert value["challenger_score"] == shadow_score
 
     for record, output in zip(bad, dead, strict=True):
-        value = kit.dead_letters.decode(output.value)
+        value = kit.base.dead_letters.decode(output.value)
         assert header(output, "reason") == value["reason"].encode()
         assert value["reason"] in {case.reason for case in CATALOGUE}
         assert value["detail"]
@@ -199,10 +206,35 @@ def check(kit: Kit, built: Built, models: ModelSet, result: ScoredBatch) -> None
         )
         assert output.key == record.key() == value["source_key"]
         original = record.value() or b""
-        limit = kit.settings.max_message_bytes
+        limit = settings.max_message_bytes
         assert value["payload"] == original[:limit]
         if len(original) > limit:
             assert "truncated" in value["detail"]
+
+    # alerts: the default rules and cool-down over the same features and scores
+    cooldown_ms = int(settings.alert_cooldown_s * 1000)
+    expected = expected_alerts(events, features, scores, cooldown_ms)
+    assert result.alerts == len(alerts) == len(expected)
+    score_of = {e.event_id: s for e, s in zip(events, scores.tolist(), strict=True)}
+    for output, (event_id, names) in zip(alerts, expected, strict=True):
+        value = kit.base.alerts.decode(output.value)
+        assert (value["event_id"], value["rules"]) == (event_id, names)
+        assert output.key == value["card_id"].encode()
+        assert (value["score"], value["model_version"]) == (score_of[event_id], champion.version)
+
+    # card state: the next checkpoint writes one record per card scored, in its input partition
+    cards: dict[int, dict[str, int]] = {}
+    for record, event in valid:
+        per_card = cards.setdefault(record.partition() or 0, {})
+        per_card[event.card_id] = per_card.get(event.card_id, 0) + 1
+    changelog = checkpoint(pipeline.store)
+    assert [(p, card_key) for p, card_key, _ in changelog] == [
+        (p, card.encode()) for p in sorted(cards) for card in cards[p]
+    ]
+    for partition, card_key, state_value in changelog:
+        state = decode_card(state_value)
+        assert state == pipeline.store.partition(partition).get(card_key.decode())
+        assert state.amount_count == cards[partition][card_key.decode()]
 
     expected_offsets: dict[tuple[str, int], int] = {}
     for record, _ in built:
@@ -216,28 +248,40 @@ def check(kit: Kit, built: Built, models: ModelSet, result: ScoredBatch) -> None
 def test_process_any_mix_of_records(kit: Kit, spec: Spec, with_challenger: bool) -> None:
     models = ModelSet(kit.champion, kit.challenger if with_challenger else None)
     built = build_records(kit, spec)
-    check(kit, built, models, process(kit, built, models))
+    pipeline = kit.base.pipeline()
+    check(kit, built, models, pipeline, process(pipeline, built, models))
 
 
 def test_every_catalogue_case_becomes_one_dead_letter_with_its_reason(kit: Kit) -> None:
-    spec: Spec = [(i % 4, None, bool(i % 2)) for i in range(50)]
-    spec += [(i % 4, index, False) for i, index in enumerate(range(len(CATALOGUE)))]
+    spec: Spec = [(i % PARTITIONS, None, bool(i % 2)) for i in range(50)]
+    spec += [(i % PARTITIONS, index, False) for i, index in enumerate(range(len(CATALOGUE)))]
     built = build_records(kit, spec)
     models = ModelSet(kit.champion)
-    result = process(kit, built, models)
-    check(kit, built, models, result)
-    dead = [o for o in result.outputs if o.topic == kit.settings.topics.dead_letters]
+    pipeline = kit.base.pipeline()
+    result = process(pipeline, built, models)
+    check(kit, built, models, pipeline, result)
+    dead = by_topic(kit, result)[kit.base.settings.topics.dead_letters]
     assert [header(o, "reason") for o in dead] == [c.reason.encode() for c in CATALOGUE]
 
 
+def test_a_batch_of_dead_letters_only_changes_no_state(kit: Kit) -> None:
+    built = build_records(kit, [(1, 0, False), (2, 1, False)])
+    pipeline = kit.base.pipeline()
+    result = process(pipeline, built, ModelSet(kit.champion))
+    check(kit, built, ModelSet(kit.champion), pipeline, result)
+    assert pipeline.store.assigned() == []
+    assert checkpoint(pipeline.store) == []
+
+
 def test_empty_batch(kit: Kit) -> None:
-    result = process(kit, [], ModelSet(kit.champion))
-    assert (result.outputs, result.scored, result.dead_lettered, result.next_offsets) == (
-        [],
-        0,
-        0,
-        {},
-    )
+    result = process(kit.base.pipeline(), [], ModelSet(kit.champion))
+    assert (
+        result.outputs,
+        result.scored,
+        result.dead_lettered,
+        result.alerts,
+        result.next_offsets,
+    ) == ([], 0, 0, 0, {})
 
 
 @pytest.mark.parametrize(("threshold", "decision"), [(0.0, "decline"), (1.01, "approve")])
@@ -245,15 +289,77 @@ def test_decisions_follow_the_champion_threshold(kit: Kit, threshold: float, dec
     champion = dataclasses.replace(kit.champion, threshold=threshold)
     challenger = dataclasses.replace(kit.challenger, threshold=1.01 - threshold)
     built = build_records(kit, [(0, None, False)] * 100)
-    outputs = process(kit, built, ModelSet(champion, challenger)).outputs
-    assert len(outputs) == 100
-    assert {kit.predictions.decode(o.value)["decision"] for o in outputs} == {decision}
+    result = process(kit.base.pipeline(), built, ModelSet(champion, challenger))
+    predictions = by_topic(kit, result)[kit.base.settings.topics.predictions]
+    assert len(predictions) == 100
+    assert {kit.base.predictions.decode(o.value)["decision"] for o in predictions} == {decision}
 
 
 def test_the_champion_model_separates_fraud_from_legit(kit: Kit) -> None:
     """The fixture's model is a real one: fraud scores higher than legit on fresh events."""
     generated = list(itertools.islice(TransactionGenerator(seed=99, time_scale=600), 5000))
-    batch = TransactionBatch.from_transactions([g.event for g in generated])
-    scores = kit.champion.predict(compute_features(batch))
+    scores = kit.champion.predict(training_features([g.event for g in generated]))
     fraud = np.array([g.is_fraud for g in generated])
     assert scores[fraud].mean() > scores[~fraud].mean() + 0.2
+
+
+# --- served (batches, partitions, state) vs trained (replay) ---------------------------------
+
+
+def consumption_batches(records: list[InputRecord], rng: random.Random) -> list[list[InputRecord]]:
+    """The records as a consumer's batches: each batch takes the next 0-150 records of every
+    partition (offset order within a partition) and interleaves them at random, so partitions
+    progress at different paces in event time."""
+    by_partition: dict[int, deque[InputRecord]] = {}
+    for record in records:
+        by_partition.setdefault(record.partition() or 0, deque()).append(record)
+    batches = []
+    while any(by_partition.values()):
+        chunks = [
+            deque(queue.popleft() for _ in range(min(len(queue), rng.randint(0, 150))))
+            for queue in by_partition.values()
+        ]
+        labels = [i for i, chunk in enumerate(chunks) for _ in chunk]
+        rng.shuffle(labels)
+        if labels:
+            batches.append([chunks[i].popleft() for i in labels])
+    return batches
+
+
+def test_served_features_equal_the_replayed_training_features(
+    kit: Kit, feature_spy: list[np.ndarray]
+) -> None:
+    """The issue's promise: the vectors the workers score equal the ones training computes by
+    replaying the history, whatever the batching, partitions and wire formats."""
+    generator = TransactionGenerator(seed=33, cards=200, time_scale=600)
+    events = [g.event for g in itertools.islice(generator, 3000)]
+    records = kit.base.records(events)  # JSON and Avro alternate; key = card id
+    position = {(r.partition(), r.offset()): i for i, r in enumerate(records)}
+    batches = consumption_batches(records, random.Random(4))
+    assert len(batches) > 10
+    assert all(len({r.partition() for r in batch}) > 1 for batch in batches[:5])
+
+    pipeline = kit.base.pipeline()
+    models = ModelSet(kit.champion)
+    served = np.full((len(events), len(FEATURE_NAMES)), -1.0)
+    served_scores = np.full(len(events), -1.0)
+    for number, batch in enumerate(batches):
+        result = pipeline.process(batch, models)
+        assert result.scored == len(batch)
+        assert len(feature_spy) == number + 1
+        rows = [position[(r.partition(), r.offset())] for r in batch]
+        served[rows] = feature_spy[-1]
+        predictions = by_topic(kit, result)[kit.base.settings.topics.predictions]
+        served_scores[rows] = [kit.base.predictions.decode(o.value)["score"] for o in predictions]
+    assert sorted(
+        itertools.chain.from_iterable(
+            [position[(r.partition(), r.offset())] for r in batch] for batch in batches
+        )
+    ) == list(range(len(events)))
+
+    trained = training_features(events)  # production order, one replay, as models/train.py
+    velocity = trained[:, len(EVENT_FEATURES) :]
+    assert velocity[:, VELOCITY_FEATURES.index("count_1m")].max() >= 4, "card-testing bursts"
+    assert velocity[:, VELOCITY_FEATURES.index("count_24h")].max() > 10, "cards with history"
+    assert np.array_equal(served, trained, equal_nan=True)
+    assert np.array_equal(served_scores, kit.champion.predict(trained))
