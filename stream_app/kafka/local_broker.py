@@ -81,6 +81,10 @@ class LocalBroker:
         self.stop()
         raise BrokerError(f"broker did not listen on port {self.port} within {timeout_s}s")
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def stop(self) -> None:
         if self._process and self._process.poll() is None:
             self._process.terminate()
