@@ -67,12 +67,15 @@ class PredictionChecker(threading.Thread):
         finally:
             consumer.close()
 
-    def latencies_ms(self, since_ms: float) -> list[float]:
-        """Arrival minus the input's CreateTime, for inputs created at or after ``since_ms``."""
+    def latencies(self, since_ms: float) -> list[tuple[float, float]]:
+        """(input CreateTime, arrival minus CreateTime) in ms of inputs created since ``since_ms``.
+
+        Call once the thread has stopped.
+        """
         decode = self.codec.decode
         latencies = []
-        for arrived_ms, value in list(self.arrivals):
+        for arrived_ms, value in self.arrivals:
             created_ms = decode(value)["input_create_time"]
             if created_ms >= since_ms:
-                latencies.append(arrived_ms - created_ms)
+                latencies.append((created_ms, arrived_ms - created_ms))
         return latencies

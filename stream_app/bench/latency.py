@@ -27,8 +27,9 @@ WARM_UP_EVENTS = 200
 @dataclass(frozen=True)
 class LatencyResult:
     offered_rate: float  # events per second actually sent
-    latencies_ms: list[float]
-    visibility_ms: list[float]
+    started_ms: float  # wall clock of the first paced event
+    latencies_ms: list[tuple[float, float]]  # (input CreateTime, latency), warm-up dropped
+    visibility_ms: list[tuple[float, float]]  # (input CreateTime, visibility), warm-up dropped
     poll_interval_ms: float
     peak_rss_mb: dict[str, float]
     cpu_seconds: dict[str, float]  # of the worker and the sink, start-up included
@@ -67,8 +68,9 @@ def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> La
     since_ms = started_ms + options.warmup_s * 1000
     return LatencyResult(
         offered_rate=producer.sent / producer.seconds if producer.seconds else 0.0,
-        latencies_ms=checker.latencies_ms(since_ms),
-        visibility_ms=poller.visibility_ms(since_ms),
+        started_ms=started_ms,
+        latencies_ms=checker.latencies(since_ms),
+        visibility_ms=poller.visibilities(since_ms),
         poll_interval_ms=options.poll_interval_s * 1000,
         peak_rss_mb=peak,
         cpu_seconds=cpu,

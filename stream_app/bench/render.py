@@ -54,6 +54,14 @@ def summary_table(report: dict[str, Any]) -> Table:
         "p99 ≤ 50 ms",
         _check(latency["p99"] <= 50),
     )
+    trend = report["phases"]["latency"].get("latency_ms_by_5s", [])
+    if len(trend) > 1:
+        table.add_row(
+            "  p99 by 5 s of the run",
+            " · ".join(f"{w['from_s']:.0f}s: {w['p99']:,.0f}" for w in trend) + " ms",
+            "",
+            "",
+        )
     table.add_row(
         "warehouse visibility",
         f"p50 {visible['p50']:,.0f} · p99 {visible['p99']:,.0f} ms "

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from rich.console import Console
@@ -20,6 +24,24 @@ from stream_app.bench.stack import BenchStack
 from stream_app.bench.throughput import measure_throughput
 
 
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the benchmark like Ctrl-C: everything it started is stopped first."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the clean-up
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
     """Every measurement; whatever happens (Ctrl-C included), everything started is stopped."""
 
@@ -33,24 +55,25 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
         return cpu_share(contention.setdefault(name, {}))
 
     soak = None
-    try:
-        model = stack.start(options.training)
-        with phase("throughput_json"):
-            json_run = measure_throughput(stack, "json", options.events, options.seed)
-        with phase("throughput_avro"):
-            avro_run = measure_throughput(stack, "avro", options.events, options.seed)
-        with phase("bare"):
-            bare = measure_bare(stack, options.events, options.seed, options.bare_dsn)
-        with phase("latency"):
-            latency = measure_latency(stack, options.latency, options.seed + 1)
-        if options.soak_events:
-            with phase("soak"):
-                soak = measure_soak(stack, options.soak_events, options.seed)
-    except KeyboardInterrupt:
-        say("interrupted: stopping everything the benchmark started")
-        raise
-    finally:
-        stack.close()
+    with _sigterm_as_interrupt():
+        try:
+            model = stack.start(options.training)
+            with phase("throughput_json"):
+                json_run = measure_throughput(stack, "json", options.events, options.seed)
+            with phase("throughput_avro"):
+                avro_run = measure_throughput(stack, "avro", options.events, options.seed)
+            with phase("bare"):
+                bare = measure_bare(stack, options.events, options.seed, options.bare_dsn)
+            with phase("latency"):
+                latency = measure_latency(stack, options.latency, options.seed + 1)
+            if options.soak_events:
+                with phase("soak"):
+                    soak = measure_soak(stack, options.soak_events, options.seed)
+        except KeyboardInterrupt:
+            say("interrupted: stopping everything the benchmark started")
+            raise
+        finally:
+            stack.close()
     report = build_report(options, model, json_run, avro_run, bare, latency, soak)
     report["contention"] = contention
     return report

@@ -26,7 +26,7 @@ class VisibilityPoller:
     def __init__(self, deployment: Deployment) -> None:
         self._deployment = deployment
         self.pending: dict[str, int] = {}  # event id -> CreateTime (ms)
-        self.visible: list[tuple[int, float]] = []  # (CreateTime ms, visibility ms)
+        self.visible: list[tuple[float, float]] = []  # (CreateTime ms, visibility ms)
 
     def add(self, event_id: str, created_ms: int) -> None:
         self.pending[event_id] = created_ms
@@ -42,5 +42,6 @@ class VisibilityPoller:
             if created_ms is not None:
                 self.visible.append((created_ms, issued_ms - created_ms))
 
-    def visibility_ms(self, since_ms: float) -> list[float]:
-        return [v for created_ms, v in self.visible if created_ms >= since_ms]
+    def visibilities(self, since_ms: float) -> list[tuple[float, float]]:
+        """(CreateTime, visibility) in ms of the samples created since ``since_ms``."""
+        return [(created, v) for created, v in self.visible if created >= since_ms]
