@@ -1,8 +1,8 @@
-"""The checking consumer of the latency phase: when did each prediction arrive?
+"""The checking consumers of the latency phase: when did each prediction (or alert) arrive?
 
-It reads the predictions topic with ``assign()`` (no group) and stamps each record with the wall
-clock as ``poll`` hands it over; records are decoded after the run, except the one in every
-``sample_every`` handed to the visibility poller, so decoding never delays the next arrival.
+Each reads its topic with ``assign()`` (no group) and stamps each record with the wall clock as
+``poll`` hands it over; records are decoded after the run, except (for predictions) the one in
+every ``sample_every`` handed to the visibility poller, so decoding never delays the next arrival.
 """
 
 from __future__ import annotations
@@ -15,20 +15,26 @@ import uuid
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from stream_app.codecs.avro import AvroRecordCodec
-from stream_app.codecs.factory import prediction_codec, schema_registry
+from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.kafka.config import consumer_config
 from stream_app.settings import Settings
 
 
-class PredictionChecker(threading.Thread):
-    """Collects (arrival ms, raw prediction) of every prediction since the topic's beginning."""
+class ArrivalChecker(threading.Thread):
+    """Collects (arrival ms, raw record) of every record of a topic since its beginning.
 
-    def __init__(self, settings: Settings, sample_every: int) -> None:
-        super().__init__(name="bench-checker", daemon=True)
+    ``topic_field`` names the topic in ``Settings.topics``; its records carry
+    ``input_create_time``. With ``sample_every``, one record in that many is decoded at once and
+    its (event id, input CreateTime) queued in ``samples`` for the visibility poller.
+    """
+
+    def __init__(self, settings: Settings, topic_field: str, sample_every: int | None) -> None:
+        super().__init__(name=f"bench-checker-{topic_field}", daemon=True)
         self._settings = settings
+        self._topic = getattr(settings.topics, topic_field)
         self._sample_every = sample_every
         self._stopping = threading.Event()
-        self.codec: AvroRecordCodec = prediction_codec(settings, schema_registry(settings))
+        self.codec: AvroRecordCodec = topic_codec(settings, schema_registry(settings), topic_field)
         self.arrivals: list[tuple[float, bytes]] = []
         self.samples: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
         self.failure: BaseException | None = None
@@ -46,7 +52,7 @@ class PredictionChecker(threading.Thread):
     def _consume(self) -> None:
         settings = self._settings
         consumer = Consumer(consumer_config(settings, f"bench-checker-{uuid.uuid4().hex[:8]}"))
-        topic = settings.topics.predictions
+        topic = self._topic
         consumer.assign(
             [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(settings.topics.partitions)]
         )
@@ -61,7 +67,7 @@ class PredictionChecker(threading.Thread):
                 if record.error() is not None or value is None:
                     continue
                 self.arrivals.append((arrived_ms, value))
-                if len(self.arrivals) % self._sample_every == 0:
+                if self._sample_every and len(self.arrivals) % self._sample_every == 0:
                     prediction = self.codec.decode(value)
                     self.samples.put((prediction["event_id"], prediction["input_create_time"]))
         finally:

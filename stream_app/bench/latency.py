@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from stream_app.bench.checker import PredictionChecker
+from stream_app.bench.checker import ArrivalChecker
 from stream_app.bench.deployment import Deployment
 from stream_app.bench.errors import BenchError
 from stream_app.bench.options import LatencyOptions
@@ -30,6 +30,7 @@ class LatencyResult:
     started_ms: float  # wall clock of the first paced event
     latencies_ms: list[tuple[float, float]]  # (input CreateTime, latency), warm-up dropped
     visibility_ms: list[tuple[float, float]]  # (input CreateTime, visibility), warm-up dropped
+    alert_latencies_ms: list[tuple[float, float]]  # (input CreateTime, latency), warm-up dropped
     poll_interval_ms: float
     peak_rss_mb: dict[str, float]
     cpu_seconds: dict[str, float]  # of the worker and the sink, start-up included
@@ -41,7 +42,8 @@ def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> La
     say = stack.say
     settings = stack.phase_settings("latency")
     deployment = stack.deploy(settings, "latency")
-    checker = PredictionChecker(settings, options.sample_every)
+    checker = ArrivalChecker(settings, "predictions", options.sample_every)
+    alerts = ArrivalChecker(settings, "alerts", None)
     producer = PacedProducer(settings, options.rate, int(options.rate * options.seconds), seed)
     try:
         deployment.wait_ready()
@@ -51,7 +53,9 @@ def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> La
             lambda: deployment.stored_predictions() >= WARM_UP_EVENTS, 60, "warm-up events stored"
         )
         checker.start()
+        alerts.start()
         checker.assigned.wait(10)
+        alerts.assigned.wait(10)
         say(f"[latency] offering {options.rate:,.0f} events/s for {options.seconds:g}s")
         started_ms = time.time() * 1000
         producer.start()
@@ -62,8 +66,10 @@ def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> La
     finally:
         producer.stop()
         checker.stop()
+        alerts.stop()
         producer.join(30)
         checker.join(30)
+        alerts.join(30)
         stack.undeploy(deployment)
     since_ms = started_ms + options.warmup_s * 1000
     return LatencyResult(
@@ -71,6 +77,7 @@ def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> La
         started_ms=started_ms,
         latencies_ms=checker.latencies(since_ms),
         visibility_ms=poller.visibilities(since_ms),
+        alert_latencies_ms=alerts.latencies(since_ms),
         poll_interval_ms=options.poll_interval_s * 1000,
         peak_rss_mb=peak,
         cpu_seconds=cpu,
@@ -81,7 +88,7 @@ def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> La
 
 def _run(
     deployment: Deployment,
-    checker: PredictionChecker,
+    checker: ArrivalChecker,
     producer: PacedProducer,
     poller: VisibilityPoller,
     options: LatencyOptions,

@@ -69,6 +69,26 @@ def summary_table(report: dict[str, Any]) -> Table:
         "p99 ≤ 2,000 ms",
         _check(visible["p99"] <= 2000),
     )
+    alerts = report["alert_latency_ms"]
+    table.add_row(
+        f"alert latency at {rate:,.0f} events/s",
+        f"p50 {alerts.get('p50', float('nan')):.1f} · p95 {alerts.get('p95', float('nan')):.1f} · "
+        f"p99 {alerts.get('p99', float('nan')):.1f} ms ({alerts['samples']:,} alerts)",
+        "p99 ≤ 100 ms",
+        _check(alerts.get("p99", float("inf")) <= 100),
+    )
+    table.add_row(
+        "hot-swap pause (200-tree model)",
+        f"{report['swap_pause_ms']:.2f} ms",
+        "≤ 50 ms",
+        _check(report["swap_pause_ms"] <= 50),
+    )
+    table.add_row(
+        "shadow cost (challenger / none)",
+        f"{report['shadow_cost_ratio']:.2f}x time per event",
+        "≤ 1.6x",
+        _check(report["shadow_cost_ratio"] <= 1.6),
+    )
     peak = report["peak_rss_mb"]
     table.add_row(
         "peak RSS", f"worker {peak['worker']:,.0f} MB · sink {peak['sink']:,.0f} MB", "", ""

@@ -19,6 +19,7 @@ import numpy as np
 from stream_app.bench.latency import LatencyResult
 from stream_app.bench.options import BenchOptions
 from stream_app.bench.stack import ModelInfo
+from stream_app.bench.swap import SwapResult
 from stream_app.bench.throughput import ThroughputResult
 
 WORKER_STAGES = (
@@ -123,6 +124,7 @@ def build_report(
     avro_run: ThroughputResult,
     bare_events_per_s: float,
     latency: LatencyResult,
+    swap: SwapResult,
     soak: dict[str, float] | None,
 ) -> dict[str, Any]:
     phases = [json_run.peak_rss_mb, avro_run.peak_rss_mb, latency.peak_rss_mb]
@@ -141,6 +143,11 @@ def build_report(
             **percentiles_ms([v for _, v in latency.visibility_ms], (50, 99)),
             "resolution_ms": latency.poll_interval_ms,
         },
+        "alert_latency_ms": percentiles_ms(
+            [v for _, v in latency.alert_latencies_ms], (50, 95, 99)
+        ),
+        "swap_pause_ms": round(swap.swap_pause_ms, 2),
+        "shadow_cost_ratio": round(swap.shadow_cost_ratio, 3),
         "peak_rss_mb": {
             name: round(max(p[name] for p in phases), 1) for name in ("worker", "sink")
         },
@@ -148,6 +155,11 @@ def build_report(
         "phases": {
             "throughput_json": _throughput(json_run),
             "throughput_avro": _throughput(avro_run),
+            "swap": {
+                "ack_pause_ms": round(swap.ack_pause_ms, 3),
+                "us_per_event_without_challenger": round(swap.us_per_event_without, 2),
+                "us_per_event_with_challenger": round(swap.us_per_event_with, 2),
+            },
             "latency": {
                 "offered_events_per_s": round(latency.offered_rate, 1),
                 "seconds": options.latency.seconds,

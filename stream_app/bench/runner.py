@@ -21,6 +21,7 @@ from stream_app.bench.render import render
 from stream_app.bench.report import build_report
 from stream_app.bench.soak import measure_soak
 from stream_app.bench.stack import BenchStack
+from stream_app.bench.swap import measure_swap
 from stream_app.bench.throughput import measure_throughput
 
 
@@ -66,6 +67,8 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
                 bare = measure_bare(stack, options.events, options.seed, options.bare_dsn)
             with phase("latency"):
                 latency = measure_latency(stack, options.latency, options.seed + 1)
+            with phase("swap"):
+                swap = measure_swap(stack, options.training, options.latency.rate, options.seed + 2)
             if options.soak_events:
                 with phase("soak"):
                     soak = measure_soak(stack, options.soak_events, options.seed)
@@ -74,7 +77,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
             raise
         finally:
             stack.close()
-    report = build_report(options, model, json_run, avro_run, bare, latency, soak)
+    report = build_report(options, model, json_run, avro_run, bare, latency, swap, soak)
     report["contention"] = contention
     return report
 

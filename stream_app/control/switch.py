@@ -78,17 +78,21 @@ class ModelSwitch:
         self._base = self.models
         log.info("control topic replayed (%d commands): models %s", replayed, self.models.versions)
 
-    def between_batches(self, producer: Producer) -> None:
-        """Queue new commands, swap in those prepared, acknowledge; heartbeat when due."""
+    def between_batches(self, producer: Producer) -> bool:
+        """Queue new commands, swap in those prepared, acknowledge; heartbeat when due.
+
+        Returns whether the models changed.
+        """
         for record in self._consumer.consume(100, 0):
             if record.error() is None:
                 self._pending.append(self._executor.submit(self._prepare_next, record.value()))
-        acknowledged = False
+        acknowledged = swapped = False
         while self._pending and self._pending[0].done():
             started = time.perf_counter()
             command, models, reason = self._pending.popleft().result()
             if models is not None:
                 self.models = models
+                swapped = True
                 self.applied += 1
             else:
                 self.refused += 1
@@ -103,6 +107,7 @@ class ModelSwitch:
             acknowledged = True
         if acknowledged:
             producer.poll(0)
+        return swapped
 
     def announce_stop(self, producer: Producer) -> None:
         self._acknowledge(producer, None, "stopped", "", 0.0)

@@ -38,6 +38,7 @@ class LoopStats:
     batches: int = 0
     checkpoints: int = 0
     last_batch_seconds: float = 0.0
+    last_swap_pause_ms: float | None = None  # end of the last batch on old models → next batch
     assigned: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     first_record_at: float | None = None
@@ -81,6 +82,8 @@ class ScoringLoop:
         self._checkpoint_interval_s = checkpoint_interval_s
         self._pending_offsets: dict[tuple[str, int], int] = {}
         self._last_checkpoint = time.monotonic()
+        self._last_batch_end: float | None = None
+        self._swap_after: float | None = None  # end of the last batch before a model swap
         self._stopping = threading.Event()
         self._delivery_error: KafkaError | None = None
         self.stats = LoopStats()
@@ -97,7 +100,8 @@ class ScoringLoop:
         try:
             stages = self.stats.stages
             while not self._stopping.is_set():
-                self.switch.between_batches(self._producer)
+                if self.switch.between_batches(self._producer):
+                    self._swap_after = self._last_batch_end
                 self.rules.check()
                 stages.start()
                 records = self._consumer.consume(self._batch_size, self._max_wait_s)
@@ -118,6 +122,9 @@ class ScoringLoop:
     def run_batch(self, records: list[Message]) -> ScoredBatch:
         started = time.perf_counter()
         stats = self.stats
+        if self._swap_after is not None:
+            stats.last_swap_pause_ms = (started - self._swap_after) * 1000
+            self._swap_after = None
         good = [r for r in records if not self._is_error(r)]
         result = self.pipeline.process(good, self.switch.models, stats.stages)
         self._produce(result.outputs)
@@ -128,7 +135,8 @@ class ScoringLoop:
         stats.dead_lettered += result.dead_lettered
         stats.alerts += result.alerts
         stats.batches += 1
-        stats.last_batch_seconds = time.perf_counter() - started
+        self._last_batch_end = time.perf_counter()
+        stats.last_batch_seconds = self._last_batch_end - started
         return result
 
     def checkpoint(self) -> None:
