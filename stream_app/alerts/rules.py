@@ -16,21 +16,11 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from stream_app.state import VELOCITY_FEATURES
+
 BoolArray = npt.NDArray[np.bool_]
 Compare = Callable[[np.ndarray, float], BoolArray]
 
-#: per-card velocity features, as the per-card state computes them
-VELOCITY_FEATURES: tuple[str, ...] = (
-    "count_1m",
-    "sum_1m",
-    "count_1h",
-    "sum_1h",
-    "count_24h",
-    "sum_24h",
-    "distinct_merchants_1h",
-    "seconds_since_previous",
-    "amount_to_mean",
-)
 #: every feature a condition may name: the model's score, the event's amount, velocity features
 FEATURES: tuple[str, ...] = ("score", "amount", *VELOCITY_FEATURES)
 OPERATORS: Mapping[str, Compare] = {
