@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +21,14 @@ from pydantic_settings import (
 )
 
 CONFIG_FILE_ENV = "STREAM_APP_CONFIG"
+
+
+def default_schemas_dir() -> Path:
+    """``schemas/`` of the source tree, or the copy a wheel installs under ``<prefix>/share``."""
+    source_tree = Path(__file__).resolve().parent.parent / "schemas"
+    if source_tree.is_dir():
+        return source_tree
+    return Path(sys.prefix) / "share" / "stream_app" / "schemas"
 
 
 class Topics(BaseModel):
@@ -63,7 +72,7 @@ class Settings(BaseSettings):
     topics: Topics = Topics()
     schema_registry_url: str | None = None
     schema_registry_secret: SecretStr | None = None
-    schemas_dir: Path = Path(__file__).resolve().parent.parent / "schemas"
+    schemas_dir: Path = Field(default_factory=lambda: default_schemas_dir())
 
     warehouse_dsn: str = "chdb://.stream_app/warehouse"  # relative to the working directory
     warehouse_database: str = Field(default="stream_app", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

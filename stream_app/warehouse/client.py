@@ -41,7 +41,13 @@ def connect(settings: Settings, *, readonly: bool = False) -> Client:
             options["password"] = settings.warehouse_password.get_secret_value()
         return clickhouse_connect.get_client(dsn=dsn, **options)
     except Exception as exc:  # the driver raises many types; the user needs one clear message
-        raise WarehouseError(f"cannot open warehouse {redact(dsn)}: {exc}") from exc
+        hint = ""
+        if dsn.startswith(CHDB_SCHEME) and "EmbeddedServer" in str(exc):
+            hint = (
+                " (only one process may open a chDB directory: if a sink holds it, its SQL "
+                "endpoint answers at sql_host:sql_port; check STREAM_APP_SQL_PORT)"
+            )
+        raise WarehouseError(f"cannot open warehouse {redact(dsn)}: {exc}{hint}") from exc
 
 
 def redact(dsn: str) -> str:
