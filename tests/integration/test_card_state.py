@@ -9,6 +9,7 @@ from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.codecs.json import JsonCodec
 from stream_app.events import Transaction
 from stream_app.kafka.config import producer_config
+from stream_app.processes import ChildProcess, get_json
 from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import read_topic, wait_for
 
@@ -44,6 +45,11 @@ def send(settings, cards: dict[int, str], first: int, count: int) -> None:
     assert producer.flush(10) == 0
 
 
+def scored(settings) -> int:
+    health = get_json(f"http://127.0.0.1:{settings.worker_web_port}/health")
+    return int(health["scored"]) if health else 0
+
+
 def alerted_events(settings, expected: int) -> set[str]:
     codec = topic_codec(settings, schema_registry(settings), "alerts")
     return {
@@ -63,12 +69,17 @@ def rules_settings(make_settings, tmp_path):
     return make_settings(alert_rules=rules, alert_cooldown_s=0, batch_size=50)
 
 
-def test_counts_continue_after_the_worker_is_replaced(rules_settings, running_worker):
+def test_counts_continue_after_the_worker_is_killed_and_replaced(
+    rules_settings, running_worker, tmp_path
+):
     settings = rules_settings
     cards = {p: f"card-restart-{p}" for p in range(settings.topics.partitions)}
     send(settings, cards, 0, 20)
-    with running_worker(settings) as first:
-        wait_for(lambda: first.loop.stats.scored >= 20 * len(cards), 60, "first half scored")
+    first = ChildProcess("worker-killed", ["worker"], settings, tmp_path)
+    try:
+        wait_for(lambda: scored(settings) >= 20 * len(cards), 60, "first half scored")
+    finally:
+        first.kill()  # SIGKILL, maybe before its checkpoint: then the replay rebuilds the counts
     assert alerted_events(settings, 0) == set()  # 20 < 25: nothing yet
     send(settings, cards, 20, 20)
     with running_worker(settings) as second:
