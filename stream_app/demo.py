@@ -88,6 +88,7 @@ class Demo:
             self._summary(settings, report, time.monotonic() - started)
         except KeyboardInterrupt:
             self.console.print("\ninterrupted: stopping everything the demo started")
+            raise SystemExit(130) from None  # the finally clause below stops everything
         finally:
             self._stop_all()
 
