@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from confluent_kafka import KafkaException
+
 # NewTopic is exported by the C extension, which its stubs do not list
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 

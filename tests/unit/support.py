@@ -25,10 +25,7 @@ def import_product() -> None:
     """Import every module of the product, so that every implementation of an interface exists
     wherever it is defined (``__main__`` modules, which run the CLI, are skipped)."""
     for package_name in PRODUCT_PACKAGES:
-        try:
-            package = importlib.import_module(package_name)
-        except ModuleNotFoundError:  # e.g. ``monitors`` before it has a module
-            continue
+        package = importlib.import_module(package_name)
         for module in pkgutil.walk_packages(package.__path__, f"{package_name}."):
             if not module.name.endswith(".__main__"):
                 importlib.import_module(module.name)
