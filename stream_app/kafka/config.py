@@ -53,5 +53,18 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
     return config
 
 
+def bulk_consumer_config(settings: Settings, group_id: str) -> dict[str, Any]:
+    """A consumer for a reader that flushes in bulk anyway (the warehouse sink).
+
+    Each fetch waits for a megabyte or half a second instead of coming back with whatever
+    arrived: far fewer fetch requests for the same records. On the local broker this matters
+    beyond the client: Tansu's in-memory log scans a partition's batches on every fetch, so a
+    reader that fetches as fast as records arrive costs the broker more the longer it runs.
+    """
+    return consumer_config(
+        settings, group_id, **{"fetch.wait.max.ms": 500, "fetch.min.bytes": 1_000_000}
+    )
+
+
 def admin_config(settings: Settings) -> dict[str, Any]:
     return {"bootstrap.servers": settings.bootstrap_servers}

@@ -63,7 +63,8 @@ def build_loop(settings: Settings) -> ScoringLoop:
         consumer=Consumer(
             consumer_config(settings, settings.worker_group, **{"client.id": settings.worker_id})
         ),
-        producer_config=producer_config(settings),
+        # a batch's outputs are produced at once: lingering would only delay them
+        producer_config=producer_config(settings, **{"linger.ms": 1}),
         pipeline=pipeline,
         switch=switch,
         restorer=ChangelogRestorer(

@@ -29,6 +29,7 @@ class ChangelogRestorer:
         started = time.perf_counter()
         start = TopicPartition(self._topic, partition, OFFSET_BEGINNING)
         records = [(r.key() or b"", r.value()) for r in read_to_end(self._consumer, start, 10_000)]
+        self._consumer.unassign()  # an idle assignment would keep fetching the changelog
         store.drop(partition)
         store.restore(partition, records)
         log.info(

@@ -104,7 +104,7 @@ class ScoringLoop:
                     self._swap_after = self._last_batch_end
                 self.rules.check()
                 stages.start()
-                records = self._consumer.consume(self._batch_size, self._max_wait_s)
+                records = self._next_batch()
                 if records:
                     stages.lap("consume")
                     if self.stats.first_record_at is None:
@@ -118,6 +118,21 @@ class ScoringLoop:
             self.switch.announce_stop(self._producer)
             self._restorer.close()
             log.info("scoring loop stopped after %d batches", self.stats.batches)
+
+    def _next_batch(self) -> list[Message]:
+        """What is queued now, up to a batch; if nothing is, wait for the first record.
+
+        ``consume(n, timeout)`` only returns early once ``n`` records are queued, so one call
+        with the batch's wait would hold every record of a slow stream for the whole wait.
+        """
+        consume = self._consumer.consume
+        records = consume(self._batch_size, 0)
+        if records:
+            return records
+        first = consume(1, self._max_wait_s)
+        if not first:
+            return first
+        return first + consume(self._batch_size - 1, 0) if self._batch_size > 1 else first
 
     def run_batch(self, records: list[Message]) -> ScoredBatch:
         started = time.perf_counter()

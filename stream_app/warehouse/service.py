@@ -16,7 +16,7 @@ from stream_app.codecs.factory import (
     topic_codec,
     transaction_decoder,
 )
-from stream_app.kafka.config import consumer_config
+from stream_app.kafka.config import bulk_consumer_config
 from stream_app.settings import Settings
 from stream_app.sinks.clickhouse import ClickHouseSink
 from stream_app.warehouse.client import connect, redact
@@ -82,7 +82,7 @@ def build_ingest(settings: Settings) -> WarehouseIngest:
             ClickHouseSink(client, database, MODEL_VERSIONS),
         ),
     ]
-    consumer = Consumer(consumer_config(settings, settings.sink_group))
+    consumer = Consumer(bulk_consumer_config(settings, settings.sink_group))
     return WarehouseIngest(
         consumer, routes, settings.sink_batch_rows, settings.sink_flush_interval_ms / 1000
     )
