@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import json
 import struct
+from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import fastavro
 import msgspec
 
+from stream_app.codecs.avro_columns import Column, ColumnEncoder
 from stream_app.codecs.base import TransactionCodec
 from stream_app.codecs.registry import Schema, SchemaRegistry
 from stream_app.errors import CodecError
@@ -67,6 +70,16 @@ class AvroRecordCodec:
         buffer.write(_HEADER.pack(0, self.schema_id))
         fastavro.schemaless_writer(buffer, self._schema, record)
         return buffer.getvalue()
+
+    @cached_property
+    def _columns(self) -> ColumnEncoder:
+        return ColumnEncoder(self._schema)
+
+    def encode_columns(self, columns: Mapping[str, Column]) -> list[bytes]:
+        """The records of a batch given as columns (field name → one value per row), each as
+        :meth:`encode` would write it, in a fraction of the time; only for a flat schema of the
+        types :mod:`stream_app.codecs.avro_columns` writes (ValueError otherwise)."""
+        return self._columns.encode(columns, _HEADER.pack(0, self.schema_id))
 
     def decode(self, value: bytes) -> dict[str, Any]:
         schema_id, body = unframe(value)

@@ -135,34 +135,31 @@ class ScoringPipeline:
             shadow = challenger.predict(features).tolist()
             challenger_version = challenger.version
         times.lap("predict")
-        declines = np.asarray(scores >= champion.threshold).tolist()
-        scored_time = int(time.time() * 1000)
-        version = champion.version
-        headers: Headers = [("model-version", version.encode())]
-        encode = self._predictions.encode
+        create_times = [source.timestamp()[1] for source in sources]
+        count = len(events)
+        values = self._predictions.encode_columns(
+            {
+                "event_id": batch.event_id,
+                "card_id": batch.card_id,
+                "event_time": batch.event_time,
+                "input_create_time": create_times,
+                "scored_time": [int(time.time() * 1000)] * count,
+                "model_version": [champion.version] * count,
+                "score": scores,
+                "decision": np.where(scores >= champion.threshold, "decline", "approve").tolist(),
+                "worker_id": [self._worker_id] * count,
+                "source_partition": partitions,
+                "source_offset": [source.offset() or 0 for source in sources],
+                "challenger_version": [challenger_version] * count,
+                "challenger_score": shadow,
+            }
+        )
+        headers: Headers = [("model-version", champion.version.encode())]
         topic = self._topics.predictions
-        outputs = []
-        for event, source, score, decline, shadow_score in zip(
-            events, sources, scores.tolist(), declines, shadow, strict=True
-        ):
-            value = encode(
-                {
-                    "event_id": event.event_id,
-                    "card_id": event.card_id,
-                    "event_time": event.event_time,
-                    "input_create_time": source.timestamp()[1],
-                    "scored_time": scored_time,
-                    "model_version": version,
-                    "score": score,
-                    "decision": "decline" if decline else "approve",
-                    "worker_id": self._worker_id,
-                    "source_partition": source.partition() or 0,
-                    "source_offset": source.offset() or 0,
-                    "challenger_version": challenger_version,
-                    "challenger_score": shadow_score,
-                }
-            )
-            outputs.append(OutputRecord(topic, event.card_id.encode(), value, headers))
+        outputs = [
+            OutputRecord(topic, card.encode(), value, headers)
+            for card, value in zip(batch.card_id, values, strict=True)
+        ]
         times.lap("encode")
         card_partition = dict(zip(batch.card_id, partitions, strict=True))
         alerts = self.alerts.build(
@@ -170,7 +167,7 @@ class ScoringPipeline:
             features,
             scores,
             champion,
-            [source.timestamp()[1] for source in sources],
+            create_times,
             lambda card: self._card(card_partition[card], card),
         )
         outputs.extend(OutputRecord(self._topics.alerts, a.key, a.value) for a in alerts)

@@ -1,0 +1,157 @@
+"""Avro bodies of a whole batch of flat records, written column by column.
+
+fastavro's ``schemaless_writer`` walks the schema once per record; on the hot path that is most
+of the cost of the prediction records. A :class:`ColumnEncoder` is compiled once from a record
+schema whose fields are ``int``, ``long``, ``double``, ``string`` or a union of ``null`` and one
+of those, and writes every field for the whole batch at once: varints and doubles with numpy,
+strings with one ``str.encode`` each, and a value repeated on every row (model version, worker
+id, ...) encoded once. The bytes are exactly fastavro's (the unit tests compare them).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+from fastavro.types import Schema
+
+Column = Sequence[Any] | np.ndarray
+#: the Avro binary of every value of one column, in order
+ColumnWriter = Callable[[Column], list[bytes]]
+
+_VARINT_BYTES = 10  # a zig-zag encoded 64-bit long takes at most 10 groups of 7 bits
+_SHIFTS = np.arange(0, 7 * _VARINT_BYTES, 7, dtype=np.uint64)
+_ONE_BYTE = tuple(bytes([value]) for value in range(0x80))
+_NULL_BRANCH, _VALUE_BRANCH = b"\x00", b"\x02"  # branch indexes 0 and 1 of ["null", T]
+
+
+def write_longs(column: Column) -> list[bytes]:
+    """Avro ``long`` (and ``int``): zig-zag, then little-endian base-128 varint.
+
+    >>> write_longs([0, -1, 1, 64, 1_767_225_600_000])
+    [b'\\x00', b'\\x01', b'\\x02', b'\\x80\\x01', b'\\x80\\xa0\\xd5\\xed\\xeef']
+    """
+    values = np.asarray(column)
+    if values.size == 0:
+        return []
+    if values.dtype.kind != "i":
+        raise TypeError(f"expected 64-bit integers, got an array of {values.dtype}")
+    values = values.astype(np.int64, copy=False)
+    zigzag = ((values << 1) ^ (values >> 63)).view(np.uint64)
+    if zigzag.max() < 0x80:  # one byte each: string lengths, partitions, small counts
+        return [_ONE_BYTE[value] for value in zigzag.tolist()]
+    groups = (zigzag[:, None] >> _SHIFTS) & 0x7F
+    sizes = 1 + np.count_nonzero(zigzag[:, None] >> _SHIFTS[1:], axis=1)
+    groups[np.arange(_VARINT_BYTES) < (sizes - 1)[:, None]] |= 0x80  # continuation bits
+    raw = groups.astype(np.uint8).tobytes()
+    return [
+        raw[start : start + size]
+        for start, size in zip(range(0, len(raw), _VARINT_BYTES), sizes.tolist(), strict=True)
+    ]
+
+
+def write_doubles(column: Column) -> list[bytes]:
+    """Avro ``double``: 8 bytes, IEEE 754 little-endian.
+
+    >>> write_doubles([1.0, -0.5])
+    [b'\\x00\\x00\\x00\\x00\\x00\\x00\\xf0?', b'\\x00\\x00\\x00\\x00\\x00\\x00\\xe0\\xbf']
+    """
+    values = np.asarray(column)
+    if values.size and values.dtype.kind not in "fi":
+        raise TypeError(f"expected numbers, got an array of {values.dtype}")
+    raw = values.astype("<f8").tobytes()
+    return [raw[start : start + 8] for start in range(0, len(raw), 8)]
+
+
+def write_strings(column: Column) -> list[bytes]:
+    """Avro ``string``: the UTF-8 byte length as a ``long``, then the bytes.
+
+    >>> write_strings(["ab", "é"])
+    [b'\\x04ab', b'\\x04\\xc3\\xa9']
+    """
+    encoded = [str.encode(value) for value in column]
+    sizes = write_longs(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)))
+    return [size + data for size, data in zip(sizes, encoded, strict=True)]
+
+
+def optional(write: ColumnWriter) -> ColumnWriter:
+    """The writer of the union ``["null", T]`` from the writer of ``T``: the branch index as a
+    ``long`` (0 for null, 1 for a value), then the value."""
+
+    def write_optional(column: Column) -> list[bytes]:
+        present = [value for value in column if value is not None]
+        values = iter(write(present))
+        return [_NULL_BRANCH if value is None else _VALUE_BRANCH + next(values) for value in column]
+
+    return write_optional
+
+
+_PRIMITIVE_WRITERS: Mapping[str, ColumnWriter] = {
+    "int": write_longs,
+    "long": write_longs,
+    "double": write_doubles,
+    "string": write_strings,
+}
+
+
+def field_writer(field_type: Any) -> ColumnWriter:
+    """The writer of a field's type; ValueError for a type this encoder does not write.
+
+    >>> field_writer(["null", "string"])([None, "a"])
+    [b'\\x00', b'\\x02\\x02a']
+    >>> field_writer({"type": "array", "items": "string"})
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot encode column-wise: {'type': 'array', 'items': 'string'}
+    """
+    if isinstance(field_type, str) and field_type in _PRIMITIVE_WRITERS:
+        return _PRIMITIVE_WRITERS[field_type]
+    if isinstance(field_type, list) and len(field_type) == 2 and field_type[0] == "null":
+        return optional(field_writer(field_type[1]))
+    raise ValueError(f"cannot encode column-wise: {field_type}")
+
+
+def _repeated(column: Column) -> bool:
+    """Whether every row holds the very same object (``[value] * rows``), whose encoding is then
+    written once. Equal is not enough: ``0.0 == -0.0``, but they are different doubles."""
+    return isinstance(column, Sequence) and all(
+        map(operator.is_, column, repeat(column[0], len(column)))
+    )
+
+
+class ColumnEncoder:
+    """Writes the Avro bodies of a batch of records of one flat record schema, given as columns.
+
+    >>> encoder = ColumnEncoder({"type": "record", "name": "R", "fields": [
+    ...     {"name": "id", "type": "string"}, {"name": "n", "type": ["null", "long"]}]})
+    >>> encoder.encode({"id": ["a", "b"], "n": [None, -3]})
+    [b'\\x02a\\x00', b'\\x02b\\x02\\x05']
+    """
+
+    def __init__(self, schema: Schema) -> None:
+        if not isinstance(schema, dict) or schema.get("type") != "record":
+            raise ValueError(f"cannot encode column-wise: {schema}, not a record")
+        self._fields = [(field["name"], field_writer(field["type"])) for field in schema["fields"]]
+
+    def encode(self, columns: Mapping[str, Column], prefix: bytes = b"") -> list[bytes]:
+        """``prefix`` followed by the body of each row. ``columns`` holds one sequence (or 1-d
+        array) per field of the schema, all as long; a field missing, columns of unequal length
+        or a value of the wrong type raise KeyError, ValueError or TypeError.
+        """
+        rows = {len(columns[name]) for name, _ in self._fields}
+        if len(rows) > 1:
+            raise ValueError(f"columns of unequal lengths {sorted(rows)}")
+        count = rows.pop() if rows else 0
+        if count == 0:
+            return []
+        pieces = [[prefix] * count]
+        for name, write in self._fields:
+            column = columns[name]
+            if _repeated(column):
+                pieces.append(write(column[:1]) * count)
+            else:
+                pieces.append(write(column))
+        return [b"".join(row) for row in zip(*pieces, strict=True)]
