@@ -182,7 +182,7 @@ class Demo:
             ticker.stop()
 
     def _show_alert(self, line: str) -> None:
-        self.console.print(f"[red]{escape(line)}[/red]", highlight=False)
+        self.console.print(f"[red]{escape(line)}[/red]", highlight=False, soft_wrap=True)
 
     def _follow(
         self,

@@ -1,14 +1,18 @@
 """Alerts of one scored batch: rules, per-card cool-down, and the features behind each score.
 
 Rules come from configuration (``stream_app.alerts``). Contributions (LightGBM ``pred_contrib``)
-are computed only for the rows that alert, so the hot path stays one batched ``predict``.
+are computed only for the rows that alert, so the hot path stays one batched ``predict``, and on a
+thread of their own: LightGBM's C code runs without the GIL, so the scoring thread encodes the
+batch's predictions meanwhile (:meth:`AlertBuilder.begin`, then :meth:`PendingAlerts.records`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -46,8 +50,9 @@ class AlertBuilder:
         self._top_k = top_k
         self.fired = 0
         self.suppressed = 0
+        self._explainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explainer")
 
-    def build(
+    def begin(
         self,
         batch: TransactionBatch,
         features: FloatArray,
@@ -55,25 +60,41 @@ class AlertBuilder:
         champion: LoadedModel,
         create_times: Sequence[int],
         card_state: Callable[[str], CooldownState],
-    ) -> list[AlertRecord]:
+    ) -> PendingAlerts:
+        """Rules and cool-down now; the contributions of the rows that alert start on the
+        explainer thread. Nothing else may use ``champion`` until ``records()`` returned."""
         columns = {"score": scores, "amount": batch.amount}
         first = len(EVENT_FEATURES)
         for i, name in enumerate(VELOCITY_FEATURES):
             columns[name] = features[:, first + i]
         fired = self.rules.evaluate(columns, batch.merchant_category)
-        if not fired:
-            return []
-        kept, suppressed = apply_cooldown(
-            fired, batch.card_id, batch.event_time, card_state, self._cooldown_ms
-        )
-        self.suppressed += suppressed
-        self.fired += len(kept)
+        kept: list[tuple[int, list[str]]] = []
+        if fired:
+            kept, suppressed = apply_cooldown(
+                fired, batch.card_id, batch.event_time, card_state, self._cooldown_ms
+            )
+            self.suppressed += suppressed
+            self.fired += len(kept)
         if not kept:
-            return []
+            return PendingAlerts(None, lambda _: [])
         rows = np.fromiter((row for row, _ in kept), dtype=np.int64, count=len(kept))
-        contributions = np.asarray(
-            champion.booster.predict(features[rows], pred_contrib=True, num_threads=1)
-        )[:, : len(FEATURE_NAMES)]  # the last column is the bias
+        return PendingAlerts(
+            self._explainer.submit(_contributions, champion, features[rows]),
+            partial(self._encode, batch, scores, champion, create_times, kept),
+        )
+
+    def close(self) -> None:
+        self._explainer.shutdown()
+
+    def _encode(
+        self,
+        batch: TransactionBatch,
+        scores: FloatArray,
+        champion: LoadedModel,
+        create_times: Sequence[int],
+        kept: list[tuple[int, list[str]]],
+        contributions: FloatArray,
+    ) -> list[AlertRecord]:
         alerted_time = int(time.time() * 1000)
         records = []
         for (row, rule_names), contribution in zip(kept, contributions, strict=True):
@@ -101,3 +122,22 @@ class AlertBuilder:
             )
             records.append(AlertRecord(batch.card_id[row].encode(), value))
         return records
+
+
+def _contributions(champion: LoadedModel, rows: FloatArray) -> FloatArray:
+    """Each row's feature contributions, the bias column dropped."""
+    contributions = champion.booster.predict(rows, pred_contrib=True, num_threads=1)
+    return np.asarray(contributions)[:, : len(FEATURE_NAMES)]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAlerts:
+    """The alerts of one batch, once the contributions being computed are there."""
+
+    contributions: Future[FloatArray] | None  # None: nothing in the batch alerts
+    encode: Callable[[FloatArray], list[AlertRecord]]
+
+    def records(self) -> list[AlertRecord]:
+        if self.contributions is None:
+            return []
+        return self.encode(self.contributions.result())

@@ -117,6 +117,7 @@ class ScoringLoop:
             self._consumer.close()  # leaves the group: partitions move at once
             self.switch.announce_stop(self._producer)
             self._restorer.close()
+            self.pipeline.alerts.close()
             log.info("scoring loop stopped after %d batches", self.stats.batches)
 
     def _next_batch(self) -> list[Message]:

@@ -136,6 +136,15 @@ class ScoringPipeline:
             challenger_version = challenger.version
         times.lap("predict")
         create_times = [source.timestamp()[1] for source in sources]
+        card_partition = dict(zip(batch.card_id, partitions, strict=True))
+        pending_alerts = self.alerts.begin(
+            batch,
+            features,
+            scores,
+            champion,
+            create_times,
+            lambda card: self._card(card_partition[card], card),
+        )
         count = len(events)
         values = self._predictions.encode_columns(
             {
@@ -161,15 +170,7 @@ class ScoringPipeline:
             for card, value in zip(batch.card_id, values, strict=True)
         ]
         times.lap("encode")
-        card_partition = dict(zip(batch.card_id, partitions, strict=True))
-        alerts = self.alerts.build(
-            batch,
-            features,
-            scores,
-            champion,
-            create_times,
-            lambda card: self._card(card_partition[card], card),
-        )
+        alerts = pending_alerts.records()
         outputs.extend(OutputRecord(self._topics.alerts, a.key, a.value) for a in alerts)
         result.alerts = len(alerts)
         times.lap("alerts")

@@ -95,9 +95,9 @@ def build(
     lookup: Callable[[str], CardState],
 ) -> list[AlertRecord]:
     create_times = [50_000 + i for i in range(len(scored.events))]
-    return alerts.build(
+    return alerts.begin(
         scored.batch, scored.features, scored.scores, kit.champion, create_times, lookup
-    )
+    ).records()
 
 
 def card_states() -> tuple[dict[str, CardState], Callable[[str], CardState]]:
