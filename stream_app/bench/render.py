@@ -98,7 +98,8 @@ def summary_table(report: dict[str, Any]) -> Table:
         table.add_row(
             "worker RSS, soak",
             f"{soak['rss_mb_start']:,.0f} → {soak['rss_mb_end']:,.0f} MB over "
-            f"{soak['events']:,.0f} events",
+            f"{soak['events']:,.0f} events (highest 5 s sample "
+            f"{max([rss for _, rss in soak['rss_mb_series']], default=soak['rss_mb_end']):,.0f})",
             "",
             "",
         )

@@ -18,6 +18,7 @@ import numpy as np
 
 from stream_app.bench.latency import LatencyResult
 from stream_app.bench.options import BenchOptions
+from stream_app.bench.soak import SoakResult
 from stream_app.bench.stack import ModelInfo
 from stream_app.bench.swap import SwapResult
 from stream_app.bench.throughput import ThroughputResult
@@ -125,7 +126,7 @@ def build_report(
     bare_events_per_s: float,
     latency: LatencyResult,
     swap: SwapResult,
-    soak: dict[str, float] | None,
+    soak: SoakResult | None,
 ) -> dict[str, Any]:
     phases = [json_run.peak_rss_mb, avro_run.peak_rss_mb, latency.peak_rss_mb]
     report: dict[str, Any] = {
@@ -177,5 +178,5 @@ def build_report(
         },
     }
     if soak is not None:
-        report["worker_rss_soak"] = {k: round(v, 1) for k, v in soak.items()}
+        report["worker_rss_soak"] = soak.report()
     return report

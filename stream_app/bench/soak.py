@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from stream_app.bench.errors import BenchError
 from stream_app.bench.procstat import status_mb
@@ -12,8 +14,26 @@ from stream_app.bench.stack import BenchStack
 from stream_app.produce import ProduceOptions, produce
 
 
-def measure_soak(stack: BenchStack, events: int, seed: int) -> dict[str, float]:
-    """``VmRSS`` of the worker at its first record and after ``events`` scored, in MB."""
+@dataclass(frozen=True)
+class SoakResult:
+    events: int
+    seconds: float
+    rss_mb_start: float
+    rss_mb_end: float
+    rss_mb_series: list[tuple[int, float]]  # (events scored, VmRSS MB) every 5 s
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "seconds": round(self.seconds, 1),
+            "rss_mb_start": round(self.rss_mb_start, 1),
+            "rss_mb_end": round(self.rss_mb_end, 1),
+            "rss_mb_series": self.rss_mb_series,
+        }
+
+
+def measure_soak(stack: BenchStack, events: int, seed: int) -> SoakResult:
+    """Worker ``VmRSS`` in MB at its first record, every 5 s, and after ``events`` scored."""
     settings = stack.phase_settings("soak")
     deployment = stack.deploy(settings, "soak")
     failures: list[BaseException] = []
@@ -31,6 +51,7 @@ def measure_soak(stack: BenchStack, events: int, seed: int) -> dict[str, float]:
         started = time.monotonic()
         rss_start: float | None = None
         scored, ticker = 0, Ticker(every_s=5.0)
+        series: list[tuple[int, float]] = []  # (events scored, VmRSS MB)
         while scored < events:
             deployment.check_alive()
             if failures:
@@ -40,7 +61,9 @@ def measure_soak(stack: BenchStack, events: int, seed: int) -> dict[str, float]:
             if rss_start is None and health.get("first_record_at"):
                 rss_start = status_mb(deployment.worker.pid, "VmRSS")
             if ticker.due():
-                stack.say(f"[soak] scored {scored:,} of {events:,}")
+                rss = status_mb(deployment.worker.pid, "VmRSS")
+                series.append((scored, round(rss, 1)))
+                stack.say(f"[soak] scored {scored:,} of {events:,}, worker RSS {rss:,.0f} MB")
             if time.monotonic() - started > 120 + events / 1000:
                 raise BenchError(f"[soak] only {scored:,} of {events:,} scored in time")
             time.sleep(0.05 if rss_start is None else 0.5)
@@ -51,4 +74,4 @@ def measure_soak(stack: BenchStack, events: int, seed: int) -> dict[str, float]:
     if rss_start is None:
         raise BenchError("[soak] the worker never reported its first record")
     stack.say(f"[soak] worker RSS {rss_start:,.0f} MB at the start, {rss_end:,.0f} MB at the end")
-    return {"events": events, "seconds": seconds, "rss_mb_start": rss_start, "rss_mb_end": rss_end}
+    return SoakResult(events, seconds, rss_start, rss_end, series)
