@@ -181,12 +181,13 @@ class PartitionState:
                     state.retained_sum += amount
             # everything kept is less than a day older than newest >= t: all in the 24 h window
             lo_h = bisect_right(ts, t - hour, 0, hi)
-            lo_m = bisect_right(ts, t - minute, lo_h, hi)
-            sum_m = sum(ams[lo_m:hi])
+            if hi and ts[hi - 1] > t - minute:
+                lo_m = bisect_right(ts, t - minute, lo_h, hi)
+                sum_m = sum(ams[lo_m:hi])
+            else:  # the usual case, nothing earlier in the minute: 0 is what sum([]) gives
+                lo_m, sum_m = hi, 0
             sum_h = sum(ams[lo_h:lo_m], sum_m)
             sum_d = total if lo_h else sum_h
-            seen = set(mers[lo_h:hi])
-            seen.add(merchant)
             mean = state.amount_mean
             put(
                 (
@@ -196,7 +197,7 @@ class PartitionState:
                     sum_h + amount,
                     hi + 1,
                     sum_d + amount,
-                    len(seen),
+                    len({merchant, *mers[lo_h:hi]}),
                     gap,
                     amount / mean if mean else nan,  # mean is 0.0 before the first amount
                 )
@@ -215,4 +216,4 @@ class PartitionState:
                 ams.insert(hi, amount)
                 mers.insert(hi, merchant)
         dirty.update(dict.fromkeys(cards))
-        return np.array(out, dtype=np.float64).reshape(n, _WIDTH)
+        return np.fromiter(out, dtype=np.float64, count=n * _WIDTH).reshape(n, _WIDTH)
