@@ -20,6 +20,8 @@ from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
 
 EventFormat = Literal["json", "avro"]
+#: events per second of event time (before ``time_scale``) when the producer is not paced
+UNPACED_NOMINAL_RATE = 1000.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ def synthetic_records(options: ProduceOptions) -> Iterator[tuple[LabelledTransac
     generator = TransactionGenerator(
         seed=options.seed,
         fraud_rate=options.fraud_rate,
-        nominal_rate=options.rate or 1000.0,
+        nominal_rate=options.rate or UNPACED_NOMINAL_RATE,
         time_scale=options.time_scale,
     )
     corrupt = random.Random(options.seed + 1)  # noqa: S311  # synthetic data
