@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,9 @@ from stream_app.scoring.rules_watch import RulesWatcher
 from stream_app.timing import StageTimes
 
 log = logging.getLogger(__name__)
+
+#: ``Consumer.consume``: up to ``num_messages`` records, waiting up to ``timeout`` seconds
+Consume = Callable[[int, float], list[Message]]
 
 
 @dataclass
@@ -43,6 +47,20 @@ class LoopStats:
     started_at: float = field(default_factory=time.time)
     first_record_at: float | None = None
     stages: StageTimes = field(default_factory=StageTimes)
+
+
+def next_batch(consume: Consume, batch_size: int, max_wait_s: float) -> list[Message]:
+    """What is queued now, up to ``batch_size``; if nothing is, wait up to ``max_wait_s`` for
+    the first record, then take what came with it.
+
+    ``Consumer.consume(n, timeout)`` only returns early once ``n`` records are queued, so one
+    call with the batch's wait would hold every record of a slow stream for the whole wait.
+    """
+    records = consume(batch_size, 0)
+    if records or batch_size == 1:
+        return records or consume(1, max_wait_s)
+    first = consume(1, max_wait_s)
+    return first + consume(batch_size - 1, 0) if first else first
 
 
 class ScoringLoop:
@@ -104,7 +122,7 @@ class ScoringLoop:
                     self._swap_after = self._last_batch_end
                 self.rules.check()
                 stages.start()
-                records = self._next_batch()
+                records = next_batch(self._consumer.consume, self._batch_size, self._max_wait_s)
                 if records:
                     stages.lap("consume")
                     if self.stats.first_record_at is None:
@@ -119,21 +137,6 @@ class ScoringLoop:
             self._restorer.close()
             self.pipeline.alerts.close()
             log.info("scoring loop stopped after %d batches", self.stats.batches)
-
-    def _next_batch(self) -> list[Message]:
-        """What is queued now, up to a batch; if nothing is, wait for the first record.
-
-        ``consume(n, timeout)`` only returns early once ``n`` records are queued, so one call
-        with the batch's wait would hold every record of a slow stream for the whole wait.
-        """
-        consume = self._consumer.consume
-        records = consume(self._batch_size, 0)
-        if records:
-            return records
-        first = consume(1, self._max_wait_s)
-        if not first:
-            return first
-        return first + consume(self._batch_size - 1, 0) if self._batch_size > 1 else first
 
     def run_batch(self, records: list[Message]) -> ScoredBatch:
         started = time.perf_counter()
