@@ -2,8 +2,9 @@
 
 Rules come from configuration (``stream_app.alerts``). Contributions (LightGBM ``pred_contrib``)
 are computed only for the rows that alert, so the hot path stays one batched ``predict``, and on a
-thread of their own: LightGBM's C code runs without the GIL, so the scoring thread encodes the
-batch's predictions meanwhile (:meth:`AlertBuilder.begin`, then :meth:`PendingAlerts.records`).
+thread of their own with the alert records: LightGBM's C code runs without the GIL, so the scoring
+thread encodes the batch's predictions meanwhile (:meth:`AlertBuilder.begin`, then
+:meth:`PendingAlerts.records`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 
@@ -61,8 +61,8 @@ class AlertBuilder:
         create_times: Sequence[int],
         card_state: Callable[[str], CooldownState],
     ) -> PendingAlerts:
-        """Rules and cool-down now; the contributions of the rows that alert start on the
-        explainer thread. Nothing else may use ``champion`` until ``records()`` returned."""
+        """Rules and cool-down now; the contributions and records of the rows that alert start
+        on the explainer thread. Nothing else may use ``champion`` until ``records()`` returned."""
         columns = {"score": scores, "amount": batch.amount}
         first = len(EVENT_FEATURES)
         for i, name in enumerate(VELOCITY_FEATURES):
@@ -76,25 +76,30 @@ class AlertBuilder:
             self.suppressed += suppressed
             self.fired += len(kept)
         if not kept:
-            return PendingAlerts(None, lambda _: [])
+            return PendingAlerts(None)
         rows = np.fromiter((row for row, _ in kept), dtype=np.int64, count=len(kept))
         return PendingAlerts(
-            self._explainer.submit(_contributions, champion, features[rows]),
-            partial(self._encode, batch, scores, champion, create_times, kept),
+            self._explainer.submit(
+                self._explain, batch, features[rows], scores, champion, create_times, kept
+            )
         )
 
     def close(self) -> None:
         self._explainer.shutdown()
 
-    def _encode(
+    def _explain(
         self,
         batch: TransactionBatch,
+        kept_features: FloatArray,
         scores: FloatArray,
         champion: LoadedModel,
         create_times: Sequence[int],
         kept: list[tuple[int, list[str]]],
-        contributions: FloatArray,
     ) -> list[AlertRecord]:
+        """The alert records of the ``kept`` rows (their feature rows in ``kept_features``)."""
+        contributions = np.asarray(
+            champion.booster.predict(kept_features, pred_contrib=True, num_threads=1)
+        )[:, : len(FEATURE_NAMES)]  # the last column is the bias
         alerted_time = int(time.time() * 1000)
         records = []
         for (row, rule_names), contribution in zip(kept, contributions, strict=True):
@@ -124,20 +129,11 @@ class AlertBuilder:
         return records
 
 
-def _contributions(champion: LoadedModel, rows: FloatArray) -> FloatArray:
-    """Each row's feature contributions, the bias column dropped."""
-    contributions = champion.booster.predict(rows, pred_contrib=True, num_threads=1)
-    return np.asarray(contributions)[:, : len(FEATURE_NAMES)]
-
-
 @dataclass(frozen=True, slots=True)
 class PendingAlerts:
-    """The alerts of one batch, once the contributions being computed are there."""
+    """The alerts of one batch, being explained and encoded on the explainer thread."""
 
-    contributions: Future[FloatArray] | None  # None: nothing in the batch alerts
-    encode: Callable[[FloatArray], list[AlertRecord]]
+    explained: Future[list[AlertRecord]] | None  # None: nothing in the batch alerts
 
     def records(self) -> list[AlertRecord]:
-        if self.contributions is None:
-            return []
-        return self.encode(self.contributions.result())
+        return [] if self.explained is None else self.explained.result()

@@ -57,10 +57,12 @@ def next_batch(consume: Consume, batch_size: int, max_wait_s: float) -> list[Mes
     call with the batch's wait would hold every record of a slow stream for the whole wait.
     """
     records = consume(batch_size, 0)
-    if records or batch_size == 1:
-        return records or consume(1, max_wait_s)
+    if records:
+        return records
     first = consume(1, max_wait_s)
-    return first + consume(batch_size - 1, 0) if first else first
+    if not first or batch_size == 1:
+        return first
+    return first + consume(batch_size - 1, 0)
 
 
 class ScoringLoop:
