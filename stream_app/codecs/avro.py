@@ -75,11 +75,14 @@ class AvroRecordCodec:
     def _columns(self) -> ColumnEncoder:
         return ColumnEncoder(self._schema)
 
-    def encode_columns(self, columns: Mapping[str, Column]) -> list[bytes]:
-        """The records of a batch given as columns (field name → one value per row), each as
-        :meth:`encode` would write it, in a fraction of the time; only for a flat schema of the
-        types :mod:`stream_app.codecs.avro_columns` writes (ValueError otherwise)."""
-        return self._columns.encode(columns, _HEADER.pack(0, self.schema_id))
+    def encode_columns(
+        self, columns: Mapping[str, Column], constants: Mapping[str, Any] | None = None
+    ) -> list[bytes]:
+        """The records of a batch given as columns (field name → one value per row) and
+        constants (field name → the value of every row), each as :meth:`encode` would write it,
+        in a fraction of the time; only for a flat schema of the types
+        :mod:`stream_app.codecs.avro_columns` writes (ValueError otherwise)."""
+        return self._columns.encode(columns, _HEADER.pack(0, self.schema_id), constants)
 
     def decode(self, value: bytes) -> dict[str, Any]:
         schema_id, body = unframe(value)

@@ -4,15 +4,14 @@ fastavro's ``schemaless_writer`` walks the schema once per record; on the hot pa
 of the cost of the prediction records. A :class:`ColumnEncoder` is compiled once from a record
 schema whose fields are ``int``, ``long``, ``double``, ``string`` or a union of ``null`` and one
 of those, and writes every field for the whole batch at once: varints and doubles with numpy,
-strings with one ``str.encode`` each, and a value repeated on every row (model version, worker
-id, ...) encoded once. The bytes are exactly fastavro's (the unit tests compare them).
+strings with one ``str.encode`` each, and a field given as one value for every row (model
+version, worker id, ...) encoded once. The bytes are exactly fastavro's (the unit tests compare
+them).
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping, Sequence
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -114,14 +113,6 @@ def field_writer(field_type: Any) -> ColumnWriter:
     raise ValueError(f"cannot encode column-wise: {field_type}")
 
 
-def _repeated(column: Column) -> bool:
-    """Whether every row holds the very same object (``[value] * rows``), whose encoding is then
-    written once. Equal is not enough: ``0.0 == -0.0``, but they are different doubles."""
-    return isinstance(column, Sequence) and all(
-        map(operator.is_, column, repeat(column[0], len(column)))
-    )
-
-
 class ColumnEncoder:
     """Writes the Avro bodies of a batch of records of one flat record schema, given as columns.
 
@@ -129,6 +120,8 @@ class ColumnEncoder:
     ...     {"name": "id", "type": "string"}, {"name": "n", "type": ["null", "long"]}]})
     >>> encoder.encode({"id": ["a", "b"], "n": [None, -3]})
     [b'\\x02a\\x00', b'\\x02b\\x02\\x05']
+    >>> encoder.encode({"id": ["a", "b"]}, constants={"n": 1})
+    [b'\\x02a\\x02\\x02', b'\\x02b\\x02\\x02']
     """
 
     def __init__(self, schema: Schema) -> None:
@@ -136,12 +129,19 @@ class ColumnEncoder:
             raise ValueError(f"cannot encode column-wise: {schema}, not a record")
         self._fields = [(field["name"], field_writer(field["type"])) for field in schema["fields"]]
 
-    def encode(self, columns: Mapping[str, Column], prefix: bytes = b"") -> list[bytes]:
-        """``prefix`` followed by the body of each row. ``columns`` holds one sequence (or 1-d
-        array) per field of the schema, all as long; a field missing, columns of unequal length
-        or a value of the wrong type raise KeyError, ValueError or TypeError.
+    def encode(
+        self,
+        columns: Mapping[str, Column],
+        prefix: bytes = b"",
+        constants: Mapping[str, Any] | None = None,
+    ) -> list[bytes]:
+        """``prefix`` followed by the body of each row. Each field of the schema is either in
+        ``columns`` (a sequence or 1-d array, all as long) or in ``constants`` (one value for every
+        row, encoded once); a field in neither, columns of unequal length or a value of the wrong
+        type raise KeyError, ValueError or TypeError.
         """
-        rows = {len(columns[name]) for name, _ in self._fields}
+        constants = constants or {}
+        rows = {len(columns[name]) for name, _ in self._fields if name not in constants}
         if len(rows) > 1:
             raise ValueError(f"columns of unequal lengths {sorted(rows)}")
         count = rows.pop() if rows else 0
@@ -149,9 +149,8 @@ class ColumnEncoder:
             return []
         pieces = [[prefix] * count]
         for name, write in self._fields:
-            column = columns[name]
-            if _repeated(column):
-                pieces.append(write(column[:1]) * count)
+            if name in constants:
+                pieces.append(write([constants[name]]) * count)
             else:
-                pieces.append(write(column))
+                pieces.append(write(columns[name]))
         return [b"".join(row) for row in zip(*pieces, strict=True)]

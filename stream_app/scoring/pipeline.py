@@ -145,23 +145,24 @@ class ScoringPipeline:
             create_times,
             lambda card: self._card(card_partition[card], card),
         )
-        count = len(events)
         values = self._predictions.encode_columns(
             {
                 "event_id": batch.event_id,
                 "card_id": batch.card_id,
                 "event_time": batch.event_time,
                 "input_create_time": create_times,
-                "scored_time": [int(time.time() * 1000)] * count,
-                "model_version": [champion.version] * count,
                 "score": scores,
                 "decision": np.where(scores >= champion.threshold, "decline", "approve").tolist(),
-                "worker_id": [self._worker_id] * count,
                 "source_partition": partitions,
                 "source_offset": [source.offset() or 0 for source in sources],
-                "challenger_version": [challenger_version] * count,
                 "challenger_score": shadow,
-            }
+            },
+            constants={
+                "scored_time": int(time.time() * 1000),
+                "model_version": champion.version,
+                "worker_id": self._worker_id,
+                "challenger_version": challenger_version,
+            },
         )
         headers: Headers = [("model-version", champion.version.encode())]
         topic = self._topics.predictions

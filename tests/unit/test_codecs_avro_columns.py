@@ -92,6 +92,18 @@ def test_a_value_repeated_on_every_row_is_encoded_as_fastavro_does(
     )
 
 
+@HYPOTHESIS
+@given(records=st.lists(PREDICTIONS, min_size=1, max_size=10), shared=PREDICTIONS)
+def test_constants_are_encoded_as_fastavro_encodes_them_on_every_row(
+    predictions: AvroRecordCodec, records: list[dict[str, Any]], shared: dict[str, Any]
+) -> None:
+    constant_fields = ("scored_time", "model_version", "worker_id", "challenger_version")
+    constants = {name: shared[name] for name in constant_fields}
+    expected = [predictions.encode({**record, **constants}) for record in records]
+    columns = {k: v for k, v in as_columns(records).items() if k not in constants}
+    assert predictions.encode_columns(columns, constants) == expected
+
+
 def test_numpy_columns_are_encoded_as_their_python_values(predictions: AvroRecordCodec) -> None:
     rng = np.random.default_rng(7)
     rows = 1000
