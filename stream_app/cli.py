@@ -168,6 +168,9 @@ def bench(
     soak: Annotated[
         int, typer.Option(min=0, metavar="EVENTS", help="Also a soak run: worker RSS over EVENTS.")
     ] = 0,
+    partitions: Annotated[
+        int, typer.Option(min=1, help="Partitions of each keyed topic (one worker reads them all).")
+    ] = 1,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
     ] = None,
@@ -187,6 +190,7 @@ def bench(
         latency=LatencyOptions(seconds=latency_seconds, rate=latency_rate),
         soak_events=soak,
         state_dir=state_dir,
+        partitions=partitions,
     )
     bench_command(options, json_path, profile, bench_console())
 

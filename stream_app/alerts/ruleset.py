@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from stream_app.alerts.loader import RuleError, parse_rules
-from stream_app.alerts.rules import BoolArray, Rule
+from stream_app.alerts.rules import SEVERITIES, BoolArray, Rule, Severity
 
 _PACKAGE = "stream_app.alerts"
 DEFAULT_RULES_FILE = "default_rules.toml"
@@ -69,6 +69,14 @@ class RuleSet:
             if rule.name == name:
                 return rule
         raise KeyError(name)
+
+    def severity(self, names: Sequence[str]) -> Severity:
+        """The highest severity among the rules called ``names`` (those that fired on an event).
+
+        >>> RuleSet.default().severity(["amount_spike", "high_score"])
+        'high'
+        """
+        return max((self.rule(name).severity for name in names), key=SEVERITIES.index)
 
     @property
     def features(self) -> frozenset[str]:

@@ -1,10 +1,12 @@
 """The yardstick: the same job as worker + sink in one thread, with no framework.
 
 consume(5000) → msgspec JSON decode → features (per-card state included) →
-``predict(num_threads=1)`` → one JSON prediction per event → flush → insert the events and
-predictions rows (the sink's tables) → commit. Minimal on purpose, and no strawman: batched
-wherever batching is the obvious thing. Unlike the worker it runs no alert rules and writes no
-card-state changelog.
+``predict(num_threads=1)`` → alert rules, cool-down and ``pred_contrib`` of the rows that alert →
+one JSON prediction per event and one per alert → flush → insert the events, predictions and
+alerts rows (the sink's tables) → commit. The same work as worker and sink, minimal on purpose and
+no strawman: batched wherever batching is the obvious thing, the project's feature, rule and
+cool-down functions called directly. What it leaves out is the framework's own work: no
+card-state changelog, no dead-letter path, no model registry or control topic, no threads.
 """
 
 from __future__ import annotations
@@ -19,16 +21,18 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from models.registry import FileModelStore
+from stream_app.alerts import RuleSet, apply_cooldown
 from stream_app.bench.errors import BenchError
 from stream_app.bench.stack import BenchStack
-from stream_app.events import Transaction, TransactionBatch
-from stream_app.features import compute_features
+from stream_app.events import FloatArray, Transaction, TransactionBatch
+from stream_app.features import FEATURE_NAMES, compute_features
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.produce import ProduceOptions, produce
+from stream_app.scoring.alerting import rule_columns
 from stream_app.scoring.model import LoadedModel, load_model
 from stream_app.state import CardStore, batch_velocity_features
 from stream_app.warehouse.client import connect
-from stream_app.warehouse.schema import EVENTS, PREDICTIONS, create_statements
+from stream_app.warehouse.schema import ALERTS, EVENTS, PREDICTIONS, Table, create_statements
 
 
 class BarePrediction(msgspec.Struct):
@@ -42,15 +46,36 @@ class BarePrediction(msgspec.Struct):
     scored_time: int
 
 
+class BareAlert(msgspec.Struct):
+    event_id: str
+    card_id: str
+    event_time: int
+    input_create_time: int
+    alerted_time: int
+    score: float
+    model_version: str
+    rules: list[str]
+    severity: str
+    amount: float
+    merchant_category: str
+    top_features: list[str]
+    top_contributions: list[float]
+    worker_id: str
+
+
 @dataclass
 class BareLoop:
     consumer: Consumer
     producer: Producer
     output_topic: str
+    alerts_topic: str
     model: LoadedModel
+    rules: RuleSet
+    cooldown_ms: int
     client: Client
     database: str
     store: CardStore = field(default_factory=CardStore)
+    alerts: int = 0
 
     def run(self, events: int) -> float:
         """Score ``events`` records; seconds from the first record consumed to the last commit."""
@@ -64,9 +89,10 @@ class BareLoop:
                 continue
             first = first or time.perf_counter()
             batch = TransactionBatch.from_transactions([decode(r.value() or b"") for r in records])
+            partitions = [r.partition() or 0 for r in records]
             velocity = batch_velocity_features(
                 self.store,
-                [r.partition() or 0 for r in records],
+                partitions,
                 batch.card_id,
                 batch.merchant_id,
                 batch.amount,
@@ -74,18 +100,71 @@ class BareLoop:
             )
             features = compute_features(batch, velocity)
             scores = np.asarray(self.model.booster.predict(features, num_threads=1))
-            self._publish_and_store(records, batch, scores.tolist())
+            created = [r.timestamp()[1] for r in records]
+            alerts = self._alerts(batch, partitions, features, scores, created)
+            self._publish_and_store(records, batch, scores.tolist(), created, alerts)
             last = {(r.topic() or "", r.partition() or 0): r.offset() or 0 for r in records}
             offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
             self.consumer.commit(offsets=offsets, asynchronous=False)
             done += len(records)
         return time.perf_counter() - first
 
+    def _alerts(
+        self,
+        batch: TransactionBatch,
+        partitions: list[int],
+        features: FloatArray,
+        scores: FloatArray,
+        created: list[int],
+    ) -> list[BareAlert]:
+        """Rules, cool-down, then the top three contributions of each row that still alerts."""
+        fired = self.rules.evaluate(rule_columns(batch, features, scores), batch.merchant_category)
+        card_partition = dict(zip(batch.card_id, partitions, strict=True))
+        kept, _ = apply_cooldown(
+            fired,
+            batch.card_id,
+            batch.event_time,
+            lambda card: self.store.card(card_partition[card], card),
+            self.cooldown_ms,
+        )
+        if not kept:
+            return []
+        rows = [row for row, _ in kept]
+        contributions = np.asarray(
+            self.model.booster.predict(features[rows], pred_contrib=True, num_threads=1)
+        )
+        now, alerts = int(time.time() * 1000), []
+        for (row, names), contribution in zip(kept, contributions, strict=True):
+            top = np.argsort(-contribution[: len(FEATURE_NAMES)])[:3]
+            alerts.append(
+                BareAlert(
+                    batch.event_id[row],
+                    batch.card_id[row],
+                    int(batch.event_time[row]),
+                    created[row],
+                    now,
+                    float(scores[row]),
+                    self.model.version,
+                    names,
+                    self.rules.severity(names),
+                    float(batch.amount[row]),
+                    batch.merchant_category[row],
+                    [FEATURE_NAMES[i] for i in top],
+                    [float(contribution[i]) for i in top],
+                    "bare",
+                )
+            )
+        return alerts
+
     def _publish_and_store(
-        self, records: list[Message], batch: TransactionBatch, scores: list[float]
+        self,
+        records: list[Message],
+        batch: TransactionBatch,
+        scores: list[float],
+        created: list[int],
+        alerts: list[BareAlert],
     ) -> None:
         model, encode, now, n = self.model, msgspec.json.encode, int(time.time() * 1000), len(batch)
-        created = [r.timestamp()[1] for r in records]
         decisions = ["decline" if s >= model.threshold else "approve" for s in scores]
         event_time = batch.event_time.tolist()
         columns_in = (batch.event_id, batch.card_id, event_time, created, scores, decisions)
@@ -96,6 +175,8 @@ class BareLoop:
                 event_id, card_id, at, created_ms, score, decision, model.version, now
             )
             self.producer.produce(self.output_topic, encode(prediction), record.key())
+        for alert in alerts:
+            self.producer.produce(self.alerts_topic, encode(alert), alert.card_id.encode())
         if self.producer.flush(30):
             raise BenchError("bare loop: predictions not acknowledged")
         columns: dict[str, list[Any]] = {
@@ -114,10 +195,25 @@ class BareLoop:
         }
         for table in (EVENTS, PREDICTIONS):  # the columns the sink fills; the rest get defaults
             names = [c for c in table.column_names if c in columns or hasattr(batch, c)]
-            data = [columns[c] if c in columns else getattr(batch, c) for c in names]
-            self.client.insert(
-                table.raw, data, column_names=names, database=self.database, column_oriented=True
+            self._insert(
+                table, names, [columns[c] if c in columns else getattr(batch, c) for c in names]
             )
+        if alerts:
+            names = [c for c in ALERTS.column_names if c in BareAlert.__struct_fields__]
+            rows = [[getattr(alert, c) for c in names] + [now] for alert in alerts]
+            self._insert(ALERTS, [*names, "ingested_time"], rows, column_oriented=False)
+        self.alerts += len(alerts)
+
+    def _insert(
+        self, table: Table, names: list[str], data: list[Any], column_oriented: bool = True
+    ) -> None:
+        self.client.insert(
+            table.raw,
+            data,
+            column_names=names,
+            database=self.database,
+            column_oriented=column_oriented,
+        )
 
 
 def measure_bare(stack: BenchStack, events: int, seed: int, warehouse_dsn: str) -> float:
@@ -139,14 +235,22 @@ def measure_bare(stack: BenchStack, events: int, seed: int, warehouse_dsn: str) 
             consumer,
             Producer(producer_config(settings)),
             settings.topics.predictions,
+            settings.topics.alerts,
             load_model(FileModelStore(settings.model_dir)),
+            RuleSet.load(settings.alert_rules) if settings.alert_rules else RuleSet.default(),
+            int(settings.alert_cooldown_s * 1000),
             client,
             settings.warehouse_database,
         )
-        stack.say("[bare] one thread: consume → decode → features → predict → produce → insert")
+        stack.say(
+            "[bare] one thread: consume → decode → features → predict → alerts → produce → insert"
+        )
         seconds = loop.run(events)
     finally:
         consumer.close()
         client.close()
-    stack.say(f"[bare] {events:,} events in {seconds:.2f}s: {events / seconds:,.0f} events/s")
+    stack.say(
+        f"[bare] {events:,} events in {seconds:.2f}s: {events / seconds:,.0f} events/s, "
+        f"{loop.alerts:,} alerts"
+    )
     return events / seconds

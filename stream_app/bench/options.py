@@ -26,7 +26,10 @@ class BenchOptions:
     soak_events: int = 0  # 0 = no soak phase
     state_dir: Path = Path(".stream_app/bench")  # wiped at start
     training: TrainingConfig = field(default_factory=TrainingConfig)
-    partitions: int = 4
+    #: partitions of each keyed topic. One worker reads them all, so the count changes nothing
+    #: for it on Kafka; on the local broker (Tansu 0.6) every fetch lists all the batches of each
+    #: partition it reads, so fewer partitions cost less per fetch: README, "What bounds".
+    partitions: int = 1
     #: warehouse of the bare loop, opened by the benchmark process itself (never by a child);
     #: default ``chdb://<state_dir>/bare-warehouse``
     bare_warehouse_dsn: str | None = None

@@ -26,6 +26,7 @@ def summary_table(report: dict[str, Any]) -> Table:
         "",
         "",
     )
+    table.add_row("deployment", f"one worker, {report['partitions']} partition(s) per keyed topic")
     table.add_row(
         "throughput, JSON, end to end",
         f"{report['events_per_s']:,.0f} events/s ({json_phase['events']:,} in "

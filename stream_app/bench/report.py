@@ -134,6 +134,7 @@ def build_report(
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "model": asdict(model),
+        "partitions": options.partitions,
         "events_per_s": round(json_run.events_per_s, 1),
         "events_per_s_avro": round(avro_run.events_per_s, 1),
         "avro_cost_ratio": round(json_run.events_per_s / avro_run.events_per_s, 3),

@@ -23,7 +23,16 @@ from stream_app.features import EVENT_FEATURES, FEATURE_NAMES
 from stream_app.scoring.model import LoadedModel
 from stream_app.state import VELOCITY_FEATURES
 
-SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2}
+
+def rule_columns(
+    batch: TransactionBatch, features: FloatArray, scores: FloatArray
+) -> dict[str, FloatArray]:
+    """What the rules may test, by name: the score, the amount and the velocity features."""
+    columns = {"score": scores, "amount": batch.amount}
+    first = len(EVENT_FEATURES)
+    for i, name in enumerate(VELOCITY_FEATURES):
+        columns[name] = features[:, first + i]
+    return columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +72,7 @@ class AlertBuilder:
     ) -> PendingAlerts:
         """Rules and cool-down now; the contributions and records of the rows that alert start
         on the explainer thread. Nothing else may use ``champion`` until ``records()`` returned."""
-        columns = {"score": scores, "amount": batch.amount}
-        first = len(EVENT_FEATURES)
-        for i, name in enumerate(VELOCITY_FEATURES):
-            columns[name] = features[:, first + i]
-        fired = self.rules.evaluate(columns, batch.merchant_category)
+        fired = self.rules.evaluate(rule_columns(batch, features, scores), batch.merchant_category)
         kept: list[tuple[int, list[str]]] = []
         if fired:
             kept, suppressed = apply_cooldown(
@@ -104,9 +109,7 @@ class AlertBuilder:
         records = []
         for (row, rule_names), contribution in zip(kept, contributions, strict=True):
             top = np.argsort(-contribution)[: self._top_k]
-            severity = max(
-                (self.rules.rule(n).severity for n in rule_names), key=lambda s: SEVERITY_ORDER[s]
-            )
+            severity = self.rules.severity(rule_names)
             value = self._codec.encode(
                 {
                     "event_id": batch.event_id[row],

@@ -22,7 +22,7 @@ from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import compute_features
 from stream_app.scoring.alerting import AlertBuilder
 from stream_app.settings import Topics
-from stream_app.state import CardState, CardStore, batch_velocity_features
+from stream_app.state import CardStore, batch_velocity_features
 from stream_app.timing import StageTimes
 
 Headers = list[tuple[str, str | bytes | None]]
@@ -143,7 +143,7 @@ class ScoringPipeline:
             scores,
             champion,
             create_times,
-            lambda card: self._card(card_partition[card], card),
+            lambda card: self.store.card(card_partition[card], card),
         )
         values = self._predictions.encode_columns(
             {
@@ -176,12 +176,6 @@ class ScoringPipeline:
         result.alerts = len(alerts)
         times.lap("alerts")
         return outputs
-
-    def _card(self, partition: int, card: str) -> CardState:
-        state = self.store.partition(partition).get(card)
-        if state is None:  # every card of the batch was just updated: this is a bug
-            raise KeyError(f"no state for card {card} of partition {partition}")
-        return state
 
     def _dead_letter(self, record: InputRecord, error: CodecError) -> OutputRecord:
         topic, partition, offset = (

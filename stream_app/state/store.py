@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream_app.events import FloatArray
-from stream_app.state.card import StateError
+from stream_app.state.card import CardState, StateError
 from stream_app.state.partition import (
     VELOCITY_FEATURES,
     Amounts,
@@ -39,6 +39,13 @@ class CardStore:
         state = self._partitions.get(partition)
         if state is None:
             state = self._partitions[partition] = PartitionState()
+        return state
+
+    def card(self, partition: int, card_id: str) -> CardState:
+        """The state of a card already seen (by its batch's features); KeyError if not."""
+        state = self.partition(partition).get(card_id)
+        if state is None:
+            raise KeyError(f"no state for card {card_id} of partition {partition}")
         return state
 
     def assigned(self) -> list[int]:

@@ -34,6 +34,7 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
         latency=LatencyOptions(seconds=3, rate=1_000),
         state_dir=tmp_path / "bench",
         training=TrainingConfig(events=20_000, num_trees=40),
+        partitions=2,  # the default is 1: exercise a worker and checker reading several
         # the bare loop's warehouse is opened in this process: the session's, never a child's
         bare_warehouse_dsn=infrastructure.warehouse_dsn,
     )
@@ -50,6 +51,7 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
     assert positive_finite(report["swap_pause_ms"]) and positive_finite(report["shadow_cost_ratio"])
     alerts = report["alert_latency_ms"]
     assert alerts["samples"] == 0 or positive_finite(alerts["p99"])
+    assert report["partitions"] == 2
     assert report["model"]["trees"] == 40
     assert 2 <= report["model"]["leaves"] <= 31
     assert report["model"]["features"] == len(FEATURE_NAMES)
