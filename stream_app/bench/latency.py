@@ -35,6 +35,7 @@ class LatencyResult:
     peak_rss_mb: dict[str, float]
     cpu_seconds: dict[str, float]  # of the worker and the sink, start-up included
     worker_scored: int  # warm-up events included
+    worker_batches: int  # warm-up included
     worker_stage_seconds: dict[str, float]
 
 
@@ -61,7 +62,7 @@ def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> La
         producer.start()
         poller = VisibilityPoller(deployment)
         _run(deployment, checker, producer, poller, options, say)
-        worker = deployment.worker_health() or {"scored": 0, "stage_seconds": {}}
+        worker = deployment.worker_health() or {"scored": 0, "batches": 0, "stage_seconds": {}}
         peak, cpu = deployment.peak_rss_mb(), deployment.cpu_seconds()
     finally:
         producer.stop()
@@ -82,6 +83,7 @@ def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> La
         peak_rss_mb=peak,
         cpu_seconds=cpu,
         worker_scored=worker["scored"],
+        worker_batches=worker["batches"],
         worker_stage_seconds=worker["stage_seconds"],
     )
 

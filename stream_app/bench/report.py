@@ -171,6 +171,10 @@ def build_report(
                 "visibility_ms_by_5s": by_window(latency.visibility_ms, latency.started_ms),
                 "peak_rss_mb": _rounded(latency.peak_rss_mb),
                 "cpu_s": latency.cpu_seconds,
+                # on the local broker, the batches each partition holds set the cost of a fetch
+                "worker_mean_batch_events": round(
+                    latency.worker_scored / max(latency.worker_batches, 1), 1
+                ),
                 # consume includes the wait for a batch; produce and commit wait for the broker
                 "worker_stage_us_per_event": per_event_us(
                     latency.worker_stage_seconds, max(latency.worker_scored, 1), WORKER_STAGES

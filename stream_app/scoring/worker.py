@@ -126,6 +126,7 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
                 "rules_refused": loop.rules.refused,
                 "assigned": stats.assigned,
                 "scored": stats.scored,
+                "batches": stats.batches,
                 "dead_lettered": stats.dead_lettered,
                 "uptime_s": round(time.time() - stats.started_at, 1),
                 "first_record_at": stats.first_record_at,

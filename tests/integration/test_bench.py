@@ -48,6 +48,7 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
     assert all(positive_finite(report["latency_ms"][p]) for p in ("p50", "p95", "p99", "max"))
     assert all(positive_finite(report["visibility_ms"][p]) for p in ("p50", "p99"))
     assert all(positive_finite(report["peak_rss_mb"][p]) for p in ("worker", "sink"))
+    assert positive_finite(report["phases"]["latency"]["worker_mean_batch_events"])
     assert positive_finite(report["swap_pause_ms"]) and positive_finite(report["shadow_cost_ratio"])
     alerts = report["alert_latency_ms"]
     assert alerts["samples"] == 0 or positive_finite(alerts["p99"])
