@@ -178,7 +178,7 @@ class BareLoop:
         for alert in alerts:
             self.producer.produce(self.alerts_topic, encode(alert), alert.card_id.encode())
         if self.producer.flush(30):
-            raise BenchError("bare loop: predictions not acknowledged")
+            raise BenchError("bare loop: predictions or alerts not acknowledged")
         columns: dict[str, list[Any]] = {
             "amount": batch.amount.tolist(),
             "event_time": event_time,
