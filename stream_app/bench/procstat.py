@@ -11,9 +11,13 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def status_mb(pid: int, field: str) -> float:
-    """``VmHWM`` (peak resident set so far) or ``VmRSS`` (current), in MB (MiB).
+    """``VmHWM`` (peak resident set so far), ``VmRSS`` (current) or ``RssAnon`` (its private,
+    anonymous part: heap and stacks, without the pages of mapped files such as shared libraries,
+    whose residency follows the page cache), in MB (MiB).
 
-    >>> status_mb(os.getpid(), "VmHWM") >= status_mb(os.getpid(), "VmRSS") > 0
+    >>> status_mb(os.getpid(), "VmHWM") >= status_mb(os.getpid(), "VmRSS")
+    True
+    >>> status_mb(os.getpid(), "VmRSS") > status_mb(os.getpid(), "RssAnon") > 0
     True
     """
     try:

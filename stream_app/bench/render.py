@@ -100,7 +100,8 @@ def summary_table(report: dict[str, Any]) -> Table:
             "worker RSS, soak",
             f"{soak['rss_mb_start']:,.0f} → {soak['rss_mb_end']:,.0f} MB over "
             f"{soak['events']:,.0f} events (highest 5 s sample "
-            f"{max([rss for _, rss in soak['rss_mb_series']], default=soak['rss_mb_end']):,.0f})",
+            f"{max([rss for _, rss in soak['rss_mb_series']], default=soak['rss_mb_end']):,.0f}); "
+            f"anonymous {soak['rss_anon_mb_start']:,.0f} → {soak['rss_anon_mb_end']:,.0f} MB",
             "",
             "",
         )

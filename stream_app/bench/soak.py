@@ -1,5 +1,9 @@
 """A long run: the worker's resident memory when processing starts, along the way, and at the end.
 
+Both the resident set (``VmRSS``) and its anonymous part (``RssAnon``: heap and stacks) are
+sampled: the rest of the resident set is mapped files, shared libraries mostly, and how much of
+them is resident depends on the page cache (a fresh install maps more), not on the worker.
+
 The per-card state legitimately holds 24 hours of event time, so the events' time scale is set
 for the run to span ``EVENT_TIME_DAYS`` days of event time: the windows fill in the first quarter,
 and what the memory does after that is what a leak would show.
@@ -28,6 +32,9 @@ class SoakResult:
     rss_mb_start: float
     rss_mb_end: float
     rss_mb_series: list[tuple[int, float]]  # (events scored, VmRSS MB) every 5 s
+    anon_mb_start: float
+    anon_mb_end: float
+    anon_mb_series: list[tuple[int, float]]  # (events scored, RssAnon MB), same samples
 
     def report(self) -> dict[str, Any]:
         return {
@@ -36,11 +43,15 @@ class SoakResult:
             "rss_mb_start": round(self.rss_mb_start, 1),
             "rss_mb_end": round(self.rss_mb_end, 1),
             "rss_mb_series": self.rss_mb_series,
+            "rss_anon_mb_start": round(self.anon_mb_start, 1),
+            "rss_anon_mb_end": round(self.anon_mb_end, 1),
+            "rss_anon_mb_series": self.anon_mb_series,
         }
 
 
 def measure_soak(stack: BenchStack, events: int, seed: int) -> SoakResult:
-    """Worker ``VmRSS`` in MB at its first record, every 5 s, and after ``events`` scored."""
+    """Worker ``VmRSS`` and ``RssAnon`` in MB at its first record, every 5 s, and after
+    ``events`` scored."""
     settings = stack.phase_settings("soak")
     scale = EVENT_TIME_DAYS * 86_400 * UNPACED_NOMINAL_RATE / events  # the run spans the days
     deployment = stack.deploy(settings, "soak")
@@ -57,29 +68,38 @@ def measure_soak(stack: BenchStack, events: int, seed: int) -> SoakResult:
         stack.say(f"[soak] streaming {events:,} events through one worker")
         threading.Thread(target=send, name="bench-soak-producer", daemon=True).start()
         started = time.monotonic()
-        rss_start: float | None = None
+        start: tuple[float, float] | None = None  # (VmRSS, RssAnon) at the first record
         scored, ticker = 0, Ticker(every_s=5.0)
         series: list[tuple[int, float]] = []  # (events scored, VmRSS MB)
+        anon_series: list[tuple[int, float]] = []  # (events scored, RssAnon MB)
+        pid = deployment.worker.pid
         while scored < events:
             deployment.check_alive()
             if failures:
                 raise BenchError(f"[soak] producer failed: {failures[0]}")
             health = deployment.worker_health() or {}
             scored = int(health.get("scored", 0))
-            if rss_start is None and health.get("first_record_at"):
-                rss_start = status_mb(deployment.worker.pid, "VmRSS")
+            if start is None and health.get("first_record_at"):
+                start = status_mb(pid, "VmRSS"), status_mb(pid, "RssAnon")
             if ticker.due():
-                rss = status_mb(deployment.worker.pid, "VmRSS")
+                rss, anon = status_mb(pid, "VmRSS"), status_mb(pid, "RssAnon")
                 series.append((scored, round(rss, 1)))
-                stack.say(f"[soak] scored {scored:,} of {events:,}, worker RSS {rss:,.0f} MB")
+                anon_series.append((scored, round(anon, 1)))
+                stack.say(
+                    f"[soak] scored {scored:,} of {events:,}, worker RSS {rss:,.0f} MB "
+                    f"(anonymous {anon:,.0f})"
+                )
             if time.monotonic() - started > 120 + events / 1000:
                 raise BenchError(f"[soak] only {scored:,} of {events:,} scored in time")
-            time.sleep(0.05 if rss_start is None else 0.5)
-        rss_end = status_mb(deployment.worker.pid, "VmRSS")
+            time.sleep(0.05 if start is None else 0.5)
+        end = status_mb(pid, "VmRSS"), status_mb(pid, "RssAnon")
         seconds = time.monotonic() - started
     finally:
         stack.undeploy(deployment)
-    if rss_start is None:
+    if start is None:
         raise BenchError("[soak] the worker never reported its first record")
-    stack.say(f"[soak] worker RSS {rss_start:,.0f} MB at the start, {rss_end:,.0f} MB at the end")
-    return SoakResult(events, seconds, rss_start, rss_end, series)
+    stack.say(
+        f"[soak] worker RSS {start[0]:,.0f} MB at the start, {end[0]:,.0f} MB at the end "
+        f"(anonymous {start[1]:,.0f} → {end[1]:,.0f} MB)"
+    )
+    return SoakResult(events, seconds, start[0], end[0], series, start[1], end[1], anon_series)
