@@ -42,7 +42,16 @@ class CardStore:
         return state
 
     def card(self, partition: int, card_id: str) -> CardState:
-        """The state of a card already seen (by its batch's features); KeyError if not."""
+        """The state of a card already seen (by its batch's features); KeyError if not.
+
+        >>> store = CardStore()
+        >>> _ = store.partition(1).velocity_features(["c1"], ["m1"], [9.5], [1_000])
+        >>> store.card(1, "c1") is store.partition(1).get("c1")
+        True
+        >>> store.card(0, "c1")
+        Traceback (most recent call last):
+        KeyError: 'no state for card c1 of partition 0'
+        """
         state = self.partition(partition).get(card_id)
         if state is None:
             raise KeyError(f"no state for card {card_id} of partition {partition}")
