@@ -63,6 +63,12 @@ class BareAlert(msgspec.Struct):
     worker_id: str
 
 
+@dataclass(frozen=True)
+class BareResult:
+    events_per_s: float
+    alerts: int  # published: the worker's count on the same backlog must be the same
+
+
 @dataclass
 class BareLoop:
     consumer: Consumer
@@ -216,8 +222,8 @@ class BareLoop:
         )
 
 
-def measure_bare(stack: BenchStack, events: int, seed: int, warehouse_dsn: str) -> float:
-    """events/s of :class:`BareLoop` on a fresh copy of the JSON backlog, same broker and model.
+def measure_bare(stack: BenchStack, events: int, seed: int, warehouse_dsn: str) -> BareResult:
+    """:class:`BareLoop` on a fresh copy of the JSON backlog, same broker and model.
 
     ``warehouse_dsn`` is opened by this process: with chDB, a directory no child process uses.
     """
@@ -253,4 +259,4 @@ def measure_bare(stack: BenchStack, events: int, seed: int, warehouse_dsn: str) 
         f"[bare] {events:,} events in {seconds:.2f}s: {events / seconds:,.0f} events/s, "
         f"{loop.alerts:,} alerts"
     )
-    return events / seconds
+    return BareResult(events / seconds, loop.alerts)

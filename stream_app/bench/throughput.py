@@ -28,6 +28,7 @@ class ThroughputResult:
     sink_stage_seconds: dict[str, float]
     peak_rss_mb: dict[str, float]
     cpu_seconds: dict[str, float]  # of the worker and the sink, start-up included
+    alerts: int  # published by the worker
 
     @property
     def events_per_s(self) -> float:
@@ -92,6 +93,7 @@ def _drain(deployment: Deployment, event_format: str, events: int, say: Say) -> 
         sink_stage_seconds=_minus(sink_stages, sink_baseline),
         peak_rss_mb=deployment.peak_rss_mb(),
         cpu_seconds=deployment.cpu_seconds(),
+        alerts=worker_final["alerts"],
     )
     say(
         f"[{event_format}] {events:,} events in {result.seconds:.2f}s: "

@@ -45,6 +45,9 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
     for key in ("events_per_s", "events_per_s_avro", "avro_cost_ratio", "bare_events_per_s"):
         assert positive_finite(report[key]), key
     assert positive_finite(report["ratio_to_bare"])
+    # the yardstick does the worker's work: the same alerts from the same backlog
+    published = report["alerts_published"]
+    assert published["bare"] == published["worker_json"] > 0
     assert all(positive_finite(report["latency_ms"][p]) for p in ("p50", "p95", "p99", "max"))
     assert all(positive_finite(report["visibility_ms"][p]) for p in ("p50", "p99"))
     assert all(positive_finite(report["peak_rss_mb"][p]) for p in ("worker", "sink"))
