@@ -181,11 +181,8 @@ class PartitionState:
                     state.retained_sum += amount
             # everything kept is less than a day older than newest >= t: all in the 24 h window
             lo_h = bisect_right(ts, t - hour, 0, hi)
-            if hi and ts[hi - 1] > t - minute:
-                lo_m = bisect_right(ts, t - minute, lo_h, hi)
-                sum_m = sum(ams[lo_m:hi])
-            else:  # the usual case, nothing earlier in the minute: 0 is what sum([]) gives
-                lo_m, sum_m = hi, 0
+            lo_m = bisect_right(ts, t - minute, lo_h, hi)
+            sum_m = sum(ams[lo_m:hi])
             sum_h = sum(ams[lo_h:lo_m], sum_m)
             sum_d = total if lo_h else sum_h
             mean = state.amount_mean
