@@ -25,10 +25,10 @@ from stream_app.alerts import RuleSet, apply_cooldown
 from stream_app.bench.errors import BenchError
 from stream_app.bench.stack import BenchStack
 from stream_app.events import FloatArray, Transaction, TransactionBatch
-from stream_app.features import FEATURE_NAMES, compute_features
+from stream_app.features import compute_features
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.produce import ProduceOptions, produce
-from stream_app.scoring.alerting import rule_columns
+from stream_app.scoring.alerting import rule_columns, top_contributions
 from stream_app.scoring.model import LoadedModel, load_model
 from stream_app.state import CardStore, batch_velocity_features
 from stream_app.warehouse.client import connect
@@ -141,7 +141,7 @@ class BareLoop:
         )
         now, alerts = int(time.time() * 1000), []
         for (row, names), contribution in zip(kept, contributions, strict=True):
-            top = np.argsort(-contribution[: len(FEATURE_NAMES)])[:3]
+            top_features, top_values = top_contributions(contribution, 3)
             alerts.append(
                 BareAlert(
                     batch.event_id[row],
@@ -155,8 +155,8 @@ class BareLoop:
                     self.rules.severity(names),
                     float(batch.amount[row]),
                     batch.merchant_category[row],
-                    [FEATURE_NAMES[i] for i in top],
-                    [float(contribution[i]) for i in top],
+                    top_features,
+                    top_values,
                     "bare",
                 )
             )

@@ -35,6 +35,13 @@ def rule_columns(
     return columns
 
 
+def top_contributions(contribution: FloatArray, k: int) -> tuple[list[str], list[float]]:
+    """The ``k`` features that pushed one event's score up the most, and by how much, from its
+    row of ``pred_contrib`` (the trailing bias column, if present, is ignored)."""
+    top = np.argsort(-contribution[: len(FEATURE_NAMES)])[:k]
+    return [FEATURE_NAMES[i] for i in top], [float(contribution[i]) for i in top]
+
+
 @dataclass(frozen=True, slots=True)
 class AlertRecord:
     key: bytes
@@ -104,11 +111,11 @@ class AlertBuilder:
         """The alert records of the ``kept`` rows (their feature rows in ``kept_features``)."""
         contributions = np.asarray(
             champion.booster.predict(kept_features, pred_contrib=True, num_threads=1)
-        )[:, : len(FEATURE_NAMES)]  # the last column is the bias
+        )
         alerted_time = int(time.time() * 1000)
         records = []
         for (row, rule_names), contribution in zip(kept, contributions, strict=True):
-            top = np.argsort(-contribution)[: self._top_k]
+            top_features, top_values = top_contributions(contribution, self._top_k)
             severity = self.rules.severity(rule_names)
             value = self._codec.encode(
                 {
@@ -123,8 +130,8 @@ class AlertBuilder:
                     "severity": severity,
                     "amount": float(batch.amount[row]),
                     "merchant_category": batch.merchant_category[row],
-                    "top_features": [FEATURE_NAMES[i] for i in top],
-                    "top_contributions": [float(contribution[i]) for i in top],
+                    "top_features": top_features,
+                    "top_contributions": top_values,
                     "worker_id": self._worker_id,
                 }
             )
