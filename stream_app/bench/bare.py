@@ -206,19 +206,13 @@ class BareLoop:
             )
         if alerts:
             names = [c for c in ALERTS.column_names if c in BareAlert.__struct_fields__]
-            rows = [[getattr(alert, c) for c in names] + [now] for alert in alerts]
-            self._insert(ALERTS, [*names, "ingested_time"], rows, column_oriented=False)
+            data = [[getattr(alert, c) for alert in alerts] for c in names]
+            self._insert(ALERTS, [*names, "ingested_time"], [*data, [now] * len(alerts)])
         self.alerts += len(alerts)
 
-    def _insert(
-        self, table: Table, names: list[str], data: list[Any], column_oriented: bool = True
-    ) -> None:
+    def _insert(self, table: Table, names: list[str], columns: list[Any]) -> None:
         self.client.insert(
-            table.raw,
-            data,
-            column_names=names,
-            database=self.database,
-            column_oriented=column_oriented,
+            table.raw, columns, column_names=names, database=self.database, column_oriented=True
         )
 
 
