@@ -108,6 +108,19 @@ def _throughput(run: ThroughputResult) -> dict[str, Any]:
     }
 
 
+def _soak(soak: SoakResult) -> dict[str, Any]:
+    return {
+        "events": soak.events,
+        "seconds": round(soak.seconds, 1),
+        "rss_mb_start": round(soak.rss_mb_start, 1),
+        "rss_mb_end": round(soak.rss_mb_end, 1),
+        "rss_mb_series": soak.rss_mb_series,
+        "rss_anon_mb_start": round(soak.anon_mb_start, 1),
+        "rss_anon_mb_end": round(soak.anon_mb_end, 1),
+        "rss_anon_mb_series": soak.anon_mb_series,
+    }
+
+
 def _stages(run: ThroughputResult) -> dict[str, dict[str, float]]:
     return {
         "worker": per_event_us(run.worker_stage_seconds, run.events, WORKER_STAGES),
@@ -186,5 +199,5 @@ def build_report(
         },
     }
     if soak is not None:
-        report["worker_rss_soak"] = soak.report()
+        report["worker_rss_soak"] = _soak(soak)
     return report

@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from stream_app.bench.errors import BenchError
 from stream_app.bench.procstat import status_mb
@@ -35,18 +34,6 @@ class SoakResult:
     anon_mb_start: float
     anon_mb_end: float
     anon_mb_series: list[tuple[int, float]]  # (events scored, RssAnon MB), same samples
-
-    def report(self) -> dict[str, Any]:
-        return {
-            "events": self.events,
-            "seconds": round(self.seconds, 1),
-            "rss_mb_start": round(self.rss_mb_start, 1),
-            "rss_mb_end": round(self.rss_mb_end, 1),
-            "rss_mb_series": self.rss_mb_series,
-            "rss_anon_mb_start": round(self.anon_mb_start, 1),
-            "rss_anon_mb_end": round(self.anon_mb_end, 1),
-            "rss_anon_mb_series": self.anon_mb_series,
-        }
 
 
 def measure_soak(stack: BenchStack, events: int, seed: int) -> SoakResult:
