@@ -21,6 +21,7 @@ from stream_app.control.switch import ModelSwitch
 from stream_app.kafka.config import consumer_config, producer_config, scoring_consumer_config
 from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
+from stream_app.scoring.checkpoint import log_commit_error
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.scoring.pipeline import ScoringPipeline
 from stream_app.scoring.rules_watch import RulesWatcher
@@ -62,7 +63,9 @@ def build_loop(settings: Settings) -> ScoringLoop:
     return ScoringLoop(
         consumer=Consumer(
             scoring_consumer_config(
-                settings, settings.worker_group, **{"client.id": settings.worker_id}
+                settings,
+                settings.worker_group,
+                **{"client.id": settings.worker_id, "on_commit": log_commit_error},
             )
         ),
         # a batch's outputs are produced at once: lingering would only delay them
@@ -77,6 +80,7 @@ def build_loop(settings: Settings) -> ScoringLoop:
         input_topic=settings.topics.transactions,
         state_topic=settings.topics.card_state,
         checkpoint_interval_s=settings.checkpoint_interval_ms / 1000,
+        checkpoint_chunk_cards=settings.checkpoint_chunk_cards,
         batch_size=settings.batch_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
     )

@@ -1,10 +1,10 @@
-"""The hot path's I/O: consume a batch, run the pipeline, publish; checkpoint every interval.
+"""The hot path's I/O: consume a batch, run the pipeline, publish; checkpoint between batches.
 
 Each batch's outputs are produced at once (the producer sends them in the background, so
-decisions are not delayed). A checkpoint, at most every ``checkpoint_interval_s`` and on every
-revoke and stop, writes the changed per-card state to its changelog, waits until the broker
-acknowledged everything produced, and only then commits the input offsets: a crash replays from
-the last checkpoint (the warehouse folds replayed rows away) and never skips a record.
+decisions are not delayed). Checkpoints (:mod:`stream_app.scoring.checkpoint`) write the changed
+per-card state to its changelog a chunk per turn and commit the input offsets only once the broker
+acknowledged everything produced before them: a crash replays from the last checkpoint (the
+warehouse folds replayed rows away) and never skips a record.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from stream_app.control.switch import ModelSwitch
 from stream_app.errors import BrokerError
 from stream_app.scoring.changelog import ChangelogRestorer
+from stream_app.scoring.checkpoint import Checkpointer
 from stream_app.scoring.pipeline import OutputRecord, ScoredBatch, ScoringPipeline
 from stream_app.scoring.rules_watch import RulesWatcher
 from stream_app.timing import StageTimes
@@ -81,6 +82,7 @@ class ScoringLoop:
         batch_size: int,
         max_wait_s: float,
         checkpoint_interval_s: float,
+        checkpoint_chunk_cards: int,
     ) -> None:
         self._consumer = consumer
         # one delivery callback for the producer (errors only), not one per message
@@ -96,12 +98,18 @@ class ScoringLoop:
         self._restorer = restorer
         self.rules = rules
         self._input_topic = input_topic
-        self._state_topic = state_topic
         self._batch_size = batch_size
         self._max_wait_s = max_wait_s
-        self._checkpoint_interval_s = checkpoint_interval_s
-        self._pending_offsets: dict[tuple[str, int], int] = {}
-        self._last_checkpoint = time.monotonic()
+        self._checkpoints = Checkpointer(
+            store=pipeline.store,
+            consumer=consumer,
+            producer=self._producer,
+            produce=self._produce,
+            delivery_error=lambda: self._delivery_error,
+            state_topic=state_topic,
+            interval_s=checkpoint_interval_s,
+            chunk_cards=checkpoint_chunk_cards,
+        )
         self._last_batch_end: float | None = None
         self._swap_after: float | None = None  # end of the last batch before a model swap
         self._stopping = threading.Event()
@@ -125,13 +133,15 @@ class ScoringLoop:
                 self.rules.check()
                 stages.start()
                 records = next_batch(self._consumer.consume, self._batch_size, self._max_wait_s)
+                stages.lap("consume")
+                # before the batch: the last batch's outputs have had the wait to be acknowledged
+                if self._checkpoints.step():
+                    self.stats.checkpoints += 1
+                stages.lap("checkpoint")
                 if records:
-                    stages.lap("consume")
                     if self.stats.first_record_at is None:
                         self.stats.first_record_at = time.time()
                     self.run_batch(records)
-                if time.monotonic() - self._last_checkpoint >= self._checkpoint_interval_s:
-                    self.checkpoint()
             self.checkpoint()
         finally:
             self._consumer.close()  # leaves the group: partitions move at once
@@ -149,7 +159,7 @@ class ScoringLoop:
         good = [r for r in records if not self._is_error(r)]
         result = self.pipeline.process(good, self.switch.models, stats.stages)
         self._produce(result.outputs)
-        self._pending_offsets.update(result.next_offsets)
+        self._checkpoints.scored(result.next_offsets)
         stats.stages.lap("produce")
         stats.consumed += len(good)
         stats.scored += result.scored
@@ -161,30 +171,11 @@ class ScoringLoop:
         return result
 
     def checkpoint(self) -> None:
-        """State changelog → every output acknowledged → input offsets committed, in that order."""
+        """Checkpoint everything scored so far, now: state changelog → every output acknowledged
+        → input offsets committed, in that order."""
         stages = self.stats.stages
         stages.start()
-        store = self.pipeline.store
-        self._produce(
-            [
-                OutputRecord(self._state_topic, key, value, partition=partition)
-                for partition in store.assigned()
-                for key, value in store.changelog(partition)
-            ]
-        )
-        remaining = self._producer.flush(60)
-        if remaining or self._delivery_error is not None:
-            raise BrokerError(
-                f"outputs not acknowledged ({remaining} pending, error {self._delivery_error}); "
-                "input offsets were not committed"
-            )
-        if self._pending_offsets:
-            self._consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in self._pending_offsets.items()],
-                asynchronous=False,
-            )
-            self._pending_offsets = {}
-        self._last_checkpoint = time.monotonic()
+        self._checkpoints.complete()
         self.stats.checkpoints += 1
         stages.lap("checkpoint")
 

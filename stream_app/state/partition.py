@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -62,13 +63,21 @@ EventTimes = npt.NDArray[np.integer[Any]] | Sequence[int]
 
 class PartitionState:
     """Card id → :class:`CardState` for the cards of one input partition, with the set of cards
-    changed since the last :meth:`changelog` (dirty, in first-touched order)."""
+    changed since the last :meth:`cut` (dirty, in first-touched order).
 
-    __slots__ = ("_cards", "_dirty")
+    A checkpoint *cuts* the dirty cards (:meth:`cut`) between two batches and takes their
+    changelog records (:meth:`take_cut`) as they were at the cut, all at once or a few at a time
+    while later batches go on: a card of the cut that a later batch changes is encoded just
+    before the change.
+    """
+
+    __slots__ = ("_cards", "_cut", "_cut_records", "_dirty")
 
     def __init__(self) -> None:
         self._cards: dict[str, CardState] = {}
         self._dirty: dict[str, None] = {}
+        self._cut: dict[str, None] = {}  # cards of the cut not encoded yet
+        self._cut_records: list[tuple[bytes, bytes]] = []  # encoded before a change, not taken
 
     def __len__(self) -> int:
         return len(self._cards)
@@ -78,25 +87,76 @@ class PartitionState:
 
     def get(self, card_id: str) -> CardState | None:
         """The card's state, if the partition has any. Mutating it (alert bookkeeping) requires
-        :meth:`mark_dirty` unless the card was scored in the current batch already."""
+        :meth:`mark_dirty` first unless the card was scored in the current batch already."""
         return self._cards.get(card_id)
 
     def mark_dirty(self, card_id: str) -> None:
-        """Make the card part of the next changelog (it must exist)."""
+        """Make the card part of the next changelog (it must exist); call before changing it."""
         if card_id not in self._cards:
             raise StateError(f"no state for card {card_id!r}")
+        if card_id in self._cut:
+            self._encode_cut_card(card_id)
         self._dirty[card_id] = None
 
     def dirty_cards(self) -> list[str]:
-        """Cards changed since the last changelog, in the order first touched."""
+        """Cards changed since the last cut, in the order first touched."""
         return list(self._dirty)
 
-    def changelog(self) -> list[tuple[bytes, bytes]]:
-        """``(card id UTF-8, msgpack state)`` of every dirty card; the dirty set is cleared."""
-        cards = self._cards
-        records = [(card.encode(), encode_card(cards[card])) for card in self._dirty]
-        self._dirty.clear()
+    def cut(self) -> None:
+        """Start a checkpoint: the cards changed until now make up the cut, to be taken as they
+        are now by :meth:`take_cut`; later changes belong to the next cut. The previous cut must
+        have been taken entirely.
+
+        >>> part = PartitionState()
+        >>> _ = part.velocity_features(["a", "b"], ["m", "m"], [1.0, 1.0], [0, 0])
+        >>> part.cut(); part.dirty_cards(), part.cut_pending()
+        ([], True)
+        >>> part.cut()
+        Traceback (most recent call last):
+        stream_app.state.card.StateError: the previous cut has not been taken entirely
+        """
+        if self.cut_pending():
+            raise StateError("the previous cut has not been taken entirely")
+        self._cut, self._dirty = self._dirty, {}
+
+    def cut_pending(self) -> bool:
+        """Whether records of the cut remain to be taken."""
+        return bool(self._cut or self._cut_records)
+
+    def take_cut(self, limit: int | None = None) -> list[tuple[bytes, bytes]]:
+        """``(card id UTF-8, msgpack state)`` of cards of the cut, each as it was at the cut:
+        those encoded before a change since, then up to ``limit`` more (all with ``None``).
+
+        >>> part = PartitionState()
+        >>> _ = part.velocity_features(["a", "b"], ["m", "m"], [1.0, 1.0], [0, 0])
+        >>> part.cut(); [key for key, _ in part.take_cut(1)]
+        [b'a']
+        >>> _ = part.velocity_features(["b"], ["m"], [5.0], [10])  # b as at the cut, encoded now
+        >>> [(key, decode_card(value).amounts) for key, value in part.take_cut()]
+        [(b'b', [1.0])]
+        >>> part.cut_pending(), part.dirty_cards()
+        (False, ['b'])
+        """
+        records, self._cut_records = self._cut_records, []
+        cut, cards = self._cut, self._cards
+        count = len(cut) if limit is None else min(limit, len(cut))
+        for card in list(islice(cut, count)):
+            del cut[card]
+            records.append((card.encode(), encode_card(cards[card])))
         return records
+
+    def changelog(self) -> list[tuple[bytes, bytes]]:
+        """The records of a checkpoint taken at once: what remains of the last cut, then a new
+        cut of every dirty card (a card may come twice; the later record is the newer state)."""
+        records = self.take_cut()
+        self.cut()
+        records.extend(self.take_cut())
+        return records
+
+    def _encode_cut_card(self, card: str) -> None:
+        """Encode a card of the cut now, before a change (its record waits for take_cut)."""
+        del self._cut[card]
+        self._cut_records.append((card.encode(), encode_card(self._cards[card])))
 
     def restore(self, records: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Apply changelog records in order: a later record of a card wins, a ``None`` value (a
@@ -148,11 +208,14 @@ class PartitionState:
         time_list: list[int] = np.asarray(times, dtype=np.int64).tolist()
         states = self._cards
         dirty = self._dirty
+        cut = self._cut
         out: list[float] = []
         put = out.extend
         nan = math.nan
         minute, hour, day = MINUTE_MS, HOUR_MS, DAY_MS
         for card, merchant, amount, t in zip(cards, merchants, amount_list, time_list, strict=True):
+            if cut and card in cut:  # taken as it was at the cut, before this event changes it
+                self._encode_cut_card(card)
             state = states.get(card)
             if state is None:
                 state = states[card] = CardState([], [], [])

@@ -1,7 +1,7 @@
 """Per-card state of every partition a worker is assigned, and the entry points that use it.
 
 State follows the hot-path consumer's assignment: one :class:`PartitionState` per input
-partition, written to a compacted changelog topic once per batch (:meth:`CardStore.changelog`),
+partition, written to a compacted changelog topic at each checkpoint (:meth:`CardStore.cut`),
 read back on assignment (:meth:`CardStore.restore`) and dropped on revoke. Kafka itself is the
 caller's business: this module only turns state into records and records into state.
 """
@@ -66,9 +66,38 @@ class CardStore:
         are lost with it."""
         self._partitions.pop(partition, None)
 
+    def cut(self) -> None:
+        """Start a checkpoint in every partition (:meth:`PartitionState.cut`)."""
+        for state in self._partitions.values():
+            state.cut()
+
+    def cut_pending(self) -> bool:
+        """Whether any partition has records of its cut still to be taken."""
+        return any(state.cut_pending() for state in self._partitions.values())
+
+    def take_cut(self, limit: int | None = None) -> list[tuple[int, bytes, bytes]]:
+        """``(partition, key, value)`` records of the cut, partitions in order: every record
+        encoded before a change, then more cards up to ``limit`` records in all (``None``: all).
+
+        >>> store = CardStore()
+        >>> _ = store.partition(0).velocity_features(["a", "b"], ["m", "m"], [1.0, 1.0], [0, 0])
+        >>> _ = store.partition(1).velocity_features(["c"], ["m"], [1.0], [0])
+        >>> store.cut(); [(p, key) for p, key, _ in store.take_cut(2)], store.cut_pending()
+        ([(0, b'a'), (0, b'b')], True)
+        >>> [(p, key) for p, key, _ in store.take_cut(2)], store.cut_pending()
+        ([(1, b'c')], False)
+        """
+        records: list[tuple[int, bytes, bytes]] = []
+        for partition in self.assigned():
+            left = None if limit is None else max(0, limit - len(records))
+            taken = self._partitions[partition].take_cut(left)
+            records.extend((partition, key, value) for key, value in taken)
+        return records
+
     def changelog(self, partition: int) -> list[tuple[bytes, bytes]]:
         """Changelog records (key = card id UTF-8, value = msgpack state) of the cards of
-        ``partition`` changed since the last call; clears their dirty mark.
+        ``partition`` changed since the last call, taken at once (what remains of a cut first);
+        clears their dirty mark.
 
         >>> store = CardStore()
         >>> _ = store.partition(3).velocity_features(["c1"], ["m1"], [9.5], [1_000])

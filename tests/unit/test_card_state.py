@@ -244,6 +244,33 @@ def test_dirty_cards_are_the_cards_touched_since_the_last_changelog() -> None:
     assert [key for key, _ in store.changelog(0)] == [b"a"]
 
 
+@settings(max_examples=25, deadline=None)
+@given(cut_after=st.integers(1, 9), chunk=st.integers(0, 40))
+def test_a_cut_taken_a_chunk_per_batch_is_the_state_at_the_cut(cut_after: int, chunk: int) -> None:
+    events = generated(2_000, seed=5, cards=60)
+    batches = [events[i : i + 200] for i in range(0, len(events), 200)]
+    store, at_cut = CardStore(), CardStore()
+    for batch in batches[:cut_after]:
+        run(store.partition(0), batch)
+        run(at_cut.partition(0), batch)
+    store.cut()
+    records = []
+    for batch in batches[cut_after:]:  # later batches change cards of the cut meanwhile
+        records.extend(store.take_cut(chunk))
+        run(store.partition(0), batch)
+    records.extend(store.take_cut())
+    assert not store.cut_pending()
+    keys = [key for _, key, _ in records]
+    assert len(keys) == len(set(keys)) == len(at_cut.partition(0))
+    restored = CardStore()
+    restored.restore(0, [(key, value) for _, key, value in records])
+    assert all(
+        restored.partition(0).get(key.decode()) == at_cut.partition(0).get(key.decode())
+        for key in keys
+    )
+    assert store.partition(0).dirty_cards()  # the later changes wait for the next cut
+
+
 def test_alert_bookkeeping_is_marked_dirty_and_survives_a_restart() -> None:
     store = CardStore()
     run(store.partition(0), [("a", "m", 1.0, T0)])

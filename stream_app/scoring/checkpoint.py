@@ -1,0 +1,122 @@
+"""Checkpoints of the scoring loop: card state to its changelog, then the input offsets committed.
+
+A checkpoint is *cut* between two batches, at most every ``interval_s``: the input offsets of the
+batches scored so far, and the cards they changed (:meth:`CardStore.cut`). Its changelog records
+are produced ``chunk_cards`` at a time, one chunk per turn of the loop, so that writing the state
+of thousands of cards never holds the next batch up for long (a card that a later batch changes
+is encoded as it was at the cut, just before the change). Once all are produced and the producer
+has nothing outstanding, the cut's offsets are committed; a producer that is never idle (a
+backlog) is flushed once the cut is ``interval_s`` old. A crash replays from the last committed
+checkpoint, so no record is skipped; state written for a cut whose offsets were not committed yet
+counts the replayed events of its cards twice (at-least-once). On revoke and stop,
+:meth:`Checkpointer.complete` does all of it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+from stream_app.errors import BrokerError
+from stream_app.scoring.pipeline import OutputRecord
+from stream_app.state.store import CardStore
+
+log = logging.getLogger(__name__)
+
+#: next offset to read per (topic, partition)
+Offsets = dict[tuple[str, int], int]
+
+
+def log_commit_error(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+    """A consumer's ``on_commit``: an asynchronous commit that failed is logged (the next
+    checkpoint commits later offsets of the same partitions)."""
+    if error is not None:
+        log.warning("offset commit failed (%s): %s", error, partitions)
+
+
+class Checkpointer:
+    """Cuts, writes and commits checkpoints for a scoring loop, a bounded piece per :meth:`step`."""
+
+    def __init__(
+        self,
+        store: CardStore,
+        consumer: Consumer,
+        producer: Producer,
+        produce: Callable[[list[OutputRecord]], None],
+        delivery_error: Callable[[], KafkaError | None],
+        state_topic: str,
+        interval_s: float,
+        chunk_cards: int,
+    ) -> None:
+        self._store = store
+        self._consumer = consumer
+        self._producer = producer
+        self._produce = produce
+        self._delivery_error = delivery_error
+        self._state_topic = state_topic
+        self._interval_s = interval_s
+        self._chunk_cards = chunk_cards
+        self._pending: Offsets = {}  # of batches scored since the cut
+        self._cut_offsets: Offsets | None = None  # of the cut being written, if any
+        self._cut_at = self._last_commit = time.monotonic()
+
+    def scored(self, next_offsets: Offsets) -> None:
+        """Note the offsets after a scored batch whose outputs have been produced."""
+        self._pending.update(next_offsets)
+
+    def step(self) -> bool:
+        """Between batches: cut when due, write one chunk, or commit a written cut once the
+        producer is idle (flushing it if the cut is ``interval_s`` old). True if it committed."""
+        now = time.monotonic()
+        if self._cut_offsets is None:
+            if now - self._last_commit < self._interval_s:
+                return False
+            self._store.cut()
+            self._cut_offsets, self._pending = self._pending, {}
+            self._cut_at = now
+        if self._store.cut_pending():
+            self._write(self._store.take_cut(self._chunk_cards))
+            return False
+        self._producer.poll(0)  # serves delivery errors
+        if len(self._producer):
+            if now - self._cut_at < self._interval_s:
+                return False
+            self._producer.flush(60)  # never idle (a backlog): wait for what it holds
+        self._commit(self._cut_offsets, asynchronous=True)
+        return True
+
+    def complete(self) -> None:
+        """Checkpoint everything scored so far, now (revoke, stop); returns once committed."""
+        store = self._store
+        if store.cut_pending():
+            self._write(store.take_cut())
+        store.cut()
+        self._write(store.take_cut())
+        self._producer.flush(60)
+        self._commit({**(self._cut_offsets or {}), **self._pending}, asynchronous=False)
+        self._pending = {}
+
+    def _write(self, records: list[tuple[int, bytes, bytes]]) -> None:
+        topic = self._state_topic
+        self._produce([OutputRecord(topic, key, value, partition=p) for p, key, value in records])
+
+    def _commit(self, offsets: Offsets, asynchronous: bool) -> None:
+        """Commit ``offsets`` if every output was acknowledged (the producer holds nothing):
+        a failed delivery stops here, before its input offsets move."""
+        remaining = len(self._producer)
+        error = self._delivery_error()
+        if remaining or error is not None:
+            raise BrokerError(
+                f"outputs not acknowledged ({remaining} pending, error {error}); "
+                "input offsets were not committed"
+            )
+        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        if partitions and asynchronous:
+            self._consumer.commit(offsets=partitions, asynchronous=True)
+        elif partitions:
+            self._consumer.commit(offsets=partitions, asynchronous=False)
+        self._cut_offsets = None
+        self._last_commit = time.monotonic()
