@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -46,10 +47,13 @@ def worker() -> None:
 @app.command()
 def sink() -> None:
     """Run the warehouse sink: the only writer of ClickHouse; serves read-only SQL with chDB."""
+    settings = Settings()
+    # before any thread starts (chDB starts a dozen on import): threads inherit the niceness
+    os.nice(settings.sink_nice)
     from stream_app.warehouse.service import run_sink
 
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-    run_sink(Settings())
+    run_sink(settings)
 
 
 @app.command()

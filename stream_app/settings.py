@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     sink_group: str = "stream-app-sink"
     sink_batch_rows: int = Field(default=10_000, ge=1)
     sink_flush_interval_ms: int = Field(default=1000, ge=10)
+    #: added to the sink process's nice value: beside a worker, scoring gets the CPU first
+    sink_nice: int = Field(default=10, ge=0, le=19)
     sql_host: str = "127.0.0.1"
     sql_port: int = Field(default=8124, ge=0, le=65535)
 
