@@ -1,8 +1,9 @@
 """The checking consumers of the latency phase: when did each prediction (or alert) arrive?
 
 Each reads its topic with ``assign()`` (no group) and stamps each record with the wall clock as
-``poll`` hands it over; records are decoded after the run, except (for predictions) the one in
-every ``sample_every`` handed to the visibility poller, so decoding never delays the next arrival.
+``poll`` hands it over, beside the record's own CreateTime (when the worker produced it); records
+are decoded after the run, except (for predictions) the one in every ``sample_every`` handed to
+the visibility poller, so decoding never delays the next arrival.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from stream_app.settings import Settings
 
 
 class ArrivalChecker(threading.Thread):
-    """Collects (arrival ms, raw record) of every record of a topic since its beginning.
+    """Collects (arrival ms, CreateTime ms, raw record) of every record of a topic since its
+    beginning.
 
     ``topic_field`` names the topic in ``Settings.topics``; its records carry
     ``input_create_time``. With ``sample_every``, one record in that many is decoded at once and
@@ -35,7 +37,7 @@ class ArrivalChecker(threading.Thread):
         self._sample_every = sample_every
         self._stopping = threading.Event()
         self.codec: AvroRecordCodec = topic_codec(settings, schema_registry(settings), topic_field)
-        self.arrivals: list[tuple[float, bytes]] = []
+        self.arrivals: list[tuple[float, int, bytes]] = []
         self.samples: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
         self.failure: BaseException | None = None
         self.assigned = threading.Event()
@@ -66,22 +68,22 @@ class ArrivalChecker(threading.Thread):
                 value = record.value()
                 if record.error() is not None or value is None:
                     continue
-                self.arrivals.append((arrived_ms, value))
+                self.arrivals.append((arrived_ms, record.timestamp()[1], value))
                 if self._sample_every and len(self.arrivals) % self._sample_every == 0:
                     prediction = self.codec.decode(value)
                     self.samples.put((prediction["event_id"], prediction["input_create_time"]))
         finally:
             consumer.close()
 
-    def latencies(self, since_ms: float) -> list[tuple[float, float]]:
-        """(input CreateTime, arrival minus CreateTime) in ms of inputs created since ``since_ms``.
-
-        Call once the thread has stopped.
+    def latencies(self, since_ms: float) -> list[tuple[float, float, float]]:
+        """(input CreateTime, arrival minus CreateTime, output's CreateTime minus CreateTime) in ms
+        of inputs created since ``since_ms``: the whole latency and its part until the worker
+        produced the output. Call once the thread has stopped.
         """
         decode = self.codec.decode
         latencies = []
-        for arrived_ms, value in self.arrivals:
+        for arrived_ms, produced_ms, value in self.arrivals:
             created_ms = decode(value)["input_create_time"]
             if created_ms >= since_ms:
-                latencies.append((created_ms, arrived_ms - created_ms))
+                latencies.append((created_ms, arrived_ms - created_ms, produced_ms - created_ms))
         return latencies

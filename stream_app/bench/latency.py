@@ -1,6 +1,7 @@
 """Decision latency and warehouse visibility, under a paced load on an idle worker and sink.
 
-Latency: a checking consumer's arrival time of each prediction minus its input's CreateTime.
+Latency: a checking consumer's arrival time of each prediction minus its input's CreateTime, and
+its part until the worker produced the prediction (the prediction's own CreateTime).
 Visibility: one event in ``sample_every`` is looked up in the warehouse every poll interval.
 The first ``warmup_s`` seconds of input are dropped from both.
 """
@@ -29,6 +30,7 @@ class LatencyResult:
     offered_rate: float  # events per second actually sent
     started_ms: float  # wall clock of the first paced event
     latencies_ms: list[tuple[float, float]]  # (input CreateTime, latency), warm-up dropped
+    to_output_ms: list[float]  # of each latency: input CreateTime → the prediction's CreateTime
     visibility_ms: list[tuple[float, float]]  # (input CreateTime, visibility), warm-up dropped
     alert_latencies_ms: list[tuple[float, float]]  # (input CreateTime, latency), warm-up dropped
     poll_interval_ms: float
@@ -73,12 +75,14 @@ def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> La
         alerts.join(30)
         stack.undeploy(deployment)
     since_ms = started_ms + options.warmup_s * 1000
+    predictions = checker.latencies(since_ms)
     return LatencyResult(
         offered_rate=producer.sent / producer.seconds if producer.seconds else 0.0,
         started_ms=started_ms,
-        latencies_ms=checker.latencies(since_ms),
+        latencies_ms=[(created, whole) for created, whole, _ in predictions],
+        to_output_ms=[to_output for _, _, to_output in predictions],
         visibility_ms=poller.visibilities(since_ms),
-        alert_latencies_ms=alerts.latencies(since_ms),
+        alert_latencies_ms=[(created, whole) for created, whole, _ in alerts.latencies(since_ms)],
         poll_interval_ms=options.poll_interval_s * 1000,
         peak_rss_mb=peak,
         cpu_seconds=cpu,

@@ -62,6 +62,16 @@ def summary_table(report: dict[str, Any]) -> Table:
         "p99 ≤ 50 ms",
         _check(latency["p99"] <= 50),
     )
+    split = report["phases"]["latency"].get("latency_split_ms")
+    if split:
+        first, second = split["to_worker_output"], split["worker_output_to_consumer"]
+        table.add_row(
+            "  until the worker's output · after it",
+            f"p50 {first['p50']:.1f} · p99 {first['p99']:.1f} ms · "
+            f"p50 {second['p50']:.1f} · p99 {second['p99']:.1f} ms",
+            "",
+            "",
+        )
     trend = report["phases"]["latency"].get("latency_ms_by_5s", [])
     if len(trend) > 1:
         table.add_row(

@@ -184,6 +184,21 @@ def build_report(
                 "warmup_s": options.latency.warmup_s,
                 "visibility_sample_every": options.latency.sample_every,
                 "latency_ms_by_5s": by_window(latency.latencies_ms, latency.started_ms),
+                # where the time goes: until the worker produced the prediction (broker in, fetch,
+                # scoring), then until the checking consumer had it (broker out, fetch); the
+                # parts' percentiles do not add up to the whole's
+                "latency_split_ms": {
+                    "to_worker_output": percentiles_ms(latency.to_output_ms, (50, 95, 99)),
+                    "worker_output_to_consumer": percentiles_ms(
+                        [
+                            whole - to_output
+                            for (_, whole), to_output in zip(
+                                latency.latencies_ms, latency.to_output_ms, strict=True
+                            )
+                        ],
+                        (50, 95, 99),
+                    ),
+                },
                 "visibility_ms_by_5s": by_window(latency.visibility_ms, latency.started_ms),
                 "peak_rss_mb": _rounded(latency.peak_rss_mb),
                 "cpu_s": latency.cpu_seconds,

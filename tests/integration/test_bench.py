@@ -52,6 +52,10 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
     assert all(positive_finite(report["visibility_ms"][p]) for p in ("p50", "p99"))
     assert all(positive_finite(report["peak_rss_mb"][p]) for p in ("worker", "sink"))
     assert positive_finite(report["phases"]["latency"]["worker_mean_batch_events"])
+    split = report["phases"]["latency"]["latency_split_ms"]
+    for part in ("to_worker_output", "worker_output_to_consumer"):
+        assert split[part]["samples"] == report["latency_ms"]["samples"], part
+        assert 0 <= split[part]["p50"] <= report["latency_ms"]["max"], part
     assert positive_finite(report["swap_pause_ms"]) and positive_finite(report["shadow_cost_ratio"])
     alerts = report["alert_latency_ms"]
     assert alerts["samples"] == 0 or positive_finite(alerts["p99"])
