@@ -185,8 +185,8 @@ def build_report(
                 "visibility_sample_every": options.latency.sample_every,
                 "latency_ms_by_5s": by_window(latency.latencies_ms, latency.started_ms),
                 # where the time goes: until the worker produced the prediction (broker in, fetch,
-                # scoring), then until the checking consumer had it (broker out, fetch); the
-                # parts' percentiles do not add up to the whole's
+                # scoring), then until the checking consumer had it (the worker's producer linger
+                # and send, broker out, fetch); the parts' percentiles do not add up to the whole's
                 "latency_split_ms": {
                     "to_worker_output": percentiles_ms(latency.to_output_ms, (50, 95, 99)),
                     "worker_output_to_consumer": percentiles_ms(

@@ -21,7 +21,6 @@ from stream_app.control.switch import ModelSwitch
 from stream_app.kafka.config import consumer_config, producer_config, scoring_consumer_config
 from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
-from stream_app.scoring.checkpoint import log_commit_error
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.scoring.pipeline import ScoringPipeline
 from stream_app.scoring.rules_watch import RulesWatcher
@@ -63,9 +62,7 @@ def build_loop(settings: Settings) -> ScoringLoop:
     return ScoringLoop(
         consumer=Consumer(
             scoring_consumer_config(
-                settings,
-                settings.worker_group,
-                **{"client.id": settings.worker_id, "on_commit": log_commit_error},
+                settings, settings.worker_group, **{"client.id": settings.worker_id}
             )
         ),
         # a batch's outputs are produced at once: lingering would only delay them

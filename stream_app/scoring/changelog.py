@@ -1,7 +1,7 @@
 """Per-card state follows the partition assignment: restored from its changelog on assign.
 
 Partition p of the compacted changelog topic holds the state of input partition p (the worker
-writes it there explicitly, once per batch, before committing the batch's input offsets).
+writes it there explicitly at each checkpoint, before committing the checkpoint's input offsets).
 """
 
 from __future__ import annotations

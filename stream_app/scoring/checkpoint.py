@@ -5,8 +5,9 @@ batches scored so far, and the cards they changed (:meth:`CardStore.cut`). Its c
 are produced ``chunk_cards`` at a time, one chunk per turn of the loop, so that writing the state
 of thousands of cards never holds the next batch up for long (a card that a later batch changes
 is encoded as it was at the cut, just before the change). Once all are produced and the producer
-has nothing outstanding, the cut's offsets are committed; a producer that is never idle (a
-backlog) is flushed once the cut is ``interval_s`` old. A crash replays from the last committed
+has nothing outstanding, the cut's offsets are committed (synchronously: a failed commit stops
+the worker, as a failed delivery does); a producer that is never idle (a backlog) is flushed once
+the cut is ``interval_s`` old. A crash replays from the last committed
 checkpoint, so no record is skipped; state written for a cut whose offsets were not committed yet
 counts the replayed events of its cards twice (at-least-once). On revoke and stop,
 :meth:`Checkpointer.complete` does all of it at once.
@@ -14,7 +15,6 @@ counts the replayed events of its cards twice (at-least-once). On revoke and sto
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
@@ -24,17 +24,8 @@ from stream_app.errors import BrokerError
 from stream_app.scoring.pipeline import OutputRecord
 from stream_app.state.store import CardStore
 
-log = logging.getLogger(__name__)
-
 #: next offset to read per (topic, partition)
 Offsets = dict[tuple[str, int], int]
-
-
-def log_commit_error(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
-    """A consumer's ``on_commit``: an asynchronous commit that failed is logged (the next
-    checkpoint commits later offsets of the same partitions)."""
-    if error is not None:
-        log.warning("offset commit failed (%s): %s", error, partitions)
 
 
 class Checkpointer:
@@ -69,7 +60,8 @@ class Checkpointer:
 
     def step(self) -> bool:
         """Between batches: cut when due, write one chunk, or commit a written cut once the
-        producer is idle (flushing it if the cut is ``interval_s`` old). True if it committed."""
+        producer is idle (flushing it if the cut is ``interval_s`` old). True when a checkpoint
+        completed (one with no new offsets included)."""
         now = time.monotonic()
         if self._cut_offsets is None:
             if now - self._last_commit < self._interval_s:
@@ -85,25 +77,26 @@ class Checkpointer:
             if now - self._cut_at < self._interval_s:
                 return False
             self._producer.flush(60)  # never idle (a backlog): wait for what it holds
-        self._commit(self._cut_offsets, asynchronous=True)
+        self._commit(self._cut_offsets)
         return True
 
     def complete(self) -> None:
         """Checkpoint everything scored so far, now (revoke, stop); returns once committed."""
         store = self._store
-        if store.cut_pending():
+        if store.cut_pending():  # acknowledged before a newer record of the same card is sent
             self._write(store.take_cut())
+            self._producer.flush(60)
         store.cut()
         self._write(store.take_cut())
         self._producer.flush(60)
-        self._commit({**(self._cut_offsets or {}), **self._pending}, asynchronous=False)
+        self._commit({**(self._cut_offsets or {}), **self._pending})
         self._pending = {}
 
     def _write(self, records: list[tuple[int, bytes, bytes]]) -> None:
         topic = self._state_topic
         self._produce([OutputRecord(topic, key, value, partition=p) for p, key, value in records])
 
-    def _commit(self, offsets: Offsets, asynchronous: bool) -> None:
+    def _commit(self, offsets: Offsets) -> None:
         """Commit ``offsets`` if every output was acknowledged (the producer holds nothing):
         a failed delivery stops here, before its input offsets move."""
         remaining = len(self._producer)
@@ -113,10 +106,10 @@ class Checkpointer:
                 f"outputs not acknowledged ({remaining} pending, error {error}); "
                 "input offsets were not committed"
             )
-        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-        if partitions and asynchronous:
-            self._consumer.commit(offsets=partitions, asynchronous=True)
-        elif partitions:
-            self._consumer.commit(offsets=partitions, asynchronous=False)
+        if offsets:
+            self._consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                asynchronous=False,
+            )
         self._cut_offsets = None
         self._last_commit = time.monotonic()

@@ -86,17 +86,9 @@ class PartitionState:
         return card_id in self._cards
 
     def get(self, card_id: str) -> CardState | None:
-        """The card's state, if the partition has any. Mutating it (alert bookkeeping) requires
-        :meth:`mark_dirty` first unless the card was scored in the current batch already."""
+        """The card's state, if the partition has any. Only a card scored in the current batch
+        may be changed (alert bookkeeping): it is dirty, and a pending cut already has its copy."""
         return self._cards.get(card_id)
-
-    def mark_dirty(self, card_id: str) -> None:
-        """Make the card part of the next changelog (it must exist); call before changing it."""
-        if card_id not in self._cards:
-            raise StateError(f"no state for card {card_id!r}")
-        if card_id in self._cut:
-            self._encode_cut_card(card_id)
-        self._dirty[card_id] = None
 
     def dirty_cards(self) -> list[str]:
         """Cards changed since the last cut, in the order first touched."""
@@ -160,7 +152,10 @@ class PartitionState:
 
     def restore(self, records: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Apply changelog records in order: a later record of a card wins, a ``None`` value (a
-        tombstone) deletes the card. Restored cards are not dirty: the changelog has them."""
+        tombstone) deletes the card. Restored cards are not dirty: the changelog has them. Refused
+        while a cut is being taken (its cards must stay as they were at the cut)."""
+        if self.cut_pending():
+            raise StateError("cannot restore while a checkpoint's cut is being taken")
         cards = self._cards
         for key, value in records:
             try:

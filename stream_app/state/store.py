@@ -62,8 +62,8 @@ class CardStore:
         return sorted(self._partitions)
 
     def drop(self, partition: int) -> None:
-        """Forget a partition (on revoke). Take its :meth:`changelog` first: unwritten changes
-        are lost with it."""
+        """Forget a partition (on revoke). Checkpoint it first (its cut taken, its dirty cards
+        written): unwritten changes are lost with it."""
         self._partitions.pop(partition, None)
 
     def cut(self) -> None:

@@ -2,68 +2,120 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
+from stream_app.errors import BrokerError
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.scoring.checkpoint import Checkpointer
 from stream_app.scoring.pipeline import OutputRecord
+from stream_app.settings import Settings
 from stream_app.state.store import CardStore
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.integration
 
-CARDS = 50
+CARDS = [f"card-{i}" for i in range(50)]
 CHUNK = 8
 
 
-def committed(consumer: Consumer, topic: str) -> int:
-    (partition,) = consumer.committed([TopicPartition(topic, 0)], timeout=10)
-    return partition.offset
+@dataclass
+class Kit:
+    settings: Settings
+    store: CardStore
+    consumer: Consumer
+    producer: Producer
+    errors: list[KafkaError] = field(default_factory=list)
+
+    def checkpointer(self, interval_s: float) -> Checkpointer:
+        def produce(records: list[OutputRecord]) -> None:
+            for r in records:
+                self.producer.produce(r.topic, r.value, r.key, partition=r.partition)
+
+        return Checkpointer(
+            store=self.store,
+            consumer=self.consumer,
+            producer=self.producer,
+            produce=produce,
+            delivery_error=lambda: self.errors[0] if self.errors else None,
+            state_topic=self.settings.topics.card_state,
+            interval_s=interval_s,
+            chunk_cards=CHUNK,
+        )
+
+    def score(self, cards: list[str], amount: float, time_ms: int) -> None:
+        n = len(cards)
+        self.store.partition(0).velocity_features(cards, ["m"] * n, [amount] * n, [time_ms] * n)
+
+    def committed(self) -> int:
+        topic = self.settings.topics.transactions
+        (partition,) = self.consumer.committed([TopicPartition(topic, 0)], timeout=10)
+        return int(partition.offset)
 
 
-def test_offsets_are_committed_after_the_last_chunk_of_the_cut(make_settings):
+@pytest.fixture
+def kit(make_settings) -> Iterator[Kit]:
     settings = make_settings()
-    topic = settings.topics.transactions
-    store = CardStore()
-    cards = [f"card-{i}" for i in range(CARDS)]
-    store.partition(0).velocity_features(cards, ["m"] * CARDS, [1.0] * CARDS, [1_000] * CARDS)
-    consumer = Consumer(consumer_config(settings, settings.worker_group))
-    producer = Producer(producer_config(settings, **{"linger.ms": 1}))
-    errors: list[KafkaError] = []
-
-    def produce(records: list[OutputRecord]) -> None:
-        for r in records:
-            producer.produce(r.topic, r.value, r.key, partition=r.partition)
-
-    checkpoints = Checkpointer(
-        store=store,
-        consumer=consumer,
-        producer=producer,
-        produce=produce,
-        delivery_error=lambda: errors[0] if errors else None,
-        state_topic=settings.topics.card_state,
-        interval_s=0.0,
-        chunk_cards=CHUNK,
+    kit = Kit(
+        settings,
+        CardStore(),
+        Consumer(consumer_config(settings, settings.worker_group)),
+        Producer(producer_config(settings, **{"linger.ms": 1})),
     )
+    kit.score(CARDS, 1.0, 1_000)
     try:
-        checkpoints.scored({(topic, 0): 100})
-        turns = 0
-        while not checkpoints.step():
-            turns += 1
-            if store.cut_pending():  # chunks still to write: nothing committed yet
-                assert committed(consumer, topic) < 0
-            assert turns < 1000
-        assert turns >= CARDS // CHUNK  # one chunk per turn
-        assert committed(consumer, topic) == 100
-        # later batches: state and offsets at once, on revoke or stop
-        store.partition(0).velocity_features(cards[:3], ["m"] * 3, [2.0] * 3, [2_000] * 3)
-        checkpoints.scored({(topic, 0): 130})
-        checkpoints.complete()
-        assert committed(consumer, topic) == 130
+        yield kit
     finally:
-        consumer.close()
-    state = read_topic(settings, settings.topics.card_state, CARDS + 3)
-    assert sorted(m.key() for m in state) == sorted(
-        [c.encode() for c in cards] + [c.encode() for c in cards[:3]]
-    )
+        kit.producer.flush(10)
+        kit.consumer.close()
+
+
+def test_offsets_are_committed_after_the_last_chunk_of_the_cut(kit):
+    checkpoints = kit.checkpointer(interval_s=0.0)  # never waits for an idle producer: flushes
+    topic = kit.settings.topics.transactions
+    checkpoints.scored({(topic, 0): 100})
+    turns = 0
+    while not checkpoints.step():
+        turns += 1
+        if kit.store.cut_pending():  # chunks still to write: nothing committed yet
+            assert kit.committed() < 0
+        assert turns < 1000
+    assert turns >= len(CARDS) // CHUNK  # one chunk per turn
+    assert kit.committed() == 100
+    # later batches: state and offsets at once, on revoke or stop
+    kit.score(CARDS[:3], 2.0, 2_000)
+    checkpoints.scored({(topic, 0): 130})
+    checkpoints.complete()
+    assert kit.committed() == 130
+    state = read_topic(kit.settings, kit.settings.topics.card_state, len(CARDS) + 3)
+    assert sorted(m.key() for m in state) == sorted(c.encode() for c in CARDS + CARDS[:3])
+
+
+def test_a_written_cut_is_committed_once_the_producer_is_idle_without_a_flush(kit):
+    checkpoints = kit.checkpointer(interval_s=1.0)
+    checkpoints.scored({(kit.settings.topics.transactions, 0): 50})
+    time.sleep(1.05)  # the first cut is due an interval after start
+    assert checkpoints.step() is False  # the cut, and its first chunk
+    while kit.store.cut_pending():
+        assert checkpoints.step() is False
+    cut_written = time.monotonic()
+    while len(kit.producer):  # the cut's records are in flight: the commit waits, no flush
+        assert checkpoints.step() is False
+        kit.producer.poll(0.01)
+    assert checkpoints.step() is True
+    assert time.monotonic() - cut_written < 1.0  # well before the flush an interval would force
+    assert kit.committed() == 50
+
+
+def test_a_failed_delivery_stops_the_commit(kit):
+    checkpoints = kit.checkpointer(interval_s=0.0)
+    checkpoints.scored({(kit.settings.topics.transactions, 0): 100})
+    kit.errors.append(KafkaError(KafkaError._MSG_TIMED_OUT))
+    with pytest.raises(BrokerError, match="not committed"):
+        while not checkpoints.step():
+            pass
+    assert kit.committed() < 0

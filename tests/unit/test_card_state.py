@@ -271,24 +271,33 @@ def test_a_cut_taken_a_chunk_per_batch_is_the_state_at_the_cut(cut_after: int, c
     assert store.partition(0).dirty_cards()  # the later changes wait for the next cut
 
 
-def test_alert_bookkeeping_is_marked_dirty_and_survives_a_restart() -> None:
+def test_alert_bookkeeping_of_a_scored_card_survives_a_restart() -> None:
+    # the pipeline records alerts only on cards scored in the same batch: already dirty
     store = CardStore()
     run(store.partition(0), [("a", "m", 1.0, T0)])
     store.changelog(0)
-    state = store.partition(0).get("a")
-    assert state is not None
+    run(store.partition(0), [("a", "m", 1.0, T0 + 1)])
+    state = store.card(0, "a")
     state.record_alert(T0)
     state.suppressed += 2
-    store.partition(0).mark_dirty("a")
     restored = CardStore()
     restored.restore(0, store.changelog(0))
-    back = restored.partition(0).get("a")
-    assert back is not None
+    back = restored.card(0, "a")
     assert (back.last_alert_ms, back.suppressed) == (T0, 2)
     assert back.in_cooldown(T0 + MINUTE, HOUR)
     assert not back.in_cooldown(T0 + HOUR, HOUR)
-    with pytest.raises(StateError):
-        store.partition(0).mark_dirty("nobody")
+
+
+def test_restore_is_refused_while_a_cut_is_being_taken() -> None:
+    store = CardStore()
+    run(store.partition(0), [("a", "m", 1.0, T0), ("b", "m", 1.0, T0)])
+    store.cut()
+    store.take_cut(1)
+    with pytest.raises(StateError, match="cut"):
+        store.restore(0, [(b"a", None)])
+    store.take_cut()
+    store.restore(0, [(b"a", None)])
+    assert "a" not in store.partition(0)
 
 
 def test_changelog_then_restore_reproduces_the_following_features() -> None:
