@@ -50,12 +50,18 @@ class LoopStats:
     stages: StageTimes = field(default_factory=StageTimes)
 
 
-def next_batch(consume: Consume, batch_size: int, max_wait_s: float) -> list[Message]:
+def next_batch(
+    consume: Consume, batch_size: int, max_wait_s: float, revoked: set[tuple[str, int]]
+) -> list[Message]:
     """What is queued now, up to ``batch_size``; if nothing is, wait up to ``max_wait_s`` for
     the first record, then take what came with it.
 
     ``Consumer.consume(n, timeout)`` only returns early once ``n`` records are queued, so one
     call with the batch's wait would hold every record of a slow stream for the whole wait.
+    ``revoked`` is filled by the consumer's revoke callback, which runs inside ``consume``: a
+    record of the first call whose partition the second call revoked is dropped, unprocessed
+    (whoever owns the partition next reads it again from the committed offset). Within one call
+    librdkafka drops such records itself.
     """
     records = consume(batch_size, 0)
     if records:
@@ -63,7 +69,11 @@ def next_batch(consume: Consume, batch_size: int, max_wait_s: float) -> list[Mes
     first = consume(1, max_wait_s)
     if not first or batch_size == 1:
         return first
-    return first + consume(batch_size - 1, 0)
+    revoked.clear()
+    rest = consume(batch_size - 1, 0)
+    if revoked:
+        first = [r for r in first if (r.topic(), r.partition()) not in revoked]
+    return first + rest
 
 
 class ScoringLoop:
@@ -113,6 +123,7 @@ class ScoringLoop:
         self._last_batch_end: float | None = None
         self._swap_after: float | None = None  # end of the last batch before a model swap
         self._stopping = threading.Event()
+        self._revoked: set[tuple[str, int]] = set()  # by the revoke callback, for next_batch
         self._delivery_error: KafkaError | None = None
         self.stats = LoopStats()
 
@@ -132,7 +143,9 @@ class ScoringLoop:
                     self._swap_after = self._last_batch_end
                 self.rules.check()
                 stages.start()
-                records = next_batch(self._consumer.consume, self._batch_size, self._max_wait_s)
+                records = next_batch(
+                    self._consumer.consume, self._batch_size, self._max_wait_s, self._revoked
+                )
                 stages.lap("consume")
                 # before the batch: the last batch's outputs have had the wait to be acknowledged
                 if self._checkpoints.step():
@@ -218,4 +231,5 @@ class ScoringLoop:
         self.checkpoint()
         for tp in partitions:
             self.pipeline.store.drop(tp.partition)
+            self._revoked.add((tp.topic, tp.partition))
         self.stats.assigned = []
