@@ -137,14 +137,6 @@ class PartitionState:
             records.append((card.encode(), encode_card(cards[card])))
         return records
 
-    def changelog(self) -> list[tuple[bytes, bytes]]:
-        """The records of a checkpoint taken at once: what remains of the last cut, then a new
-        cut of every dirty card (a card may come twice; the later record is the newer state)."""
-        records = self.take_cut()
-        self.cut()
-        records.extend(self.take_cut())
-        return records
-
     def _encode_cut_card(self, card: str) -> None:
         """Encode a card of the cut now, before a change (its record waits for take_cut)."""
         del self._cut[card]

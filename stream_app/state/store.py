@@ -94,26 +94,13 @@ class CardStore:
             records.extend((partition, key, value) for key, value in taken)
         return records
 
-    def changelog(self, partition: int) -> list[tuple[bytes, bytes]]:
-        """Changelog records (key = card id UTF-8, value = msgpack state) of the cards of
-        ``partition`` changed since the last call, taken at once (what remains of a cut first);
-        clears their dirty mark.
-
-        >>> store = CardStore()
-        >>> _ = store.partition(3).velocity_features(["c1"], ["m1"], [9.5], [1_000])
-        >>> [key for key, _ in store.changelog(3)], store.changelog(3)
-        ([b'c1'], [])
-        """
-        state = self._partitions.get(partition)
-        return [] if state is None else state.changelog()
-
     def restore(self, partition: int, records: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Rebuild ``partition`` from its changelog: later records win, ``None`` deletes.
 
         >>> store = CardStore()
         >>> _ = store.partition(0).velocity_features(["c1"], ["m1"], [9.5], [1_000])
-        >>> restored = CardStore()
-        >>> restored.restore(0, store.changelog(0))
+        >>> store.cut(); restored = CardStore()
+        >>> restored.restore(0, [(key, value) for _, key, value in store.take_cut()])
         >>> restored.partition(0).get("c1") == store.partition(0).get("c1")
         True
         >>> restored.restore(0, [(b"c1", None)]); len(restored.partition(0))

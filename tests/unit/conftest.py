@@ -168,11 +168,8 @@ def checkpoint(store: CardStore) -> list[tuple[int, bytes, bytes]]:
     """``(partition, key, value)`` of the changelog records a checkpoint of the scoring loop
     writes: the cards changed since the last one, per partition (partition p of the changelog
     topic holds the state of input partition p)."""
-    return [
-        (partition, key, value)
-        for partition in store.assigned()
-        for key, value in store.changelog(partition)
-    ]
+    store.cut()
+    return store.take_cut()
 
 
 @dataclass(frozen=True)

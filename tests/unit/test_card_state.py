@@ -54,6 +54,12 @@ def run(part: PartitionState, events: Sequence[Event]) -> list[dict[str, float]]
     return [dict(zip(VELOCITY_FEATURES, row, strict=True)) for row in matrix.tolist()]
 
 
+def changelog(part: PartitionState) -> list[tuple[bytes, bytes]]:
+    """The changelog records of a checkpoint taken at once (as on revoke and stop)."""
+    part.cut()
+    return part.take_cut()
+
+
 def last(events: Sequence[Event]) -> dict[str, float]:
     """Features of the last of ``events`` on a fresh partition."""
     return run(PartitionState(), events)[-1]
@@ -237,11 +243,11 @@ def test_dirty_cards_are_the_cards_touched_since_the_last_changelog() -> None:
     part = store.partition(0)
     run(part, [("b", "m", 1.0, T0), ("a", "m", 1.0, T0), ("b", "m", 1.0, T0 + 1)])
     assert part.dirty_cards() == ["b", "a"]
-    assert [key for key, _ in store.changelog(0)] == [b"b", b"a"]
+    assert [key for key, _ in changelog(store.partition(0))] == [b"b", b"a"]
     assert part.dirty_cards() == []
-    assert store.changelog(0) == []
+    assert changelog(store.partition(0)) == []
     run(part, [("a", "m", 1.0, T0 + 2)])
-    assert [key for key, _ in store.changelog(0)] == [b"a"]
+    assert [key for key, _ in changelog(store.partition(0))] == [b"a"]
 
 
 @settings(max_examples=25, deadline=None)
@@ -275,13 +281,13 @@ def test_alert_bookkeeping_of_a_scored_card_survives_a_restart() -> None:
     # the pipeline records alerts only on cards scored in the same batch: already dirty
     store = CardStore()
     run(store.partition(0), [("a", "m", 1.0, T0)])
-    store.changelog(0)
+    changelog(store.partition(0))
     run(store.partition(0), [("a", "m", 1.0, T0 + 1)])
     state = store.card(0, "a")
     state.record_alert(T0)
     state.suppressed += 2
     restored = CardStore()
-    restored.restore(0, store.changelog(0))
+    restored.restore(0, changelog(store.partition(0)))
     back = restored.card(0, "a")
     assert (back.last_alert_ms, back.suppressed) == (T0, 2)
     assert back.in_cooldown(T0 + MINUTE, HOUR)
@@ -305,7 +311,7 @@ def test_changelog_then_restore_reproduces_the_following_features() -> None:
     first, second = events[:2500], events[2500:]
     running = PartitionState()
     run(running, first)
-    log = running.changelog()
+    log = changelog(running)
     restarted = CardStore()
     restarted.restore(0, log)
     assert restarted.partition(0).dirty_cards() == []
@@ -317,9 +323,9 @@ def test_changelog_then_restore_reproduces_the_following_features() -> None:
 def test_restore_later_records_win_and_tombstones_delete() -> None:
     part = PartitionState()
     run(part, [("a", "m", 1.0, T0), ("b", "m", 2.0, T0)])
-    old = dict(part.changelog())
+    old = dict(changelog(part))
     run(part, [("a", "m", 4.0, T0 + 1)])
-    new = dict(part.changelog())
+    new = dict(changelog(part))
     store = CardStore()
     store.restore(
         5,
@@ -341,7 +347,6 @@ def test_drop_forgets_a_partition() -> None:
     store.drop(1)
     store.drop(7)  # unknown: nothing to do
     assert store.assigned() == [2]
-    assert store.changelog(1) == []
     assert len(store.partition(1)) == 0
 
 
@@ -510,8 +515,9 @@ def test_serving_in_batches_with_restarts_equals_replay(
                 store.restore(partition, records)
         batch = events[start:stop]
         served.append(batch_velocity_features(store, partitions[start:stop], *columns(batch)))
-        for partition, records in changelog.items():
-            records.extend(store.changelog(partition))
+        store.cut()
+        for partition, key, value in store.take_cut():
+            changelog[partition].append((key, value))
     expected = replay_velocity_features(*columns(events))
     assert np.array_equal(np.vstack(served), expected, equal_nan=True)
 
