@@ -30,7 +30,8 @@ class LatencyResult:
     offered_rate: float  # events per second actually sent
     started_ms: float  # wall clock of the first paced event
     latencies_ms: list[tuple[float, float]]  # (input CreateTime, latency), warm-up dropped
-    to_output_ms: list[float]  # of each latency: input CreateTime → the prediction's CreateTime
+    #: each latency in two: (input CreateTime → the prediction's CreateTime, the rest)
+    split_ms: list[tuple[float, float]]
     visibility_ms: list[tuple[float, float]]  # (input CreateTime, visibility), warm-up dropped
     alert_latencies_ms: list[tuple[float, float]]  # (input CreateTime, latency), warm-up dropped
     poll_interval_ms: float
@@ -80,7 +81,7 @@ def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> La
         offered_rate=producer.sent / producer.seconds if producer.seconds else 0.0,
         started_ms=started_ms,
         latencies_ms=[(created, whole) for created, whole, _ in predictions],
-        to_output_ms=[to_output for _, _, to_output in predictions],
+        split_ms=[(to_output, whole - to_output) for _, whole, to_output in predictions],
         visibility_ms=poller.visibilities(since_ms),
         alert_latencies_ms=[(created, whole) for created, whole, _ in alerts.latencies(since_ms)],
         poll_interval_ms=options.poll_interval_s * 1000,

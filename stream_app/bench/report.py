@@ -188,16 +188,8 @@ def build_report(
                 # scoring), then until the checking consumer had it (the worker's producer linger
                 # and send, broker out, fetch); the parts' percentiles do not add up to the whole's
                 "latency_split_ms": {
-                    "to_worker_output": percentiles_ms(latency.to_output_ms, (50, 95, 99)),
-                    "worker_output_to_consumer": percentiles_ms(
-                        [
-                            whole - to_output
-                            for (_, whole), to_output in zip(
-                                latency.latencies_ms, latency.to_output_ms, strict=True
-                            )
-                        ],
-                        (50, 95, 99),
-                    ),
+                    part: percentiles_ms([split[i] for split in latency.split_ms], (50, 95, 99))
+                    for i, part in enumerate(("to_worker_output", "worker_output_to_consumer"))
                 },
                 "visibility_ms_by_5s": by_window(latency.visibility_ms, latency.started_ms),
                 "peak_rss_mb": _rounded(latency.peak_rss_mb),
