@@ -16,11 +16,10 @@ counts the replayed events of its cards twice (at-least-once). On revoke and sto
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
-from stream_app.errors import BrokerError
+from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.pipeline import OutputRecord
 from stream_app.state.store import CardStore
 
@@ -35,18 +34,14 @@ class Checkpointer:
         self,
         store: CardStore,
         consumer: Consumer,
-        producer: Producer,
-        produce: Callable[[list[OutputRecord]], None],
-        delivery_error: Callable[[], KafkaError | None],
+        outputs: Outputs,
         state_topic: str,
         interval_s: float,
         chunk_cards: int,
     ) -> None:
         self._store = store
         self._consumer = consumer
-        self._producer = producer
-        self._produce = produce
-        self._delivery_error = delivery_error
+        self._outputs = outputs
         self._state_topic = state_topic
         self._interval_s = interval_s
         self._chunk_cards = chunk_cards
@@ -72,11 +67,10 @@ class Checkpointer:
         if self._store.cut_pending():
             self._write(self._store.take_cut(self._chunk_cards))
             return False
-        self._producer.poll(0)  # serves delivery errors
-        if len(self._producer):
+        if self._outputs.outstanding():
             if now - self._cut_at < self._interval_s:
                 return False
-            self._producer.flush(60)  # never idle (a backlog): wait for what it holds
+            self._outputs.flush()  # never idle (a backlog): wait for what it holds
         self._commit(self._cut_offsets)
         return True
 
@@ -85,27 +79,23 @@ class Checkpointer:
         store = self._store
         if store.cut_pending():  # acknowledged before a newer record of the same card is sent
             self._write(store.take_cut())
-            self._producer.flush(60)
+            self._outputs.flush()
         store.cut()
         self._write(store.take_cut())
-        self._producer.flush(60)
+        self._outputs.flush()
         self._commit({**(self._cut_offsets or {}), **self._pending})
         self._pending = {}
 
     def _write(self, records: list[tuple[int, bytes, bytes]]) -> None:
         topic = self._state_topic
-        self._produce([OutputRecord(topic, key, value, partition=p) for p, key, value in records])
+        self._outputs.send(
+            [OutputRecord(topic, key, value, partition=p) for p, key, value in records]
+        )
 
     def _commit(self, offsets: Offsets) -> None:
-        """Commit ``offsets`` if every output was acknowledged (the producer holds nothing):
-        a failed delivery stops here, before its input offsets move."""
-        remaining = len(self._producer)
-        error = self._delivery_error()
-        if remaining or error is not None:
-            raise BrokerError(
-                f"outputs not acknowledged ({remaining} pending, error {error}); "
-                "input offsets were not committed"
-            )
+        """Commit ``offsets`` if every output was acknowledged: a failed delivery stops here,
+        before its input offsets move."""
+        self._outputs.check_acknowledged()
         if offsets:
             self._consumer.commit(
                 offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],

@@ -16,13 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from stream_app.control.switch import ModelSwitch
 from stream_app.errors import BrokerError
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.checkpoint import Checkpointer
-from stream_app.scoring.pipeline import OutputRecord, ScoredBatch, ScoringPipeline
+from stream_app.scoring.outputs import Outputs
+from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
 from stream_app.scoring.rules_watch import RulesWatcher
 from stream_app.timing import StageTimes
 
@@ -95,14 +96,7 @@ class ScoringLoop:
         checkpoint_chunk_cards: int,
     ) -> None:
         self._consumer = consumer
-        # one delivery callback for the producer (errors only), not one per message
-        self._producer = Producer(
-            {
-                **producer_config,
-                "on_delivery": self._on_delivery,
-                "delivery.report.only.error": True,
-            }
-        )
+        self._outputs = Outputs(producer_config)
         self.pipeline = pipeline
         self.switch = switch
         self._restorer = restorer
@@ -113,9 +107,7 @@ class ScoringLoop:
         self._checkpoints = Checkpointer(
             store=pipeline.store,
             consumer=consumer,
-            producer=self._producer,
-            produce=self._produce,
-            delivery_error=lambda: self._delivery_error,
+            outputs=self._outputs,
             state_topic=state_topic,
             interval_s=checkpoint_interval_s,
             chunk_cards=checkpoint_chunk_cards,
@@ -124,7 +116,6 @@ class ScoringLoop:
         self._swap_after: float | None = None  # end of the last batch before a model swap
         self._stopping = threading.Event()
         self._revoked: set[tuple[str, int]] = set()  # by the revoke callback, for next_batch
-        self._delivery_error: KafkaError | None = None
         self.stats = LoopStats()
 
     def stop(self) -> None:
@@ -139,7 +130,7 @@ class ScoringLoop:
         try:
             stages = self.stats.stages
             while not self._stopping.is_set():
-                if self.switch.between_batches(self._producer):
+                if self.switch.between_batches(self._outputs.producer):
                     self._swap_after = self._last_batch_end
                 self.rules.check()
                 stages.start()
@@ -158,7 +149,7 @@ class ScoringLoop:
             self.checkpoint()
         finally:
             self._consumer.close()  # leaves the group: partitions move at once
-            self.switch.announce_stop(self._producer)
+            self.switch.announce_stop(self._outputs.producer)
             self._restorer.close()
             self.pipeline.alerts.close()
             log.info("scoring loop stopped after %d batches", self.stats.batches)
@@ -171,7 +162,7 @@ class ScoringLoop:
             self._swap_after = None
         good = [r for r in records if not self._is_error(r)]
         result = self.pipeline.process(good, self.switch.models, stats.stages)
-        self._produce(result.outputs)
+        self._outputs.send(result.outputs)
         self._checkpoints.scored(result.next_offsets)
         stats.stages.lap("produce")
         stats.consumed += len(good)
@@ -191,23 +182,6 @@ class ScoringLoop:
         self._checkpoints.complete()
         self.stats.checkpoints += 1
         stages.lap("checkpoint")
-
-    def _produce(self, outputs: list[OutputRecord]) -> None:
-        produce = self._producer.produce
-        for out in outputs:
-            while True:
-                try:
-                    if out.partition is None:
-                        produce(out.topic, out.value, out.key, headers=out.headers)
-                    else:
-                        produce(out.topic, out.value, out.key, partition=out.partition)
-                    break
-                except BufferError:  # local queue full: let deliveries drain
-                    self._producer.poll(0.05)
-
-    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
-        if error is not None and self._delivery_error is None:
-            self._delivery_error = error
 
     def _is_error(self, record: Message) -> bool:
         error = record.error()

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from stream_app.errors import BrokerError
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.scoring.checkpoint import Checkpointer
-from stream_app.scoring.pipeline import OutputRecord
+from stream_app.scoring.outputs import Outputs
 from stream_app.settings import Settings
 from stream_app.state.store import CardStore
 from tests.integration.conftest import read_topic
@@ -28,20 +28,13 @@ class Kit:
     settings: Settings
     store: CardStore
     consumer: Consumer
-    producer: Producer
-    errors: list[KafkaError] = field(default_factory=list)
+    outputs: Outputs
 
     def checkpointer(self, interval_s: float) -> Checkpointer:
-        def produce(records: list[OutputRecord]) -> None:
-            for r in records:
-                self.producer.produce(r.topic, r.value, r.key, partition=r.partition)
-
         return Checkpointer(
             store=self.store,
             consumer=self.consumer,
-            producer=self.producer,
-            produce=produce,
-            delivery_error=lambda: self.errors[0] if self.errors else None,
+            outputs=self.outputs,
             state_topic=self.settings.topics.card_state,
             interval_s=interval_s,
             chunk_cards=CHUNK,
@@ -64,13 +57,13 @@ def kit(make_settings) -> Iterator[Kit]:
         settings,
         CardStore(),
         Consumer(consumer_config(settings, settings.worker_group)),
-        Producer(producer_config(settings, **{"linger.ms": 1})),
+        Outputs(producer_config(settings, **{"linger.ms": 1})),
     )
     kit.score(CARDS, 1.0, 1_000)
     try:
         yield kit
     finally:
-        kit.producer.flush(10)
+        kit.outputs.flush()
         kit.consumer.close()
 
 
@@ -103,9 +96,9 @@ def test_a_written_cut_is_committed_once_the_producer_is_idle_without_a_flush(ki
     while kit.store.cut_pending():
         assert checkpoints.step() is False
     cut_written = time.monotonic()
-    while len(kit.producer):  # the cut's records are in flight: the commit waits, no flush
+    while kit.outputs.outstanding():  # the cut's records are in flight: the commit waits
         assert checkpoints.step() is False
-        kit.producer.poll(0.01)
+        kit.outputs.producer.poll(0.01)
     assert checkpoints.step() is True
     assert time.monotonic() - cut_written < 1.0  # well before the flush an interval would force
     assert kit.committed() == 50
@@ -114,7 +107,7 @@ def test_a_written_cut_is_committed_once_the_producer_is_idle_without_a_flush(ki
 def test_a_failed_delivery_stops_the_commit(kit):
     checkpoints = kit.checkpointer(interval_s=0.0)
     checkpoints.scored({(kit.settings.topics.transactions, 0): 100})
-    kit.errors.append(KafkaError(KafkaError._MSG_TIMED_OUT))
+    kit.outputs.on_delivery(KafkaError(KafkaError._MSG_TIMED_OUT), None)
     with pytest.raises(BrokerError, match="not committed"):
         while not checkpoints.step():
             pass
