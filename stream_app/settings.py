@@ -80,7 +80,7 @@ class Settings(BaseSettings):
 
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     batch_max_wait_ms: int = Field(default=50, ge=1)
-    checkpoint_interval_ms: int = Field(default=1000, ge=0)  # state + flush + commit
+    checkpoint_interval_ms: int = Field(default=1000, ge=0)  # how often a checkpoint is cut
     checkpoint_chunk_cards: int = Field(default=256, ge=1)  # changelog records per loop turn
     max_message_bytes: int = Field(default=64 * 1024, ge=256)
     decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
