@@ -20,7 +20,7 @@ import time
 from confluent_kafka import Consumer, TopicPartition
 
 from stream_app.scoring.outputs import Outputs
-from stream_app.scoring.pipeline import OutputRecord
+from stream_app.scoring.records import OutputRecord
 from stream_app.state.store import CardStore
 
 #: next offset to read per (topic, partition)
