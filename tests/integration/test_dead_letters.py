@@ -6,6 +6,7 @@ The ledger: every input record ends as exactly one prediction row or one dead-le
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import Counter
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from confluent_kafka import KafkaError, Message, Producer
 import stream_app.scoring.pipeline
 from stream_app.bad_events import CATALOGUE
 from stream_app.codecs.avro import AvroRecordCodec
-from stream_app.codecs.factory import dead_letter_codec, schema_registry
+from stream_app.codecs.factory import dead_letter_codec, prediction_codec, schema_registry
 from stream_app.codecs.json import JsonCodec
 from stream_app.events import FloatArray, Transaction, TransactionBatch
 from stream_app.features import compute_features
@@ -151,37 +152,37 @@ def test_a_record_that_makes_a_stage_raise_is_dead_lettered_and_the_rest_scored(
 
 
 def test_outputs_the_broker_refuses_never_stop_the_worker(make_settings):
-    """A prediction too large for the producer becomes a dead letter ``output_refused``; a record
-    to a partition that does not exist is reported and counted; neither raises."""
-    settings = make_settings(max_key_bytes=64, dead_letter_max_bytes=2600)
-    large = msgspec.structs.replace(EVENTS[5], event_id="e" * 3000)  # a prediction > 3,000 bytes
-    events = [*EVENTS[:5], large, *EVENTS[6:10]]
-    produced = produce_recorded(settings, [valid(e) for e in events])
+    """A prediction the broker refuses for good becomes a dead letter ``output_refused`` for its
+    input record; another output refused (too large for the producer) is counted as lost;
+    neither raises, and nothing is left pending before offsets may move."""
+    settings = make_settings()
+    events = EVENTS[:10]
+    produce_recorded(settings, [valid(e) for e in events])
     inputs = read_topic(settings, settings.topics.transactions, len(events))
     loop = build_loop(settings)
     result = loop.pipeline.process(inputs, loop.switch.models)
-    assert result.scored == len(events)
+    refused = next(o for o in result.outputs if o.topic == settings.topics.predictions)
+    source = prediction_codec(settings, schema_registry(settings)).decode(refused.value)
 
-    outputs = Outputs(
-        producer_config(settings, **{"message.max.bytes": 3000}), loop.pipeline.refused_output
-    )
-    outputs.send(result.outputs)
-    outputs.send([OutputRecord(settings.topics.alerts, b"k", b"v", partition=99)])
+    outputs = Outputs(producer_config(settings), loop.pipeline.refused_output)
+    misrouted = dataclasses.replace(refused, partition=99)  # the topic has 4: refused for good
+    outputs.send([misrouted if o is refused else o for o in result.outputs])
+    too_large = b"x" * 1_500_000  # above the producer's message.max.bytes
+    outputs.send([OutputRecord(settings.topics.card_state, b"k", too_large, partition=0)])
     outputs.flush()
-    outputs.check_acknowledged()  # nothing pending: offsets may move
+    outputs.check_acknowledged()  # nothing pending: the input offsets may move
     assert (outputs.counts.replaced, outputs.counts.lost) == (1, 1)
 
     dead = dead_letter_values(settings, 1)
     assert len(dead) == 1
-    message, value = dead[0]
+    _, value = dead[0]
     assert value["reason"] == "output_refused"
-    assert "MSG_SIZE_TOO_LARGE" in str(value["detail"])
-    source = next(m for m in inputs if m.value() == JsonCodec().encode(large))
-    assert (value["source_partition"], value["source_offset"]) == (
-        source.partition(),
-        source.offset(),
+    assert "UNKNOWN_PARTITION" in str(value["detail"])
+    assert (value["source_topic"], value["source_partition"], value["source_offset"]) == (
+        settings.topics.transactions,
+        source["source_partition"],
+        source["source_offset"],
     )
-    assert len(message.value() or b"") + len(message.key() or b"") <= settings.dead_letter_max_bytes
+    assert value["payload"] == refused.value
     predictions = read_topic(settings, settings.topics.predictions, len(events) - 1)
     assert len(predictions) == len(events) - 1
-    assert len(produced) == len(events)
