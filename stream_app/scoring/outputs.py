@@ -12,6 +12,7 @@ it was acknowledged.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -88,10 +89,15 @@ class Outputs:
         self._settle()
         return len(self.producer)
 
-    def flush(self) -> None:
-        """Wait until everything sent, and whatever stands for what failed, is acknowledged
-        (or 60 s without progress)."""
-        while not self.producer.flush(60) and self._settle():
+    def flush(self, timeout_s: float = 60.0) -> None:
+        """Wait until everything sent, and whatever stands for what failed, is acknowledged, for
+        ``timeout_s`` at most (what is left then stops :meth:`check_acknowledged`)."""
+        deadline = time.monotonic() + timeout_s
+        while (
+            not self.producer.flush(max(0.0, deadline - time.monotonic()))
+            and self._settle()
+            and time.monotonic() < deadline
+        ):
             pass
 
     def check_acknowledged(self) -> None:
@@ -105,7 +111,12 @@ class Outputs:
             )
 
     def on_delivery(self, error: KafkaError | None, message: Message | None) -> None:
-        if error is not None and message is not None:
+        if error is None:
+            return
+        if message is None:  # librdkafka always names the record: counted, not dropped
+            log.error("a delivery failed, record unknown: %s", error)
+            self.counts.lost += 1
+        else:
             partition = message.partition()
             self._undelivered.append(
                 Undelivered(
