@@ -45,7 +45,7 @@ class PoisonGuard:
         self, records: Sequence[InputRecord], models: ModelSet, times: StageTimes
     ) -> ScoredBatch:
         try:
-            return self._pipeline.process(records, models, times)
+            return self._run(records, models, times)
         except Exception as exc:
             log.warning("a batch of %d records raised %r: isolating it", len(records), exc)
             poisoned_before = self.poisoned
@@ -53,6 +53,15 @@ class PoisonGuard:
         if len(records) > 1 and self.poisoned - poisoned_before == len(records):
             raise failure  # every record failed: not a record's fault
         return result
+
+    def _run(
+        self, records: Sequence[InputRecord], models: ModelSet, times: StageTimes
+    ) -> ScoredBatch:
+        try:
+            return self._pipeline.process(records, models, times)
+        except Exception:
+            self._pipeline.alerts.drain()  # the explainer may still be using the champion
+            raise
 
     def _isolate(
         self,
@@ -68,7 +77,7 @@ class PoisonGuard:
         half = len(records) // 2
         for part in (records[:half], records[half:]):
             try:
-                result.absorb(self._pipeline.process(part, models, times))
+                result.absorb(self._run(part, models, times))
             except Exception as exc:
                 scored, failure = self._isolate(part, models, times, exc)
                 result.absorb(scored)
@@ -79,7 +88,7 @@ class PoisonGuard:
     ) -> tuple[ScoredBatch, Exception]:
         for _ in range(1, self._max_attempts):
             try:
-                return self._pipeline.process([record], models, times), failure
+                return self._run([record], models, times), failure
             except Exception as exc:
                 failure = exc
         detail = f"{type(failure).__name__}: {failure}"
