@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from collections import Counter
 from collections.abc import Callable
 
 import msgspec
 import pytest
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 import stream_app.scoring.pipeline
 from stream_app.bad_events import CATALOGUE
@@ -23,7 +31,8 @@ from stream_app.codecs.json import JsonCodec
 from stream_app.events import FloatArray, Transaction, TransactionBatch
 from stream_app.features import compute_features
 from stream_app.generator import TransactionGenerator
-from stream_app.kafka.config import producer_config
+from stream_app.kafka.config import consumer_config, producer_config
+from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.records import OutputRecord
@@ -186,3 +195,31 @@ def test_outputs_the_broker_refuses_never_stop_the_worker(make_settings):
     assert value["payload"] == refused.value
     predictions = read_topic(settings, settings.topics.predictions, len(events) - 1)
     assert len(predictions) == len(events) - 1
+
+
+def test_a_delivery_that_timed_out_is_sent_again(tmp_path):
+    """A transient failure (the broker not there until the delivery timed out) is retried, and
+    the record arrives once the broker is up: nothing raised, nothing lost."""
+    port = free_port()
+    settings = Settings(bootstrap_servers=f"127.0.0.1:{port}")
+    outputs = Outputs(producer_config(settings, **{"message.timeout.ms": 1000, "linger.ms": 1}))
+    outputs.send([OutputRecord("retried", b"k", b"sent while the broker was down", partition=0)])
+
+    def retried() -> bool:
+        outputs.outstanding()  # serves the delivery reports and settles their failures
+        return outputs.counts.retried > 0
+
+    wait_for(retried, 30, "a retry")
+
+    with LocalBroker(port=port, log_file=tmp_path / "tansu.log"):
+        outputs.flush()
+        outputs.check_acknowledged()
+        consumer = Consumer(consumer_config(settings, "reader"))
+        consumer.assign([TopicPartition("retried", 0, OFFSET_BEGINNING)])
+        received = []
+        deadline = time.monotonic() + 30
+        while not received and time.monotonic() < deadline:
+            received = [m.value() for m in consumer.consume(10, 0.5) if m.error() is None]
+        consumer.close()
+    assert received == [b"sent while the broker was down"]
+    assert (outputs.counts.replaced, outputs.counts.lost) == (0, 0)
