@@ -1,5 +1,7 @@
 """A catalogue of malformed input records, each with the dead-letter reason it must produce.
 
+A case makes the record's value, and its key (the card id, unless the key is what is wrong).
+
 The demo mixes them into its stream; the tests check every one lands in the dead-letter topic.
 """
 
@@ -14,11 +16,16 @@ import msgspec
 from stream_app.events import Transaction
 
 
+def card_key(event: Transaction) -> bytes:
+    return event.card_id.encode()
+
+
 @dataclass(frozen=True)
 class BadCase:
     name: str
     reason: str
     make: Callable[[Transaction], bytes]
+    key: Callable[[Transaction], bytes] = card_key
 
 
 def _json_with(event: Transaction, **changes: object) -> bytes:
@@ -52,6 +59,13 @@ CATALOGUE: tuple[BadCase, ...] = (
     BadCase("json_array", "invalid_field", lambda e: b"[" + msgspec.json.encode(e) + b"]"),
     BadCase("oversized", "oversized", lambda e: _json_with(e, note="x" * 200_000)),
     BadCase("empty_value", "empty_value", lambda e: b""),
+    # as seen in issue 12: carried twice, the key made the dead letter larger than a broker takes
+    BadCase(
+        "oversized_key",
+        "oversized_key",
+        lambda e: msgspec.json.encode(e)[:40],
+        key=lambda e: e.card_id.encode() * (520_000 // len(e.card_id) + 1),
+    ),
     BadCase(
         "avro_unknown_schema_id",
         "unknown_schema_id",

@@ -81,8 +81,10 @@ def produce(
     topic = settings.topics.transactions
     started = last_progress = time.monotonic()
     for index, (item, corrupt) in enumerate(synthetic_records(options)):
+        key = item.event.card_id.encode()
         if corrupt:
             case, value = make_bad(item.event, report.malformed)
+            key = case.key(item.event)
             report.malformed += 1
             report.malformed_by_reason[case.reason] = (
                 report.malformed_by_reason.get(case.reason, 0) + 1
@@ -93,7 +95,7 @@ def produce(
             report.fraud += item.is_fraud
         while True:
             try:
-                producer.produce(topic, value, item.event.card_id.encode(), on_delivery=on_delivery)
+                producer.produce(topic, value, key, on_delivery=on_delivery)
                 break
             except BufferError:
                 producer.poll(0.05)

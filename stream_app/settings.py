@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     checkpoint_interval_ms: int = Field(default=1000, ge=0)  # how often a checkpoint is cut
     checkpoint_chunk_cards: int = Field(default=256, ge=1)  # changelog records per loop turn
     max_message_bytes: int = Field(default=64 * 1024, ge=256)
+    # dead letters and poison pills (docs/dead-letters.md): input keys longer than max_key_bytes
+    # are dead-lettered; a whole dead letter fits in dead_letter_max_bytes (below the topic's
+    # max.message.bytes, 1 MB by default); a record whose processing raised poison_max_attempts
+    # times in a row is dead-lettered as unexpected_error
+    max_key_bytes: int = Field(default=1024, ge=16)
+    dead_letter_max_bytes: int = Field(default=128 * 1024, ge=2048, le=1_000_000)
+    poison_max_attempts: int = Field(default=3, ge=1)
     decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     worker_group: str = "stream-app-workers"
@@ -102,6 +109,12 @@ class Settings(BaseSettings):
     sql_port: int = Field(default=8124, ge=0, le=65535)
 
     kafka_profile: Literal["default", "local"] = "local"
+
+    @model_validator(mode="after")
+    def _dead_letters_fit(self) -> Settings:
+        if self.dead_letter_max_bytes < 2 * self.max_key_bytes + 2048:
+            raise ValueError("dead_letter_max_bytes must leave room for the key twice + 2 KiB")
+        return self
 
     @classmethod
     def settings_customise_sources(

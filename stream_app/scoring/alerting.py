@@ -96,6 +96,11 @@ class AlertBuilder:
             )
         )
 
+    def drain(self) -> None:
+        """Wait until the explainer finished what it was given: after a batch failed between
+        ``begin`` and ``records()``, before the champion is used again."""
+        self._explainer.submit(lambda: None).result()
+
     def close(self) -> None:
         self._explainer.shutdown()
 

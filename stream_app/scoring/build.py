@@ -21,6 +21,7 @@ from stream_app.control.switch import ModelSwitch
 from stream_app.kafka.config import consumer_config, producer_config, scoring_consumer_config
 from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
+from stream_app.scoring.dead_letters import DeadLetters
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.scoring.pipeline import ScoringPipeline
 from stream_app.scoring.rules_watch import RulesWatcher
@@ -41,10 +42,12 @@ def build_loop(settings: Settings) -> ScoringLoop:
     pipeline = ScoringPipeline(
         decoder=transaction_decoder(settings, registry),
         predictions=prediction_codec(settings, registry),
-        dead_letters=dead_letter_codec(settings, registry),
+        dead_letters=DeadLetters.for_settings(
+            dead_letter_codec(settings, registry), settings, settings.worker_id
+        ),
         topics=settings.topics,
         worker_id=settings.worker_id,
-        max_payload_bytes=settings.max_message_bytes,
+        max_key_bytes=settings.max_key_bytes,
         store=CardStore(),
         alerts=alerts,
     )
@@ -78,6 +81,7 @@ def build_loop(settings: Settings) -> ScoringLoop:
         state_topic=settings.topics.card_state,
         checkpoint_interval_s=settings.checkpoint_interval_ms / 1000,
         checkpoint_chunk_cards=settings.checkpoint_chunk_cards,
+        poison_max_attempts=settings.poison_max_attempts,
         batch_size=settings.batch_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
     )

@@ -5,12 +5,13 @@ batches scored so far, and the cards they changed (:meth:`CardStore.cut`). Its c
 are produced ``chunk_cards`` at a time, one chunk per turn of the loop, so that writing the state
 of thousands of cards never holds the next batch up for long (a card that a later batch changes
 is encoded as it was at the cut, just before the change). Once all are produced and the producer
-has nothing outstanding, the cut's offsets are committed (synchronously: a failed commit stops
-the worker, as a failed delivery does); a producer that is never idle (a backlog) is flushed once
-the cut is ``interval_s`` old. A crash replays from the last committed
-checkpoint, so no record is skipped; state written for a cut whose offsets were not committed yet
-counts the replayed events of its cards twice (at-least-once). On revoke and stop,
-:meth:`Checkpointer.complete` does all of it at once.
+has nothing outstanding (failed deliveries sent again or replaced and acknowledged, see
+:mod:`stream_app.scoring.outputs`), the cut's offsets are committed (synchronously: a failed
+commit stops the worker, as outputs still unacknowledged after a flush do); a producer that is
+never idle (a backlog) is flushed once the cut is ``interval_s`` old. A crash replays from the
+last committed checkpoint, so no record is skipped; state written for a cut whose offsets were
+not committed yet counts the replayed events of its cards twice (at-least-once). On revoke and
+stop, :meth:`Checkpointer.complete` does all of it at once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from confluent_kafka import Consumer, TopicPartition
 
 from stream_app.scoring.outputs import Outputs
-from stream_app.scoring.pipeline import OutputRecord
+from stream_app.scoring.records import OutputRecord
 from stream_app.state.store import CardStore
 
 #: next offset to read per (topic, partition)
@@ -93,8 +94,8 @@ class Checkpointer:
         )
 
     def _commit(self, offsets: Offsets) -> None:
-        """Commit ``offsets`` if every output was acknowledged: a failed delivery stops here,
-        before its input offsets move."""
+        """Commit ``offsets`` if every output was acknowledged or settled: one still pending
+        stops here, before its input offsets move."""
         self._outputs.check_acknowledged()
         if offsets:
             self._consumer.commit(

@@ -24,6 +24,8 @@ from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.checkpoint import Checkpointer
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
+from stream_app.scoring.poison import PoisonGuard
+from stream_app.scoring.records import DeliveryCounts
 from stream_app.scoring.rules_watch import RulesWatcher
 from stream_app.timing import StageTimes
 
@@ -41,6 +43,8 @@ class LoopStats:
     scored: int = 0
     dead_lettered: int = 0
     alerts: int = 0
+    poisoned: int = 0  # dead-lettered by the poison-pill policy (in dead_lettered too)
+    deliveries: DeliveryCounts = field(default_factory=DeliveryCounts)
     batches: int = 0
     checkpoints: int = 0
     last_batch_seconds: float = 0.0
@@ -94,10 +98,12 @@ class ScoringLoop:
         max_wait_s: float,
         checkpoint_interval_s: float,
         checkpoint_chunk_cards: int,
+        poison_max_attempts: int,
     ) -> None:
         self._consumer = consumer
-        self._outputs = Outputs(producer_config)
+        self._outputs = Outputs(producer_config, pipeline.refused_output)
         self.pipeline = pipeline
+        self._guard = PoisonGuard(pipeline, poison_max_attempts)
         self.switch = switch
         self._restorer = restorer
         self.rules = rules
@@ -116,7 +122,7 @@ class ScoringLoop:
         self._swap_after: float | None = None  # end of the last batch before a model swap
         self._stopping = threading.Event()
         self._revoked: set[tuple[str, int]] = set()  # by the revoke callback, for next_batch
-        self.stats = LoopStats()
+        self.stats = LoopStats(deliveries=self._outputs.counts)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -161,7 +167,7 @@ class ScoringLoop:
             stats.last_swap_pause_ms = (started - self._swap_after) * 1000
             self._swap_after = None
         good = [r for r in records if not self._is_error(r)]
-        result = self.pipeline.process(good, self.switch.models, stats.stages)
+        result = self._guard.process(good, self.switch.models, stats.stages)
         self._outputs.send(result.outputs)
         self._checkpoints.scored(result.next_offsets)
         stats.stages.lap("produce")
@@ -169,6 +175,7 @@ class ScoringLoop:
         stats.scored += result.scored
         stats.dead_lettered += result.dead_lettered
         stats.alerts += result.alerts
+        stats.poisoned = self._guard.poisoned
         stats.batches += 1
         self._last_batch_end = time.perf_counter()
         stats.last_batch_seconds = self._last_batch_end - started

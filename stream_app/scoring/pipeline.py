@@ -21,31 +21,17 @@ from stream_app.errors import CodecError
 from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import compute_features
 from stream_app.scoring.alerting import AlertBuilder
+from stream_app.scoring.dead_letters import DeadLetters, PlainRecord, SourceRecord
+from stream_app.scoring.records import Headers, OutputRecord, Undelivered
 from stream_app.settings import Topics
 from stream_app.state import CardStore, batch_velocity_features
 from stream_app.timing import StageTimes
 
-Headers = list[tuple[str, str | bytes | None]]
 
-
-class InputRecord(Protocol):
+class InputRecord(SourceRecord, Protocol):
     """What the pipeline reads of a consumed record (``confluent_kafka.Message`` fits)."""
 
-    def value(self) -> bytes | None: ...
-    def key(self) -> bytes | None: ...
-    def topic(self) -> str | None: ...
-    def partition(self) -> int | None: ...
-    def offset(self) -> int | None: ...
     def timestamp(self) -> tuple[int, int]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class OutputRecord:
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: Headers | None = None
-    partition: int | None = None  # None: the producer's partitioner (by key) decides
 
 
 @dataclass(slots=True)
@@ -58,6 +44,14 @@ class ScoredBatch:
     alerts: int = 0
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
+    def absorb(self, later: ScoredBatch) -> None:
+        """Add what a later part of the same batch produced."""
+        self.outputs.extend(later.outputs)
+        self.scored += later.scored
+        self.dead_lettered += later.dead_lettered
+        self.alerts += later.alerts
+        self.next_offsets.update(later.next_offsets)
+
 
 class ScoringPipeline:
     """Decode, compute features, predict and build the output records of one batch."""
@@ -66,19 +60,19 @@ class ScoringPipeline:
         self,
         decoder: TransactionDecoder,
         predictions: AvroRecordCodec,
-        dead_letters: AvroRecordCodec,
+        dead_letters: DeadLetters,
         topics: Topics,
         worker_id: str,
-        max_payload_bytes: int,
+        max_key_bytes: int,
         store: CardStore,
         alerts: AlertBuilder,
     ) -> None:
         self._decoder = decoder
         self._predictions = predictions
-        self._dead_letters = dead_letters
+        self.dead_letters = dead_letters
         self._topics = topics
         self._worker_id = worker_id
-        self._max_payload_bytes = max_payload_bytes
+        self._max_key_bytes = max_key_bytes
         self.store = store
         self.alerts = alerts
 
@@ -101,10 +95,11 @@ class ScoringPipeline:
             )
             result.next_offsets[(topic, partition)] = offset + 1
             try:
+                self._check_key(record.key())
                 valid.append(self._decoder.decode(record.value()))
                 sources.append(record)
             except CodecError as exc:
-                result.outputs.append(self._dead_letter(record, exc))
+                result.outputs.append(self.dead_letters.of(record, exc.reason, exc.detail))
                 result.dead_lettered += 1
         times.lap("decode")
         if valid:
@@ -177,34 +172,23 @@ class ScoringPipeline:
         times.lap("alerts")
         return outputs
 
-    def _dead_letter(self, record: InputRecord, error: CodecError) -> OutputRecord:
-        topic, partition, offset = (
-            record.topic() or "",
-            record.partition() or 0,
-            record.offset() or 0,
+    def _check_key(self, key: bytes | None) -> None:
+        if key is not None and len(key) > self._max_key_bytes:
+            raise CodecError("oversized_key", f"{len(key)} bytes > limit {self._max_key_bytes}")
+
+    def refused_output(self, failed: Undelivered) -> OutputRecord | None:
+        """The dead letter (``output_refused``) that stands for a prediction the broker refused
+        for good, so that its input record still ends as one prediction or one dead letter.
+        ``None`` for other outputs: an alert, a changelog record or a dead letter refused is
+        reported and counted by the producer, not replaced."""
+        if failed.topic != self._topics.predictions:
+            return None
+        prediction = self._predictions.decode(failed.value)
+        source = PlainRecord(
+            self._topics.transactions,
+            prediction["source_partition"],
+            prediction["source_offset"],
+            failed.key,
+            failed.value,
         )
-        payload = record.value() or b""
-        detail = error.detail[:1000]
-        if len(payload) > self._max_payload_bytes:
-            detail += f" (payload truncated to its first {self._max_payload_bytes} bytes)"
-            payload = payload[: self._max_payload_bytes]
-        value = self._dead_letters.encode(
-            {
-                "reason": error.reason,
-                "detail": detail,
-                "source_topic": topic,
-                "source_partition": partition,
-                "source_offset": offset,
-                "source_key": record.key(),
-                "payload": payload,
-                "worker_id": self._worker_id,
-                "dead_lettered_time": int(time.time() * 1000),
-            }
-        )
-        headers: Headers = [
-            ("reason", error.reason.encode()),
-            ("source-topic", topic.encode()),
-            ("source-partition", str(partition).encode()),
-            ("source-offset", str(offset).encode()),
-        ]
-        return OutputRecord(self._topics.dead_letters, record.key(), value, headers)
+        return self.dead_letters.of(source, "output_refused", f"{failed.topic}: {failed.error}")

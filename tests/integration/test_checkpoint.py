@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
-from stream_app.errors import BrokerError
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.scoring.checkpoint import Checkpointer
 from stream_app.scoring.outputs import Outputs
+from stream_app.scoring.records import OutputRecord
 from stream_app.settings import Settings
 from stream_app.state.store import CardStore
 from tests.integration.conftest import read_topic
@@ -104,11 +104,12 @@ def test_a_written_cut_is_committed_once_the_producer_is_idle_without_a_flush(ki
     assert kit.committed() == 50
 
 
-def test_a_failed_delivery_stops_the_commit(kit):
+def test_a_refused_delivery_is_settled_before_the_commit(kit):
+    """Refused for good (a partition that does not exist), counted, and the commit goes on."""
     checkpoints = kit.checkpointer(interval_s=0.0)
     checkpoints.scored({(kit.settings.topics.transactions, 0): 100})
-    kit.outputs.on_delivery(KafkaError(KafkaError._MSG_TIMED_OUT), None)
-    with pytest.raises(BrokerError, match="not committed"):
-        while not checkpoints.step():
-            pass
-    assert kit.committed() < 0
+    kit.outputs.send([OutputRecord(kit.settings.topics.alerts, b"k", b"v", partition=99)])
+    while not checkpoints.step():
+        pass
+    assert kit.outputs.counts.lost == 1
+    assert kit.committed() == 100

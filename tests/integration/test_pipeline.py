@@ -60,7 +60,7 @@ def test_outputs_carry_version_header_and_dead_letters_their_source(make_setting
     for event in events:
         producer.produce(settings.topics.transactions, codec.encode(event), event.card_id.encode())
     for case in CATALOGUE:
-        producer.produce(settings.topics.transactions, case.make(events[0]), b"bad")
+        producer.produce(settings.topics.transactions, case.make(events[0]), case.key(events[0]))
     assert producer.flush(30) == 0
 
     with running_worker(settings):

@@ -40,6 +40,7 @@ from stream_app.codecs.registry import FileSchemaRegistry
 from stream_app.events import FloatArray, Transaction, TransactionBatch
 from stream_app.features import compute_features
 from stream_app.scoring.alerting import AlertBuilder
+from stream_app.scoring.dead_letters import DeadLetters
 from stream_app.scoring.model import LoadedModel, load_model
 from stream_app.scoring.pipeline import InputRecord, ScoringPipeline
 from stream_app.settings import CONFIG_FILE_ENV, Settings
@@ -199,10 +200,10 @@ class PipelineKit:
         return ScoringPipeline(
             decoder=self.decoder,
             predictions=self.predictions,
-            dead_letters=self.dead_letters,
+            dead_letters=DeadLetters.for_settings(self.dead_letters, self.settings, WORKER_ID),
             topics=self.settings.topics,
             worker_id=WORKER_ID,
-            max_payload_bytes=self.settings.max_message_bytes,
+            max_key_bytes=self.settings.max_key_bytes,
             store=store or CardStore(),
             alerts=alerts,
         )

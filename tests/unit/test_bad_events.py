@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from stream_app.bad_events import CATALOGUE, BadCase, make_bad
+from stream_app.bad_events import CATALOGUE, BadCase, card_key, make_bad
 from stream_app.codecs.detect import TransactionDecoder
 from stream_app.codecs.factory import schema_registry, transaction_decoder
 from stream_app.codecs.json import JsonCodec
@@ -29,8 +29,9 @@ def test_catalogue_is_large_with_unique_names() -> None:
     assert len({case.reason for case in CATALOGUE}) >= 8, "the cases should cover many reasons"
 
 
-@pytest.mark.parametrize("case", CATALOGUE, ids=lambda c: c.name)
+@pytest.mark.parametrize("case", [c for c in CATALOGUE if c.key is card_key], ids=lambda c: c.name)
 def test_case_is_refused_with_its_reason(decoder: TransactionDecoder, case: BadCase) -> None:
+    """Cases of a bad value (a bad key is the pipeline's to refuse: test_scoring_pipeline)."""
     for event in EVENTS:
         with pytest.raises(CodecError) as raised:
             decoder.decode(case.make(event))

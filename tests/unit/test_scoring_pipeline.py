@@ -29,7 +29,8 @@ from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import EVENT_FEATURES, FEATURE_NAMES, compute_features
 from stream_app.generator import TransactionGenerator
 from stream_app.scoring.model import LoadedModel, load_model
-from stream_app.scoring.pipeline import InputRecord, OutputRecord, ScoredBatch, ScoringPipeline
+from stream_app.scoring.pipeline import InputRecord, ScoredBatch, ScoringPipeline
+from stream_app.scoring.records import OutputRecord
 from stream_app.state import VELOCITY_FEATURES, decode_card, replay_velocity_features
 from tests.unit.conftest import (
     INPUT_TOPIC,
@@ -116,9 +117,10 @@ def build_records(kit: Kit, spec: Spec) -> Built:
         event = pool[taken[partition] % len(pool)]
         taken[partition] += 1
         value = encoders[avro].encode(event) if bad is None else CATALOGUE[bad].make(event)
+        key = event.card_id.encode() if bad is None else CATALOGUE[bad].key(event)
         offset = next_offset[partition]
         next_offset[partition] += 1 + i % 3  # offsets may have gaps (compaction, transactions)
-        record = FakeRecord(value, event.card_id.encode(), partition, offset, 1000 + i)
+        record = FakeRecord(value, key, partition, offset, 1000 + i)
         records.append((record, event if bad is None else None))
     return records
 
@@ -204,12 +206,17 @@ def check(
             record.partition(),
             record.offset(),
         )
-        assert output.key == record.key() == value["source_key"]
-        original = record.value() or b""
-        limit = settings.max_message_bytes
-        assert value["payload"] == original[:limit]
-        if len(original) > limit:
-            assert "truncated" in value["detail"]
+        key = record.key() or b""
+        assert output.key == value["source_key"] == key[: settings.max_key_bytes]
+        original, kept = record.value() or b"", value["payload"]
+        assert kept == original[: len(kept)]
+        cut = dict(output.headers or []).get("truncated")
+        assert (cut is not None) == (len(kept) < len(original) or output.key != record.key())
+        assert (cut is not None) == ("[truncated " in value["detail"])
+        headers = sum(len(k) + len(v or b"") for k, v in output.headers or [])
+        assert (
+            len(output.key or b"") + len(output.value) + headers <= settings.dead_letter_max_bytes
+        )
 
     # alerts: the default rules and cool-down over the same features and scores
     cooldown_ms = int(settings.alert_cooldown_s * 1000)
