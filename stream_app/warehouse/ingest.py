@@ -47,6 +47,7 @@ class IngestStats:
     undecodable: int = 0
     rejected: dict[str, int] = field(default_factory=dict)  # rows parked, by topic
     failed_inserts: int = 0  # flushes the warehouse could not take (retried)
+    unwritable_since: float | None = None  # epoch seconds of the first failure of a run of them
     failed_commits: int = 0
     lost_assignments: int = 0  # group memberships lost (e.g. paused past the session timeout)
     flushes: int = 0
@@ -60,6 +61,7 @@ class IngestStats:
             "undecodable": self.undecodable,
             "rejected": self.rejected,
             "failed_inserts": self.failed_inserts,
+            "unwritable_since": self.unwritable_since,
             "failed_commits": self.failed_commits,
             "lost_assignments": self.lost_assignments,
             "flushes": self.flushes,
@@ -161,6 +163,7 @@ class WarehouseIngest:
         if self._retry_at is not None:
             log.info("warehouse writable again: buffered rows written, consumption resumed")
             self._retry_at, self._backoff_s = None, RETRY_FIRST_S
+            self.stats.unwritable_since = None
             self._consumer.resume(self._consumer.assignment())
         self._commit()
         stages.lap("commit")
@@ -187,6 +190,7 @@ class WarehouseIngest:
         log.error("warehouse insert failed, retrying in %.1fs (offsets not committed): %s",
                   self._backoff_s, error)  # fmt: skip
         if self._retry_at is None:
+            self.stats.unwritable_since = time.time()
             self._consumer.pause(self._consumer.assignment())
         self._retry_at = time.monotonic() + self._backoff_s
         self._backoff_s = min(2 * self._backoff_s, RETRY_MAX_S)

@@ -124,9 +124,11 @@ def test_inserts_the_warehouse_cannot_take_are_retried_and_offsets_wait(make_set
             what="three failed inserts",
         )
         assert committed(settings) == 0  # nothing committed while the rows are not written
+        assert ingest.stats.unwritable_since is not None
         assert sink.thread.is_alive()
         warehouse.command(f"RENAME TABLE {database}.{hidden} TO {database}.events_raw")
         wait_for(lambda: committed(settings) == len(batch), what="every offset committed")
+    assert ingest.stats.unwritable_since is None
     assert count(settings, "SELECT count() FROM events") == len(batch)
     assert count(settings, "SELECT uniqExact(event_id) FROM events") == len(batch)
     assert count(settings, "SELECT count() FROM rejected_rows") == 0
