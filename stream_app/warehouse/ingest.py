@@ -211,7 +211,7 @@ class WarehouseIngest:
             # the warehouse, so whoever reads these records again only re-inserts rows the
             # tables fold away
             self.stats.failed_commits += 1
-            log.warning("commit refused, the records will be read again: %s", error)
+            log.warning("commit refused (the rows are written; a replay folds away): %s", error)
 
     def _discard(self, why: str) -> None:
         """Forget what was read and not committed: it is read again after the (re)assignment."""
