@@ -28,3 +28,11 @@ class ModelError(StreamAppError):
 
 class WarehouseError(StreamAppError):
     """The warehouse refused or could not answer a statement."""
+
+
+class WarehouseUnavailable(WarehouseError):
+    """The warehouse could not take a write now (connection, load, schema): retry it later."""
+
+
+class RowsRefused(WarehouseError):
+    """The warehouse refused rows for what they hold: retrying them as they are cannot help."""

@@ -17,7 +17,7 @@ from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.control.commands import HEARTBEAT, ControlCodecs, ControlCommand, ControlStatus
 from stream_app.errors import BrokerError
 from stream_app.kafka.config import consumer_config, producer_config
-from stream_app.kafka.drain import read_to_end
+from stream_app.kafka.drain import read_all_to_end
 from stream_app.settings import Settings
 
 
@@ -52,17 +52,28 @@ def publish_model_version(settings: Settings, metadata: ModelMetadata) -> None:
 
 
 class StatusReader:
-    """Reads the status topic from its beginning to its real end, then follows it."""
+    """Reads every partition of the status topic from its beginning to its real end, then follows.
+
+    The topic is made with one partition, but one auto-created by a broker may have more: the
+    reader takes whatever partitions the broker reports, so no worker's status is missed.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._codecs = ControlCodecs(settings, schema_registry(settings))
         self._consumer = Consumer(consumer_config(settings, f"status-reader-{uuid.uuid4().hex}"))
-        self._start = TopicPartition(settings.topics.control_status, 0, OFFSET_BEGINNING)
-        self._consumer.assign([self._start])
+        topic = settings.topics.control_status
+        metadata = self._consumer.list_topics(topic, timeout=15).topics[topic]
+        if metadata.error is not None:
+            self._consumer.close()
+            raise BrokerError(
+                f"cannot read {topic} on {settings.bootstrap_servers}: {metadata.error}"
+            )
+        self._starts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions]
+        self._consumer.assign(self._starts)
 
     def read_to_end(self) -> Iterator[ControlStatus]:
         """From the beginning to the real end; ``follow`` then continues from there."""
-        for record in read_to_end(self._consumer, self._start):
+        for record in read_all_to_end(self._consumer, self._starts):
             yield self._codecs.decode_status(record.value())
 
     def follow(self, timeout_s: float) -> Iterator[ControlStatus]:
@@ -80,11 +91,15 @@ class StatusReader:
 
 
 def live_workers(reader: StatusReader, within_s: float) -> set[str]:
-    """Workers whose latest heartbeat is recent and who have not announced their stop."""
+    """Workers whose latest heartbeat is recent and who have not announced their stop.
+
+    Latest by acknowledgement time: partitions of the status topic interleave when read.
+    """
     now_ms = time.time() * 1000
     last_seen: dict[str, tuple[int, str]] = {}
     for status in reader.read_to_end():
-        last_seen[status.worker_id] = (status.acknowledged_at, status.command)
+        seen = (status.acknowledged_at, status.command)
+        last_seen[status.worker_id] = max(last_seen.get(status.worker_id, seen), seen)
     return {
         worker
         for worker, (at, command) in last_seen.items()

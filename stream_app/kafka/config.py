@@ -30,6 +30,8 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "queue.buffering.max.messages": 1_000_000,
         "compression.type": "none",
         "message.max.bytes": max(1_000_000, 2 * settings.max_message_bytes),
+        # a misspelt or missing topic is an error, never a topic created with broker defaults
+        "allow.auto.create.topics": False,
     }
     config.update(overrides)
     return config
@@ -46,6 +48,7 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
         "enable.partition.eof": False,
         "fetch.max.bytes": 52_428_800,
         "max.partition.fetch.bytes": 10_485_760,
+        "allow.auto.create.topics": False,
     }
     if settings.kafka_profile == "local":
         config.update(_LOCAL_PROFILE)

@@ -1,4 +1,9 @@
-"""Create the project's topics explicitly (the local broker would auto-create them badly)."""
+"""Create the project's topics explicitly, and check at start that they are as expected.
+
+The local broker would auto-create a missing topic badly (wrong partition count, no compaction),
+so nothing is auto-created: clients set ``allow.auto.create.topics=false`` and every process
+checks the topics it needs before it starts (:func:`check_topics`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,12 @@ import time
 from confluent_kafka import KafkaException
 
 # NewTopic is exported by the C extension, which its stubs do not list
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from stream_app.errors import BrokerError
 from stream_app.kafka.config import admin_config
@@ -23,6 +33,67 @@ def wanted_topics(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     wanted[topics.card_state] = (topics.partitions, {"cleanup.policy": "compact"})
     wanted.update({name: (1, config) for name, config in topics.single_partition().items()})
     return wanted
+
+
+def sink_topics(settings: Settings) -> tuple[str, ...]:
+    """The topics the warehouse sink consumes."""
+    topics = settings.topics
+    return (topics.transactions, *topics.outputs(), topics.model_versions)
+
+
+def worker_topics(settings: Settings) -> tuple[str, ...]:
+    """The topics a scoring worker reads or writes."""
+    topics = settings.topics
+    return (topics.transactions, *topics.outputs(), topics.card_state, topics.control)
+
+
+def check_topics(settings: Settings, needed: tuple[str, ...], timeout_s: float = 30.0) -> None:
+    """Refuse to start unless every ``needed`` topic exists as :func:`wanted_topics` says.
+
+    Checks the partition count and the cleanup policy (absent means Kafka's default, ``delete``).
+    """
+    admin = AdminClient(admin_config(settings))
+    wanted = wanted_topics(settings)
+    try:
+        metadata = admin.list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        raise BrokerError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
+    problems = []
+    present = []
+    for name in needed:
+        partitions = wanted[name][0]
+        topic = metadata.get(name)
+        if topic is None or topic.error is not None:
+            problems.append(f"{name}: missing")
+        elif len(topic.partitions) != partitions:
+            problems.append(f"{name}: {len(topic.partitions)} partitions, expected {partitions}")
+        else:
+            present.append(name)
+    for name, policy in _cleanup_policies(admin, present, timeout_s).items():
+        expected = wanted[name][1].get("cleanup.policy", "delete")
+        if policy != expected:
+            problems.append(f"{name}: cleanup.policy={policy}, expected {expected}")
+    if problems:
+        raise BrokerError(
+            f"topics on {settings.bootstrap_servers} are not as this process needs them: "
+            + "; ".join(problems)
+            + " (create missing ones with `stream-app topics`; fix or recreate the others)"
+        )
+
+
+def _cleanup_policies(admin: AdminClient, names: list[str], timeout_s: float) -> dict[str, str]:
+    if not names:
+        return {}
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
+    policies = {}
+    for resource, future in admin.describe_configs(resources, request_timeout=timeout_s).items():
+        try:
+            entries = future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            raise BrokerError(f"cannot read the config of topic {resource.name}: {exc}") from exc
+        entry = entries.get("cleanup.policy")
+        policies[resource.name] = entry.value if entry is not None else "delete"
+    return policies
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:

@@ -19,6 +19,7 @@ from stream_app.control.commands import ControlCodecs
 from stream_app.control.modelset import initial_models
 from stream_app.control.switch import ModelSwitch
 from stream_app.kafka.config import consumer_config, producer_config, scoring_consumer_config
+from stream_app.kafka.topics import check_topics, worker_topics
 from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.dead_letters import DeadLetters
@@ -31,6 +32,7 @@ from stream_app.state import CardStore
 
 def build_loop(settings: Settings) -> ScoringLoop:
     """A loop ready to run: the registry's models loaded, the control topic not yet replayed."""
+    check_topics(settings, worker_topics(settings))
     registry = schema_registry(settings)
     store = FileModelStore(settings.model_dir)
     alerts = AlertBuilder(

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
-from clickhouse_connect.driver.client import Client
+import json
+import logging
+import re
+from collections.abc import Sequence
 
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError, Error
+
+from stream_app.errors import RowsRefused, WarehouseUnavailable
 from stream_app.sinks.base import BatchingSink, Row
-from stream_app.warehouse.schema import Table
+from stream_app.warehouse.rows import now_ms
+from stream_app.warehouse.schema import REJECTED_ROWS, Table
+
+log = logging.getLogger(__name__)
+
+#: ClickHouse error codes that say the rows themselves are at fault (a retry cannot help):
+#: unparsable or out-of-range values, type mismatches, violated constraints
+REFUSED_CODES = frozenset({6, 27, 38, 41, 53, 69, 70, 72, 117, 321, 407, 469})
+_TOO_MANY_PARTITIONS = re.compile(r"Too many partitions for single INSERT block")
+
+
+def refuses_rows(error: Exception) -> bool:
+    """True when the warehouse refused the rows for what they hold, not for its own state."""
+    if isinstance(error, DatabaseError) and error.code is not None:
+        return error.code in REFUSED_CODES or bool(_TOO_MANY_PARTITIONS.search(str(error)))
+    # the driver could not serialise a value for its column
+    return isinstance(error, DataError | TypeError | ValueError | OverflowError)
 
 
 class ClickHouseSink(BatchingSink):
-    """Inserts into ``database.<table>_raw``, one INSERT per flush."""
+    """Inserts into ``database.<table>_raw``, one INSERT per partition block of a flush."""
 
     def __init__(self, client: Client, database: str, table: Table) -> None:
         super().__init__()
@@ -18,6 +41,21 @@ class ClickHouseSink(BatchingSink):
         self.table = table
 
     def write(self, rows: list[Row]) -> None:
-        self._client.insert(
-            self.table.raw, rows, column_names=self.table.column_names, database=self._database
-        )
+        for block in self.table.insert_blocks(rows):
+            self._insert(self.table, block)
+
+    def park(self, row: Row, refusal: RowsRefused) -> None:
+        log.warning("%s: row refused by the warehouse, parked in %s: %s",
+                    self.table.view, REJECTED_ROWS.view, refusal)  # fmt: skip
+        parked = (self.table.view, str(refusal), json.dumps(list(row), default=str), now_ms())
+        self._insert(REJECTED_ROWS, [parked])
+
+    def _insert(self, table: Table, rows: Sequence[Row]) -> None:
+        try:
+            self._client.insert(
+                table.raw, rows, column_names=table.column_names, database=self._database
+            )
+        except (Error, TypeError, ValueError, OverflowError) as exc:
+            if refuses_rows(exc):
+                raise RowsRefused(str(exc).strip()) from exc
+            raise WarehouseUnavailable(f"{table.raw}: {str(exc).strip()}") from exc

@@ -3,6 +3,12 @@
 Consumes the transactions and the workers' output topics, maps records to rows, inserts in
 batches flushed by size or age, and commits offsets only after the insert returned. A replay
 after a crash re-inserts rows the ReplacingMergeTree tables fold away.
+
+Nothing the warehouse or the group does stops it: rows the warehouse refuses are parked by the
+sinks; while it cannot write (:class:`WarehouseUnavailable`) the rows stay buffered, consumption
+pauses, offsets stay uncommitted and the insert is retried with a growing backoff; a lost group
+membership (a pause past the session timeout) drops what was not committed, to be read again
+once the consumer has rejoined.
 """
 
 from __future__ import annotations
@@ -12,14 +18,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from stream_app.errors import BrokerError, CodecError
+from stream_app.errors import BrokerError, CodecError, WarehouseUnavailable
 from stream_app.sinks.base import Sink
 from stream_app.timing import StageTimes
 from stream_app.warehouse.rows import RowMapper, now_ms
 
 log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 0.5  # backoff after a first failed insert, doubled after each one
+RETRY_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,11 @@ class IngestStats:
     consumed: int = 0
     stored: dict[str, int] = field(default_factory=dict)
     undecodable: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)  # rows parked, by topic
+    failed_inserts: int = 0  # flushes the warehouse could not take (retried)
+    unwritable_since: float | None = None  # epoch seconds of the first failure of a run of them
+    failed_commits: int = 0
+    lost_assignments: int = 0  # group memberships lost (e.g. paused past the session timeout)
     flushes: int = 0
     last_flush_seconds: float = 0.0
     stages: StageTimes = field(default_factory=StageTimes)
@@ -45,6 +59,11 @@ class IngestStats:
             "consumed": self.consumed,
             "stored": self.stored,
             "undecodable": self.undecodable,
+            "rejected": self.rejected,
+            "failed_inserts": self.failed_inserts,
+            "unwritable_since": self.unwritable_since,
+            "failed_commits": self.failed_commits,
+            "lost_assignments": self.lost_assignments,
             "flushes": self.flushes,
             "stage_seconds": self.stages.snapshot(),
         }
@@ -62,6 +81,8 @@ class WarehouseIngest:
         self._flush_interval_s = flush_interval_s
         self._pending_offsets: dict[tuple[str, int], int] = {}
         self._oldest_pending: float | None = None
+        self._retry_at: float | None = None  # set while the warehouse cannot be written
+        self._backoff_s = RETRY_FIRST_S
         self._stopping = threading.Event()
         self.stats = IngestStats()
 
@@ -69,7 +90,9 @@ class WarehouseIngest:
         self._stopping.set()
 
     def run(self) -> None:
-        self._consumer.subscribe(list(self._routes), on_revoke=self._on_revoke)
+        self._consumer.subscribe(
+            list(self._routes), on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
         try:
             while not self._stopping.is_set():
                 self.poll_once()
@@ -113,29 +136,96 @@ class WarehouseIngest:
                 self._oldest_pending = time.monotonic()
         pending = sum(route.sink.pending for route in self._routes.values())
         age = time.monotonic() - self._oldest_pending if self._oldest_pending else 0.0
-        if pending >= self._batch_rows or (self._pending_offsets and age >= self._flush_interval_s):
+        if self._retry_at is not None:
+            due = time.monotonic() >= self._retry_at
+        else:
+            due = pending >= self._batch_rows or bool(
+                self._pending_offsets and age >= self._flush_interval_s
+            )
+        if due:
             self.flush()
 
-    def flush(self) -> None:
-        """Insert every buffered row, then commit the offsets of the records they came from."""
+    def flush(self) -> bool:
+        """Insert every buffered row, then commit the offsets of the records they came from.
+
+        False when the warehouse could not take the rows: they stay buffered, the offsets
+        uncommitted, consumption paused, and :meth:`poll_once` tries again after a backoff.
+        """
         started = time.perf_counter()
         stages = self.stats.stages
         stages.start()
-        for route in self._routes.values():
-            written = route.sink.flush()
-            if written:
-                self.stats.stored[route.topic] = self.stats.stored.get(route.topic, 0) + written
+        try:
+            self._insert()
+        except WarehouseUnavailable as exc:
+            self._insert_failed(exc)
+            return False
         stages.lap("insert")
-        if self._pending_offsets:
-            self._consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in self._pending_offsets.items()],
-                asynchronous=False,
-            )
-            self._pending_offsets = {}
+        if self._retry_at is not None:
+            log.info("warehouse writable again: buffered rows written, consumption resumed")
+            self._retry_at, self._backoff_s = None, RETRY_FIRST_S
+            self.stats.unwritable_since = None
+            self._consumer.resume(self._consumer.assignment())
+        self._commit()
         stages.lap("commit")
         self._oldest_pending = None
         self.stats.flushes += 1
         self.stats.last_flush_seconds = time.perf_counter() - started
+        return True
+
+    def _insert(self) -> None:
+        for route in self._routes.values():
+            parked_before = route.sink.rejected
+            try:
+                written = route.sink.flush()
+            finally:
+                if parked := route.sink.rejected - parked_before:
+                    self.stats.rejected[route.topic] = (
+                        self.stats.rejected.get(route.topic, 0) + parked
+                    )
+            if written:
+                self.stats.stored[route.topic] = self.stats.stored.get(route.topic, 0) + written
+
+    def _insert_failed(self, error: WarehouseUnavailable) -> None:
+        self.stats.failed_inserts += 1
+        log.error("warehouse insert failed, retrying in %.1fs (offsets not committed): %s",
+                  self._backoff_s, error)  # fmt: skip
+        if self._retry_at is None:
+            self.stats.unwritable_since = time.time()
+            self._consumer.pause(self._consumer.assignment())
+        self._retry_at = time.monotonic() + self._backoff_s
+        self._backoff_s = min(2 * self._backoff_s, RETRY_MAX_S)
+
+    def _commit(self) -> None:
+        """Commit what was written; a commit the group refuses leaves the rows to a replay."""
+        if not self._pending_offsets:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending_offsets.items()]
+        self._pending_offsets = {}
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.fatal():
+                raise BrokerError(f"fatal commit error: {error}") from exc
+            # e.g. UNKNOWN_MEMBER_ID after a pause past the session timeout: the rows are in
+            # the warehouse, so whoever reads these records again only re-inserts rows the
+            # tables fold away
+            self.stats.failed_commits += 1
+            log.warning("commit refused (the rows are written; a replay folds away): %s", error)
+
+    def _discard(self, why: str) -> None:
+        """Forget what was read and not committed: it is read again after the (re)assignment."""
+        dropped = sum(route.sink.discard() for route in self._routes.values())
+        self._pending_offsets = {}
+        self._oldest_pending = None
+        log.warning("%s: %d uncommitted rows dropped, to be read again", why, dropped)
 
     def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
-        self.flush()  # rows of revoked partitions are written and committed before they move
+        # rows of revoked partitions are written and committed before they move, if they can be
+        if not self.flush():
+            self._discard("partitions revoked while the warehouse cannot be written")
+
+    def _on_lost(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+        # the group moved on without this member (its offsets can no longer be committed)
+        self.stats.lost_assignments += 1
+        self._discard("group membership lost")

@@ -4,12 +4,39 @@ Each ``*_raw`` table is a ReplacingMergeTree keyed by what identifies a record, 
 a crash leaves at most a duplicate *part*, never a duplicate in what people query: the plain views
 (``events``, ``predictions``, ``dead_letters``) read ``FINAL``. Sorting keys start with the card
 (a card's history) and partitions are months of event time (per-version score distributions over
-time prune by month).
+time prune by month). ClickHouse refuses an INSERT block that spans more than
+``max_partitions_per_insert_block`` (100) partitions, so rows are grouped by month into blocks
+that stay under it (:meth:`Table.insert_blocks`). Rows the engine refuses are parked in
+``rejected_rows`` with the engine's message.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+#: ClickHouse's default ``max_partitions_per_insert_block``: one INSERT may touch this many
+MAX_PARTITIONS_PER_INSERT = 100
+
+
+def month_of(value: Any) -> tuple[int, int] | None:
+    """The UTC month of a time column's value (epoch milliseconds or a datetime), as ClickHouse's
+    ``toYYYYMM`` sees it; ``None`` beyond what Python dates hold (the engine clamps those).
+
+    >>> month_of(1_767_225_600_000), month_of(datetime(2026, 2, 3, tzinfo=UTC))
+    ((2026, 1), (2026, 2))
+    >>> month_of(2**62) is None
+    True
+    """
+    if isinstance(value, datetime):
+        return value.year, value.month
+    try:
+        moment = datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, ValueError, OSError, TypeError):
+        return None
+    return moment.year, moment.month
 
 
 @dataclass(frozen=True)
@@ -19,7 +46,7 @@ class Table:
     view: str
     columns: tuple[tuple[str, str], ...]
     order_by: str
-    partition_by: str
+    partition_column: str | None  # partitions are months of this time column; None: one
     version_column: str
     ttl_column: str | None
 
@@ -30,6 +57,33 @@ class Table:
     @property
     def column_names(self) -> list[str]:
         return [name for name, _ in self.columns]
+
+    @property
+    def partition_by(self) -> str:
+        return f"toYYYYMM({self.partition_column})" if self.partition_column else "tuple()"
+
+    def insert_blocks(
+        self, rows: Sequence[Any], max_partitions: int = MAX_PARTITIONS_PER_INSERT
+    ) -> list[Sequence[Any]]:
+        """``rows`` as INSERT blocks of at most ``max_partitions`` partitions each (usually one).
+
+        >>> five_months = [[m * 31 * 86_400_000] * len(EVENTS.columns) for m in range(5)]
+        >>> [len(block) for block in EVENTS.insert_blocks(five_months, max_partitions=2)]
+        [2, 2, 1]
+        """
+        if self.partition_column is None:
+            return [rows]
+        at = self.column_names.index(self.partition_column)
+        by_month: dict[tuple[int, int] | None, list[Any]] = {}
+        for row in rows:
+            by_month.setdefault(month_of(row[at]), []).append(row)
+        if len(by_month) <= max_partitions:
+            return [rows]
+        months = list(by_month.values())
+        return [
+            [row for month in months[i : i + max_partitions] for row in month]
+            for i in range(0, len(months), max_partitions)
+        ]
 
     def ddl(self, database: str, ttl_days: int) -> list[str]:
         """Create the table if missing, add columns newer than it, (re)create its view."""
@@ -72,7 +126,7 @@ EVENTS = Table(
         ("ingested_time", TIME),
     ),
     order_by="card_id, event_time, event_id",
-    partition_by="toYYYYMM(event_time)",
+    partition_column="event_time",
     version_column="ingested_time",
     ttl_column="event_time",
 )
@@ -96,7 +150,7 @@ PREDICTIONS = Table(
         ("challenger_score", "Nullable(Float64)"),
     ),
     order_by="card_id, event_time, event_id",
-    partition_by="toYYYYMM(event_time)",
+    partition_column="event_time",
     version_column="ingested_time",
     ttl_column="event_time",
 )
@@ -116,7 +170,7 @@ DEAD_LETTERS = Table(
         ("ingested_time", TIME),
     ),
     order_by="source_topic, source_partition, source_offset",
-    partition_by="toYYYYMM(dead_lettered_time)",
+    partition_column="dead_lettered_time",
     version_column="ingested_time",
     ttl_column="dead_lettered_time",
 )
@@ -141,7 +195,7 @@ ALERTS = Table(
         ("ingested_time", TIME),
     ),
     order_by="card_id, event_time, event_id",
-    partition_by="toYYYYMM(event_time)",
+    partition_column="event_time",
     version_column="ingested_time",
     ttl_column="event_time",
 )
@@ -162,7 +216,7 @@ CONTROL_EVENTS = Table(
         ("ingested_time", TIME),
     ),
     order_by="command_id, worker_id, status",
-    partition_by="toYYYYMM(acknowledged_at)",
+    partition_column="acknowledged_at",
     version_column="ingested_time",
     ttl_column="acknowledged_at",
 )
@@ -183,12 +237,34 @@ MODEL_VERSIONS = Table(
         ("ingested_time", TIME),
     ),
     order_by="version",
-    partition_by="tuple()",
+    partition_column=None,
     version_column="ingested_time",
     ttl_column=None,
 )
 
-TABLES = (EVENTS, PREDICTIONS, DEAD_LETTERS, ALERTS, CONTROL_EVENTS, MODEL_VERSIONS)
+REJECTED_ROWS = Table(
+    view="rejected_rows",
+    columns=(
+        ("table_name", "LowCardinality(String)"),
+        ("error", "String"),
+        ("row_json", "String"),  # the refused row, its values in the table's column order
+        ("rejected_time", TIME),
+    ),
+    order_by="table_name, row_json",  # a row parked again after a replay folds away
+    partition_column="rejected_time",
+    version_column="rejected_time",
+    ttl_column="rejected_time",
+)
+
+TABLES = (
+    EVENTS,
+    PREDICTIONS,
+    DEAD_LETTERS,
+    ALERTS,
+    CONTROL_EVENTS,
+    MODEL_VERSIONS,
+    REJECTED_ROWS,
+)
 
 
 def create_statements(database: str, ttl_days: int = 365) -> list[str]:

@@ -17,6 +17,7 @@ from stream_app.codecs.factory import (
     transaction_decoder,
 )
 from stream_app.kafka.config import bulk_consumer_config
+from stream_app.kafka.topics import check_topics, sink_topics
 from stream_app.settings import Settings
 from stream_app.sinks.clickhouse import ClickHouseSink
 from stream_app.warehouse.client import connect, redact
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 def build_ingest(settings: Settings) -> WarehouseIngest:
     """The ingest loop with its consumer, codecs and one sink per table (tables created here)."""
+    check_topics(settings, sink_topics(settings))
     client = connect(settings)
     for statement in create_statements(settings.warehouse_database):
         client.command(statement)

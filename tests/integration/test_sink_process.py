@@ -1,13 +1,24 @@
-"""The real sink process: it lowers its CPU priority, and its threads with it, for scoring."""
+"""The real sink process: it lowers its CPU priority, and its threads with it, for scoring; it
+survives a pause past its group session timeout."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 
+from stream_app.codecs.json import JsonCodec
+from stream_app.generator import TransactionGenerator
+from stream_app.kafka.config import producer_config
 from stream_app.processes import ChildProcess, get_json
+from stream_app.settings import Settings
+from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -39,3 +50,71 @@ def test_the_sink_and_its_threads_run_at_the_configured_niceness(make_settings, 
     # chDB's pools, librdkafka's threads, the SQL endpoint; chDB sets its MemoryWorker thread to
     # -20 where it is allowed to (as root): 0.01-0.03 CPU seconds per benchmark phase
     assert sum(value == lowered for value in threads.values()) >= 10
+
+
+class SteadyProducer(threading.Thread):
+    """Sends ``per_tick`` valid events every 50 ms until stopped; ``sent`` counts the acked."""
+
+    def __init__(self, settings: Settings, per_tick: int = 10) -> None:
+        super().__init__(daemon=True)
+        self._settings, self._per_tick = settings, per_tick
+        self._stop_event = threading.Event()
+        self.sent = 0
+
+    def run(self) -> None:
+        producer = Producer(producer_config(self._settings))
+        codec = JsonCodec()
+        events = (g.event for g in TransactionGenerator(seed=31))
+        while not self._stop_event.is_set():
+            for event in itertools.islice(events, self._per_tick):
+                producer.produce(
+                    self._settings.topics.transactions, codec.encode(event), event.card_id.encode()
+                )
+            assert producer.flush(30) == 0
+            self.sent += self._per_tick
+            self._stop_event.wait(0.05)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join(60)
+        return self.sent
+
+
+def test_the_sink_paused_past_its_session_timeout_rejoins_and_loses_nothing(
+    make_settings, tmp_path
+):
+    """SIGSTOP (what a long GC or a slow disk does) past the session timeout, then SIGCONT."""
+    settings = make_settings(
+        warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}",
+        sink_flush_interval_ms=3000,  # so that it holds uncommitted rows when it stops
+    )
+    sink = ChildProcess("sink-paused", ["sink"], settings, tmp_path)
+
+    def stored(what: str = "count()") -> int:
+        sink.check_alive()  # a dead sink fails here, with its log
+        return int(query_rows(settings, f"SELECT {what} FROM events")[1][0][0])  # noqa: S608
+
+    producer = SteadyProducer(settings)
+    try:
+        wait_for(lambda: get_json(f"{settings.sql_url}/health") is not None, 60, "sink serving")
+        producer.start()
+        wait_for(lambda: stored() > 0, 60, "the sink storing events")
+        flushed = producer.sent
+        wait_for(lambda: producer.sent > flushed + 100, 30, "events the sink has not flushed")
+        os.kill(sink.pid, signal.SIGSTOP)
+        time.sleep(10)  # the pause itself: longer than the local profile's 6 s session timeout
+        os.kill(sink.pid, signal.SIGCONT)
+        resumed_at = producer.sent
+        wait_for(lambda: stored() > resumed_at, 90, "the sink storing what came after the pause")
+        sent = producer.stop()
+        wait_for(lambda: stored() >= sent, 90, "every event stored")
+        assert stored() == sent
+        assert stored("uniqExact(event_id)") == sent
+        log = sink.log_path.read_text(errors="replace")
+        assert "group membership lost" in log or "commit refused" in log, "the pause went unseen"
+    finally:
+        producer.stop()
+        if sink.alive():
+            os.kill(sink.pid, signal.SIGCONT)
+        exit_code = sink.stop()
+    assert exit_code == 0

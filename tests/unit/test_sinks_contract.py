@@ -10,6 +10,7 @@ from clickhouse_connect.driver.client import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stream_app.errors import RowsRefused
 from stream_app.sinks.base import BatchingSink, Row, Sink
 from stream_app.sinks.clickhouse import ClickHouseSink
 from stream_app.warehouse.schema import PREDICTIONS, create_statements
@@ -117,17 +118,46 @@ def test_failed_write_keeps_rows_pending(kit: SinkKit, chdb_client: Client, data
 
 
 class RecordingSink(BatchingSink):
-    """A batching sink whose ``write`` records batches and fails on request."""
+    """A batching sink whose ``write`` records batches, fails on request, refuses some rows."""
 
-    def __init__(self) -> None:
+    def __init__(self, refused: frozenset[Row] = frozenset()) -> None:
         super().__init__()
         self.batches: list[list[Row]] = []
+        self.parked: list[Row] = []
         self.fail_with: BaseException | None = None
+        self._refused = refused
 
     def write(self, rows: list[Row]) -> None:
         if self.fail_with is not None:
             raise self.fail_with
+        if self._refused.intersection(rows):
+            raise RowsRefused("refused")
         self.batches.append(list(rows))
+
+    def park(self, row: Row, refusal: RowsRefused) -> None:
+        self.parked.append(row)
+
+
+def test_batching_sink_parks_only_the_rows_refused_and_writes_the_rest() -> None:
+    rows = [(i,) for i in range(20)]
+    sink = RecordingSink(refused=frozenset({(3,), (4,), (17,)}))
+    sink.add(rows)
+    assert sink.flush() == 17
+    assert sink.parked == [(3,), (4,), (17,)]
+    assert sink.rejected == 3
+    assert [row for batch in sink.batches for row in batch] == [
+        r for r in rows if r not in {(3,), (4,), (17,)}
+    ]
+    assert sink.pending == 0
+
+
+def test_discard_drops_what_is_buffered() -> None:
+    sink = RecordingSink()
+    sink.add([(1,), (2,)])
+    assert sink.discard() == 2
+    assert sink.pending == 0
+    assert sink.flush() == 0
+    assert sink.batches == []
 
 
 def test_batching_sink_writes_one_batch_per_flush_in_order() -> None:
@@ -204,3 +234,21 @@ def test_clickhouse_sink_stores_epoch_milliseconds_exactly(
     view = f"{database}.{PREDICTIONS.view}"
     query = f"SELECT toUnixTimestamp64Milli(event_time) FROM {view}"  # noqa: S608
     assert chdb_client.query(query).result_rows == [(1_767_225_600_000 + 123,)]
+
+
+def test_clickhouse_sink_writes_a_flush_across_more_partitions_than_one_insert_takes(
+    chdb_client: Client, database: str
+) -> None:
+    """150 months in one flush: the engine takes at most 100 partitions per INSERT block."""
+    sink = _clickhouse_sink(chdb_client, database)
+    at = PREDICTIONS.column_names.index("event_time")
+    month_ms = 31 * 86_400_000
+    rows = [
+        (*row[:at], 1_767_225_600_000 + i * month_ms, *row[at + 1 :])
+        for i, row in enumerate(_prediction_row(i) for i in range(150))
+    ]
+    sink.add(rows)
+    assert sink.flush() == 150
+    view = f"{database}.{PREDICTIONS.view}"
+    query = f"SELECT count(), uniqExact(toYYYYMM(event_time)) FROM {view}"  # noqa: S608
+    assert chdb_client.query(query).result_rows == [(150, 150)]

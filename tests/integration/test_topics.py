@@ -1,0 +1,93 @@
+"""Topics are checked at start, never auto-created, and the status topic is read in full."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Producer
+
+# NewTopic is exported by the C extension, which its stubs do not list
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from stream_app.codecs.factory import schema_registry
+from stream_app.control.client import StatusReader, live_workers
+from stream_app.control.commands import HEARTBEAT, ControlCodecs, ControlStatus
+from stream_app.errors import BrokerError
+from stream_app.kafka.config import admin_config, producer_config
+from stream_app.scoring.build import build_loop
+from stream_app.settings import Settings
+from stream_app.warehouse.service import build_ingest
+
+pytestmark = pytest.mark.integration
+
+
+def create_topic(settings: Settings, partitions: int, config: dict[str, str]) -> str:
+    name = f"made-by-hand-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient(admin_config(settings))
+    topic = NewTopic(name, num_partitions=partitions, replication_factor=1, config=config)
+    admin.create_topics([topic])[name].result(timeout=30)
+    deadline = time.monotonic() + 30
+    while name not in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return name
+
+
+def with_topic(settings: Settings, **names: str) -> Settings:
+    return settings.model_copy(update={"topics": settings.topics.model_copy(update=names)})
+
+
+def test_the_sink_refuses_a_topic_with_another_partition_count(make_settings):
+    settings = make_settings()
+    one_partition = create_topic(settings, 1, {})
+    with pytest.raises(BrokerError, match=f"{one_partition}: 1 partitions, expected 4"):
+        build_ingest(with_topic(settings, predictions=one_partition))
+
+
+def test_the_sink_refuses_a_missing_topic_and_does_not_create_it(make_settings):
+    settings = make_settings()
+    missing = f"never-made-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(BrokerError, match=f"{missing}: missing"):
+        build_ingest(with_topic(settings, alerts=missing))
+    assert missing not in AdminClient(admin_config(settings)).list_topics(timeout=10).topics
+
+
+def test_a_worker_refuses_a_control_topic_that_is_not_compacted(make_settings):
+    settings = make_settings()
+    not_compacted = create_topic(settings, 1, {"cleanup.policy": "delete"})
+    with pytest.raises(
+        BrokerError, match=f"{not_compacted}: cleanup.policy=delete, expected compact"
+    ):
+        build_loop(with_topic(settings, control=not_compacted))
+
+
+def test_a_producer_does_not_auto_create_a_topic(make_settings):
+    settings = make_settings()
+    missing = f"never-made-{uuid.uuid4().hex[:8]}"
+    producer = Producer(producer_config(settings, **{"message.timeout.ms": 3000}))
+    producer.produce(missing, b"value", b"key")
+    assert producer.flush(10) == 0  # delivered or failed: failed, as the topic stays missing
+    assert missing not in AdminClient(admin_config(settings)).list_topics(timeout=10).topics
+
+
+def test_the_cli_reads_every_partition_of_the_status_topic(make_settings):
+    settings = make_settings()
+    status_topic = create_topic(settings, 3, {})  # as a broker's auto-creation could leave it
+    settings = with_topic(settings, control_status=status_topic)
+    codecs = ControlCodecs(settings, schema_registry(settings))
+    producer = Producer(producer_config(settings))
+    now_ms = int(time.time() * 1000)
+    workers = [f"worker-{p}" for p in range(3)]
+    for partition, worker in enumerate(workers):
+        status = ControlStatus(
+            "c", HEARTBEAT, None, worker, "alive", "", "1", None, 0.0, now_ms + partition
+        )
+        producer.produce(status_topic, codecs.encode_status(status), worker.encode(), partition)
+    assert producer.flush(30) == 0
+
+    reader = StatusReader(settings)
+    try:
+        assert live_workers(reader, within_s=60) == set(workers)
+    finally:
+        reader.close()
