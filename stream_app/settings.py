@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -103,6 +103,13 @@ class Settings(BaseSettings):
 
     kafka_profile: Literal["default", "local"] = "local"
 
+    # event time and plausibility (docs/event-contract.md): outside the window or above the
+    # maximum amount, an event is dead-lettered; the warehouse keeps rows retention_days
+    retention_days: int = Field(default=365, ge=2, le=36_500)  # TTL on event time
+    event_time_future_skew_s: float = Field(default=300.0, ge=0)  # ahead of the broker time
+    event_time_lateness_days: float = Field(default=30.0, gt=0)  # behind it; < retention_days
+    max_amount: float = Field(default=1_000_000.0, gt=0)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -118,6 +125,16 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _lateness_within_retention(self) -> Settings:
+        """An accepted event must stay in the warehouse at least a day before its TTL expires."""
+        if self.event_time_lateness_days > self.retention_days - 1:
+            raise ValueError(
+                f"event_time_lateness_days ({self.event_time_lateness_days}) must be at most "
+                f"retention_days - 1 ({self.retention_days - 1})"
+            )
+        return self
 
     @property
     def sql_url(self) -> str:

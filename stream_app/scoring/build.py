@@ -18,6 +18,7 @@ from stream_app.codecs.factory import (
 from stream_app.control.commands import ControlCodecs
 from stream_app.control.modelset import initial_models
 from stream_app.control.switch import ModelSwitch
+from stream_app.event_checks import EventChecks
 from stream_app.kafka.config import consumer_config, producer_config, scoring_consumer_config
 from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
@@ -40,6 +41,7 @@ def build_loop(settings: Settings) -> ScoringLoop:
     )
     pipeline = ScoringPipeline(
         decoder=transaction_decoder(settings, registry),
+        checks=EventChecks.from_settings(settings),
         predictions=prediction_codec(settings, registry),
         dead_letters=dead_letter_codec(settings, registry),
         topics=settings.topics,

@@ -16,6 +16,7 @@ from stream_app.codecs.factory import (
     topic_codec,
     transaction_decoder,
 )
+from stream_app.event_checks import EventChecks
 from stream_app.kafka.config import bulk_consumer_config
 from stream_app.settings import Settings
 from stream_app.sinks.clickhouse import ClickHouseSink
@@ -46,14 +47,16 @@ log = logging.getLogger(__name__)
 def build_ingest(settings: Settings) -> WarehouseIngest:
     """The ingest loop with its consumer, codecs and one sink per table (tables created here)."""
     client = connect(settings)
-    for statement in create_statements(settings.warehouse_database):
+    for statement in create_statements(settings.warehouse_database, settings.retention_days):
         client.command(statement)
     registry = schema_registry(settings)
     database, topics = settings.warehouse_database, settings.topics
     routes = [
         Route(
             topics.transactions,
-            event_rows(transaction_decoder(settings, registry)),
+            event_rows(
+                transaction_decoder(settings, registry), EventChecks.from_settings(settings)
+            ),
             ClickHouseSink(client, database, EVENTS),
         ),
         Route(

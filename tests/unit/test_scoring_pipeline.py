@@ -118,7 +118,7 @@ def build_records(kit: Kit, spec: Spec) -> Built:
         value = encoders[avro].encode(event) if bad is None else CATALOGUE[bad].make(event)
         offset = next_offset[partition]
         next_offset[partition] += 1 + i % 3  # offsets may have gaps (compaction, transactions)
-        record = FakeRecord(value, event.card_id.encode(), partition, offset, 1000 + i)
+        record = FakeRecord(value, event.card_id.encode(), partition, offset, event.event_time + i)
         records.append((record, event if bad is None else None))
     return records
 

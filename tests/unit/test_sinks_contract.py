@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from stream_app.sinks.base import BatchingSink, Row, Sink
 from stream_app.sinks.clickhouse import ClickHouseSink
+from stream_app.timing import now_ms
 from stream_app.warehouse.schema import PREDICTIONS, create_statements
 from tests.unit.support import concrete_subclasses
 
@@ -27,6 +28,10 @@ class SinkKit:
     repair: Callable[[Client, str], None]
 
 
+#: yesterday's UTC midnight: inside the tables' retention whatever the clock says
+T0 = now_ms() // 86_400_000 * 86_400_000 - 86_400_000
+
+
 def _clickhouse_sink(client: Client, database: str) -> Sink:
     for statement in create_statements(database):
         client.command(statement)
@@ -38,7 +43,7 @@ def _column_value(kind: str, i: int) -> object:
     if kind.startswith(("Nullable(", "LowCardinality(Nullable(")) and i % 2:
         return None
     if "DateTime64" in kind:
-        return 1_767_225_600_000 + i  # epoch milliseconds, as the sink's row mappers produce
+        return T0 + i  # epoch milliseconds, as the sink's row mappers produce
     if "Float" in kind:
         return i / 4
     if "Int" in kind:
@@ -203,4 +208,4 @@ def test_clickhouse_sink_stores_epoch_milliseconds_exactly(
     sink.flush()
     view = f"{database}.{PREDICTIONS.view}"
     query = f"SELECT toUnixTimestamp64Milli(event_time) FROM {view}"  # noqa: S608
-    assert chdb_client.query(query).result_rows == [(1_767_225_600_000 + 123,)]
+    assert chdb_client.query(query).result_rows == [(T0 + 123,)]
