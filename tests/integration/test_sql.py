@@ -44,8 +44,11 @@ def warehouse(make_settings):
     return settings, client
 
 
+EVENT_TIME = now_ms()  # one event time for every row: a replay has the same sorting key
+
+
 def prediction_row(event_id: str, ingested: int) -> tuple:
-    return (event_id, "card-1", now_ms(), 1, 2, "1", 0.25, "approve", "w", 0, 7, ingested,
+    return (event_id, "card-1", EVENT_TIME, 1, 2, "1", 0.25, "approve", "w", 0, 7, ingested,
             None, None)  # fmt: skip
 
 
