@@ -35,6 +35,7 @@ def _json_with(event: Transaction, **changes: object) -> bytes:
 
 
 _DROP = object()
+YEAR_2100 = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 
 
 def _replace_amount(event: Transaction, literal: bytes) -> bytes:
@@ -75,6 +76,13 @@ CATALOGUE: tuple[BadCase, ...] = (
     BadCase(
         "avro_garbage_body", "malformed_avro", lambda e: struct.pack(">bI", 0, 1) + b"\xff" * 3
     ),
+    # well-formed, refused by the rules of stream_app.event_checks (sent keyed by the card id,
+    # with a broker timestamp near the event's own time)
+    BadCase("dated_2100", "event_time_in_future", lambda e: _json_with(e, event_time=YEAR_2100)),
+    BadCase("dated_2_pow_62", "event_time_in_future", lambda e: _json_with(e, event_time=2**62)),
+    BadCase("dated_1970", "event_time_too_old", lambda e: _json_with(e, event_time=1)),
+    BadCase("amount_1e308", "amount_implausible", lambda e: _json_with(e, amount=1e308)),
+    BadCase("other_card", "key_mismatch", lambda e: _json_with(e, card_id=e.card_id + "-x")),
 )
 
 

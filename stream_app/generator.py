@@ -5,16 +5,24 @@ typical amount, mostly in the daytime. About 1 % of events are fraud, of three k
 bursts (several tiny online payments on one card within seconds), a large amount in a category the
 card never uses (often abroad), and night-time cash or online spikes. Event time advances by
 ``time_scale`` seconds per wall second at the nominal rate, so a demo covers hours in minutes.
+That compressed history ends at the wall clock, never after it (``TransactionGenerator.ending_at``):
+workers check event times against the records' broker timestamps (``stream_app.event_checks``).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from stream_app.events import Transaction
+from stream_app.timing import now_ms
+
+DAY_MS = 86_400_000
 
 CATEGORIES = (
     "grocery",
@@ -48,6 +56,16 @@ class LabelledTransaction:
     pattern: str
 
 
+class GeneratorOptions(TypedDict, total=False):
+    """The arguments of :class:`TransactionGenerator` other than its start."""
+
+    seed: int
+    fraud_rate: float
+    cards: int
+    nominal_rate: float
+    time_scale: float
+
+
 @dataclass(frozen=True, slots=True)
 class _Card:
     card_id: str
@@ -58,6 +76,9 @@ class _Card:
 
 class TransactionGenerator:
     """An endless, reproducible stream of :class:`LabelledTransaction`.
+
+    ``start_ms`` defaults to the UTC midnight of the day before the clock's ``now``; shifting it
+    by whole days shifts every event time by as much and changes nothing else.
 
     >>> gen = TransactionGenerator(seed=7, start_ms=1_700_000_000_000)
     >>> first = next(iter(gen))
@@ -70,15 +91,19 @@ class TransactionGenerator:
         seed: int = 42,
         fraud_rate: float = 0.01,
         cards: int = 5000,
-        start_ms: int = 1_767_225_600_000,  # 2026-01-01T00:00:00Z
+        start_ms: int | None = None,
         nominal_rate: float = 1000.0,
         time_scale: float = 60.0,
     ) -> None:
         if not 0.0 <= fraud_rate < 0.5:
             raise ValueError("fraud_rate must be in [0, 0.5)")
+        if start_ms is None:
+            today = now_ms() // DAY_MS * DAY_MS
+            start_ms = today - DAY_MS
         self._rng = random.Random(seed)  # noqa: S311  # synthetic data, not security
         self._fraud_rate = fraud_rate
-        self._clock_ms = float(start_ms)
+        self._start_ms = start_ms
+        self._elapsed_ms = 0.0  # kept apart from start_ms: a shift by days changes no rounding
         self._mean_gap_ms = 1000.0 * time_scale / nominal_rate
         self._seed = seed
         self._cards = [self._new_card(i) for i in range(cards)]
@@ -95,6 +120,27 @@ class TransactionGenerator:
             typical_amount=math.exp(rng.gauss(3.3, 0.6)),
         )
 
+    @classmethod
+    def ending_at(
+        cls, events: int, end_ms: int | None = None, **options: Unpack[GeneratorOptions]
+    ) -> TransactionGenerator:
+        """A generator whose first ``events`` events end in the day before ``end_ms`` (default:
+        now), never after it: the history is generated once to measure it, then moved back by
+        whole days (so hours of the day, night-time fraud included, stay what they were).
+
+        >>> gen = TransactionGenerator.ending_at(500, end_ms=1_800_000_000_000, seed=3)
+        >>> times = [g.event.event_time for g in itertools.islice(gen, 500)]
+        >>> 1_800_000_000_000 - DAY_MS < times[-1] <= 1_800_000_000_000
+        True
+        """
+        end = now_ms() if end_ms is None else end_ms
+        first_start = end // DAY_MS * DAY_MS
+        trial = cls(start_ms=first_start, **options)
+        last = deque(itertools.islice(trial, events), maxlen=1)
+        overshoot = last[0].event.event_time - end if last else 0
+        days_back = max(0, -(-overshoot // DAY_MS))
+        return cls(start_ms=first_start - days_back * DAY_MS, **options)
+
     def __iter__(self) -> Iterator[LabelledTransaction]:
         while True:
             if not self._pending:
@@ -102,12 +148,12 @@ class TransactionGenerator:
             yield self._pending.pop()
 
     def _hour(self) -> int:
-        return int(self._clock_ms // 3_600_000 % 24)
+        return int((self._start_ms % DAY_MS + self._elapsed_ms) // 3_600_000 % 24)
 
     def _advance(self, mean_gap_ms: float) -> int:
         night = self._hour() in NIGHT_HOURS
-        self._clock_ms += self._rng.expovariate(1.0 / (mean_gap_ms * (3.0 if night else 1.0)))
-        return int(self._clock_ms)
+        self._elapsed_ms += self._rng.expovariate(1.0 / (mean_gap_ms * (3.0 if night else 1.0)))
+        return self._start_ms + int(self._elapsed_ms)
 
     def _next_group(self) -> list[LabelledTransaction]:
         """One legitimate event, or one fraud episode (a burst is several events)."""

@@ -51,8 +51,10 @@ def codec_for(settings: Settings, event_format: EventFormat) -> TransactionCodec
 
 
 def synthetic_records(options: ProduceOptions) -> Iterator[tuple[LabelledTransaction, bool]]:
-    """Generated events, each flagged as to be corrupted or not (seeded, reproducible)."""
-    generator = TransactionGenerator(
+    """Generated events, each flagged as to be corrupted or not (seeded, reproducible); their
+    history ends at the wall clock when production starts."""
+    generator = TransactionGenerator.ending_at(
+        options.events,
         seed=options.seed,
         fraud_rate=options.fraud_rate,
         nominal_rate=options.rate or UNPACED_NOMINAL_RATE,

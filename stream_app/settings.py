@@ -110,6 +110,13 @@ class Settings(BaseSettings):
 
     kafka_profile: Literal["default", "local"] = "local"
 
+    # event time and plausibility (docs/event-contract.md): outside the window or above the
+    # maximum amount, an event is dead-lettered; the warehouse keeps rows retention_days
+    retention_days: int = Field(default=365, ge=2, le=20_000)  # TTL; DateTime ends in 2106
+    event_time_future_skew_s: float = Field(default=300.0, ge=0)  # ahead of the broker time
+    event_time_lateness_days: float = Field(default=30.0, gt=0)  # behind it; < retention_days
+    max_amount: float = Field(default=1_000_000.0, gt=0)
+
     @model_validator(mode="after")
     def _dead_letters_fit(self) -> Settings:
         if self.dead_letter_max_bytes < 2 * self.max_key_bytes + 2048:
@@ -131,6 +138,16 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _lateness_within_retention(self) -> Settings:
+        """An accepted event must stay in the warehouse at least a day before its TTL expires."""
+        if self.event_time_lateness_days > self.retention_days - 1:
+            raise ValueError(
+                f"event_time_lateness_days ({self.event_time_lateness_days}) must be at most "
+                f"retention_days - 1 ({self.retention_days - 1})"
+            )
+        return self
 
     @property
     def sql_url(self) -> str:

@@ -6,6 +6,11 @@ import time
 from collections import defaultdict
 
 
+def now_ms() -> int:
+    """The wall clock in epoch milliseconds (the default clock of everything that takes one)."""
+    return int(time.time() * 1000)
+
+
 class StageTimes:
     """Laps of a stopwatch, summed per stage name.
 

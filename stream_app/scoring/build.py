@@ -18,6 +18,7 @@ from stream_app.codecs.factory import (
 from stream_app.control.commands import ControlCodecs
 from stream_app.control.modelset import initial_models
 from stream_app.control.switch import ModelSwitch
+from stream_app.event_checks import EventChecks
 from stream_app.kafka.config import consumer_config, producer_config, scoring_consumer_config
 from stream_app.kafka.topics import check_topics, worker_topics
 from stream_app.scoring.alerting import AlertBuilder
@@ -43,6 +44,7 @@ def build_loop(settings: Settings) -> ScoringLoop:
     )
     pipeline = ScoringPipeline(
         decoder=transaction_decoder(settings, registry),
+        checks=EventChecks.from_settings(settings),
         predictions=prediction_codec(settings, registry),
         dead_letters=DeadLetters.for_settings(
             dead_letter_codec(settings, registry), settings, settings.worker_id

@@ -1,6 +1,7 @@
 """The hot path's transform: raw input records of one batch in, output records out.
 
-Decode failures are data: each becomes a dead-letter record with its reason, never an exception.
+Decode failures and the events ``stream_app.event_checks`` refuse are data: each becomes a
+dead-letter record with its reason, never an exception.
 Per-card state (``stream_app.state``) is read and updated here, in offset order per partition;
 the loop writes its changelog at each checkpoint.
 """
@@ -18,6 +19,7 @@ from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.detect import TransactionDecoder
 from stream_app.control.modelset import ModelSet
 from stream_app.errors import CodecError
+from stream_app.event_checks import EventChecks
 from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import compute_features
 from stream_app.scoring.alerting import AlertBuilder
@@ -59,6 +61,7 @@ class ScoringPipeline:
     def __init__(
         self,
         decoder: TransactionDecoder,
+        checks: EventChecks,
         predictions: AvroRecordCodec,
         dead_letters: DeadLetters,
         topics: Topics,
@@ -68,6 +71,7 @@ class ScoringPipeline:
         alerts: AlertBuilder,
     ) -> None:
         self._decoder = decoder
+        self._checks = checks
         self._predictions = predictions
         self.dead_letters = dead_letters
         self._topics = topics
@@ -96,7 +100,9 @@ class ScoringPipeline:
             result.next_offsets[(topic, partition)] = offset + 1
             try:
                 self._check_key(record.key())
-                valid.append(self._decoder.decode(record.value()))
+                event = self._decoder.decode(record.value())
+                self._checks.check(event, record.key(), record.timestamp())
+                valid.append(event)
                 sources.append(record)
             except CodecError as exc:
                 result.outputs.append(self.dead_letters.of(record, exc.reason, exc.detail))

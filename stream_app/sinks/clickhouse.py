@@ -12,7 +12,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, DataError, Error
 
 from stream_app.errors import RowsRefused, WarehouseUnavailable
 from stream_app.sinks.base import BatchingSink, Row
-from stream_app.warehouse.rows import now_ms
+from stream_app.timing import now_ms
 from stream_app.warehouse.schema import REJECTED_ROWS, Table
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from stream_app.errors import BrokerError, CodecError, WarehouseUnavailable
 from stream_app.sinks.base import Sink
-from stream_app.timing import StageTimes
-from stream_app.warehouse.rows import RowMapper, now_ms
+from stream_app.timing import StageTimes, now_ms
+from stream_app.warehouse.rows import RowMapper
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +9,7 @@ from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.detect import TransactionDecoder
 from stream_app.control.commands import HEARTBEAT
 from stream_app.errors import CodecError
+from stream_app.event_checks import EventChecks
 from stream_app.scoring.pipeline import InputRecord
 from stream_app.sinks.base import Row
 from stream_app.warehouse.schema import (
@@ -23,12 +23,14 @@ from stream_app.warehouse.schema import (
 RowMapper = Callable[[InputRecord, int], Row | None]
 
 
-def event_rows(decoder: TransactionDecoder) -> RowMapper:
-    """Valid transactions become ``events`` rows; invalid ones are the workers' dead letters."""
+def event_rows(decoder: TransactionDecoder, checks: EventChecks) -> RowMapper:
+    """Valid transactions become ``events`` rows; invalid ones (undecodable or refused by the
+    same checks as the workers') are the workers' dead letters."""
 
     def to_row(record: InputRecord, ingested_ms: int) -> Row | None:
         try:
             e = decoder.decode(record.value())
+            checks.check(e, record.key(), record.timestamp())
         except CodecError:
             return None
         return (
@@ -84,7 +86,3 @@ def prediction_rows(codec: AvroRecordCodec) -> RowMapper:
 
 def dead_letter_rows(codec: AvroRecordCodec) -> RowMapper:
     return avro_rows(codec, DEAD_LETTERS)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

@@ -89,7 +89,7 @@ class Table:
         """Create the table if missing, add columns newer than it, (re)create its view."""
         columns = ",\n  ".join(f"{name} {kind}" for name, kind in self.columns)
         ttl = (
-            f"\nTTL toDateTime({self.ttl_column}) + INTERVAL {ttl_days} DAY"
+            f"TTL toDateTime({self.ttl_column}) + INTERVAL {ttl_days} DAY"
             if self.ttl_column
             else ""
         )
@@ -97,8 +97,15 @@ class Table:
         return [
             f"CREATE TABLE IF NOT EXISTS {table} (\n  {columns}\n)"
             f"\nENGINE = ReplacingMergeTree({self.version_column})"
-            f"\nPARTITION BY {self.partition_by}\nORDER BY ({self.order_by}){ttl}",
+            f"\nPARTITION BY {self.partition_by}\nORDER BY ({self.order_by})\n{ttl}",
             *(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {n} {k}" for n, k in self.columns),
+            # a changed retention applies to an existing table (new parts and merges; existing
+            # parts are not rewritten at start)
+            *(
+                [f"ALTER TABLE {table} MODIFY {ttl} SETTINGS materialize_ttl_after_modify = 0"]
+                if ttl
+                else []
+            ),
             # identifiers come from this module and the validated settings, never from users
             f"CREATE OR REPLACE VIEW {database}.{self.view} AS "  # noqa: S608
             f"SELECT * FROM {table} FINAL",
@@ -268,7 +275,8 @@ TABLES = (
 
 
 def create_statements(database: str, ttl_days: int = 365) -> list[str]:
-    """Every statement that brings an empty warehouse to the current schema, idempotent."""
+    """Every statement that brings a warehouse to the current schema and retention (``ttl_days``
+    after event time, the ``retention_days`` setting), idempotent."""
     statements = [f"CREATE DATABASE IF NOT EXISTS {database}"]
     for table in TABLES:
         statements.extend(table.ddl(database, ttl_days))

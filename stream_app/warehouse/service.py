@@ -16,6 +16,7 @@ from stream_app.codecs.factory import (
     topic_codec,
     transaction_decoder,
 )
+from stream_app.event_checks import EventChecks
 from stream_app.kafka.config import bulk_consumer_config
 from stream_app.kafka.topics import check_topics, sink_topics
 from stream_app.settings import Settings
@@ -48,14 +49,16 @@ def build_ingest(settings: Settings) -> WarehouseIngest:
     """The ingest loop with its consumer, codecs and one sink per table (tables created here)."""
     check_topics(settings, sink_topics(settings))
     client = connect(settings)
-    for statement in create_statements(settings.warehouse_database):
+    for statement in create_statements(settings.warehouse_database, settings.retention_days):
         client.command(statement)
     registry = schema_registry(settings)
     database, topics = settings.warehouse_database, settings.topics
     routes = [
         Route(
             topics.transactions,
-            event_rows(transaction_decoder(settings, registry)),
+            event_rows(
+                transaction_decoder(settings, registry), EventChecks.from_settings(settings)
+            ),
             ClickHouseSink(client, database, EVENTS),
         ),
         Route(

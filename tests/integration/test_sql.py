@@ -11,6 +11,7 @@ from stream_app.cli import app
 from stream_app.errors import WarehouseError
 from stream_app.processes import settings_env
 from stream_app.sinks.clickhouse import ClickHouseSink
+from stream_app.timing import now_ms
 from stream_app.warehouse.client import connect
 from stream_app.warehouse.schema import PREDICTIONS, create_statements
 from stream_app.warehouse.sql import ReadOnlySql, SqlEndpoint, query_rows, run_query
@@ -43,8 +44,11 @@ def warehouse(make_settings):
     return settings, client
 
 
+EVENT_TIME = now_ms()  # one event time for every row: a replay has the same sorting key
+
+
 def prediction_row(event_id: str, ingested: int) -> tuple:
-    return (event_id, "card-1", 1_767_225_600_000, 1, 2, "1", 0.25, "approve", "w", 0, 7, ingested,
+    return (event_id, "card-1", EVENT_TIME, 1, 2, "1", 0.25, "approve", "w", 0, 7, ingested,
             None, None)  # fmt: skip
 
 

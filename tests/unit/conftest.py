@@ -14,7 +14,7 @@ import os
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import clickhouse_connect
@@ -37,6 +37,7 @@ from stream_app.codecs.factory import (
 )
 from stream_app.codecs.json import JsonCodec
 from stream_app.codecs.registry import FileSchemaRegistry
+from stream_app.event_checks import EventChecks
 from stream_app.events import FloatArray, Transaction, TransactionBatch
 from stream_app.features import compute_features
 from stream_app.scoring.alerting import AlertBuilder
@@ -45,6 +46,7 @@ from stream_app.scoring.model import LoadedModel, load_model
 from stream_app.scoring.pipeline import InputRecord, ScoringPipeline
 from stream_app.settings import CONFIG_FILE_ENV, Settings
 from stream_app.state import CardStore
+from stream_app.timing import now_ms
 from tests.unit.support import copy_schemas
 
 INPUT_TOPIC = "transactions"
@@ -138,7 +140,7 @@ class FakeRecord:
     _key: bytes | None
     _partition: int
     _offset: int
-    _create_time: int = 1_767_225_600_000
+    _create_time: int = field(default_factory=now_ms)
     _topic: str = INPUT_TOPIC
 
     def value(self) -> bytes | None:
@@ -199,6 +201,7 @@ class PipelineKit:
         alerts = AlertBuilder(self.alerts, rules or RuleSet.default(), cooldown_ms, WORKER_ID)
         return ScoringPipeline(
             decoder=self.decoder,
+            checks=EventChecks.from_settings(self.settings),
             predictions=self.predictions,
             dead_letters=DeadLetters.for_settings(self.dead_letters, self.settings, WORKER_ID),
             topics=self.settings.topics,
@@ -222,7 +225,7 @@ class PipelineKit:
             codec = self.avro if i % 2 else self.json
             records.append(
                 FakeRecord(
-                    codec.encode(event), event.card_id.encode(), partition, offset, 10_000 + i
+                    codec.encode(event), event.card_id.encode(), partition, offset, event.event_time
                 )
             )
         return records

@@ -9,6 +9,12 @@ import pkgutil
 import shutil
 from pathlib import Path
 
+from stream_app.generator import DAY_MS
+from stream_app.timing import now_ms
+
+#: yesterday 00:00 UTC, the generator's default start: event times relative to the wall clock,
+#: so the event checks accept them whatever the date is
+YESTERDAY_MS = now_ms() // DAY_MS * DAY_MS - DAY_MS
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS_DIR = REPO_ROOT / "schemas"
 PRODUCT_PACKAGES = ("stream_app", "models", "monitors")

@@ -26,11 +26,12 @@ from stream_app.scoring.alerting import AlertBuilder, AlertRecord
 from stream_app.scoring.pipeline import InputRecord, ScoredBatch, ScoringPipeline
 from stream_app.state import CardState, CardStore, replay_velocity_features
 from tests.unit.conftest import WORKER_ID, PipelineKit, checkpoint, partition_of
+from tests.unit.support import YESTERDAY_MS
 
 SECOND = 1_000
 MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
-T0 = 1_767_225_600_000  # the generator's default start, 2026-01-01T00:00:00Z
+T0 = YESTERDAY_MS  # 00:00 UTC, the generator's default start
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 
 

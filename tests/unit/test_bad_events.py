@@ -1,4 +1,5 @@
-"""Every case of the bad-event catalogue is refused with exactly its reason."""
+"""Every case of the bad-event catalogue is refused with exactly its reason, by the decoder or by
+the event checks, sent as producers send it: keyed by its card, stamped at its event time."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from stream_app.codecs.detect import TransactionDecoder
 from stream_app.codecs.factory import schema_registry, transaction_decoder
 from stream_app.codecs.json import JsonCodec
 from stream_app.errors import CodecError
+from stream_app.event_checks import EventChecks
 from stream_app.events import Transaction
 from stream_app.generator import TransactionGenerator
 from stream_app.settings import Settings
@@ -29,19 +31,32 @@ def test_catalogue_is_large_with_unique_names() -> None:
     assert len({case.reason for case in CATALOGUE}) >= 8, "the cases should cover many reasons"
 
 
-@pytest.mark.parametrize("case", [c for c in CATALOGUE if c.key is card_key], ids=lambda c: c.name)
-def test_case_is_refused_with_its_reason(decoder: TransactionDecoder, case: BadCase) -> None:
+def admit(
+    decoder: TransactionDecoder, checks: EventChecks, value: bytes, sent: Transaction
+) -> None:
     """Cases of a bad value (a bad key is the pipeline's to refuse: test_scoring_pipeline)."""
+    checks.check(decoder.decode(value), sent.card_id.encode(), (1, sent.event_time))
+
+
+@pytest.mark.parametrize("case", [c for c in CATALOGUE if c.key is card_key], ids=lambda c: c.name)
+def test_case_is_refused_with_its_reason(
+    decoder: TransactionDecoder, settings: Settings, case: BadCase
+) -> None:
+    """Cases of a bad value (a bad key is the pipeline's to refuse: test_scoring_pipeline)."""
+    checks = EventChecks.from_settings(settings)
     for event in EVENTS:
         with pytest.raises(CodecError) as raised:
-            decoder.decode(case.make(event))
+            admit(decoder, checks, case.make(event), event)
         assert raised.value.reason == case.reason, (case.name, str(raised.value))
 
 
-def test_the_valid_events_themselves_decode(decoder: TransactionDecoder) -> None:
+def test_the_valid_events_themselves_pass(decoder: TransactionDecoder, settings: Settings) -> None:
     """The cases fail because of what they change, not because the base event is bad."""
     codec = JsonCodec()
+    checks = EventChecks.from_settings(settings)
     assert [decoder.decode(codec.encode(e)) for e in EVENTS] == EVENTS
+    for event in EVENTS:
+        admit(decoder, checks, codec.encode(event), event)
 
 
 def test_make_bad_cycles_through_the_catalogue() -> None:

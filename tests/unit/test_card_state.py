@@ -27,12 +27,13 @@ from stream_app.state import (
     encode_card,
     replay_velocity_features,
 )
+from tests.unit.support import YESTERDAY_MS
 
 SECOND = 1_000
 MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
-T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+T0 = YESTERDAY_MS  # 00:00 UTC, the generator's default start
 
 #: (card, merchant, amount, event time ms)
 Event = tuple[str, str, float, int]

@@ -8,6 +8,7 @@ scoring pipeline give the replayed vectors is checked in ``test_scoring_pipeline
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from stream_app.features import (
 from stream_app.generator import TransactionGenerator
 from stream_app.settings import Settings
 from stream_app.state import VELOCITY_FEATURES, replay_velocity_features
+from tests.unit.support import YESTERDAY_MS
 
 #: known and unknown categories, so that NaN codes are part of what must match
 ODD_EVENTS = [
@@ -101,8 +103,8 @@ def test_matrix_shape_type_and_names() -> None:
 
 
 def test_known_values() -> None:
-    # 2026-01-01 was a Thursday; 03:00 UTC is night
-    t = 1_767_236_400_000
+    t = YESTERDAY_MS + 3 * 3_600_000  # yesterday 03:00 UTC: night, whatever today is
+    weekday = datetime.fromtimestamp(t / 1000, UTC).weekday()  # Monday = 0, as day_of_week
     event = Transaction("e", "c", "m", "fuel", 12.34, "EUR", "atm", "FR", "DE", t)
     later = Transaction("e2", "c", "m2", "grocery", 37.66, "EUR", "pos", "FR", "FR", t + 30_000)
     first_row, second_row = (
@@ -112,7 +114,7 @@ def test_known_values() -> None:
     assert first_row["log_amount"] == pytest.approx(np.log1p(12.34))
     assert first_row["amount_cents"] == 34.0
     assert first_row["hour_of_day"] == 3.0
-    assert first_row["day_of_week"] == 3.0
+    assert first_row["day_of_week"] == weekday
     assert first_row["is_night"] == 1.0
     assert first_row["channel"] == 2.0
     assert first_row["cross_border"] == 1.0

@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from stream_app.generator import LabelledTransaction, TransactionGenerator
+from stream_app.generator import DAY_MS, LabelledTransaction, TransactionGenerator
+from stream_app.timing import now_ms
 
 PATTERNS = {"card_testing", "unusual_category", "night_spike"}
 
@@ -66,3 +67,29 @@ def test_card_testing_is_bursts_of_small_online_payments(
 def test_fraud_rate_parameter_is_checked() -> None:
     with pytest.raises(ValueError, match="fraud_rate"):
         TransactionGenerator(fraud_rate=0.5)
+
+
+@pytest.mark.parametrize("time_scale", [60.0, 3600.0])
+def test_a_history_ends_at_its_end_and_keeps_its_hours(time_scale: float) -> None:
+    """``ending_at``: the last of N events is in the day before the end, never after it, and
+    the history is the one from any other start moved by whole days (night stays night)."""
+    end = 2_000_000_000_123  # any clock: 2033
+    history = list(
+        itertools.islice(
+            TransactionGenerator.ending_at(5000, end, seed=5, time_scale=time_scale), 5000
+        )
+    )
+    assert end - DAY_MS < history[-1].event.event_time <= end
+    other = take(5000, seed=5, time_scale=time_scale, start_ms=1_767_225_600_000)
+    shift = history[0].event.event_time - other[0].event.event_time
+    assert shift % DAY_MS == 0
+    assert [g.event.event_time - shift for g in history] == [g.event.event_time for g in other]
+    assert [(g.event.card_id, g.pattern) for g in history] == [
+        (g.event.card_id, g.pattern) for g in other
+    ]
+
+
+def test_the_default_history_starts_yesterday() -> None:
+    first = take(1)[0].event.event_time
+    today = now_ms() // DAY_MS * DAY_MS
+    assert today - DAY_MS <= first < today

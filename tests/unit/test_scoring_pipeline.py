@@ -120,7 +120,7 @@ def build_records(kit: Kit, spec: Spec) -> Built:
         key = event.card_id.encode() if bad is None else CATALOGUE[bad].key(event)
         offset = next_offset[partition]
         next_offset[partition] += 1 + i % 3  # offsets may have gaps (compaction, transactions)
-        record = FakeRecord(value, key, partition, offset, 1000 + i)
+        record = FakeRecord(value, key, partition, offset, event.event_time + i)
         records.append((record, event if bad is None else None))
     return records
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from stream_app.errors import RowsRefused
 from stream_app.sinks.base import BatchingSink, Row, Sink
 from stream_app.sinks.clickhouse import ClickHouseSink
+from stream_app.timing import now_ms
 from stream_app.warehouse.schema import PREDICTIONS, create_statements
 from tests.unit.support import concrete_subclasses
 
@@ -28,6 +29,10 @@ class SinkKit:
     repair: Callable[[Client, str], None]
 
 
+#: yesterday's UTC midnight: inside the tables' retention whatever the clock says
+T0 = now_ms() // 86_400_000 * 86_400_000 - 86_400_000
+
+
 def _clickhouse_sink(client: Client, database: str) -> Sink:
     for statement in create_statements(database):
         client.command(statement)
@@ -39,7 +44,7 @@ def _column_value(kind: str, i: int) -> object:
     if kind.startswith(("Nullable(", "LowCardinality(Nullable(")) and i % 2:
         return None
     if "DateTime64" in kind:
-        return 1_767_225_600_000 + i  # epoch milliseconds, as the sink's row mappers produce
+        return T0 + i  # epoch milliseconds, as the sink's row mappers produce
     if "Float" in kind:
         return i / 4
     if "Int" in kind:
@@ -233,7 +238,7 @@ def test_clickhouse_sink_stores_epoch_milliseconds_exactly(
     sink.flush()
     view = f"{database}.{PREDICTIONS.view}"
     query = f"SELECT toUnixTimestamp64Milli(event_time) FROM {view}"  # noqa: S608
-    assert chdb_client.query(query).result_rows == [(1_767_225_600_000 + 123,)]
+    assert chdb_client.query(query).result_rows == [(T0 + 123,)]
 
 
 def test_clickhouse_sink_writes_a_flush_across_more_partitions_than_one_insert_takes(
@@ -244,7 +249,7 @@ def test_clickhouse_sink_writes_a_flush_across_more_partitions_than_one_insert_t
     at = PREDICTIONS.column_names.index("event_time")
     month_ms = 31 * 86_400_000
     rows = [
-        (*row[:at], 1_767_225_600_000 + i * month_ms, *row[at + 1 :])
+        (*row[:at], T0 + i * month_ms, *row[at + 1 :])
         for i, row in enumerate(_prediction_row(i) for i in range(150))
     ]
     sink.add(rows)
