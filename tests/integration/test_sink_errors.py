@@ -16,7 +16,6 @@ from stream_app.generator import TransactionGenerator
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.settings import Settings
 from stream_app.warehouse.client import connect
-from stream_app.warehouse.schema import create_statements
 from stream_app.warehouse.service import build_ingest
 from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import in_thread, wait_for
@@ -54,11 +53,10 @@ def committed(settings: Settings) -> int:
 
 
 def test_one_batch_across_more_months_than_one_insert_takes_is_stored(make_settings):
-    settings = make_settings(sink_flush_interval_ms=2000)  # one flush holds every month
-    warehouse = connect(settings)
-    for statement in create_statements(settings.warehouse_database, ttl_days=20 * 366):
-        warehouse.command(statement)  # ten years back: kept longer than by default
-    first = datetime(2016, 1, 15, tzinfo=UTC)
+    settings = make_settings(  # one flush holds every month; ten years back are accepted and kept
+        sink_flush_interval_ms=2000, retention_days=20 * 366, event_time_lateness_days=13 * 366
+    )
+    first = datetime(datetime.now(UTC).year - 11, 1, 15, tzinfo=UTC)
     months = [
         first.replace(year=first.year + m // 12, month=m % 12 + 1) for m in range(120)
     ]  # 120 valid events, one a month: more than the engine's 100 partitions per INSERT
