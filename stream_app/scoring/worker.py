@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import tempfile
 import threading
 import time
@@ -18,15 +19,22 @@ from typing import Any
 
 import faust
 import mode
+from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from stream_app.kafka.config import admin_config
+from stream_app.kafka.probe import broker_unreachable
 from stream_app.scoring.build import build_loop
+from stream_app.scoring.health import unhealthy_reasons
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: exit code of a worker whose scoring thread failed (EX_SOFTWARE)
+EXIT_SCORING_FAILED = 70
 
 
 class ScoringService(mode.Service):
@@ -39,20 +47,24 @@ class ScoringService(mode.Service):
         self.failure: BaseException | None = None
 
     async def on_start(self) -> None:
-        event_loop = asyncio.get_running_loop()
-
         def run() -> None:
             try:
                 self.scoring.run()
-            except BaseException as exc:  # surface to faust: the worker must stop, not limp on
+            except BaseException as exc:  # the worker must stop, not limp on: see run_worker
                 log.exception(
-                    "scoring loop failed; input offsets of the failed batch not committed"
+                    "scoring loop failed; input offsets of the failed batch not committed; "
+                    "the worker stops and exits with code %d",
+                    EXIT_SCORING_FAILED,
                 )
                 self.failure = exc
-                asyncio.run_coroutine_threadsafe(self.crash(exc), event_loop)
+                signal.raise_signal(signal.SIGTERM)  # faust's own shutdown, as on a stop
 
         self._thread = threading.Thread(target=run, name="scoring-loop", daemon=True)
         self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     async def on_stop(self) -> None:
         self.scoring.stop()
@@ -109,12 +121,27 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
     metrics = CollectorRegistry()
     metrics.register(LoopCollector(loop))
 
+    admin = AdminClient(admin_config(settings))
+
     @app.page("/health")
     async def health(web: Any, _request: Any) -> Any:
+        """200 with the counters while the worker does its job; 503 with the reasons if not."""
         stats = loop.stats
+        broker_error = await asyncio.get_running_loop().run_in_executor(
+            None, broker_unreachable, admin, settings.health_broker_timeout_s
+        )
+        reasons = unhealthy_reasons(
+            stats,
+            failure=service.failure,
+            running=service.running,
+            broker_error=broker_error,
+            stall_s=settings.health_stall_s,
+            now=time.monotonic(),
+        )
         return web.json(
             {
-                "status": "failed" if service.failure else "ok",
+                "status": "unhealthy" if reasons else "ok",
+                "reasons": reasons,
                 "worker_id": settings.worker_id,
                 "model_version": loop.switch.models.champion.version,
                 "challenger_version": loop.switch.models.versions[1],
@@ -130,8 +157,10 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
                 "dead_lettered": stats.dead_lettered,
                 "uptime_s": round(time.time() - stats.started_at, 1),
                 "first_record_at": stats.first_record_at,
+                "commits_dropped": stats.commits_dropped,
                 "stage_seconds": stats.stages.snapshot(),
-            }
+            },
+            status=503 if reasons else 200,
         )
 
     @app.page("/metrics")
@@ -150,4 +179,9 @@ def run_worker(settings: Settings) -> None:
         app = create_app(settings, service, Path(datadir))
         level = logging.getLevelName(logging.getLogger().level).lower()
         worker = faust.Worker(app, service, loglevel=level)
-        worker.execute_from_commandline()
+        try:
+            worker.execute_from_commandline()
+        except SystemExit:
+            if service.failure is not None:  # a supervisor must see that the worker failed
+                raise SystemExit(EXIT_SCORING_FAILED) from service.failure
+            raise

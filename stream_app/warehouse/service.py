@@ -20,6 +20,7 @@ from stream_app.kafka.config import bulk_consumer_config
 from stream_app.settings import Settings
 from stream_app.sinks.clickhouse import ClickHouseSink
 from stream_app.warehouse.client import connect, redact
+from stream_app.warehouse.health import SinkHealth
 from stream_app.warehouse.ingest import Route, WarehouseIngest
 from stream_app.warehouse.rows import (
     avro_rows,
@@ -95,7 +96,10 @@ def run_sink(settings: Settings) -> None:
     if settings.embedded_warehouse:
         sql = ReadOnlySql(lambda: connect(settings, readonly=True))
         endpoint = SqlEndpoint(
-            sql, settings.sql_host, settings.sql_port, ingest.stats.as_dict
+            sql,
+            settings.sql_host,
+            settings.sql_port,
+            SinkHealth(ingest.stats, settings.health_stall_s),
         ).start()
         log.info("read-only SQL on http://%s:%d", settings.sql_host, endpoint.port)
 
