@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
+import stream_app.alerts
+from models.registry import FileModelStore, sha256_text
+from stream_app.control.client import StatusReader, publish_command, wait_for_acks
+from stream_app.control.commands import CommandKind, ControlCommand
 from stream_app.kafka.local_broker import LocalBroker
 from stream_app.kafka.topics import ensure_topics
 from stream_app.processes import ChildProcess
@@ -35,6 +43,11 @@ def health(port: int) -> tuple[int, dict[str, Any]] | None:
 def healthy_with(port: int, scored: int) -> bool:
     answer = health(port)
     return answer is not None and answer[0] == 200 and answer[1]["scored"] >= scored
+
+
+def field(port: int, name: str) -> Any:
+    answer = health(port)
+    return None if answer is None else answer[1][name]
 
 
 def unhealthy_because(port: int, words: str) -> bool:
@@ -73,3 +86,101 @@ def test_a_stopped_broker_is_reported_and_scoring_resumes_after_its_restart(
         assert code == 0, worker.log_path.read_text()[-3000:]
     finally:
         broker.stop()
+
+
+def test_a_fifo_in_place_of_the_rules_file_neither_freezes_scoring_nor_slows_sigterm(
+    make_settings, tmp_path
+):
+    rules = tmp_path / "rules.toml"
+    shutil.copy(Path(stream_app.alerts.__file__).parent / "default_rules.toml", rules)
+    settings = make_settings(alert_rules=rules, batch_size=200)
+    port = settings.worker_web_port
+    options = ProduceOptions(events=20_000, rate=1000, seed=33)
+    producing = threading.Thread(target=lambda: produce(settings, options))
+    producing.start()
+    worker = ChildProcess("worker", ["worker"], settings, tmp_path)
+    try:
+        wait_for(lambda: healthy_with(port, 1000), 120, "the worker scoring, healthy")
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        os.replace(fifo, rules)  # nobody writes to it: a plain read would block forever
+        wait_for(
+            lambda: "not a regular file" in (field(port, "rules_refused") or ""),
+            30,
+            "the FIFO refused",
+        )
+        scored = field(port, "scored")
+        wait_for(lambda: healthy_with(port, scored + 1000), 60, "scoring going on, healthy")
+    finally:
+        started = time.monotonic()
+        code = worker.stop(timeout_s=60)
+        stop_s = time.monotonic() - started
+        producing.join(60)
+    assert code == 0, worker.log_path.read_text()[-3000:]
+    assert stop_s < 15  # 63 s when the scoring thread hung on the FIFO
+
+
+def aborting_copy(model_dir: Path, target: Path) -> Path:
+    """The session's registry plus version 2: a model text that makes LightGBM abort the process
+    that loads it ("[Fatal] Model format error", then terminate), recorded with its own checksum
+    as if it were fine (a registry written by another tool, a bad copy made before hashing)."""
+    shutil.copytree(model_dir, target)
+    store = FileModelStore(target)
+    lines = store.load_text("1").splitlines(keepends=True)
+    first_leaves = next(i for i, line in enumerate(lines) if line.startswith("num_leaves="))
+    broken = "".join(lines[:first_leaves] + lines[first_leaves + 1 :])
+    metadata = msgspec.structs.replace(store.metadata("1"), version="2", sha256=sha256_text(broken))
+    (target / "2").mkdir()
+    (target / "2" / "model.txt").write_text(broken)
+    (target / "2" / "metadata.json").write_bytes(msgspec.json.encode(metadata))
+    return target
+
+
+def test_a_promoted_model_that_aborts_its_loader_leaves_the_worker_scoring_on_the_last_one(
+    make_settings, model_dir, tmp_path
+):
+    settings = make_settings(model_dir=aborting_copy(model_dir, tmp_path / "models"))
+    port = settings.worker_web_port
+    options = ProduceOptions(events=30_000, rate=1000, seed=34)
+    producing = threading.Thread(target=lambda: produce(settings, options))
+    producing.start()
+    try:
+        first = ChildProcess("worker-1", ["worker"], settings, tmp_path)
+        try:
+            wait_for(lambda: healthy_with(port, 1000), 120, "the worker scoring, healthy")
+            command = ControlCommand.new(CommandKind.PROMOTE, "2", "pytest")
+            reader = StatusReader(settings)
+            try:
+                publish_command(settings, command)
+                acks = wait_for_acks(reader, command.command_id, {settings.worker_id}, 60)
+            finally:
+                reader.close()
+            first.check_alive()  # before the fix: exit 134, no acknowledgement
+            ack = acks[settings.worker_id]
+            assert (ack.status, ack.champion_version) == ("refused", "1")
+            assert "does not load and score" in ack.reason
+            scored = field(port, "scored")
+            wait_for(lambda: healthy_with(port, scored + 1000), 60, "scoring on version 1")
+            assert field(port, "model_version") == "1"
+        finally:
+            assert first.stop() == 0, first.log_path.read_text()[-3000:]
+        # the restart replays the promotion from the control topic: refused again, no crash loop
+        second = ChildProcess("worker-2", ["worker"], settings, tmp_path)
+        try:
+            wait_for(lambda: healthy_with(port, 1), 120, "the restarted worker scoring")
+            scored = field(port, "scored")
+            wait_for(lambda: healthy_with(port, scored + 1000), 60, "scoring after the restart")
+            assert field(port, "model_version") == "1"
+        finally:
+            assert second.stop() == 0, second.log_path.read_text()[-3000:]
+    finally:
+        producing.join(60)
+    reader = StatusReader(settings)
+    try:
+        refusals = [s for s in reader.read_to_end() if s.command_id == command.command_id]
+    finally:
+        reader.close()
+    assert [(s.status, s.reason.startswith("replayed: ")) for s in refusals] == [
+        ("refused", False),
+        ("refused", True),
+    ]
