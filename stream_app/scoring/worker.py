@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from stream_app.errors import StreamAppError
 from stream_app.kafka.config import admin_config
 from stream_app.kafka.probe import broker_unreachable
 from stream_app.scoring.build import build_loop
@@ -38,35 +39,49 @@ EXIT_SCORING_FAILED = 70
 
 
 class ScoringService(mode.Service):
-    """Runs the scoring loop in a thread; on stop the batch in flight finishes and commits."""
+    """Runs the scoring loop in a thread; on stop the batch in flight finishes and commits.
+
+    A watchdog checks every second that the thread still runs unless asked to stop: if it ended
+    (an exception, whatever way it escaped), the worker shuts down as on SIGTERM and
+    :func:`run_worker` exits with :data:`EXIT_SCORING_FAILED`, so a supervisor can act.
+    """
 
     def __init__(self, loop: ScoringLoop, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scoring = loop
         self._thread: threading.Thread | None = None
+        self._stopping = False
         self.failure: BaseException | None = None
 
     async def on_start(self) -> None:
         def run() -> None:
             try:
                 self.scoring.run()
-            except BaseException as exc:  # the worker must stop, not limp on: see run_worker
-                log.exception(
-                    "scoring loop failed; input offsets of the failed batch not committed; "
-                    "the worker stops and exits with code %d",
-                    EXIT_SCORING_FAILED,
-                )
+            except BaseException as exc:
                 self.failure = exc
-                signal.raise_signal(signal.SIGTERM)  # faust's own shutdown, as on a stop
+                log.exception(
+                    "scoring loop failed; input offsets of the failed batch not committed"
+                )
 
         self._thread = threading.Thread(target=run, name="scoring-loop", daemon=True)
         self._thread.start()
+
+    @mode.Service.timer(1.0)
+    async def _watchdog(self) -> None:
+        if self._stopping or self.running:
+            return
+        self._stopping = True
+        if self.failure is None:
+            self.failure = StreamAppError("the scoring thread ended without being stopped")
+        log.error("scoring thread ended: the worker stops, exit code %d", EXIT_SCORING_FAILED)
+        signal.raise_signal(signal.SIGTERM)  # faust's own shutdown, as on a stop
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     async def on_stop(self) -> None:
+        self._stopping = True
         self.scoring.stop()
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 60.0)
@@ -174,6 +189,12 @@ def run_worker(settings: Settings) -> None:
     """Build the loop (model loaded before anything is consumed) and hand the process to faust."""
     loop = build_loop(settings)
     log.info("worker %s starting with models %s", settings.worker_id, loop.switch.models.versions)
+    serve(settings, loop)
+
+
+def serve(settings: Settings, loop: ScoringLoop) -> None:
+    """Run ``loop`` under faust until SIGTERM; exit with :data:`EXIT_SCORING_FAILED` if its
+    thread ended on its own."""
     with tempfile.TemporaryDirectory(prefix="stream-app-faust-") as datadir:
         service = ScoringService(loop)
         app = create_app(settings, service, Path(datadir))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -22,7 +24,7 @@ from stream_app.control.client import StatusReader, publish_command, wait_for_ac
 from stream_app.control.commands import CommandKind, ControlCommand
 from stream_app.kafka.local_broker import LocalBroker
 from stream_app.kafka.topics import ensure_topics
-from stream_app.processes import ChildProcess
+from stream_app.processes import ChildProcess, settings_env
 from stream_app.produce import ProduceOptions, produce
 from tests.integration.conftest import wait_for
 
@@ -184,3 +186,44 @@ def test_a_promoted_model_that_aborts_its_loader_leaves_the_worker_scoring_on_th
         ("refused", False),
         ("refused", True),
     ]
+
+
+DYING_WORKER = """
+import sys
+from stream_app.scoring.loop import LoopStats
+from stream_app.scoring.worker import serve
+from stream_app.settings import Settings
+
+
+class DyingLoop:
+    \"\"\"A scoring loop whose thread fails after a few seconds, as an unforeseen error would.\"\"\"
+
+    stats = LoopStats()
+
+    def run(self):
+        import time
+
+        time.sleep(3)
+        raise RuntimeError("scoring broke on purpose")
+
+    def stop(self):
+        pass
+
+
+serve(Settings(), DyingLoop())
+"""
+
+
+def test_a_worker_whose_scoring_thread_dies_exits_non_zero(make_settings, tmp_path):
+    """Not a process that stays up answering /health while nothing scores (the faust web server
+    and its other services would keep it alive): it stops and exits with code 70."""
+    settings = make_settings()
+    env = {**os.environ, **settings_env(settings)}
+    started = time.monotonic()
+    result = subprocess.run(  # our own interpreter
+        [sys.executable, "-c", DYING_WORKER], env=env, capture_output=True, timeout=120
+    )
+    output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
+    assert result.returncode == 70, output[-3000:]
+    assert "scoring broke on purpose" in output
+    assert time.monotonic() - started < 60
