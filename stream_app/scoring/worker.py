@@ -3,6 +3,8 @@
 faust runs the web server (``/health``, ``/metrics``), signal handling and shutdown; the hot path
 is a :class:`ScoringLoop` (confluent-kafka, batched) run as a faust Service in its own thread,
 because faust's per-event stream path is far slower than the batch loop (see DESIGN.md).
+``/health`` answers 503 with its reasons when the worker is not doing its job, and a worker whose
+scoring thread ended on its own exits with code 70 (docs/operations.md, "Health").
 """
 
 from __future__ import annotations
