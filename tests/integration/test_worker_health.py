@@ -26,6 +26,7 @@ from stream_app.kafka.local_broker import LocalBroker
 from stream_app.kafka.topics import ensure_topics
 from stream_app.processes import ChildProcess, settings_env
 from stream_app.produce import ProduceOptions, produce
+from stream_app.scoring.health import unhealthy_reasons
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -230,3 +231,41 @@ def test_a_worker_whose_scoring_thread_ends_exits_with_code_70(how, make_setting
     assert ("scoring broke on purpose" in output) == (how == "raises")
     assert "scoring thread ended: the worker stops" in output
     assert time.monotonic() - started < 60
+
+
+class StuckRules:
+    """A rules watcher whose check blocks until released: the loop stuck inside a turn."""
+
+    refused = None
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def check(self) -> None:
+        self.release.wait(60)
+
+
+def test_a_loop_stuck_inside_a_turn_is_reported_stalled_then_healthy_again(
+    make_settings, running_worker
+):
+    settings = make_settings(batch_size=200)
+    produce(settings, ProduceOptions(events=1000, seed=35))
+
+    def reasons(loop) -> list[str]:
+        return unhealthy_reasons(
+            loop.stats,
+            failure=None,
+            running=True,
+            broker_error=None,
+            stall_s=2.0,
+            now=time.monotonic(),
+        )
+
+    with running_worker(settings) as running:
+        loop = running.loop
+        wait_for(lambda: loop.stats.scored >= 1000 and not reasons(loop), 60, "scoring, healthy")
+        stuck = StuckRules()
+        loop.rules = stuck
+        wait_for(lambda: any("scoring loop stalled" in r for r in reasons(loop)), 30, "stalled")
+        stuck.release.set()
+        wait_for(lambda: not reasons(loop), 30, "healthy again")
