@@ -25,43 +25,52 @@ class ModelSet:
         return self.champion.version, self.challenger.version if self.challenger else None
 
 
-def initial_models(loader: ModelLoader) -> ModelSet:
-    """The registry's aliases: where a worker starts before replaying the control topic.
+def initial_models(loader: ModelLoader) -> tuple[ModelSet, list[str]]:
+    """The registry's aliases: where a worker starts before replaying the control topic, and why
+    any of them could not be used.
 
     A champion that cannot be used gives way to the previous champions of the alias history,
-    newest first (logged); a challenger that cannot be used is left out.
+    newest first; a challenger that cannot be used is left out. Each refusal is logged and
+    returned, for the worker to say so on the status topic.
     """
     store = loader.store
     aliases = store.aliases()
     if CHAMPION not in aliases:
         raise ModelError("no champion in the model registry: run `stream-app models train`")
-    return ModelSet(_first_usable_champion(loader), _challenger(loader, aliases.get(CHALLENGER)))
+    refusals: list[str] = []
+    champion = _first_usable_champion(loader, refusals)
+    challenger = _challenger(loader, aliases.get(CHALLENGER), refusals)
+    return ModelSet(champion, challenger), refusals
 
 
-def _first_usable_champion(loader: ModelLoader) -> LoadedModel:
+def _first_usable_champion(loader: ModelLoader, refusals: list[str]) -> LoadedModel:
     history = [c["from"] for c in loader.store.alias_history() if c["alias"] == CHAMPION]
     candidates = [CHAMPION, *dict.fromkeys(str(v) for v in reversed(history) if v is not None)]
-    refusals = []
+    tried = len(refusals)
     for candidate in candidates:
         try:
             model = loader.load(candidate)
         except ModelError as exc:
-            refusals.append(str(exc))
-            log.error("champion candidate %s refused: %s", candidate, exc)
+            refusals.append(f"champion candidate {candidate} refused: {exc}")
+            log.error("%s", refusals[-1])
             continue
-        if refusals:
-            log.error("falling back to model %s, the last champion that loads", model.version)
+        if len(refusals) > tried:
+            refusals.append(f"falling back to model {model.version}, the last champion that loads")
+            log.error("%s", refusals[-1])
         return model
-    raise ModelError("no usable champion: " + "; ".join(refusals))
+    raise ModelError("no usable champion: " + "; ".join(refusals[tried:]))
 
 
-def _challenger(loader: ModelLoader, version: str | None) -> LoadedModel | None:
+def _challenger(
+    loader: ModelLoader, version: str | None, refusals: list[str]
+) -> LoadedModel | None:
     if version is None:
         return None
     try:
         return loader.load(version)
     except ModelError as exc:
-        log.error("challenger %s left out: %s", version, exc)
+        refusals.append(f"challenger {version} left out: {exc}")
+        log.error("%s", refusals[-1])
         return None
 
 

@@ -30,7 +30,12 @@ from stream_app.scoring.model import ModelLoader
 log = logging.getLogger(__name__)
 
 #: the ``command`` column of acknowledgements that do not answer a decodable command
-_NON_COMMAND_NAMES = {"alive": HEARTBEAT, "stopped": "stopped", "refused": "malformed"}
+_NON_COMMAND_NAMES = {
+    "alive": HEARTBEAT,
+    "stopped": "stopped",
+    "refused": "malformed",
+    "fallback": "start",  # a model of the registry's aliases that could not be used at start
+}
 
 Prepared = tuple[ControlCommand | None, ModelSet | None, str]  # command, result, refusal reason
 
@@ -48,8 +53,10 @@ class ModelSwitch:
         status_topic: str,
         worker_id: str,
         heartbeat_interval_s: float,
+        refused_at_start: tuple[str, ...] = (),
     ) -> None:
         self._consumer = consumer
+        self._refused_at_start = refused_at_start  # from initial_models, said in catch_up
         self._loader = loader
         self._codecs = codecs
         self.models = models
@@ -66,8 +73,9 @@ class ModelSwitch:
 
     def catch_up(self, producer: Producer) -> None:
         """Replay the whole control topic before scoring starts. Commands applied again are not
-        acknowledged again; one refused again (a model that does not load) is, so that the
-        status topic says which models this worker stays on instead."""
+        acknowledged again; one refused again (a model that does not load) is, and so is each
+        registry model that could not be used at start (status ``fallback``): the status topic
+        says which models this worker stays on instead."""
         replayed = 0
         refused: list[tuple[ControlCommand | None, str]] = []
         start = TopicPartition(self._control_topic, 0, OFFSET_BEGINNING)
@@ -80,6 +88,8 @@ class ModelSwitch:
                 log.warning("replayed command refused again: %s", reason)
                 refused.append((command, reason))
         self._base = self.models
+        for reason in self._refused_at_start:
+            self._acknowledge(producer, None, "fallback", reason, 0.0)
         for command, reason in refused:
             self._acknowledge(producer, command, "refused", f"replayed: {reason}", 0.0)
         producer.poll(0)

@@ -49,16 +49,18 @@ def build_loop(settings: Settings) -> ScoringLoop:
         store=CardStore(),
         alerts=alerts,
     )
+    models, refused_at_start = initial_models(loader)
     switch = ModelSwitch(
         # every worker reads every command: assign(), and a group id that is never used to commit
         consumer=Consumer(consumer_config(settings, f"control-{uuid.uuid4().hex}")),
         loader=loader,
         codecs=ControlCodecs(settings, registry),
-        models=initial_models(loader),
+        models=models,
         control_topic=settings.topics.control,
         status_topic=settings.topics.control_status,
         worker_id=settings.worker_id,
         heartbeat_interval_s=settings.heartbeat_interval_s,
+        refused_at_start=tuple(refused_at_start),
     )
     return ScoringLoop(
         consumer=Consumer(

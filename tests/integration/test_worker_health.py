@@ -269,3 +269,29 @@ def test_a_loop_stuck_inside_a_turn_is_reported_stalled_then_healthy_again(
         wait_for(lambda: any("scoring loop stalled" in r for r in reasons(loop)), 30, "stalled")
         stuck.release.set()
         wait_for(lambda: not reasons(loop), 30, "healthy again")
+
+
+def test_a_champion_alias_on_a_model_that_aborts_falls_back_to_the_previous_champion(
+    make_settings, model_dir, tmp_path
+):
+    directory = aborting_copy(model_dir, tmp_path / "models")
+    FileModelStore(directory).set_alias("champion", "2", by="a hand edit")
+    settings = make_settings(model_dir=directory)
+    port = settings.worker_web_port
+    produce(settings, ProduceOptions(events=2000, seed=36))
+    worker = ChildProcess("worker", ["worker"], settings, tmp_path)
+    try:
+        wait_for(lambda: healthy_with(port, 2000), 120, "scoring on the previous champion")
+        assert field(port, "model_version") == "1"
+    finally:
+        assert worker.stop() == 0, worker.log_path.read_text()[-3000:]  # before the fix: -6
+    reader = StatusReader(settings)
+    try:
+        said = [
+            (s.command, s.status, s.reason) for s in reader.read_to_end() if s.status == "fallback"
+        ]
+    finally:
+        reader.close()
+    assert [c for c, _, _ in said] == ["start", "start"]
+    assert "champion candidate champion refused: model 2 does not load and score" in said[0][2]
+    assert said[1][2] == "falling back to model 1, the last champion that loads"
