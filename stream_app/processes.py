@@ -80,10 +80,16 @@ class ChildProcess:
 
 
 def get_json(url: str, timeout_s: float = 2.0) -> Any:
-    """GET a JSON document, or ``None`` if nothing answers there yet."""
+    """GET a JSON document, or ``None`` if nothing answers there yet. An error status with a JSON
+    body (``/health`` answering 503 with its reasons) still returns the document."""
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310  # loopback
             return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            return json.loads(exc.read())
+        except json.JSONDecodeError:
+            return None
     except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
         return None
 

@@ -100,6 +100,14 @@ class Settings(BaseSettings):
 
     model_dir: Path = Path(".stream_app/models")
 
+    # health (worker and sink /health): no progress for this long while work waits, or no group
+    # membership, is unhealthy; a broker that does not answer a metadata request in
+    # health_broker_timeout_s is unreachable. Rules files and models are loaded under timeouts.
+    health_stall_s: float = Field(default=30.0, gt=0)
+    health_broker_timeout_s: float = Field(default=2.0, gt=0)
+    rules_read_timeout_s: float = Field(default=5.0, gt=0)
+    model_check_timeout_s: float = Field(default=60.0, gt=0)
+
     sink_group: str = "stream-app-sink"
     sink_batch_rows: int = Field(default=10_000, ge=1)
     sink_flush_interval_ms: int = Field(default=1000, ge=10)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -34,9 +36,10 @@ class RuleSet:
 
     @classmethod
     def load(cls, path: str | Path) -> RuleSet:
-        """Read and validate a rules file; raises :class:`RuleError`."""
+        """Read and validate a rules file; raises :class:`RuleError`, also for anything that is
+        not a regular file (a FIFO would block its reader until someone writes to it)."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = _read_regular_file(Path(path))
         except (OSError, UnicodeDecodeError) as exc:
             raise RuleError(str(path), None, f"cannot read the rules file: {exc}") from exc
         return cls.parse(text, str(path))
@@ -122,6 +125,15 @@ class RuleSet:
             (int(row), [names[i] for i in np.flatnonzero(hits)])
             for row, hits in zip(hit_rows, fired[:, hit_rows].T, strict=True)
         ]
+
+
+def _read_regular_file(path: Path) -> str:
+    """The text of ``path``, opened without blocking and refused unless it is a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO must not wait for a writer
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RuleError(str(path), None, "not a regular file: refused (rules must be a file)")
+        return handle.read().decode("utf-8")
 
 
 class CategoryIndex:

@@ -15,7 +15,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from models.registry import ModelStore
 from stream_app.control.commands import (
     HEARTBEAT,
     ControlCodecs,
@@ -26,11 +25,17 @@ from stream_app.control.commands import (
 from stream_app.control.modelset import ModelSet, prepare
 from stream_app.errors import ModelError
 from stream_app.kafka.drain import read_to_end
+from stream_app.scoring.model import ModelLoader
 
 log = logging.getLogger(__name__)
 
 #: the ``command`` column of acknowledgements that do not answer a decodable command
-_NON_COMMAND_NAMES = {"alive": HEARTBEAT, "stopped": "stopped", "refused": "malformed"}
+_NON_COMMAND_NAMES = {
+    "alive": HEARTBEAT,
+    "stopped": "stopped",
+    "refused": "malformed",
+    "fallback": "start",  # a model of the registry's aliases that could not be used at start
+}
 
 Prepared = tuple[ControlCommand | None, ModelSet | None, str]  # command, result, refusal reason
 
@@ -41,16 +46,18 @@ class ModelSwitch:
     def __init__(
         self,
         consumer: Consumer,
-        store: ModelStore,
+        loader: ModelLoader,
         codecs: ControlCodecs,
         models: ModelSet,
         control_topic: str,
         status_topic: str,
         worker_id: str,
         heartbeat_interval_s: float,
+        refused_at_start: tuple[str, ...] = (),
     ) -> None:
         self._consumer = consumer
-        self._store = store
+        self._refused_at_start = refused_at_start  # from initial_models, said in catch_up
+        self._loader = loader
         self._codecs = codecs
         self.models = models
         self._control_topic = control_topic
@@ -64,18 +71,28 @@ class ModelSwitch:
         self.applied = 0
         self.refused = 0
 
-    def catch_up(self) -> None:
-        """Replay the whole control topic (no acknowledgements) before scoring starts."""
+    def catch_up(self, producer: Producer) -> None:
+        """Replay the whole control topic before scoring starts. Commands applied again are not
+        acknowledged again; one refused again (a model that does not load) is, and so is each
+        registry model that could not be used at start (status ``fallback``): the status topic
+        says which models this worker stays on instead."""
         replayed = 0
+        refused: list[tuple[ControlCommand | None, str]] = []
         start = TopicPartition(self._control_topic, 0, OFFSET_BEGINNING)
         for record in read_to_end(self._consumer, start):
-            _, models, reason = self._prepare(record.value(), self.models)
+            command, models, reason = self._prepare(record.value(), self.models)
             replayed += 1
             if models is not None:
                 self.models = models
             else:
                 log.warning("replayed command refused again: %s", reason)
+                refused.append((command, reason))
         self._base = self.models
+        for reason in self._refused_at_start:
+            self._acknowledge(producer, None, "fallback", reason, 0.0)
+        for command, reason in refused:
+            self._acknowledge(producer, command, "refused", f"replayed: {reason}", 0.0)
+        producer.poll(0)
         log.info("control topic replayed (%d commands): models %s", replayed, self.models.versions)
 
     def between_batches(self, producer: Producer) -> bool:
@@ -128,7 +145,7 @@ class ModelSwitch:
         except ControlError as exc:
             return None, None, str(exc)
         try:
-            return command, prepare(self._store, base, command), ""
+            return command, prepare(self._loader, base, command), ""
         except (ControlError, ModelError) as exc:
             return command, None, str(exc)
         except Exception as exc:  # a model file that breaks the loader must not stop scoring

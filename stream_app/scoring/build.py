@@ -25,6 +25,7 @@ from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.dead_letters import DeadLetters
 from stream_app.scoring.loop import ScoringLoop
+from stream_app.scoring.model import ModelLoader
 from stream_app.scoring.pipeline import ScoringPipeline
 from stream_app.scoring.rules_watch import RulesWatcher
 from stream_app.settings import Settings
@@ -35,7 +36,7 @@ def build_loop(settings: Settings) -> ScoringLoop:
     """A loop ready to run: the registry's models loaded, the control topic not yet replayed."""
     check_topics(settings, worker_topics(settings))
     registry = schema_registry(settings)
-    store = FileModelStore(settings.model_dir)
+    loader = ModelLoader(FileModelStore(settings.model_dir), settings.model_check_timeout_s)
     alerts = AlertBuilder(
         topic_codec(settings, registry, "alerts"),
         RuleSet.load(settings.alert_rules) if settings.alert_rules else RuleSet.default(),
@@ -55,16 +56,18 @@ def build_loop(settings: Settings) -> ScoringLoop:
         store=CardStore(),
         alerts=alerts,
     )
+    models, refused_at_start = initial_models(loader)
     switch = ModelSwitch(
         # every worker reads every command: assign(), and a group id that is never used to commit
         consumer=Consumer(consumer_config(settings, f"control-{uuid.uuid4().hex}")),
-        store=store,
+        loader=loader,
         codecs=ControlCodecs(settings, registry),
-        models=initial_models(store),
+        models=models,
         control_topic=settings.topics.control,
         status_topic=settings.topics.control_status,
         worker_id=settings.worker_id,
         heartbeat_interval_s=settings.heartbeat_interval_s,
+        refused_at_start=tuple(refused_at_start),
     )
     return ScoringLoop(
         consumer=Consumer(
@@ -80,7 +83,7 @@ def build_loop(settings: Settings) -> ScoringLoop:
             Consumer(consumer_config(settings, f"state-{uuid.uuid4().hex}")),
             settings.topics.card_state,
         ),
-        rules=RulesWatcher(settings.alert_rules, alerts),
+        rules=RulesWatcher(settings.alert_rules, alerts, timeout_s=settings.rules_read_timeout_s),
         input_topic=settings.topics.transactions,
         state_topic=settings.topics.card_state,
         checkpoint_interval_s=settings.checkpoint_interval_ms / 1000,

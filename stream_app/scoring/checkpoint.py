@@ -1,28 +1,35 @@
 """Checkpoints of the scoring loop: card state to its changelog, then the input offsets committed.
 
 A checkpoint is *cut* between two batches, at most every ``interval_s``: the input offsets of the
-batches scored so far, and the cards they changed (:meth:`CardStore.cut`). Its changelog records
-are produced ``chunk_cards`` at a time, one chunk per turn of the loop, so that writing the state
-of thousands of cards never holds the next batch up for long (a card that a later batch changes
-is encoded as it was at the cut, just before the change). Once all are produced and the producer
-has nothing outstanding (failed deliveries sent again or replaced and acknowledged, see
-:mod:`stream_app.scoring.outputs`), the cut's offsets are committed (synchronously: a failed
-commit stops the worker, as outputs still unacknowledged after a flush do); a producer that is
-never idle (a backlog) is flushed once the cut is ``interval_s`` old. A crash replays from the
-last committed checkpoint, so no record is skipped; state written for a cut whose offsets were
-not committed yet counts the replayed events of its cards twice (at-least-once). On revoke and
-stop, :meth:`Checkpointer.complete` does all of it at once.
-"""
+batches scored so far, and the cards they changed (:meth:`CardStore.cut`). Its changelog records are
+produced ``chunk_cards`` at a time, one chunk per turn of the loop, so that writing the state of
+thousands of cards never holds the next batch up for long (a card that a later batch changes is
+encoded as it was at the cut, just before the change). Once all are produced and the producer has
+nothing outstanding (failed deliveries sent again or replaced and acknowledged, see
+:mod:`stream_app.scoring.outputs`), the cut's offsets are committed (synchronously); a producer that
+is never idle (a backlog) is flushed once the cut is ``interval_s`` old. A crash replays from the
+last committed checkpoint, so no record is skipped; state written for a cut whose offsets were not
+committed yet counts the replayed events of its cards twice (at-least-once). On revoke and stop,
+:meth:`Checkpointer.complete` does all of it at once.
+
+A commit the group refuses because this member lost its membership (a broker restart, a session
+timeout) drops the cut's offsets: the partitions' next owner replays them, and the loop goes on
+while the client rejoins. A retriable commit error keeps the offsets for the next checkpoint; any
+other commit error stops the worker, as outputs still unacknowledged after a flush do."""
 
 from __future__ import annotations
 
+import logging
 import time
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from stream_app.kafka.group import commit_error, membership_lost
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.records import OutputRecord
 from stream_app.state.store import CardStore
+
+log = logging.getLogger(__name__)
 
 #: next offset to read per (topic, partition)
 Offsets = dict[tuple[str, int], int]
@@ -49,6 +56,7 @@ class Checkpointer:
         self._pending: Offsets = {}  # of batches scored since the cut
         self._cut_offsets: Offsets | None = None  # of the cut being written, if any
         self._cut_at = self._last_commit = time.monotonic()
+        self.commits_dropped = 0  # refused because the membership was lost (for /health)
 
     def scored(self, next_offsets: Offsets) -> None:
         """Note the offsets after a scored batch whose outputs have been produced."""
@@ -87,6 +95,14 @@ class Checkpointer:
         self._commit({**(self._cut_offsets or {}), **self._pending})
         self._pending = {}
 
+    def forget(self, partitions: set[tuple[str, int]]) -> None:
+        """Drop the uncommitted offsets of partitions this member lost: their next owner
+        replays from the last committed offsets."""
+        self._pending = {tp: o for tp, o in self._pending.items() if tp not in partitions}
+        if self._cut_offsets is not None:
+            cut = self._cut_offsets.items()
+            self._cut_offsets = {tp: o for tp, o in cut if tp not in partitions}
+
     def _write(self, records: list[tuple[int, bytes, bytes]]) -> None:
         topic = self._state_topic
         self._outputs.send(
@@ -98,9 +114,30 @@ class Checkpointer:
         stops here, before its input offsets move."""
         self._outputs.check_acknowledged()
         if offsets:
-            self._consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                asynchronous=False,
-            )
+            try:
+                self._consumer.commit(
+                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                    asynchronous=False,
+                )
+            except KafkaException as exc:
+                self._commit_refused(exc, offsets)
         self._cut_offsets = None
         self._last_commit = time.monotonic()
+
+    def _commit_refused(self, exc: KafkaException, offsets: Offsets) -> None:
+        """Lost membership: drop ``offsets`` (replayed by the next owner). Retriable: keep them
+        for the next checkpoint (newer offsets of the same partitions win). Else: raise."""
+        error = commit_error(exc)
+        if error is not None and membership_lost(error):
+            self.commits_dropped += 1
+            log.warning(
+                "commit refused, group membership lost (%s): offsets of %d partitions dropped, "
+                "their next owner replays them",
+                error,
+                len(offsets),
+            )
+        elif error is not None and error.retriable():
+            self._pending = {**offsets, **self._pending}
+            log.warning("commit failed (%s): retried at the next checkpoint", error)
+        else:
+            raise exc

@@ -53,6 +53,13 @@ class LoopStats:
     started_at: float = field(default_factory=time.time)
     first_record_at: float | None = None
     stages: StageTimes = field(default_factory=StageTimes)
+    # for /health (time.monotonic()): the last loop turn, the last scored batch, the last turn
+    # that found this consumer a member of its group, and whether records wait unconsumed
+    turn_at: float = field(default_factory=time.monotonic)
+    scored_at: float = field(default_factory=time.monotonic)
+    member_at: float = field(default_factory=time.monotonic)
+    waiting: bool = False
+    commits_dropped: int = 0
 
 
 def next_batch(
@@ -129,9 +136,12 @@ class ScoringLoop:
 
     def run(self) -> None:
         """Reach the current models, subscribe and score until stopped, then leave cleanly."""
-        self.switch.catch_up()
+        self.switch.catch_up(self._outputs.producer)
         self._consumer.subscribe(
-            [self._input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+            [self._input_topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
         )
         try:
             stages = self.stats.stages
@@ -152,6 +162,7 @@ class ScoringLoop:
                     if self.stats.first_record_at is None:
                         self.stats.first_record_at = time.time()
                     self.run_batch(records)
+                self._observe(bool(records))
             self.checkpoint()
         finally:
             self._consumer.close()  # leaves the group: partitions move at once
@@ -190,6 +201,29 @@ class ScoringLoop:
         self.stats.checkpoints += 1
         stages.lap("checkpoint")
 
+    def _observe(self, scored: bool) -> None:
+        """Note this turn for /health: membership, and (on an idle turn) whether an assigned
+        partition holds records beyond the position, by the watermarks the client cached from
+        its last fetches (no request to the broker)."""
+        stats = self.stats
+        now = time.monotonic()
+        stats.commits_dropped = self._checkpoints.commits_dropped
+        if self._consumer.memberid():
+            stats.member_at = now
+        if scored:
+            stats.scored_at = now
+            stats.waiting = False
+        else:
+            stats.waiting = self._records_waiting()
+        stats.turn_at = now
+
+    def _records_waiting(self) -> bool:
+        for tp in self._consumer.position(self._consumer.assignment()):
+            _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if tp.offset >= 0 and high > tp.offset:
+                return True
+        return False
+
     def _is_error(self, record: Message) -> bool:
         error = record.error()
         if error is None:
@@ -213,4 +247,16 @@ class ScoringLoop:
         for tp in partitions:
             self.pipeline.store.drop(tp.partition)
             self._revoked.add((tp.topic, tp.partition))
+        self.stats.assigned = []
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """The group moved on without this member (session expired, broker restarted): nothing
+        of these partitions can be committed any more. Their uncommitted offsets and state are
+        dropped (the next owner replays from the last commit); the client rejoins by itself."""
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        log.warning("lost %s: uncommitted work dropped, the next owner replays it", sorted(lost))
+        self._checkpoints.forget(lost)
+        for tp in partitions:
+            self.pipeline.store.drop(tp.partition)
+        self._revoked |= lost
         self.stats.assigned = []

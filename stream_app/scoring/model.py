@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 
-from models.registry import CHAMPION, ModelStore
+from models.registry import CHAMPION, ModelMetadata, ModelStore
+from models.verify import check_model_text
 from stream_app.errors import ModelError
 from stream_app.events import FloatArray
 from stream_app.features import FEATURE_NAMES, FEATURE_SET_VERSION
@@ -29,9 +30,45 @@ class LoadedModel:
         return scores
 
 
+class ModelLoader:
+    """Loads versions of a store, each proven loadable and scoring in a child process before this
+    process loads it (once per checksum): a malformed model aborts the child, not the worker."""
+
+    def __init__(self, store: ModelStore, check_timeout_s: float = 60.0) -> None:
+        self.store = store
+        self._check_timeout_s = check_timeout_s
+        self._checked: set[str] = set()  # SHA-256 of texts proven in a child
+
+    def load(self, alias_or_version: str = CHAMPION) -> LoadedModel:
+        """Load a version (checksum verified, proven in a child) and refuse one built for
+        another feature set; ``ModelError`` says why a version cannot be used."""
+        metadata = self.store.resolve(alias_or_version)
+        _check_compatible(metadata)
+        if metadata.sha256 not in self._checked:
+            text = self.store.load_text(metadata.version)  # checksum verified first
+            try:
+                check_model_text(text, len(FEATURE_NAMES), self._check_timeout_s)
+            except ModelError as exc:
+                raise ModelError(f"model {metadata.version} {exc}") from None
+            self._checked.add(metadata.sha256)
+        return load_model(self.store, metadata.version)
+
+
 def load_model(store: ModelStore, alias_or_version: str = CHAMPION) -> LoadedModel:
-    """Load a version (checksum verified) and refuse one built for another feature set."""
+    """Load a version (checksum verified) and refuse one built for another feature set.
+
+    Loads in this process: use :class:`ModelLoader` where a malformed model must not abort it.
+    """
     metadata = store.resolve(alias_or_version)
+    _check_compatible(metadata)
+    try:
+        booster = lgb.Booster(model_str=store.load_text(metadata.version))
+    except lgb.basic.LightGBMError as exc:
+        raise ModelError(f"model {metadata.version} does not load: {exc}") from exc
+    return LoadedModel(metadata.version, metadata.threshold, booster)
+
+
+def _check_compatible(metadata: ModelMetadata) -> None:
     if metadata.feature_set_version != FEATURE_SET_VERSION:
         raise ModelError(
             f"model {metadata.version} uses feature set {metadata.feature_set_version}, "
@@ -39,8 +76,3 @@ def load_model(store: ModelStore, alias_or_version: str = CHAMPION) -> LoadedMod
         )
     if tuple(metadata.feature_names) != FEATURE_NAMES:
         raise ModelError(f"model {metadata.version} expects features {metadata.feature_names}")
-    try:
-        booster = lgb.Booster(model_str=store.load_text(metadata.version))
-    except lgb.basic.LightGBMError as exc:
-        raise ModelError(f"model {metadata.version} does not load: {exc}") from exc
-    return LoadedModel(metadata.version, metadata.threshold, booster)

@@ -22,6 +22,7 @@ from stream_app.kafka.topics import check_topics, sink_topics
 from stream_app.settings import Settings
 from stream_app.sinks.clickhouse import ClickHouseSink
 from stream_app.warehouse.client import connect, redact
+from stream_app.warehouse.health import SinkHealth
 from stream_app.warehouse.ingest import Route, WarehouseIngest
 from stream_app.warehouse.rows import (
     avro_rows,
@@ -100,7 +101,10 @@ def run_sink(settings: Settings) -> None:
     if settings.embedded_warehouse:
         sql = ReadOnlySql(lambda: connect(settings, readonly=True))
         endpoint = SqlEndpoint(
-            sql, settings.sql_host, settings.sql_port, ingest.stats.as_dict
+            sql,
+            settings.sql_host,
+            settings.sql_port,
+            SinkHealth(ingest.stats, settings.health_stall_s),
         ).start()
         log.info("read-only SQL on http://%s:%d", settings.sql_host, endpoint.port)
 

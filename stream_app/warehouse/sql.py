@@ -129,8 +129,11 @@ def _handler(
             self.wfile.write(body)
 
         def do_GET(self) -> None:  # http.server's naming
-            if self.path == "/health":
-                self._reply(HTTPStatus.OK, json.dumps({"status": "ok", **status()}).encode())
+            if self.path == "/health":  # 503 when the status gives reasons it is not ok
+                report = status()
+                ok = not report.get("reasons")
+                body = json.dumps({"status": "ok" if ok else "unhealthy", **report}).encode()
+                self._reply(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, body)
             else:
                 self._reply(HTTPStatus.NOT_FOUND, b"POST /query?format=... with SQL as the body")
 

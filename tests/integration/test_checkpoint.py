@@ -113,3 +113,29 @@ def test_a_refused_delivery_is_settled_before_the_commit(kit):
         pass
     assert kit.outputs.counts.lost == 1
     assert kit.committed() == 100
+
+
+def test_a_commit_refused_for_lost_membership_drops_the_cut_and_the_next_one_commits(kit):
+    """The broker answers UNKNOWN_MEMBER_ID to a commit from a consumer that is not a member of
+    its (active) group: what a worker sees after its session expired or the broker restarted."""
+    topic = kit.settings.topics.transactions
+    member = Consumer(consumer_config(kit.settings, kit.settings.worker_group))
+    member.subscribe([topic])
+    try:
+        deadline = time.monotonic() + 60
+        while not member.assignment() and time.monotonic() < deadline:
+            member.consume(1, 0.2)
+        assert member.assignment(), "the member never joined"
+        checkpoints = kit.checkpointer(interval_s=0.0)
+        checkpoints.scored({(topic, 0): 100})
+        while not checkpoints.step():  # before the fix: KafkaException UNKNOWN_MEMBER_ID
+            pass
+        assert checkpoints.commits_dropped == 1
+        assert kit.committed() < 0  # dropped: the partition's owner replays those records
+    finally:
+        member.close()  # the group is empty again: this consumer may commit
+    checkpoints.scored({(topic, 0): 150})
+    while not checkpoints.step():
+        pass
+    assert checkpoints.commits_dropped == 1
+    assert kit.committed() == 150

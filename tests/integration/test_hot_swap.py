@@ -71,7 +71,7 @@ def test_promote_and_rollback_under_load_with_two_workers(
     settings = make_settings(model_dir=swap_models, batch_size=200)
     one = settings.model_copy(update={"worker_id": "worker-a"})
     two = settings.model_copy(update={"worker_id": "worker-b", "worker_web_port": 0})
-    options = ProduceOptions(events=24_000, rate=2000, seed=21)
+    options = ProduceOptions(events=40_000, rate=2000, seed=21)  # outlasts the model checks
     result: dict = {}
     producing = threading.Thread(target=lambda: result.update(report=produce(settings, options)))
     with running_sink(settings), running_worker(one) as a, running_worker(two) as b:

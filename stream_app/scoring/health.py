@@ -1,0 +1,55 @@
+"""Whether a scoring worker is doing its job, and if not why: what ``/health`` answers.
+
+Unhealthy when the scoring thread failed or is not running, when it is stalled (no loop turn for
+``stall_s``, or records waiting and nothing scored for ``stall_s``), when the consumer has not
+been a member of its group for ``stall_s``, or when no broker answers.
+"""
+
+from __future__ import annotations
+
+from stream_app.scoring.loop import LoopStats
+
+
+def unhealthy_reasons(
+    stats: LoopStats,
+    *,
+    failure: BaseException | None,
+    running: bool,
+    broker_error: str | None,
+    stall_s: float,
+    now: float,
+) -> list[str]:
+    """Every reason the worker is not doing its job (empty: healthy); ``now`` is monotonic.
+
+    >>> stats = LoopStats(turn_at=100.0, scored_at=90.0, member_at=100.0, waiting=True)
+    >>> unhealthy_reasons(stats, failure=None, running=True, broker_error=None,
+    ...                   stall_s=30, now=101.0)
+    []
+    >>> unhealthy_reasons(stats, failure=None, running=True, broker_error="_TRANSPORT",
+    ...                   stall_s=5, now=101.0)  # doctest: +NORMALIZE_WHITESPACE
+    ['records waiting and nothing scored for 11s (limit 5s)', 'broker unreachable: _TRANSPORT']
+    """
+    reasons: list[str] = []
+    if failure is not None:
+        reasons.append(f"scoring thread failed: {type(failure).__name__}: {failure}")
+    elif not running:
+        reasons.append("scoring thread not running")
+    else:
+        since_turn = now - stats.turn_at
+        since_scored = now - stats.scored_at
+        since_member = now - stats.member_at
+        if since_turn > stall_s:  # stuck inside a turn: nothing else it reports is current
+            reasons.append(
+                f"scoring loop stalled: no turn for {since_turn:.0f}s (limit {stall_s:g}s)"
+            )
+        else:
+            if stats.waiting and since_scored > stall_s:
+                reasons.append(
+                    f"records waiting and nothing scored for {since_scored:.0f}s "
+                    f"(limit {stall_s:g}s)"
+                )
+            if since_member > stall_s:
+                reasons.append(f"not a member of the consumer group for {since_member:.0f}s")
+    if broker_error is not None:
+        reasons.append(f"broker unreachable: {broker_error}")
+    return reasons

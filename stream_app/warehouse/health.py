@@ -1,0 +1,56 @@
+"""Whether the sink writes: what its ``/health`` answers.
+
+The sink cannot write when it has consumed records that no completed flush (insert, then commit)
+has covered for ``stall_s``: inserts failing or hanging, or the ingest loop stuck. Its ingest loop
+runs in the process's main thread, so when it dies the process exits (non-zero) with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from stream_app.warehouse.ingest import IngestStats
+
+
+class SinkHealth:
+    """Called by the SQL endpoint for ``GET /health``: the counters, plus ``reasons`` the sink is
+    not doing its job (empty when it is). Progress is sampled at each call."""
+
+    def __init__(
+        self, stats: IngestStats, stall_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._stats = stats
+        self._stall_s = stall_s
+        self._clock = clock
+        self._lock = threading.Lock()  # the endpoint serves requests in threads
+        self._flushes = stats.flushes
+        self._consumed = stats.consumed  # at the last flush seen
+        self._flushed_at = clock()
+
+    def __call__(self) -> dict[str, object]:
+        """
+        >>> stats, now = IngestStats(), [0.0]
+        >>> health = SinkHealth(stats, stall_s=10, clock=lambda: now[0])
+        >>> stats.consumed, now[0] = 500, 11.0
+        >>> health()["reasons"]
+        ['500 records consumed and no flush completed for 11s (limit 10s): inserts failing?']
+        >>> stats.flushes = 1
+        >>> health()["reasons"]
+        []
+        """
+        stats = self._stats
+        now = self._clock()
+        with self._lock:
+            if stats.flushes != self._flushes or stats.consumed == self._consumed:
+                self._flushes, self._consumed, self._flushed_at = stats.flushes, stats.consumed, now
+            waiting = stats.consumed - self._consumed
+            stalled = now - self._flushed_at
+        reasons = []
+        if waiting and stalled > self._stall_s:
+            reasons.append(
+                f"{waiting} records consumed and no flush completed for {stalled:.0f}s "
+                f"(limit {self._stall_s:g}s): inserts failing?"
+            )
+        return {**stats.as_dict(), "reasons": reasons}

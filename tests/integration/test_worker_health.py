@@ -1,0 +1,297 @@
+"""The worker's ``/health`` tells the truth, and ordinary disruptions do not stop scoring: a broker
+stopped and restarted, a rules path that would block its reader, a model that aborts its loader."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+import stream_app.alerts
+from models.registry import FileModelStore, sha256_text
+from stream_app.control.client import StatusReader, publish_command, wait_for_acks
+from stream_app.control.commands import CommandKind, ControlCommand
+from stream_app.kafka.local_broker import LocalBroker
+from stream_app.kafka.topics import ensure_topics
+from stream_app.processes import ChildProcess, settings_env
+from stream_app.produce import ProduceOptions, produce
+from stream_app.scoring.health import unhealthy_reasons
+from tests.integration.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def health(port: int) -> tuple[int, dict[str, Any]] | None:
+    """``/health``'s HTTP status and document, or None while nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+def healthy_with(port: int, scored: int) -> bool:
+    answer = health(port)
+    return answer is not None and answer[0] == 200 and answer[1]["scored"] >= scored
+
+
+def field(port: int, name: str) -> Any:
+    answer = health(port)
+    return None if answer is None else answer[1][name]
+
+
+def unhealthy_because(port: int, words: str) -> bool:
+    answer = health(port)
+    return answer is not None and answer[0] == 503 and any(words in r for r in answer[1]["reasons"])
+
+
+def test_a_stopped_broker_is_reported_and_scoring_resumes_after_its_restart(
+    make_settings, tmp_path
+):
+    """A private broker, stopped under the worker and started again: the worker's group
+    membership is gone (the checkpoint commit is refused with UNKNOWN_MEMBER_ID), it rejoins."""
+    broker = LocalBroker(log_file=tmp_path / "private-broker.log").start()
+    try:
+        settings = make_settings(
+            bootstrap_servers=broker.bootstrap_servers,
+            health_stall_s=5.0,
+            batch_size=200,
+            checkpoint_interval_ms=600_000,  # what it scored is not committed when the broker stops
+        )
+        port = settings.worker_web_port
+        produce(settings, ProduceOptions(events=2000, seed=31))
+        worker = ChildProcess("worker", ["worker"], settings, tmp_path)
+        try:
+            wait_for(lambda: healthy_with(port, 2000), 120, "the worker scoring, healthy")
+            broker.stop()
+            wait_for(lambda: unhealthy_because(port, "broker unreachable"), 60, "503: broker")
+            broker.start()
+            ensure_topics(settings)  # the local broker keeps its log in memory
+            scored = health(port)[1]["scored"]  # type: ignore[index]
+            produce(settings, ProduceOptions(events=2000, seed=32))
+            wait_for(lambda: healthy_with(port, scored + 2000), 120, "scoring again, healthy")
+            worker.check_alive()
+        finally:
+            code = worker.stop()
+        assert code == 0, worker.log_path.read_text()[-3000:]
+    finally:
+        broker.stop()
+
+
+def test_a_fifo_in_place_of_the_rules_file_neither_freezes_scoring_nor_slows_sigterm(
+    make_settings, tmp_path
+):
+    rules = tmp_path / "rules.toml"
+    shutil.copy(Path(stream_app.alerts.__file__).parent / "default_rules.toml", rules)
+    settings = make_settings(alert_rules=rules, batch_size=200)
+    port = settings.worker_web_port
+    options = ProduceOptions(events=20_000, rate=1000, seed=33)
+    producing = threading.Thread(target=lambda: produce(settings, options))
+    producing.start()
+    worker = ChildProcess("worker", ["worker"], settings, tmp_path)
+    try:
+        wait_for(lambda: healthy_with(port, 1000), 120, "the worker scoring, healthy")
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        os.replace(fifo, rules)  # nobody writes to it: a plain read would block forever
+        wait_for(
+            lambda: "not a regular file" in (field(port, "rules_refused") or ""),
+            30,
+            "the FIFO refused",
+        )
+        scored = field(port, "scored")
+        wait_for(lambda: healthy_with(port, scored + 1000), 60, "scoring going on, healthy")
+    finally:
+        started = time.monotonic()
+        code = worker.stop(timeout_s=60)
+        stop_s = time.monotonic() - started
+        producing.join(60)
+    assert code == 0, worker.log_path.read_text()[-3000:]
+    assert stop_s < 15  # 63 s when the scoring thread hung on the FIFO
+
+
+def aborting_copy(model_dir: Path, target: Path) -> Path:
+    """The session's registry plus version 2: a model text that makes LightGBM abort the process
+    that loads it ("[Fatal] Model format error", then terminate), recorded with its own checksum
+    as if it were fine (a registry written by another tool, a bad copy made before hashing)."""
+    shutil.copytree(model_dir, target)
+    store = FileModelStore(target)
+    lines = store.load_text("1").splitlines(keepends=True)
+    first_leaves = next(i for i, line in enumerate(lines) if line.startswith("num_leaves="))
+    broken = "".join(lines[:first_leaves] + lines[first_leaves + 1 :])
+    metadata = msgspec.structs.replace(store.metadata("1"), version="2", sha256=sha256_text(broken))
+    (target / "2").mkdir()
+    (target / "2" / "model.txt").write_text(broken)
+    (target / "2" / "metadata.json").write_bytes(msgspec.json.encode(metadata))
+    return target
+
+
+def test_a_promoted_model_that_aborts_its_loader_leaves_the_worker_scoring_on_the_last_one(
+    make_settings, model_dir, tmp_path
+):
+    settings = make_settings(model_dir=aborting_copy(model_dir, tmp_path / "models"))
+    port = settings.worker_web_port
+    options = ProduceOptions(events=30_000, rate=1000, seed=34)
+    producing = threading.Thread(target=lambda: produce(settings, options))
+    producing.start()
+    try:
+        first = ChildProcess("worker-1", ["worker"], settings, tmp_path)
+        try:
+            wait_for(lambda: healthy_with(port, 1000), 120, "the worker scoring, healthy")
+            command = ControlCommand.new(CommandKind.PROMOTE, "2", "pytest")
+            reader = StatusReader(settings)
+            try:
+                publish_command(settings, command)
+                acks = wait_for_acks(reader, command.command_id, {settings.worker_id}, 60)
+            finally:
+                reader.close()
+            first.check_alive()  # before the fix: exit 134, no acknowledgement
+            ack = acks[settings.worker_id]
+            assert (ack.status, ack.champion_version) == ("refused", "1")
+            assert "does not load and score" in ack.reason
+            scored = field(port, "scored")
+            wait_for(lambda: healthy_with(port, scored + 1000), 60, "scoring on version 1")
+            assert field(port, "model_version") == "1"
+        finally:
+            assert first.stop() == 0, first.log_path.read_text()[-3000:]
+        # the restart replays the promotion from the control topic: refused again, no crash loop
+        second = ChildProcess("worker-2", ["worker"], settings, tmp_path)
+        try:
+            wait_for(lambda: healthy_with(port, 1), 120, "the restarted worker scoring")
+            scored = field(port, "scored")
+            wait_for(lambda: healthy_with(port, scored + 1000), 60, "scoring after the restart")
+            assert field(port, "model_version") == "1"
+        finally:
+            assert second.stop() == 0, second.log_path.read_text()[-3000:]
+    finally:
+        producing.join(60)
+    reader = StatusReader(settings)
+    try:
+        refusals = [s for s in reader.read_to_end() if s.command_id == command.command_id]
+    finally:
+        reader.close()
+    assert [(s.status, s.reason.startswith("replayed: ")) for s in refusals] == [
+        ("refused", False),
+        ("refused", True),
+    ]
+
+
+DYING_WORKER = """
+import sys
+import time
+from stream_app.scoring.loop import LoopStats
+from stream_app.scoring.worker import serve
+from stream_app.settings import Settings
+
+
+class DyingLoop:
+    \"\"\"A scoring loop whose thread ends after a few seconds without being asked to stop.\"\"\"
+
+    stats = LoopStats()
+
+    def run(self):
+        time.sleep(3)
+        if sys.argv[1] == "raises":
+            raise RuntimeError("scoring broke on purpose")
+
+    def stop(self):
+        pass
+
+
+serve(Settings(), DyingLoop())
+"""
+
+
+@pytest.mark.parametrize("how", ["raises", "returns"])
+def test_a_worker_whose_scoring_thread_ends_exits_with_code_70(how, make_settings, tmp_path):
+    """Not a process that stays up answering /health while nothing scores (faust's web server
+    and services keep it alive): it stops and exits with code 70, however the thread ended (an
+    exception that escaped the thread's handler was seen after a broker restart)."""
+    settings = make_settings()
+    env = {**os.environ, **settings_env(settings)}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", DYING_WORKER, how], env=env, capture_output=True, timeout=120
+    )
+    output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
+    assert result.returncode == 70, output[-3000:]
+    assert ("scoring broke on purpose" in output) == (how == "raises")
+    assert "scoring thread ended: the worker stops" in output
+    assert time.monotonic() - started < 60
+
+
+class StuckRules:
+    """A rules watcher whose check blocks until released: the loop stuck inside a turn."""
+
+    refused = None
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def check(self) -> None:
+        self.release.wait(60)
+
+
+def test_a_loop_stuck_inside_a_turn_is_reported_stalled_then_healthy_again(
+    make_settings, running_worker
+):
+    settings = make_settings(batch_size=200)
+    produce(settings, ProduceOptions(events=1000, seed=35))
+
+    def reasons(loop) -> list[str]:
+        return unhealthy_reasons(
+            loop.stats,
+            failure=None,
+            running=True,
+            broker_error=None,
+            stall_s=2.0,
+            now=time.monotonic(),
+        )
+
+    with running_worker(settings) as running:
+        loop = running.loop
+        wait_for(lambda: loop.stats.scored >= 1000 and not reasons(loop), 60, "scoring, healthy")
+        stuck = StuckRules()
+        loop.rules = stuck
+        wait_for(lambda: any("scoring loop stalled" in r for r in reasons(loop)), 30, "stalled")
+        stuck.release.set()
+        wait_for(lambda: not reasons(loop), 30, "healthy again")
+
+
+def test_a_champion_alias_on_a_model_that_aborts_falls_back_to_the_previous_champion(
+    make_settings, model_dir, tmp_path
+):
+    directory = aborting_copy(model_dir, tmp_path / "models")
+    FileModelStore(directory).set_alias("champion", "2", by="a hand edit")
+    settings = make_settings(model_dir=directory)
+    port = settings.worker_web_port
+    produce(settings, ProduceOptions(events=2000, seed=36))
+    worker = ChildProcess("worker", ["worker"], settings, tmp_path)
+    try:
+        wait_for(lambda: healthy_with(port, 2000), 120, "scoring on the previous champion")
+        assert field(port, "model_version") == "1"
+    finally:
+        assert worker.stop() == 0, worker.log_path.read_text()[-3000:]  # before the fix: -6
+    reader = StatusReader(settings)
+    try:
+        said = [
+            (s.command, s.status, s.reason) for s in reader.read_to_end() if s.status == "fallback"
+        ]
+    finally:
+        reader.close()
+    assert [c for c, _, _ in said] == ["start", "start"]
+    assert "champion candidate champion refused: model 2 does not load and score" in said[0][2]
+    assert said[1][2] == "falling back to model 1, the last champion that loads"
