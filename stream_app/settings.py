@@ -103,6 +103,10 @@ class Settings(BaseSettings):
 
     kafka_profile: Literal["default", "local"] = "local"
 
+    # local broker (`stream-app broker`, demo, bench, tests): Apache Kafka's jars from Maven
+    broker_jars_dir: Path | None = None  # None: ~/.cache/stream_app/kafka-<version>
+    broker_heap_mb: int = Field(default=512, ge=128)  # the JVM's -Xmx
+
     @classmethod
     def settings_customise_sources(
         cls,
