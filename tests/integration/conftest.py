@@ -1,8 +1,8 @@
 """Real infrastructure, started once per test session, and factories for per-test isolation.
 
 With a Docker engine: testcontainers' Kafka and ClickHouse. Without one (this machine, CI): the
-local broker (Tansu) and chDB. Test bodies are the same on both; each test gets its own topics,
-consumer groups and warehouse database.
+local broker (Apache Kafka, one KRaft node, a throw-away log) and chDB. Test bodies are the same
+on both; each test gets its own topics, consumer groups and warehouse database.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def infrastructure(
                 "testcontainers",
             )
         return
-    with LocalBroker(log_file=tmp_path_factory.mktemp("broker") / "tansu.log") as broker:
+    with LocalBroker() as broker:
         yield Infrastructure(broker.bootstrap_servers, f"chdb://{chdb_directory}", "local")
 
 
