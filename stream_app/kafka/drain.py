@@ -1,10 +1,8 @@
-"""Read a partition to its real end, which the local broker misreports.
+"""Read a partition up to the end it had when asked: its high watermark.
 
-Tansu 0.6 reports as high watermark the base offset of the last record batch + 1, which can be
-lower than the real end but never higher. So: read at least up to the reported end (this also
-proves the consumer is really fetching), then until a fetch comes back empty or a record is newer
-than the moment we started (a live topic, such as heartbeats, never goes quiet). On real Kafka the
-reported end is exact and the extra check costs at most one ``poll_s``.
+The end is the broker's high watermark, as on any Kafka cluster. The loop stops on the consumer's
+fetch position, not on the offset of the last record yielded: the last offset of a log can be a
+transaction marker, which a consumer never sees as a record but steps over.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from stream_app.errors import BrokerError
 
@@ -24,21 +22,36 @@ def read_to_end(
     poll_s: float = 0.5,
     timeout_s: float = 60.0,
 ) -> Iterator[Message]:
-    """Assign ``partition`` (at its offset) and yield what it held when called, to the real end."""
-    started_ms = time.time() * 1000
+    """Assign ``partition`` (at its offset) and yield what it held when called, to its end."""
     consumer.assign([partition])
-    low, high = consumer.get_watermark_offsets(partition, timeout=10)
-    position = -1
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        records = [r for r in consumer.consume(batch, poll_s) if r.error() is None]
-        if not records and (position >= high or low >= high):
+    low, high = watermarks(consumer, partition, deadline)
+    while low < high and time.monotonic() < deadline:
+        for record in consumer.consume(batch, poll_s):
+            if record.error() is None and (record.offset() or 0) < high:
+                yield record
+        (position,) = consumer.position([partition])
+        if position.offset >= high:
             return
-        for record in records:
-            position = (record.offset() or 0) + 1
-            yield record
-            if position >= high and record.timestamp()[1] > started_ms:
-                return
-    raise BrokerError(
-        f"{partition.topic}[{partition.partition}] not read to its end in {timeout_s}s"
-    )
+    if low < high:
+        raise BrokerError(
+            f"{partition.topic}[{partition.partition}] not read to its end in {timeout_s}s"
+        )
+
+
+def watermarks(consumer: Consumer, partition: TopicPartition, deadline: float) -> tuple[int, int]:
+    """The partition's (low, high) watermarks, asked again while its leader is not yet serving.
+
+    Right after a topic is created, or a broker restarted, the broker can answer "not leader for
+    partition" for a moment although its metadata already names itself as leader.
+    """
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=10)
+            return low, high
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise BrokerError(
+                    f"no watermarks for {partition.topic}[{partition.partition}]: {exc}"
+                ) from exc
+        time.sleep(0.1)
