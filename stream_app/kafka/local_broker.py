@@ -57,10 +57,6 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
-group.consumer.min.session.timeout.ms=6000
-group.consumer.session.timeout.ms=6000
-group.consumer.min.heartbeat.interval.ms=500
-group.consumer.heartbeat.interval.ms=1000
 """
 
 #: warnings and errors, and the node's life (start, unfenced, shutdown): Kafka's INFO is ~2,500
