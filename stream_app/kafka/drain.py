@@ -22,18 +22,23 @@ def read_to_end(
     poll_s: float = 0.5,
     timeout_s: float = 60.0,
 ) -> Iterator[Message]:
-    """Assign ``partition`` (at its offset) and yield what it held when called, to its end."""
+    """Assign ``partition`` (at its offset) and yield what it held when called, to its end.
+
+    Each ``consume`` asks for at most the records left before the end, so that it returns as soon
+    as they are there instead of waiting ``poll_s`` for more; it waits ``poll_s`` only where
+    offsets hold no record (compacted away, or a transaction marker).
+    """
     consumer.assign([partition])
     deadline = time.monotonic() + timeout_s
     low, high = watermarks(consumer, partition, deadline)
-    while low < high and time.monotonic() < deadline:
-        for record in consumer.consume(batch, poll_s):
+    position = max(low, partition.offset)
+    while position < high and time.monotonic() < deadline:
+        for record in consumer.consume(min(batch, high - position), poll_s):
             if record.error() is None and (record.offset() or 0) < high:
                 yield record
-        (position,) = consumer.position([partition])
-        if position.offset >= high:
-            return
-    if low < high:
+        (fetched,) = consumer.position([partition])
+        position = max(position, fetched.offset)
+    if position < high:
         raise BrokerError(
             f"{partition.topic}[{partition.partition}] not read to its end in {timeout_s}s"
         )
