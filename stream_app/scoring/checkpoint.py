@@ -6,7 +6,8 @@ are produced ``chunk_cards`` at a time, one chunk per turn of the loop, so that 
 of thousands of cards never holds the next batch up for long (a card that a later batch changes
 is encoded as it was at the cut, just before the change). Once all are produced and the producer
 has nothing outstanding, the cut's offsets are committed (synchronously: a failed commit stops
-the worker, as a failed delivery does); a producer that is never idle (a backlog) is flushed once
+the worker, as a failed delivery does, unless the group refused it because this member lost the
+partitions: see :mod:`stream_app.kafka.commit`); a producer that is never idle is flushed once
 the cut is ``interval_s`` old. A crash replays from the last committed
 checkpoint, so no record is skipped; state written for a cut whose offsets were not committed yet
 counts the replayed events of its cards twice (at-least-once). On revoke and stop,
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
+from stream_app.kafka.commit import commit_offsets
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.pipeline import OutputRecord
 from stream_app.state.store import CardStore
@@ -97,9 +99,6 @@ class Checkpointer:
         before its input offsets move."""
         self._outputs.check_acknowledged()
         if offsets:
-            self._consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                asynchronous=False,
-            )
+            commit_offsets(self._consumer, offsets)
         self._cut_offsets = None
         self._last_commit = time.monotonic()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, TopicPartition
 
 from stream_app.errors import BrokerError, CodecError
+from stream_app.kafka.commit import commit_offsets
 from stream_app.sinks.base import Sink
 from stream_app.timing import StageTimes
 from stream_app.warehouse.rows import RowMapper, now_ms
@@ -127,10 +128,7 @@ class WarehouseIngest:
                 self.stats.stored[route.topic] = self.stats.stored.get(route.topic, 0) + written
         stages.lap("insert")
         if self._pending_offsets:
-            self._consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in self._pending_offsets.items()],
-                asynchronous=False,
-            )
+            commit_offsets(self._consumer, self._pending_offsets)
             self._pending_offsets = {}
         stages.lap("commit")
         self._oldest_pending = None
