@@ -172,7 +172,7 @@ def bench(
     ] = 200_000,
     latency_seconds: Annotated[
         float, typer.Option(min=3, help="Duration of the paced latency run.")
-    ] = 20.0,
+    ] = 60.0,
     latency_rate: Annotated[
         float, typer.Option(min=1, help="Events per second offered in the latency run.")
     ] = 5000.0,
@@ -181,7 +181,7 @@ def bench(
     ] = 0,
     partitions: Annotated[
         int, typer.Option(min=1, help="Partitions of each keyed topic (one worker reads them all).")
-    ] = 1,
+    ] = 4,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
     ] = None,
