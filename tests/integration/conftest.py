@@ -68,7 +68,7 @@ def infrastructure(
                 "testcontainers",
             )
         return
-    with LocalBroker() as broker:
+    with LocalBroker.for_settings(Settings()) as broker:  # a throw-away log
         yield Infrastructure(broker.bootstrap_servers, f"chdb://{chdb_directory}", "local")
 
 
