@@ -140,8 +140,8 @@ class LocalBroker:
     def start(self, timeout_s: float = 120.0) -> LocalBroker:
         """Start the node (formatting its storage on first start); return once it answers.
 
-        ``timeout_s`` is generous: a JVM loading ~90 jars takes 8-12 s on two quiet cores and
-        three times that when the machine is busy.
+        ``timeout_s`` is generous: a JVM loading ~90 jars took 7-8 s on two quiet cores and
+        up to four times that on a busy machine.
         """
         java, libs = java_executable(), kafka_jars(self._jars_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
