@@ -68,14 +68,21 @@ def topics() -> None:
 @app.command()
 def broker(
     port: Annotated[int, typer.Option(help="Loopback port (0 = a free one).")] = 9092,
+    state_dir: Annotated[
+        Path, typer.Option(help="Where the broker keeps its log; a restart finds it again.")
+    ] = Path(".stream_app/broker"),
 ) -> None:
-    """Run the local Kafka-protocol broker (Tansu, in-memory) until Ctrl-C."""
+    """Run the local broker, Apache Kafka (KRaft, one node), until Ctrl-C."""
     import signal
 
+    from stream_app.kafka.kafka_jars import KAFKA_VERSION
     from stream_app.kafka.local_broker import LocalBroker
 
-    with LocalBroker(port or None) as running:
-        console.print(f"broker listening on {running.bootstrap_servers} (Ctrl-C stops it)")
+    with LocalBroker.for_settings(Settings(), state_dir, port or None) as running:
+        console.print(
+            f"Apache Kafka {KAFKA_VERSION} listening on {running.bootstrap_servers}; "
+            f"log in {running.state_dir} (Ctrl-C stops it)"
+        )
         stop_signals = {signal.SIGINT, signal.SIGTERM}
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # sigwait needs them blocked
         signal.sigwait(stop_signals)
@@ -165,7 +172,7 @@ def bench(
     ] = 200_000,
     latency_seconds: Annotated[
         float, typer.Option(min=3, help="Duration of the paced latency run.")
-    ] = 20.0,
+    ] = 60.0,
     latency_rate: Annotated[
         float, typer.Option(min=1, help="Events per second offered in the latency run.")
     ] = 5000.0,
@@ -174,7 +181,7 @@ def bench(
     ] = 0,
     partitions: Annotated[
         int, typer.Option(min=1, help="Partitions of each keyed topic (one worker reads them all).")
-    ] = 1,
+    ] = 4,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
     ] = None,

@@ -19,6 +19,7 @@ from stream_app.alert_ticker import AlertTicker
 from stream_app.control.client import publish_model_version
 from stream_app.errors import StreamAppError
 from stream_app.features import FEATURE_SET_VERSION
+from stream_app.kafka.kafka_jars import KAFKA_VERSION
 from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.kafka.topics import ensure_topics
 from stream_app.processes import ChildProcess, get_json, wait_until
@@ -76,7 +77,7 @@ class Demo:
         self.options = options
         self.console = console
         self.logs = options.state_dir / "logs"
-        self.broker = LocalBroker(log_file=None)
+        self.broker = LocalBroker.for_settings(Settings(), options.state_dir / "broker")
         self.children: list[ChildProcess] = []
         self.worker_ports: list[int] = []
 
@@ -95,11 +96,14 @@ class Demo:
     def _start_infrastructure(self) -> Settings:
         options, console = self.options, self.console
         warehouse = options.state_dir / "warehouse"
-        if warehouse.exists():
-            shutil.rmtree(warehouse)  # the broker starts empty, so does the demo's warehouse
+        for previous in (warehouse, self.broker.state_dir):
+            if previous.exists():
+                shutil.rmtree(previous)  # every demo starts from an empty broker and warehouse
         self.logs.mkdir(parents=True, exist_ok=True)
         self.broker.start()
-        console.print(f"[bold]broker[/bold] Tansu on {self.broker.bootstrap_servers}")
+        console.print(
+            f"[bold]broker[/bold] Apache Kafka {KAFKA_VERSION} on {self.broker.bootstrap_servers}"
+        )
         settings = Settings(
             bootstrap_servers=self.broker.bootstrap_servers,
             model_dir=options.state_dir / "models",

@@ -118,6 +118,10 @@ class Settings(BaseSettings):
 
     kafka_profile: Literal["default", "local"] = "local"
 
+    # local broker (`stream-app broker`, demo, bench, tests): Apache Kafka's jars from Maven
+    broker_jars_dir: Path | None = None  # None: ~/.cache/stream_app/kafka-<version>
+    broker_heap_mb: int = Field(default=512, ge=128)  # the JVM's -Xmx
+
     # event time and plausibility (docs/event-contract.md): outside the window or above the
     # maximum amount, an event is dead-lettered; the warehouse keeps rows retention_days
     retention_days: int = Field(default=365, ge=2, le=20_000)  # TTL; DateTime ends in 2106

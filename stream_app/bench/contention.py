@@ -18,7 +18,7 @@ from pathlib import Path
 
 from stream_app.bench.procstat import TICKS, cpu_seconds, stat_fields
 
-BROKER_COMMAND = "tansu"
+BROKER_COMMAND = "java"  # the local broker is a JVM started by the benchmark itself
 
 
 def _machine_seconds() -> tuple[float, float, float]:

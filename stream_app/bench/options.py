@@ -12,7 +12,7 @@ from models.train import TrainingConfig
 class LatencyOptions:
     """The paced run: offered rate, duration, warm-up dropped, visibility sampling."""
 
-    seconds: float = 20.0
+    seconds: float = 60.0  # long enough to see latency climb, if it does
     rate: float = 5_000.0
     warmup_s: float = 2.0
     sample_every: int = 50  # events per visibility sample
@@ -26,10 +26,9 @@ class BenchOptions:
     soak_events: int = 0  # 0 = no soak phase
     state_dir: Path = Path(".stream_app/bench")  # wiped at start
     training: TrainingConfig = field(default_factory=TrainingConfig)
-    #: partitions of each keyed topic. One worker reads them all, so the count changes nothing
-    #: for it on Kafka; on the local broker (Tansu 0.6) every fetch lists all the batches of each
-    #: partition it reads, so fewer partitions cost less per fetch: README, "What bounds".
-    partitions: int = 1
+    #: partitions of each keyed topic, as a deployment has them: one worker reads them all, two
+    #: share them
+    partitions: int = 4
     #: warehouse of the bare loop, opened by the benchmark process itself (never by a child);
     #: default ``chdb://<state_dir>/bare-warehouse``
     bare_warehouse_dsn: str | None = None

@@ -12,6 +12,7 @@ from models.registry import FileModelStore
 from models.train import TrainingConfig, train_model
 from stream_app.bench.deployment import Deployment
 from stream_app.features import FEATURE_NAMES
+from stream_app.kafka.kafka_jars import KAFKA_VERSION
 from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.kafka.topics import ensure_topics
 from stream_app.settings import Settings, Topics
@@ -50,7 +51,7 @@ class BenchStack:
         self.partitions = partitions
         self.say = say
         self.logs = self.state_dir / "logs"
-        self.broker = LocalBroker(log_file=None)
+        self.broker = LocalBroker.for_settings(Settings(), self.state_dir / "broker")
         self.deployments: list[Deployment] = []
         self._run = uuid.uuid4().hex[:6]
 
@@ -62,7 +63,10 @@ class BenchStack:
         # phases register schemas under their own topic names: in a copy, never in the repo's
         shutil.copytree(SCHEMAS, self.state_dir / "schemas")
         self.broker.start()
-        self.say(f"broker Tansu on {self.broker.bootstrap_servers}; logs in {self.logs}/")
+        self.say(
+            f"broker Apache Kafka {KAFKA_VERSION} on {self.broker.bootstrap_servers}; "
+            f"logs in {self.logs}/"
+        )
         store = FileModelStore(self.state_dir / "models")
         metadata = train_model(store, training, progress=lambda m: self.say(f"model: {m}"))
         leaves = [

@@ -1,10 +1,8 @@
-"""Read a partition to its real end, which the local broker misreports.
+"""Read a partition up to the end it had when asked: its high watermark.
 
-Tansu 0.6 reports as high watermark the base offset of the last record batch + 1, which can be
-lower than the real end but never higher. So: read at least up to the reported end (this also
-proves the consumer is really fetching), then until a fetch comes back empty or a record is newer
-than the moment we started (a live topic, such as heartbeats, never goes quiet). On real Kafka the
-reported end is exact and the extra check costs at most one ``poll_s``.
+The end is the broker's high watermark, as on any Kafka cluster. The loop stops on the consumer's
+fetch position, not on the offset of the last record yielded: the last offset of a log can be a
+transaction marker, which a consumer never sees as a record but steps over.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from stream_app.errors import BrokerError
 
@@ -24,8 +22,26 @@ def read_to_end(
     poll_s: float = 0.5,
     timeout_s: float = 60.0,
 ) -> Iterator[Message]:
-    """Assign ``partition`` (at its offset) and yield what it held when called, to the real end."""
-    yield from read_all_to_end(consumer, [partition], batch, poll_s, timeout_s)
+    """Assign ``partition`` (at its offset) and yield what it held when called, to its end.
+
+    Each ``consume`` asks for at most the records left before the end, so that it returns as soon
+    as they are there instead of waiting ``poll_s`` for more; it waits ``poll_s`` only where
+    offsets hold no record (compacted away, or a transaction marker).
+    """
+    consumer.assign([partition])
+    deadline = time.monotonic() + timeout_s
+    low, high = watermarks(consumer, partition, deadline)
+    position = max(low, partition.offset)
+    while position < high and time.monotonic() < deadline:
+        for record in consumer.consume(min(batch, high - position), poll_s):
+            if record.error() is None and (record.offset() or 0) < high:
+                yield record
+        (fetched,) = consumer.position([partition])
+        position = max(position, fetched.offset)
+    if position < high:
+        raise BrokerError(
+            f"{partition.topic}[{partition.partition}] not read to its end in {timeout_s}s"
+        )
 
 
 def read_all_to_end(
@@ -35,33 +51,24 @@ def read_all_to_end(
     poll_s: float = 0.5,
     timeout_s: float = 60.0,
 ) -> Iterator[Message]:
-    """:func:`read_to_end` over several partitions at once, interleaved as fetches return them.
-
-    Done once every partition is read to its reported end and a fetch comes back empty, or
-    once, past every reported end, a record newer than the call arrived.
-    """
-    started_ms = time.time() * 1000
-    consumer.assign(partitions)
-    ends: dict[tuple[str, int], int] = {}
-    reached: set[tuple[str, int]] = set()
+    """:func:`read_to_end` over several partitions, one after the other."""
     for partition in partitions:
-        key = (partition.topic, partition.partition)
-        low, ends[key] = consumer.get_watermark_offsets(partition, timeout=10)
-        if low >= ends[key]:
-            reached.add(key)
-    fresh = False
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        records = [r for r in consumer.consume(batch, poll_s) if r.error() is None]
-        if not records and len(reached) == len(ends):
-            return
-        for record in records:
-            key = (record.topic() or "", record.partition() or 0)
-            yield record
-            if (record.offset() or 0) + 1 >= ends[key]:
-                reached.add(key)
-                fresh = fresh or record.timestamp()[1] > started_ms
-        if fresh and len(reached) == len(ends):
-            return
-    names = ", ".join(f"{p.topic}[{p.partition}]" for p in partitions)
-    raise BrokerError(f"{names} not read to the end in {timeout_s}s")
+        yield from read_to_end(consumer, partition, batch, poll_s, timeout_s)
+
+
+def watermarks(consumer: Consumer, partition: TopicPartition, deadline: float) -> tuple[int, int]:
+    """The partition's (low, high) watermarks, asked again while its leader is not yet serving.
+
+    Right after a topic is created, or a broker restarted, the broker can answer "not leader for
+    partition" for a moment although its metadata already names itself as leader.
+    """
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=10)
+            return low, high
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise BrokerError(
+                    f"no watermarks for {partition.topic}[{partition.partition}]: {exc}"
+                ) from exc
+        time.sleep(0.1)

