@@ -110,7 +110,7 @@ class Condition(BaseModel):
 class Rule(BaseModel):
     """A validated rule: one ``[[rule]]`` table of a rules file (its conditions under ``all``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Annotated[str, AfterValidator(_rule_name)]
     severity: Severity

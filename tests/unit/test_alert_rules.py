@@ -317,6 +317,11 @@ RULE_CASES = [
         "all[0]: Input should be a valid dictionary",
     ),
     ("empty rule", rule(), "empty rule"),
+    (
+        "conditions under their Python name",
+        named('conditions = [{ feature = "score", op = ">=", value = 0.5 }]'),
+        "all: Field required",
+    ),
     ("no conditions", named("all = []"), "all: Tuple should have at least 1 item"),
     (
         "missing description",
