@@ -105,10 +105,11 @@ def produce(
     event_format: Annotated[str, typer.Option("--format", help="json or avro.")] = "json",
 ) -> None:
     """Produce synthetic card transactions, keyed by card id."""
-    from stream_app.produce import ProduceOptions, ProduceReport
+    from stream_app.produce import EventFormat, ProduceOptions, ProduceReport
     from stream_app.produce import produce as run_produce
 
-    if event_format not in ("json", "avro"):
+    formats: dict[str, EventFormat] = {"json": "json", "avro": "avro"}
+    if event_format not in formats:
         raise typer.BadParameter("--format must be json or avro")
 
     def show(report: ProduceReport) -> None:
@@ -118,7 +119,9 @@ def produce(
             f"\rproduced {sent:,} ({report.malformed:,} malformed) {rate_now:,.0f}/s", end=""
         )
 
-    options = ProduceOptions(events, rate, fraud_rate, seed, bad_fraction, time_scale, event_format)  # type: ignore[arg-type]
+    options = ProduceOptions(
+        events, rate, fraud_rate, seed, bad_fraction, time_scale, formats[event_format]
+    )
     report = run_produce(Settings(), options, show)
     console.print(
         f"\nsent {report.valid:,} valid ({report.fraud:,} fraud) and {report.malformed:,} malformed"

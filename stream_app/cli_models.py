@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from models.registry import CHALLENGER, CHAMPION, FileModelStore, ModelMetadata
+from models.registry import CHALLENGER, CHAMPION, FileModelStore
 from stream_app.settings import Settings
 
 models_app = typer.Typer(help="Model registry and hot-swap.", no_args_is_help=True)
@@ -88,7 +88,7 @@ def show(version: Annotated[str, typer.Argument(help="Version id or alias.")]) -
 @models_app.command("diff")
 def diff(first: str, second: str) -> None:
     """Evaluation and feature-importance differences between two versions."""
-    from stream_app.scoring.model import load_model
+    from models.loader import load_model
 
     store = _store(Settings())
     a, b = store.resolve(first), store.resolve(second)
@@ -100,19 +100,16 @@ def diff(first: str, second: str) -> None:
                     f"{b.threshold - a.threshold:+.4f}")  # fmt: skip
     metrics.add_row("trees", str(a.num_trees), str(b.num_trees), f"{b.num_trees - a.num_trees:+d}")
     importance = Table("feature", a.version, b.version, "change", title="gain share")
-    shares = [_gain_shares(load_model(store, m.version).booster, m) for m in (a, b)]
+    shares = [
+        dict(zip(m.feature_names, load_model(store, m.version).gain_shares().tolist(), strict=True))
+        for m in (a, b)
+    ]
     for name in a.feature_names:
         x, y = shares[0].get(name, 0.0), shares[1].get(name, 0.0)
         importance.add_row(name, f"{x:.1%}", f"{y:.1%}", f"{(y - x) * 100:+.1f} pt")
     out = Console()
     out.print(metrics)
     out.print(importance)
-
-
-def _gain_shares(booster: object, metadata: ModelMetadata) -> dict[str, float]:
-    gains = booster.feature_importance(importance_type="gain")  # type: ignore[attr-defined]
-    total = float(sum(gains)) or 1.0
-    return {name: float(g) / total for name, g in zip(metadata.feature_names, gains, strict=True)}
 
 
 def _issue(kind_name: str, version: str | None, timeout: float) -> None:

@@ -12,6 +12,8 @@ import numpy.typing as npt
 
 CHANNELS = ("pos", "ecom", "atm")
 MAX_ID_LENGTH = 128
+#: the ``command`` of a worker's heartbeat on the status topic (the sink does not store them)
+HEARTBEAT = "heartbeat"
 
 
 class Transaction(msgspec.Struct, frozen=True):

@@ -12,10 +12,26 @@ from __future__ import annotations
 import numpy as np
 
 from stream_app.events import CHANNELS, FloatArray, TransactionBatch
-from stream_app.generator import CATEGORIES
 from stream_app.state import VELOCITY_FEATURES
 
 FEATURE_SET_VERSION = "fs2"
+#: the merchant categories the model knows (codes by position; any other is NaN)
+CATEGORIES = (
+    "grocery",
+    "restaurant",
+    "fuel",
+    "pharmacy",
+    "clothing",
+    "travel",
+    "entertainment",
+    "utilities",
+    "online_retail",
+    "electronics",
+    "jewelry",
+    "gaming",
+    "atm",
+    "digital_goods",
+)
 EVENT_FEATURES: tuple[str, ...] = (
     "amount",
     "log_amount",

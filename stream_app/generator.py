@@ -20,26 +20,11 @@ from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 from stream_app.events import Transaction
+from stream_app.features import CATEGORIES
 from stream_app.timing import now_ms
 
 DAY_MS = 86_400_000
 
-CATEGORIES = (
-    "grocery",
-    "restaurant",
-    "fuel",
-    "pharmacy",
-    "clothing",
-    "travel",
-    "entertainment",
-    "utilities",
-    "online_retail",
-    "electronics",
-    "jewelry",
-    "gaming",
-    "atm",
-    "digital_goods",
-)
 RISKY_CATEGORIES = ("electronics", "jewelry", "gaming", "digital_goods")
 COUNTRIES = ("FR", "DE", "ES", "IT", "NL", "BE", "GB", "US", "PL", "PT")
 FAR_COUNTRIES = ("NG", "RU", "BR", "ID", "VN")

@@ -48,10 +48,6 @@ class Topics(BaseModel):
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
 
-    def outputs(self) -> tuple[str, ...]:
-        """Topics the scoring workers write."""
-        return (self.predictions, self.dead_letters, self.alerts, self.control_status)
-
     def single_partition(self) -> dict[str, dict[str, str]]:
         """Low-volume topics with one partition (total order), and their topic configs."""
         return {
@@ -90,7 +86,6 @@ class Settings(BaseSettings):
     max_key_bytes: int = Field(default=1024, ge=16)
     dead_letter_max_bytes: int = Field(default=128 * 1024, ge=2048, le=1_000_000)
     poison_max_attempts: int = Field(default=3, ge=1)
-    decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     worker_group: str = "stream-app-workers"
     worker_web_port: int = Field(default=6066, ge=0, le=65535)

@@ -35,8 +35,9 @@ Using it
 --------
 
 ``RuleSet.load(path)`` (or ``RuleSet.default()``) validates and returns an immutable set;
-any mistake raises :class:`RuleError` (a ``ConfigError``) as ``file:line: reason``, the line being
-the offending rule's ``[[rule]]`` header, or the line of a TOML syntax error.
+any mistake raises :class:`RuleError` (a ``ConfigError``) as ``file: rule N 'name': where: reason``
+(``where`` is pydantic's location in the rule, e.g. ``all[0].value``); a TOML syntax error carries
+its line and column.
 ``rules.reload(path)`` returns a new set or raises, leaving ``rules`` as it was.
 ``rules.evaluate(columns, merchant_category)`` returns ``[(row, [rule names]), ...]`` for the rows
 where a rule fired, and :func:`apply_cooldown` drops the rows of cards in cool-down.

@@ -8,13 +8,15 @@ rule.
 
 from __future__ import annotations
 
+import math
 import operator
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from stream_app.state import VELOCITY_FEATURES
 
@@ -23,6 +25,7 @@ Compare = Callable[[np.ndarray, float], BoolArray]
 
 #: every feature a condition may name: the model's score, the event's amount, velocity features
 FEATURES: tuple[str, ...] = ("score", "amount", *VELOCITY_FEATURES)
+Operator = Literal[">", ">=", "<", "<="]
 OPERATORS: Mapping[str, Compare] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -31,6 +34,7 @@ OPERATORS: Mapping[str, Compare] = {
 }
 Severity = Literal["low", "medium", "high"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
 
 
 def feature_range(feature: str) -> tuple[float, float]:
@@ -43,18 +47,52 @@ def feature_range(feature: str) -> tuple[float, float]:
     return (0.0, 1.0) if feature == "score" else (0.0, float("inf"))
 
 
-@dataclass(frozen=True, slots=True)
-class Condition:
+def _known_feature(feature: str) -> str:
+    if feature not in FEATURES:
+        raise ValueError(f"unknown feature {feature!r} (known: {', '.join(FEATURES)})")
+    return feature
+
+
+def _rule_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ValueError("must be 1-64 letters, digits, '_', '.' or '-'")
+    return name
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+#: a finite number; an integer is taken as a float, a string or a boolean is refused
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Amount = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
+
+
+class Condition(BaseModel):
     """``feature op value``, e.g. ``count_1h > 3``."""
 
-    feature: str
-    op: str
-    value: float
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    feature: Annotated[str, AfterValidator(_known_feature)]
+    op: Operator
+    value: Number
+
+    @model_validator(mode="after")
+    def _value_in_range(self) -> Condition:
+        low, high = feature_range(self.feature)
+        if not low <= self.value <= high:
+            interval = f"[{low:g}, {high:g}]" if math.isfinite(high) else f">= {low:g}"
+            raise ValueError(
+                f"threshold {self.value:g} out of range for {self.feature} (must be {interval})"
+            )
+        return self
 
     def __str__(self) -> str:
         """The condition as it reads in a rule file.
 
-        >>> str(Condition("count_1h", ">", 3.0))
+        >>> str(Condition(feature="count_1h", op=">", value=3.0))
         'count_1h > 3'
         """
         return f"{self.feature} {self.op} {self.value:g}"
@@ -62,24 +100,32 @@ class Condition:
     def holds(self, columns: Mapping[str, np.ndarray]) -> BoolArray:
         """Where the condition holds, row by row (false where the feature is NaN).
 
-        >>> Condition("score", ">=", 0.5).holds({"score": np.array([0.5, 0.4, np.nan])}).tolist()
+        >>> condition = Condition(feature="score", op=">=", value=0.5)
+        >>> condition.holds({"score": np.array([0.5, 0.4, np.nan])}).tolist()
         [True, False, False]
         """
         return OPERATORS[self.op](columns[self.feature], self.value)
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A validated rule; ``line`` is the line of its ``[[rule]]`` header in the rules file."""
+class Rule(BaseModel):
+    """A validated rule: one ``[[rule]]`` table of a rules file (its conditions under ``all``)."""
 
-    name: str
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, AfterValidator(_rule_name)]
     severity: Severity
-    description: str
-    conditions: tuple[Condition, ...]
-    merchant_category: frozenset[str] | None = None
-    amount_min: float | None = None
-    amount_max: float | None = None
-    line: int = 0
+    description: Annotated[str, AfterValidator(_not_blank)]
+    conditions: tuple[Condition, ...] = Field(alias="all", min_length=1)
+    merchant_category: frozenset[str] | None = Field(default=None, min_length=1)
+    amount_min: Amount | None = None
+    amount_max: Amount | None = None
+
+    @model_validator(mode="after")
+    def _band_in_order(self) -> Rule:
+        low, high = self.amount_min, self.amount_max
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"amount_min ({low:g}) is above amount_max ({high:g})")
+        return self
 
     @property
     def features(self) -> frozenset[str]:

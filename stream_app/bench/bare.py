@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-import numpy as np
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
+from models.loader import load_model
 from models.registry import FileModelStore
+from models.runtime import LightGBMRuntime
 from stream_app.alerts import RuleSet, apply_cooldown
 from stream_app.bench.errors import BenchError
 from stream_app.bench.stack import BenchStack
@@ -29,7 +30,6 @@ from stream_app.features import compute_features
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.produce import ProduceOptions, produce
 from stream_app.scoring.alerting import rule_columns, top_contributions
-from stream_app.scoring.model import LoadedModel, load_model
 from stream_app.state import CardStore, batch_velocity_features
 from stream_app.warehouse.client import connect
 from stream_app.warehouse.schema import ALERTS, EVENTS, PREDICTIONS, Table, create_statements
@@ -75,7 +75,7 @@ class BareLoop:
     producer: Producer
     output_topic: str
     alerts_topic: str
-    model: LoadedModel
+    model: LightGBMRuntime
     rules: RuleSet
     cooldown_ms: int
     client: Client
@@ -105,7 +105,7 @@ class BareLoop:
                 batch.event_time,
             )
             features = compute_features(batch, velocity)
-            scores = np.asarray(self.model.booster.predict(features, num_threads=1))
+            scores = self.model.predict(features)
             created = [r.timestamp()[1] for r in records]
             alerts = self._alerts(batch, partitions, features, scores, created)
             self._publish_and_store(records, batch, scores.tolist(), created, alerts)
@@ -136,9 +136,7 @@ class BareLoop:
         if not kept:
             return []
         rows = [row for row, _ in kept]
-        contributions = np.asarray(
-            self.model.booster.predict(features[rows], pred_contrib=True, num_threads=1)
-        )
+        contributions = self.model.contributions(features[rows])
         now, alerts = int(time.time() * 1000), []
         for (row, names), contribution in zip(kept, contributions, strict=True):
             top_features, top_values = top_contributions(contribution, 3)

@@ -109,8 +109,6 @@ class AvroRecordCodec:
 class AvroCodec(TransactionCodec):
     """Transactions as Avro in the wire format, validated like JSON ones."""
 
-    name = "avro"
-
     def __init__(self, registry: SchemaRegistry, schema: Schema, subject: str) -> None:
         self._records = AvroRecordCodec(registry, subject, schema)
 

@@ -10,9 +10,6 @@ from stream_app.events import Transaction
 class TransactionCodec(ABC):
     """Turns a :class:`Transaction` into bytes and back; decode failures raise ``CodecError``."""
 
-    #: short name used in CLI flags and documentation
-    name: str
-
     @abstractmethod
     def encode(self, event: Transaction) -> bytes:
         """Serialise one event."""

@@ -50,11 +50,3 @@ def topic_codec(settings: Settings, registry: SchemaRegistry, topic_field: str) 
     topic = getattr(settings.topics, topic_field)
     schema = load_schema(settings.schemas_dir, SCHEMA_FILES[topic_field])
     return AvroRecordCodec(registry, f"{topic}-value", schema)
-
-
-def prediction_codec(settings: Settings, registry: SchemaRegistry) -> AvroRecordCodec:
-    return topic_codec(settings, registry, "predictions")
-
-
-def dead_letter_codec(settings: Settings, registry: SchemaRegistry) -> AvroRecordCodec:
-    return topic_codec(settings, registry, "dead_letters")

@@ -24,8 +24,6 @@ class JsonCodec(TransactionCodec):
     stream_app.errors.CodecError: invalid_field: Expected `str`, got `int` - at `$.event_id`
     """
 
-    name = "json"
-
     def __init__(self) -> None:
         self._decoder = msgspec.json.Decoder(Transaction)
         self._encoder = msgspec.json.Encoder()

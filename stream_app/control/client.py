@@ -14,8 +14,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from models.registry import ModelMetadata
 from stream_app.codecs.factory import schema_registry, topic_codec
-from stream_app.control.commands import HEARTBEAT, ControlCodecs, ControlCommand, ControlStatus
+from stream_app.control.commands import ControlCodecs, ControlCommand, ControlStatus
 from stream_app.errors import BrokerError
+from stream_app.events import HEARTBEAT
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.kafka.drain import read_all_to_end
 from stream_app.settings import Settings

@@ -82,9 +82,6 @@ class ControlStatus(msgspec.Struct, frozen=True):
     acknowledged_at: int
 
 
-HEARTBEAT = "heartbeat"
-
-
 class ControlCodecs:
     """Avro codecs of the control and status topics."""
 

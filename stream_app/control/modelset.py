@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
+from models.loader import ModelLoader
 from models.registry import CHALLENGER, CHAMPION
+from models.runtime import ModelRuntime
 from stream_app.control.commands import CommandKind, ControlCommand, ControlError
 from stream_app.errors import ModelError
-from stream_app.scoring.model import LoadedModel, ModelLoader
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +18,8 @@ log = logging.getLogger(__name__)
 class ModelSet:
     """The champion (scores and decides) and an optional challenger (scored in shadow)."""
 
-    champion: LoadedModel
-    challenger: LoadedModel | None = None
+    champion: ModelRuntime
+    challenger: ModelRuntime | None = None
 
     @property
     def versions(self) -> tuple[str, str | None]:
@@ -43,7 +44,7 @@ def initial_models(loader: ModelLoader) -> tuple[ModelSet, list[str]]:
     return ModelSet(champion, challenger), refusals
 
 
-def _first_usable_champion(loader: ModelLoader, refusals: list[str]) -> LoadedModel:
+def _first_usable_champion(loader: ModelLoader, refusals: list[str]) -> ModelRuntime:
     history = [c["from"] for c in loader.store.alias_history() if c["alias"] == CHAMPION]
     candidates = [CHAMPION, *dict.fromkeys(str(v) for v in reversed(history) if v is not None)]
     tried = len(refusals)
@@ -63,7 +64,7 @@ def _first_usable_champion(loader: ModelLoader, refusals: list[str]) -> LoadedMo
 
 def _challenger(
     loader: ModelLoader, version: str | None, refusals: list[str]
-) -> LoadedModel | None:
+) -> ModelRuntime | None:
     if version is None:
         return None
     try:

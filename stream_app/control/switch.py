@@ -15,8 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from models.loader import ModelLoader
 from stream_app.control.commands import (
-    HEARTBEAT,
     ControlCodecs,
     ControlCommand,
     ControlError,
@@ -24,8 +24,8 @@ from stream_app.control.commands import (
 )
 from stream_app.control.modelset import ModelSet, prepare
 from stream_app.errors import ModelError
+from stream_app.events import HEARTBEAT
 from stream_app.kafka.drain import read_to_end
-from stream_app.scoring.model import ModelLoader
 
 log = logging.getLogger(__name__)
 

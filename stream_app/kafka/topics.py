@@ -10,18 +10,11 @@ from __future__ import annotations
 import time
 
 from confluent_kafka import KafkaException
-
-# NewTopic is exported by the C extension, which its stubs do not list
-from confluent_kafka.admin import (  # type: ignore[attr-defined]
-    AdminClient,
-    ConfigResource,
-    NewTopic,
-    ResourceType,
-)
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from stream_app.errors import BrokerError
 from stream_app.kafka.config import admin_config
-from stream_app.settings import Settings
+from stream_app.settings import Settings, Topics
 
 
 def wanted_topics(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
@@ -37,14 +30,19 @@ def wanted_topics(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
 
 def sink_topics(settings: Settings) -> tuple[str, ...]:
     """The topics the warehouse sink consumes."""
-    topics = settings.topics
-    return (topics.transactions, *topics.outputs(), topics.model_versions)
+    t = settings.topics
+    return (t.transactions, *_stored_outputs(t), t.model_versions)
 
 
 def worker_topics(settings: Settings) -> tuple[str, ...]:
     """The topics a scoring worker reads or writes."""
-    topics = settings.topics
-    return (topics.transactions, *topics.outputs(), topics.card_state, topics.control)
+    t = settings.topics
+    return (t.transactions, *_stored_outputs(t), t.card_state, t.control)
+
+
+def _stored_outputs(t: Topics) -> tuple[str, ...]:
+    """What the workers publish and the sink stores (card state and commands stay out)."""
+    return (t.predictions, t.dead_letters, t.alerts, t.control_status)
 
 
 def check_topics(settings: Settings, needed: tuple[str, ...], timeout_s: float = 30.0) -> None:

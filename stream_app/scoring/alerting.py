@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.runtime import ModelRuntime
 from stream_app.alerts import CooldownState, RuleSet, apply_cooldown
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.events import FloatArray, TransactionBatch
 from stream_app.features import EVENT_FEATURES, FEATURE_NAMES
-from stream_app.scoring.model import LoadedModel
 from stream_app.state import VELOCITY_FEATURES
 
 
@@ -73,7 +73,7 @@ class AlertBuilder:
         batch: TransactionBatch,
         features: FloatArray,
         scores: FloatArray,
-        champion: LoadedModel,
+        champion: ModelRuntime,
         create_times: Sequence[int],
         card_state: Callable[[str], CooldownState],
     ) -> PendingAlerts:
@@ -109,14 +109,12 @@ class AlertBuilder:
         batch: TransactionBatch,
         kept_features: FloatArray,
         scores: FloatArray,
-        champion: LoadedModel,
+        champion: ModelRuntime,
         create_times: Sequence[int],
         kept: list[tuple[int, list[str]]],
     ) -> list[AlertRecord]:
         """The alert records of the ``kept`` rows (their feature rows in ``kept_features``)."""
-        contributions = np.asarray(
-            champion.booster.predict(kept_features, pred_contrib=True, num_threads=1)
-        )
+        contributions = champion.contributions(kept_features)
         alerted_time = int(time.time() * 1000)
         records = []
         for (row, rule_names), contribution in zip(kept, contributions, strict=True):

@@ -6,11 +6,10 @@ import uuid
 
 from confluent_kafka import Consumer
 
+from models.loader import ModelLoader
 from models.registry import FileModelStore
 from stream_app.alerts import RuleSet
 from stream_app.codecs.factory import (
-    dead_letter_codec,
-    prediction_codec,
     schema_registry,
     topic_codec,
     transaction_decoder,
@@ -25,7 +24,6 @@ from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.dead_letters import DeadLetters
 from stream_app.scoring.loop import ScoringLoop
-from stream_app.scoring.model import ModelLoader
 from stream_app.scoring.pipeline import ScoringPipeline
 from stream_app.scoring.rules_watch import RulesWatcher
 from stream_app.settings import Settings
@@ -46,9 +44,9 @@ def build_loop(settings: Settings) -> ScoringLoop:
     pipeline = ScoringPipeline(
         decoder=transaction_decoder(settings, registry),
         checks=EventChecks.from_settings(settings),
-        predictions=prediction_codec(settings, registry),
+        predictions=topic_codec(settings, registry, "predictions"),
         dead_letters=DeadLetters.for_settings(
-            dead_letter_codec(settings, registry), settings, settings.worker_id
+            topic_codec(settings, registry, "dead_letters"), settings, settings.worker_id
         ),
         topics=settings.topics,
         worker_id=settings.worker_id,

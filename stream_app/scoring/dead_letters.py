@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 from stream_app.codecs.avro import AvroRecordCodec
+from stream_app.kafka.records import SourceRecord
 from stream_app.scoring.records import Headers, OutputRecord
 from stream_app.settings import Settings
 
@@ -25,16 +25,6 @@ DETAIL_CHARS = 1000
 _RESERVE_BYTES = 512
 #: bytes kept for the note that says what was truncated, at the end of ``detail``
 _CUT_NOTE_BYTES = 64
-
-
-class SourceRecord(Protocol):
-    """What a dead letter reads of the record it replaces (``confluent_kafka.Message`` fits)."""
-
-    def value(self) -> bytes | None: ...
-    def key(self) -> bytes | None: ...
-    def topic(self) -> str | None: ...
-    def partition(self) -> int | None: ...
-    def offset(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)

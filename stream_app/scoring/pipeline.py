@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
@@ -22,18 +21,13 @@ from stream_app.errors import CodecError
 from stream_app.event_checks import EventChecks
 from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import compute_features
+from stream_app.kafka.records import InputRecord
 from stream_app.scoring.alerting import AlertBuilder
-from stream_app.scoring.dead_letters import DeadLetters, PlainRecord, SourceRecord
+from stream_app.scoring.dead_letters import DeadLetters, PlainRecord
 from stream_app.scoring.records import Headers, OutputRecord, Undelivered
 from stream_app.settings import Topics
 from stream_app.state import CardStore, batch_velocity_features
 from stream_app.timing import StageTimes
-
-
-class InputRecord(SourceRecord, Protocol):
-    """What the pipeline reads of a consumed record (``confluent_kafka.Message`` fits)."""
-
-    def timestamp(self) -> tuple[int, int]: ...
 
 
 @dataclass(slots=True)

@@ -25,7 +25,8 @@ import logging
 from collections.abc import Sequence
 
 from stream_app.control.modelset import ModelSet
-from stream_app.scoring.pipeline import InputRecord, ScoredBatch, ScoringPipeline
+from stream_app.kafka.records import InputRecord
+from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
 from stream_app.timing import StageTimes
 
 log = logging.getLogger(__name__)

@@ -7,18 +7,12 @@ from typing import Any
 
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.detect import TransactionDecoder
-from stream_app.control.commands import HEARTBEAT
 from stream_app.errors import CodecError
 from stream_app.event_checks import EventChecks
-from stream_app.scoring.pipeline import InputRecord
+from stream_app.events import HEARTBEAT
+from stream_app.kafka.records import InputRecord
 from stream_app.sinks.base import Row
-from stream_app.warehouse.schema import (
-    CONTROL_EVENTS,
-    DEAD_LETTERS,
-    MODEL_VERSIONS,
-    PREDICTIONS,
-    Table,
-)
+from stream_app.warehouse.schema import CONTROL_EVENTS, Table
 
 RowMapper = Callable[[InputRecord, int], Row | None]
 
@@ -74,15 +68,3 @@ def control_rows(codec: AvroRecordCodec) -> RowMapper:
         return None if row is not None and row[1] == HEARTBEAT else row
 
     return to_row
-
-
-def model_version_rows(codec: AvroRecordCodec) -> RowMapper:
-    return avro_rows(codec, MODEL_VERSIONS)
-
-
-def prediction_rows(codec: AvroRecordCodec) -> RowMapper:
-    return avro_rows(codec, PREDICTIONS)
-
-
-def dead_letter_rows(codec: AvroRecordCodec) -> RowMapper:
-    return avro_rows(codec, DEAD_LETTERS)

@@ -10,8 +10,6 @@ from types import FrameType
 from confluent_kafka import Consumer
 
 from stream_app.codecs.factory import (
-    dead_letter_codec,
-    prediction_codec,
     schema_registry,
     topic_codec,
     transaction_decoder,
@@ -20,17 +18,13 @@ from stream_app.event_checks import EventChecks
 from stream_app.kafka.config import bulk_consumer_config
 from stream_app.kafka.topics import check_topics, sink_topics
 from stream_app.settings import Settings
-from stream_app.sinks.clickhouse import ClickHouseSink
 from stream_app.warehouse.client import connect, redact
 from stream_app.warehouse.health import SinkHealth
 from stream_app.warehouse.ingest import Route, WarehouseIngest
 from stream_app.warehouse.rows import (
     avro_rows,
     control_rows,
-    dead_letter_rows,
     event_rows,
-    model_version_rows,
-    prediction_rows,
 )
 from stream_app.warehouse.schema import (
     ALERTS,
@@ -41,6 +35,7 @@ from stream_app.warehouse.schema import (
     PREDICTIONS,
     create_statements,
 )
+from stream_app.warehouse.sink import ClickHouseSink
 from stream_app.warehouse.sql import ReadOnlySql, SqlEndpoint
 
 log = logging.getLogger(__name__)
@@ -64,12 +59,12 @@ def build_ingest(settings: Settings) -> WarehouseIngest:
         ),
         Route(
             topics.predictions,
-            prediction_rows(prediction_codec(settings, registry)),
+            avro_rows(topic_codec(settings, registry, "predictions"), PREDICTIONS),
             ClickHouseSink(client, database, PREDICTIONS),
         ),
         Route(
             topics.dead_letters,
-            dead_letter_rows(dead_letter_codec(settings, registry)),
+            avro_rows(topic_codec(settings, registry, "dead_letters"), DEAD_LETTERS),
             ClickHouseSink(client, database, DEAD_LETTERS),
         ),
         Route(
@@ -84,7 +79,7 @@ def build_ingest(settings: Settings) -> WarehouseIngest:
         ),
         Route(
             topics.model_versions,
-            model_version_rows(topic_codec(settings, registry, "model_versions")),
+            avro_rows(topic_codec(settings, registry, "model_versions"), MODEL_VERSIONS),
             ClickHouseSink(client, database, MODEL_VERSIONS),
         ),
     ]

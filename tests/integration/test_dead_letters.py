@@ -26,7 +26,7 @@ from confluent_kafka import (
 import stream_app.scoring.pipeline
 from stream_app.bad_events import CATALOGUE
 from stream_app.codecs.avro import AvroRecordCodec
-from stream_app.codecs.factory import dead_letter_codec, prediction_codec, schema_registry
+from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.codecs.json import JsonCodec
 from stream_app.events import FloatArray, Transaction, TransactionBatch
 from stream_app.features import compute_features
@@ -96,7 +96,7 @@ def stored(settings: Settings, worker: Running, rows: int) -> Callable[[], bool]
 def dead_letter_values(
     settings: Settings, expected: int
 ) -> list[tuple[Message, dict[str, object]]]:
-    codec: AvroRecordCodec = dead_letter_codec(settings, schema_registry(settings))
+    codec: AvroRecordCodec = topic_codec(settings, schema_registry(settings), "dead_letters")
     records = read_topic(settings, settings.topics.dead_letters, expected)
     return [(m, codec.decode(m.value() or b"")) for m in records]
 
@@ -171,7 +171,7 @@ def test_outputs_the_broker_refuses_never_stop_the_worker(make_settings):
     loop = build_loop(settings)
     result = loop.pipeline.process(inputs, loop.switch.models)
     refused = next(o for o in result.outputs if o.topic == settings.topics.predictions)
-    source = prediction_codec(settings, schema_registry(settings)).decode(refused.value)
+    source = topic_codec(settings, schema_registry(settings), "predictions").decode(refused.value)
 
     outputs = Outputs(producer_config(settings), loop.pipeline.refused_output)
     misrouted = dataclasses.replace(refused, partition=99)  # the topic has 4: refused for good

@@ -10,7 +10,7 @@ from confluent_kafka import Producer
 
 from models.registry import FileModelStore
 from models.train import TrainingConfig, train_model
-from stream_app.codecs.factory import prediction_codec, schema_registry
+from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.control.client import StatusReader, publish_command, wait_for_acks
 from stream_app.control.commands import CommandKind, ControlCodecs, ControlCommand
 from stream_app.kafka.config import producer_config
@@ -50,7 +50,7 @@ def issue(settings, kind: CommandKind, version: str | None, workers: set[str]) -
 
 
 def versions_by_partition(settings, count: int) -> dict[int, list[str]]:
-    codec = prediction_codec(settings, schema_registry(settings))
+    codec = topic_codec(settings, schema_registry(settings), "predictions")
     by_partition: dict[int, list[tuple[int, str]]] = {}
     for message in read_topic(settings, settings.topics.predictions, count):
         record = codec.decode(message.value())
@@ -205,7 +205,7 @@ def test_a_starting_worker_replays_the_control_topic_to_its_real_end(
     with running_worker(settings) as running:
         predictions = read_topic(settings, settings.topics.predictions, 500)
         assert running.loop.switch.models.versions == ("2", "1")
-    codec = prediction_codec(settings, schema_registry(settings))
+    codec = topic_codec(settings, schema_registry(settings), "predictions")
     records = [codec.decode(m.value()) for m in predictions]
     assert len(records) == 500
     assert {(r["model_version"], r["challenger_version"]) for r in records} == {("2", "1")}

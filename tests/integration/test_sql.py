@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 from stream_app.cli import app
 from stream_app.errors import WarehouseError
 from stream_app.processes import settings_env
-from stream_app.sinks.clickhouse import ClickHouseSink
 from stream_app.timing import now_ms
 from stream_app.warehouse.client import connect
 from stream_app.warehouse.schema import PREDICTIONS, create_statements
+from stream_app.warehouse.sink import ClickHouseSink
 from stream_app.warehouse.sql import ReadOnlySql, SqlEndpoint, query_rows, run_query
 
 pytestmark = pytest.mark.integration

@@ -9,12 +9,13 @@ import pytest
 from confluent_kafka import Producer
 
 # NewTopic is exported by the C extension, which its stubs do not list
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream_app.codecs.factory import schema_registry
 from stream_app.control.client import StatusReader, live_workers
-from stream_app.control.commands import HEARTBEAT, ControlCodecs, ControlStatus
+from stream_app.control.commands import ControlCodecs, ControlStatus
 from stream_app.errors import BrokerError
+from stream_app.events import HEARTBEAT
 from stream_app.kafka.config import admin_config, producer_config
 from stream_app.scoring.build import build_loop
 from stream_app.settings import Settings

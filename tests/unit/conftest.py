@@ -22,15 +22,15 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 import stream_app.scoring.pipeline
+from models.loader import load_model
 from models.registry import FileModelStore, ModelMetadata
+from models.runtime import LightGBMRuntime
 from models.train import TrainingConfig, train_model
 from stream_app.alerts import RuleSet
 from stream_app.codecs.avro import AvroCodec, AvroRecordCodec
 from stream_app.codecs.detect import TransactionDecoder
 from stream_app.codecs.factory import (
     avro_transactions,
-    dead_letter_codec,
-    prediction_codec,
     schema_registry,
     topic_codec,
     transaction_decoder,
@@ -40,10 +40,10 @@ from stream_app.codecs.registry import FileSchemaRegistry
 from stream_app.event_checks import EventChecks
 from stream_app.events import FloatArray, Transaction, TransactionBatch
 from stream_app.features import compute_features
+from stream_app.kafka.records import InputRecord
 from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.dead_letters import DeadLetters
-from stream_app.scoring.model import LoadedModel, load_model
-from stream_app.scoring.pipeline import InputRecord, ScoringPipeline
+from stream_app.scoring.pipeline import ScoringPipeline
 from stream_app.settings import CONFIG_FILE_ENV, Settings
 from stream_app.state import CardStore
 from stream_app.timing import now_ms
@@ -180,7 +180,7 @@ class PipelineKit:
     """Codecs, the champion and settings to build scoring pipelines from."""
 
     settings: Settings
-    champion: LoadedModel
+    champion: LightGBMRuntime
     decoder: TransactionDecoder
     predictions: AvroRecordCodec
     dead_letters: AvroRecordCodec
@@ -245,8 +245,8 @@ def pipeline_kit(
         settings=settings,
         champion=load_model(trained_store[0]),
         decoder=transaction_decoder(settings, registry),
-        predictions=prediction_codec(settings, registry),
-        dead_letters=dead_letter_codec(settings, registry),
+        predictions=topic_codec(settings, registry, "predictions"),
+        dead_letters=topic_codec(settings, registry, "dead_letters"),
         alerts=topic_codec(settings, registry, "alerts"),
         json=JsonCodec(),
         avro=avro_transactions(settings, registry),

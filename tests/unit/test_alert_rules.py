@@ -1,5 +1,6 @@
 """Alert rules: each kind fires at its boundary and not past it, every mistake in a rules file is
-reported at the right line, a failed reload keeps the old set, the cool-down suppresses and counts.
+reported with the file, the rule and where in it, a failed reload keeps the old set, the cool-down
+suppresses and counts.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 import stream_app.alerts
 from stream_app.alerts import (
@@ -26,7 +28,7 @@ from stream_app.errors import ConfigError
 
 NAN = float("nan")
 
-#: a valid rule taking lines 1-5, then a blank line: the rule under test starts at line 7
+#: a valid rule, then a blank line: the rule under test is the second one
 GOOD = """\
 [[rule]]
 name = "good"
@@ -35,7 +37,7 @@ description = "fine"
 all = [{ feature = "score", op = ">=", value = 0.5 }]
 
 """
-BAD_LINE = 7
+BAD_RULE = "rule 2"
 SCORE_09 = 'all = [{ feature = "score", op = ">=", value = 0.9 }]'
 
 
@@ -199,22 +201,34 @@ def reference_fires(rule: Rule, values: dict[str, float], category: str) -> bool
 
 
 CATEGORIES = ["grocery", "electronics", "jewelry", "atm"]
-thresholds = st.sampled_from([0.0, 0.5, 0.9, 1.0, 3.0, 5.0])
-conditions = st.builds(
-    Condition,
-    feature=st.sampled_from(FEATURES),
-    op=st.sampled_from(list(OPERATORS)),
-    value=thresholds,
+THRESHOLDS = [0.0, 0.5, 0.9, 1.0, 3.0, 5.0]
+thresholds = st.sampled_from(THRESHOLDS)
+conditions = st.sampled_from(FEATURES).flatmap(
+    lambda feature: st.builds(
+        Condition,
+        feature=st.just(feature),
+        op=st.sampled_from(list(OPERATORS)),
+        value=st.sampled_from(
+            [t for t in THRESHOLDS if t <= 1.0] if feature == "score" else THRESHOLDS
+        ),
+    )
 )
-rules_strategy = st.builds(
-    Rule,
-    name=st.just("x"),
-    severity=st.just("low"),
-    description=st.just("d"),
-    conditions=st.lists(conditions, min_size=1, max_size=3).map(tuple),
-    merchant_category=st.none() | st.frozensets(st.sampled_from(CATEGORIES), min_size=1),
-    amount_min=st.none() | thresholds,
-    amount_max=st.none() | thresholds,
+#: an amount band: each bound or none, the lower one first when both are given
+bands = st.tuples(st.none() | thresholds, st.none() | thresholds).map(
+    lambda b: tuple(sorted(b)) if None not in b else b
+)
+rules_strategy = bands.flatmap(
+    lambda band: st.builds(
+        Rule,
+        name=st.just("x"),
+        severity=st.just("low"),
+        description=st.just("d"),
+        merchant_category=st.none() | st.frozensets(st.sampled_from(CATEGORIES), min_size=1),
+        amount_min=st.just(band[0]),
+        amount_max=st.just(band[1]),
+        # by its alias: hypothesis reads the signature pydantic gives the class
+        **{"all": st.lists(conditions, min_size=1, max_size=3).map(tuple)},
+    )
 )
 cell = st.sampled_from([NAN, 0.0, 0.5, 0.9, 1.0, 3.0, 4.0, 5.0])
 
@@ -231,7 +245,7 @@ cell = st.sampled_from([NAN, 0.0, 0.5, 0.9, 1.0, 3.0, 4.0, 5.0])
 def test_vectorised_evaluation_matches_row_by_row(
     rules: list[Rule], data: list[tuple[dict[str, float], str]]
 ) -> None:
-    ruleset = RuleSet(tuple(dataclasses.replace(r, name=f"r{i}") for i, r in enumerate(rules)))
+    ruleset = RuleSet(tuple(r.model_copy(update={"name": f"r{i}"}) for i, r in enumerate(rules)))
     cols = {f: np.array([values[f] for values, _ in data]) for f in FEATURES}
     expected = []
     for row, (values, category) in enumerate(data):
@@ -245,66 +259,79 @@ def test_vectorised_evaluation_matches_row_by_row(
 
 
 RULE_CASES = [
-    ("unknown key", named(SCORE_09, 'colour = "red"'), "unknown key 'colour'"),
+    ("unknown key", named(SCORE_09, 'colour = "red"'), "colour: Extra inputs are not permitted"),
     (
         "unknown feature",
         named('all = [{ feature = "count_2m", op = ">", value = 1 }]'),
-        "all[0]: unknown feature 'count_2m'",
+        "all[0].feature: unknown feature 'count_2m'",
     ),
     (
         "bad operator",
         named('all = [{ feature = "score", op = "=>", value = 0.5 }]'),
-        "all[0]: unknown operator '=>'",
+        "all[0].op: Input should be '>', '>=', '<' or '<=', got '=>'",
     ),
     (
         "equality is not an operator",
         named('all = [{ feature = "count_1m", op = "==", value = 1 }]'),
-        "unknown operator '=='",
+        "got '=='",
     ),
     (
         "value as a string",
         named('all = [{ feature = "score", op = ">=", value = "0.5" }]'),
-        "all[0].value must be a number, got string",
+        "all[0].value: Input should be a valid number, got '0.5'",
     ),
     (
         "value as a boolean",
         named('all = [{ feature = "score", op = ">=", value = true }]'),
-        "all[0].value must be a number, got boolean",
+        "all[0].value: Input should be a valid number, got True",
     ),
     (
         "severity not a string",
         rule('name = "r"', "severity = 3", 'description = "d"', SCORE_09),
-        "severity must be a string, got integer",
+        "severity: Input should be 'low', 'medium' or 'high', got 3",
     ),
     (
         "unknown severity",
         rule('name = "r"', 'severity = "critical"', 'description = "d"', SCORE_09),
-        "severity must be one of low, medium, high, got 'critical'",
+        "severity: Input should be 'low', 'medium' or 'high', got 'critical'",
     ),
     (
         "categories not an array",
         named(SCORE_09, 'merchant_category = "electronics"'),
-        "merchant_category must be a non-empty array of strings",
+        "merchant_category: Input should be a valid frozenset, got 'electronics'",
     ),
-    ("empty categories", named(SCORE_09, "merchant_category = []"), "non-empty array"),
-    ("amount as a string", named(SCORE_09, 'amount_min = "100"'), "amount_min must be a number"),
+    ("empty categories", named(SCORE_09, "merchant_category = []"), "at least 1 item"),
+    (
+        "amount as a string",
+        named(SCORE_09, 'amount_min = "100"'),
+        "amount_min: Input should be a valid number, got '100'",
+    ),
     (
         "all as a table",
         named('all = { feature = "score", op = ">=", value = 0.5 }'),
-        "all must be an array of conditions, got table",
+        "all: Input should be a valid tuple, got a dict",
     ),
     (
         "condition not a table",
         named('all = ["score >= 0.5"]'),
-        "all[0] must be a table {feature, op, value}, got string",
+        "all[0]: Input should be a valid dictionary",
     ),
     ("empty rule", rule(), "empty rule"),
-    ("no conditions", named("all = []"), "empty rule: all holds no condition"),
-    ("missing description", rule('name = "r"', 'severity = "low"', SCORE_09), "'description'"),
+    (
+        "conditions under their Python name",
+        named('conditions = [{ feature = "score", op = ">=", value = 0.5 }]'),
+        "all: Field required",
+    ),
+    ("no conditions", named("all = []"), "all: Tuple should have at least 1 item"),
+    (
+        "missing description",
+        rule('name = "r"', 'severity = "low"', SCORE_09),
+        "description: Field required",
+    ),
     (
         "score above 1",
         named('all = [{ feature = "score", op = ">=", value = 1.5 }]'),
-        "threshold 1.5 out of range for score (must be [0, 1])",
+        "all[0]: threshold 1.5 out of range for score (must be [0, 1])",
     ),
     (
         "score below 0",
@@ -316,7 +343,11 @@ RULE_CASES = [
         named('all = [{ feature = "count_1h", op = ">", value = -1 }]'),
         "threshold -1 out of range for count_1h (must be >= 0)",
     ),
-    ("negative amount", named(SCORE_09, "amount_max = -5"), "amount_max -5 out of range"),
+    (
+        "negative amount",
+        named(SCORE_09, "amount_max = -5"),
+        "amount_max: Input should be greater than or equal to 0, got -5",
+    ),
     (
         "inverted band",
         named(SCORE_09, "amount_min = 10", "amount_max = 5"),
@@ -325,17 +356,17 @@ RULE_CASES = [
     (
         "not finite",
         named('all = [{ feature = "sum_1h", op = ">", value = inf }]'),
-        "all[0].value must be finite",
+        "all[0].value: Input should be a finite number, got inf",
     ),
     (
         "condition extra key",
         named('all = [{ feature = "score", op = ">", value = 0.5, weight = 2 }]'),
-        "all[0]: unknown key 'weight'",
+        "all[0].weight: Extra inputs are not permitted, got 2",
     ),
     (
         "condition missing key",
         named('all = [{ feature = "score", value = 0.5 }]'),
-        "all[0]: missing key 'op'",
+        "all[0].op: Field required",
     ),
     (
         "second condition",
@@ -345,13 +376,13 @@ RULE_CASES = [
             '  { feature = "count_1h", op = "~", value = 2 },',
             "]",
         ),
-        "all[1]: unknown operator '~'",
+        "all[1].op: Input should be",
     ),
-    ("bad name", named(SCORE_09, name="two words"), "name 'two words' must be"),
+    ("bad name", named(SCORE_09, name="two words"), "name: must be 1-64 letters"),
     (
         "duplicate name",
         named(SCORE_09, name="good"),
-        "duplicate rule name 'good' (first at line 1)",
+        "duplicate rule name 'good' (first is rule 1)",
     ),
 ]
 
@@ -365,57 +396,55 @@ def test_rule_errors_name_file_line_and_reason(tmp_path: Path, bad: str, reason:
     with pytest.raises(RuleError) as caught:
         RuleSet.load(path)
     error = caught.value
-    assert (error.source, error.line) == (str(path), BAD_LINE)
+    assert error.source == str(path)
+    assert error.rule is not None
+    assert error.rule.startswith(BAD_RULE)
     assert reason in error.reason
-    assert str(error).startswith(f"{path}:{BAD_LINE}: ")
+    assert str(error).startswith(f"{path}: {BAD_RULE}")
     assert isinstance(error, ConfigError)
 
 
 def test_rule_error_names_the_rule_when_it_can() -> None:
-    with pytest.raises(RuleError, match=r"^rules.toml:1: rule 'r': unknown key 'colour'"):
+    with pytest.raises(RuleError, match=r"^rules.toml: rule 1 'r': colour: Extra inputs"):
         parse(named(SCORE_09, 'colour = "red"'))
 
 
 FILE_CASES = [
-    ("syntax error", GOOD + named(SCORE_09, "amount_min = "), 12, "invalid TOML: Invalid value"),
-    ("duplicate key", GOOD + named(SCORE_09, 'name = "x"'), 12, "invalid TOML: Cannot overwrite"),
-    ("unterminated string", GOOD + '[[rule]]\nname = "x\n', 8, "invalid TOML"),
-    ("unterminated at the end", GOOD + '[[rule]]\nname = """x\n\n', 8, "Unterminated string"),
     (
-        "unknown top-level key",
-        "# rules\nversion = 2\n" + GOOD,
-        2,
-        "unknown top-level key 'version'",
+        "syntax error",
+        GOOD + named(SCORE_09, "amount_min = "),
+        "Invalid value (at line 12, column 14)",
     ),
-    (
-        "unknown top-level table",
-        GOOD + "[settings]\nx = 1\n",
-        7,
-        "unknown top-level key 'settings'",
-    ),
-    ("no rules", "# nothing here\n", 1, "no rules"),
-    (
-        "inline rules",
-        "# c\nrule = [{ name = 'x', severity = 'low', description = 'd', all = [] }]\n",
-        2,
-        "write each rule as a [[rule]] table",
-    ),
-    ("single table", "\n[rule]\nname = 'x'\n", 2, "write each rule as a [[rule]] table"),
+    ("duplicate key", GOOD + named(SCORE_09, 'name = "x"'), "Cannot overwrite a value (at line 12"),
+    ("unterminated string", GOOD + '[[rule]]\nname = "x\n', "invalid TOML: Illegal character"),
+    ("unterminated at the end", GOOD + '[[rule]]\nname = """x\n\n', "Unterminated string"),
+    ("unknown top-level key", "# rules\nversion = 2\n" + GOOD, "unknown top-level key 'version'"),
+    ("unknown top-level table", GOOD + "[settings]\nx = 1\n", "unknown top-level key 'settings'"),
+    ("no rules", "# nothing here\n", "no rules"),
+    ("single table", "\n[rule]\nname = 'x'\n", "write each rule as a [[rule]] table"),
+    ("not tables", "rule = [1, 2]\n", "write each rule as a [[rule]] table"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("text", "line", "reason"), [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES]
+    ("text", "reason"), [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES]
 )
-def test_file_errors_name_the_line(text: str, line: int, reason: str) -> None:
+def test_file_errors_name_the_file_and_the_reason(text: str, reason: str) -> None:
     with pytest.raises(RuleError) as caught:
         parse(text)
-    assert caught.value.line == line
+    assert caught.value.rule is None
     assert reason in caught.value.reason
-    assert str(caught.value).startswith(f"rules.toml:{line}: ")
+    assert str(caught.value) == f"rules.toml: {caught.value.reason}"
 
 
-def test_headers_inside_strings_and_arrays_do_not_shift_lines() -> None:
+def test_an_array_of_inline_tables_is_read_as_rules() -> None:
+    """TOML's two spellings of an array of tables are the same document."""
+    inline = "rule = [{ name = 'x', severity = 'low', description = 'd', all = [] }]\n"
+    with pytest.raises(RuleError, match=r"^rules.toml: rule 1 'x': all: Tuple should have"):
+        parse(inline)
+
+
+def test_brackets_inside_strings_do_not_confuse_the_count() -> None:
     tricky = rule(
         'name = "tricky"',
         'severity = "low"',
@@ -427,19 +456,19 @@ def test_headers_inside_strings_and_arrays_do_not_shift_lines() -> None:
         '  "#[[rule]]",',
         "]",
         SCORE_09,
-    )  # lines 7-17
+    )
     bad = rule('  name = "bad"', 'severity = "low"', 'description = "d"', "all = []")
     with pytest.raises(RuleError) as caught:
         parse(GOOD + tricky + "  [[ 'rule' ]]  # spaced, quoted header\n" + bad[9:])
-    assert caught.value.line == 18
-    assert caught.value.reason == "rule 'bad': empty rule: all holds no condition"
+    assert caught.value.rule == "rule 3 'bad'"
+    assert caught.value.reason == "all: Tuple should have at least 1 item after validation, not 0"
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
     with pytest.raises(RuleError, match=r"nope.toml: cannot read") as caught:
         RuleSet.load(missing)
-    assert caught.value.line is None
+    assert caught.value.rule is None
     binary = tmp_path / "binary.toml"
     binary.write_bytes(b"\xff\xfe[[rule]]")
     with pytest.raises(RuleError, match="cannot read"):
@@ -458,7 +487,7 @@ def test_reload_failure_leaves_the_old_set(tmp_path: Path) -> None:
 
     path.write_text(named('all = [{ feature = "score", op = ">=", value = 5 }]', name="high"))
     with pytest.raises(
-        RuleError, match=r"rules.toml:1: rule 'high': all\[0\]: threshold 5 out of range"
+        RuleError, match=r"rules.toml: rule 1 'high': all\[0\]: threshold 5 out of range"
     ):
         rules.reload(path)
     assert [r.name for r in rules] == ["high"]
@@ -474,14 +503,14 @@ def test_a_set_is_immutable() -> None:
     rules = parse(named(SCORE_09))
     with pytest.raises(dataclasses.FrozenInstanceError):
         rules.rules = ()  # type: ignore[misc]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(ValidationError, match="frozen"):
         rules.rules[0].severity = "low"  # type: ignore[misc]
     assert isinstance(rules.rules, tuple)
 
 
 def test_rule_lookup_and_unique_names() -> None:
     rules = parse(GOOD + named(SCORE_09, name="high"))
-    assert (rules.rule("high").severity, rules.rule("high").line, len(rules)) == ("high", 7, 2)
+    assert (rules.rule("high").severity, len(rules)) == ("high", 2)
     with pytest.raises(KeyError):
         rules.rule("nope")
     with pytest.raises(ValueError, match="unique"):

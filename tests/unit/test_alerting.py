@@ -22,8 +22,9 @@ from stream_app.control.modelset import ModelSet
 from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import FEATURE_NAMES, compute_features
 from stream_app.generator import TransactionGenerator
+from stream_app.kafka.records import InputRecord
 from stream_app.scoring.alerting import AlertBuilder, AlertRecord
-from stream_app.scoring.pipeline import InputRecord, ScoredBatch, ScoringPipeline
+from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
 from stream_app.state import CardState, CardStore, replay_velocity_features
 from tests.unit.conftest import WORKER_ID, PipelineKit, checkpoint, partition_of
 from tests.unit.support import YESTERDAY_MS
@@ -143,7 +144,6 @@ def test_an_alert_carries_its_rules_severity_top_contributions_and_score(
     assert any(len(names) > 1 for names in combos), "the check must cover several rules per row"
     assert len(expected) < len(scored.events) / 2, "the check must cover rows without alerts"
 
-    booster = pipeline_kit.champion.booster
     severities = set()
     for (row, names), record in zip(expected.items(), records, strict=True):
         value = pipeline_kit.alerts.decode(record.value)
@@ -162,7 +162,7 @@ def test_an_alert_carries_its_rules_severity_top_contributions_and_score(
         assert value["severity"] == severity
         severities.add(severity)
 
-        contributions = booster.predict(scored.features[[row]], pred_contrib=True)[0]
+        contributions = pipeline_kit.champion.contributions(scored.features[[row]])[0]
         assert contributions.shape == (len(FEATURE_NAMES) + 1,)  # the last one is the bias
         assert 1 / (1 + math.exp(-contributions.sum())) == pytest.approx(value["score"])
         top_names, top_values = value["top_features"], value["top_contributions"]

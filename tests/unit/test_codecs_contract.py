@@ -80,12 +80,6 @@ def test_every_codec_has_a_factory() -> None:
     assert not stale, f"FACTORIES lists classes that are no longer concrete codecs: {stale}"
 
 
-def test_codec_names_are_distinct() -> None:
-    names = [getattr(c, "name", None) for c in CODECS]
-    assert all(names), "every codec needs a short name"
-    assert len(names) == len(set(names)), names
-
-
 @pytest.mark.parametrize("codec_cls", CODECS, ids=lambda c: c.__name__)
 @HYPOTHESIS
 @given(event=transactions)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import lightgbm as lgb
 import numpy as np
+import pytest
 
+from models.loader import load_model
 from models.registry import CHAMPION, FileModelStore, ModelMetadata
+from models.runtime import ModelRuntime
 from stream_app.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from stream_app.scoring.model import load_model
 
 
 def test_first_training_is_version_1_and_champion(
@@ -36,3 +38,30 @@ def test_registered_text_is_the_model_that_scores(
     features = np.random.default_rng(0).uniform(0, 100, size=(50, len(FEATURE_NAMES)))
     assert np.array_equal(loaded.predict(features), booster.predict(features, num_threads=1))
     assert ((loaded.predict(features) >= 0) & (loaded.predict(features) <= 1)).all()
+
+
+def test_the_runtime_answers_through_its_interface(
+    trained_store: tuple[FileModelStore, ModelMetadata],
+) -> None:
+    """Version, threshold, feature set, scores and contributions, without reaching into LightGBM:
+    the contributions of a row add up to its score (logit), one column per feature plus the bias."""
+    store, metadata = trained_store
+    runtime: ModelRuntime = load_model(store)
+    assert (runtime.version, runtime.threshold) == ("1", metadata.threshold)
+    assert runtime.feature_set == metadata.feature_set_version == FEATURE_SET_VERSION
+    features = np.random.default_rng(1).uniform(0, 100, size=(20, len(FEATURE_NAMES)))
+    contributions = runtime.contributions(features)
+    assert contributions.shape == (20, len(FEATURE_NAMES) + 1)
+    logits = contributions.sum(axis=1)
+    assert np.allclose(1 / (1 + np.exp(-logits)), runtime.predict(features))
+
+
+def test_gain_shares_follow_the_booster_and_add_up_to_one(
+    trained_store: tuple[FileModelStore, ModelMetadata],
+) -> None:
+    store, _ = trained_store
+    shares = load_model(store).gain_shares()
+    gains = lgb.Booster(model_str=store.load_text("1")).feature_importance(importance_type="gain")
+    assert shares.shape == (len(FEATURE_NAMES),)
+    assert shares.sum() == pytest.approx(1.0)
+    assert np.allclose(shares * gains.sum(), gains)

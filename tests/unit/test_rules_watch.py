@@ -57,9 +57,7 @@ def test_reload_on_change_and_refusal_keeps_the_running_rules(tmp_path):
     touch(path, BAD, 2_000_000_000)
     settle(watcher)
     assert [r.name for r in holder.rules] == ["high"]
-    assert (
-        watcher.refused is not None and ":8:" in watcher.refused and "severity" in watcher.refused
-    )
+    assert watcher.refused is not None and "rule 2 'broken': severity" in watcher.refused
     touch(path, GOOD.replace("0.9", "0.8"), 3_000_000_000)
     settle(watcher)
     assert watcher.refused is None

@@ -20,7 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.loader import load_model
 from models.registry import FileModelStore, ModelMetadata
+from models.runtime import LightGBMRuntime
 from models.train import TrainingConfig, train_model
 from stream_app.alerts import RuleSet
 from stream_app.bad_events import CATALOGUE
@@ -28,8 +30,8 @@ from stream_app.control.modelset import ModelSet
 from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import EVENT_FEATURES, FEATURE_NAMES, compute_features
 from stream_app.generator import TransactionGenerator
-from stream_app.scoring.model import LoadedModel, load_model
-from stream_app.scoring.pipeline import InputRecord, ScoredBatch, ScoringPipeline
+from stream_app.kafka.records import InputRecord
+from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
 from stream_app.scoring.records import OutputRecord
 from stream_app.state import VELOCITY_FEATURES, decode_card, replay_velocity_features
 from tests.unit.conftest import (
@@ -52,10 +54,10 @@ BY_PARTITION = {
 @dataclass(frozen=True)
 class Kit:
     base: PipelineKit
-    challenger: LoadedModel
+    challenger: LightGBMRuntime
 
     @property
-    def champion(self) -> LoadedModel:
+    def champion(self) -> LightGBMRuntime:
         return self.base.champion
 
 

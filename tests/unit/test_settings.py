@@ -29,7 +29,7 @@ def test_environment_with_prefix_and_nested_delimiter(env: SetEnv) -> None:
     env(
         {
             "STREAM_APP_BATCH_SIZE": "123",
-            "STREAM_APP_DECISION_THRESHOLD": "0.25",
+            "STREAM_APP_ALERT_COOLDOWN_S": "0.25",
             "STREAM_APP_KAFKA_PROFILE": "default",
             "STREAM_APP_TOPICS__PARTITIONS": "8",
             "STREAM_APP_TOPICS__TRANSACTIONS": "tx-in",
@@ -38,7 +38,7 @@ def test_environment_with_prefix_and_nested_delimiter(env: SetEnv) -> None:
     )
     loaded = Settings()
     assert loaded.batch_size == 123
-    assert loaded.decision_threshold == 0.25
+    assert loaded.alert_cooldown_s == 0.25
     assert loaded.kafka_profile == "default"
     assert loaded.topics.partitions == 8
     assert loaded.topics.transactions == "tx-in"
@@ -82,7 +82,8 @@ def test_database_name_accepted_exactly_when_it_is_an_identifier(name: str) -> N
     [
         {"batch_size": 0},
         {"batch_size": 100_001},
-        {"decision_threshold": 1.5},
+        {"alert_cooldown_s": -1.0},
+        {"decision_threshold": 0.5},  # removed: decisions use the model's threshold
         {"kafka_profile": "fast"},
         {"topics": {"partitions": 0}},
         {"no_such_setting": 1},
@@ -150,4 +151,3 @@ def test_derived_properties() -> None:
     loaded = Settings(sql_host="0.0.0.0", sql_port=9999, warehouse_dsn="http://ch:8123")  # noqa: S104
     assert loaded.sql_url == "http://0.0.0.0:9999"
     assert not loaded.embedded_warehouse
-    assert {"p", "d"} <= set(Topics(predictions="p", dead_letters="d").outputs())

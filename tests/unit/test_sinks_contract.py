@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from stream_app.errors import RowsRefused
 from stream_app.sinks.base import BatchingSink, Row, Sink
-from stream_app.sinks.clickhouse import ClickHouseSink
 from stream_app.timing import now_ms
 from stream_app.warehouse.schema import PREDICTIONS, create_statements
+from stream_app.warehouse.sink import ClickHouseSink
 from tests.unit.support import concrete_subclasses
 
 

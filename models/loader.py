@@ -1,33 +1,14 @@
-"""A champion model loaded for scoring: the booster plus what the worker must know about it."""
+"""Loading registry versions into runtimes, each proven in a child process first."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import lightgbm as lgb
-import numpy as np
 
 from models.registry import CHAMPION, ModelMetadata, ModelStore
+from models.runtime import LightGBMRuntime
 from models.verify import check_model_text
 from stream_app.errors import ModelError
-from stream_app.events import FloatArray
 from stream_app.features import FEATURE_NAMES, FEATURE_SET_VERSION
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """One model version ready to score feature matrices."""
-
-    version: str
-    threshold: float
-    booster: lgb.Booster
-
-    def predict(self, features: FloatArray) -> FloatArray:
-        """Fraud probability per row; one thread, the worker scales by processes."""
-        scores: FloatArray = np.asarray(
-            self.booster.predict(features, num_threads=1), dtype=np.float64
-        )
-        return scores
 
 
 class ModelLoader:
@@ -39,7 +20,7 @@ class ModelLoader:
         self._check_timeout_s = check_timeout_s
         self._checked: set[str] = set()  # SHA-256 of texts proven in a child
 
-    def load(self, alias_or_version: str = CHAMPION) -> LoadedModel:
+    def load(self, alias_or_version: str = CHAMPION) -> LightGBMRuntime:
         """Load a version (checksum verified, proven in a child) and refuse one built for
         another feature set; ``ModelError`` says why a version cannot be used."""
         metadata = self.store.resolve(alias_or_version)
@@ -54,7 +35,7 @@ class ModelLoader:
         return load_model(self.store, metadata.version)
 
 
-def load_model(store: ModelStore, alias_or_version: str = CHAMPION) -> LoadedModel:
+def load_model(store: ModelStore, alias_or_version: str = CHAMPION) -> LightGBMRuntime:
     """Load a version (checksum verified) and refuse one built for another feature set.
 
     Loads in this process: use :class:`ModelLoader` where a malformed model must not abort it.
@@ -65,7 +46,9 @@ def load_model(store: ModelStore, alias_or_version: str = CHAMPION) -> LoadedMod
         booster = lgb.Booster(model_str=store.load_text(metadata.version))
     except lgb.basic.LightGBMError as exc:
         raise ModelError(f"model {metadata.version} does not load: {exc}") from exc
-    return LoadedModel(metadata.version, metadata.threshold, booster)
+    return LightGBMRuntime(
+        metadata.version, metadata.threshold, metadata.feature_set_version, booster
+    )
 
 
 def _check_compatible(metadata: ModelMetadata) -> None:
