@@ -229,7 +229,7 @@ def test_a_worker_whose_scoring_thread_ends_exits_with_code_70(how, make_setting
     output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
     assert result.returncode == 70, output[-3000:]
     assert ("scoring broke on purpose" in output) == (how == "raises")
-    assert "scoring thread ended: the worker stops" in output
+    assert "scoring-loop thread ended: the process stops" in output
     assert time.monotonic() - started < 60
 
 
