@@ -101,15 +101,20 @@ def build_ingest(settings: Settings) -> WarehouseIngest:
 
 
 def run_sink(settings: Settings) -> None:
-    """Ingest in a thread and serve ``/health``, ``/metrics`` and (embedded warehouse) read-only
-    SQL until SIGTERM or SIGINT, which flush and commit; exit 70 if the ingest thread fails."""
+    """Build the ingest loop (tables created, topics checked) and serve it until SIGTERM."""
     ingest = build_ingest(settings)
+    log.info("sink ingesting into %s", redact(settings.warehouse_dsn))
+    serve(settings, ingest)
+
+
+def serve(settings: Settings, ingest: WarehouseIngest) -> None:
+    """Ingest in a thread and serve ``/health``, ``/metrics`` and (embedded warehouse) read-only
+    SQL until SIGTERM or SIGINT, which flush and commit; exit 70 if the ingest thread ends on its
+    own."""
     service = ThreadService(ingest, "ingest-loop")
-    sql = (
-        ReadOnlySql(lambda: connect(settings, readonly=True))
-        if settings.embedded_warehouse
-        else None
-    )
+    sql = None
+    if settings.embedded_warehouse:
+        sql = ReadOnlySql(lambda: connect(settings, readonly=True))
     web = SinkWeb(
         settings.sql_host,
         settings.sql_port,
@@ -117,5 +122,4 @@ def run_sink(settings: Settings) -> None:
         ingest_metrics(ingest.stats),
         sql,
     )
-    log.info("sink ingesting into %s", redact(settings.warehouse_dsn))
     execute(mode.Worker(service, web, override_logging=False), service)

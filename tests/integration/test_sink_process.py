@@ -178,3 +178,44 @@ def test_the_sink_counts_on_metrics_and_flushes_what_it_holds_on_sigterm(make_se
         timeout=120,
     )
     assert result.stdout.splitlines()[1:] == ["400,400"], result.stderr
+
+
+DYING_SINK = """
+import logging
+import time
+from stream_app.settings import Settings
+from stream_app.warehouse.ingest import IngestStats
+from stream_app.warehouse.service import serve
+
+
+class DyingIngest:
+    \"\"\"An ingest loop whose thread raises after a few seconds without being asked to stop.\"\"\"
+
+    stats = IngestStats()
+
+    def run(self):
+        time.sleep(3)
+        raise RuntimeError("ingest broke on purpose")
+
+    def stop(self):
+        pass
+
+
+logging.basicConfig()  # as the command line does
+serve(Settings(), DyingIngest())
+"""
+
+
+def test_a_sink_whose_ingest_thread_fails_exits_with_code_70(make_settings, tmp_path):
+    """Not a process that keeps answering /health and SQL while nothing is ingested."""
+    settings = make_settings(warehouse_dsn="http://127.0.0.1:9")  # no SQL endpoint: not opened
+    result = subprocess.run(  # our own interpreter
+        [sys.executable, "-c", DYING_SINK],
+        env={**os.environ, **settings_env(settings)},
+        capture_output=True,
+        timeout=120,
+    )
+    output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
+    assert result.returncode == 70, output[-3000:]
+    assert "ingest broke on purpose" in output
+    assert "ingest-loop thread ended: the process stops" in output
