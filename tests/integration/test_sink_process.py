@@ -24,8 +24,10 @@ from stream_app.kafka.config import producer_config
 from stream_app.processes import ChildProcess, get_json, settings_env
 from stream_app.produce import ProduceOptions, produce
 from stream_app.settings import Settings
+from stream_app.warehouse.ingest import IngestStats
 from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import wait_for
+from tests.integration.serving import run_dying_loop
 
 pytestmark = pytest.mark.integration
 
@@ -180,42 +182,12 @@ def test_the_sink_counts_on_metrics_and_flushes_what_it_holds_on_sigterm(make_se
     assert result.stdout.splitlines()[1:] == ["400,400"], result.stderr
 
 
-DYING_SINK = """
-import logging
-import time
-from stream_app.settings import Settings
-from stream_app.warehouse.ingest import IngestStats
-from stream_app.warehouse.service import serve
-
-
-class DyingIngest:
-    \"\"\"An ingest loop whose thread raises after a few seconds without being asked to stop.\"\"\"
-
-    stats = IngestStats()
-
-    def run(self):
-        time.sleep(3)
-        raise RuntimeError("ingest broke on purpose")
-
-    def stop(self):
-        pass
-
-
-logging.basicConfig()  # as the command line does
-serve(Settings(), DyingIngest())
-"""
-
-
-def test_a_sink_whose_ingest_thread_fails_exits_with_code_70(make_settings, tmp_path):
+@pytest.mark.parametrize("how", ["raises", "returns"])
+def test_a_sink_whose_ingest_thread_ends_exits_with_code_70(how, make_settings):
     """Not a process that keeps answering /health and SQL while nothing is ingested."""
     settings = make_settings(warehouse_dsn="http://127.0.0.1:9")  # no SQL endpoint: not opened
-    result = subprocess.run(  # our own interpreter
-        [sys.executable, "-c", DYING_SINK],
-        env={**os.environ, **settings_env(settings)},
-        capture_output=True,
-        timeout=120,
-    )
+    result = run_dying_loop("stream_app.warehouse.service", IngestStats, settings, how)
     output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
     assert result.returncode == 70, output[-3000:]
-    assert "ingest broke on purpose" in output
+    assert ("the loop broke on purpose" in output) == (how == "raises")
     assert "ingest-loop thread ended: the process stops" in output
