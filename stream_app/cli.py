@@ -56,6 +56,22 @@ def sink() -> None:
     run_sink(settings)
 
 
+@app.command("settings")
+def show_settings(
+    markdown: Annotated[
+        bool, typer.Option(help="Print docs/settings.md, generated from the settings' docstrings.")
+    ] = False,
+) -> None:
+    """Print the settings in effect (environment and STREAM_APP_CONFIG file applied)."""
+    from stream_app.settings_doc import current_values, settings_markdown
+
+    if markdown:
+        typer.echo(settings_markdown(), nl=False)
+        return
+    for dotted, value in current_values(Settings()):
+        typer.echo(f"{dotted} = {value}")
+
+
 @app.command()
 def topics() -> None:
     """Create the project's topics if they are missing."""

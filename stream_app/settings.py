@@ -35,18 +35,28 @@ class Topics(BaseModel):
     """Topic names and the partition count of the keyed input topic."""
 
     # extra="forbid" as in Settings: a typo (STREAM_APP_TOPICS__PARTITONS) must not pass silently
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     transactions: str = "transactions"
+    """input events, keyed by card id"""
     predictions: str = "predictions"
+    """one prediction per scored event"""
     dead_letters: str = "dead-letters"
+    """input records that could not be scored, with the reason"""
     alerts: str = "alerts"
+    """alerts with their rule and reasons"""
     card_state: str = "card-state"
+    """per-card state changelog (compacted), one partition per input partition"""
     control: str = "model-control"
+    """model commands to every worker (one partition, compacted)"""
     control_status: str = "control-status"
+    """workers' acknowledgements and heartbeats (one partition)"""
     model_versions: str = "model-versions"
+    """registered model versions (one partition, compacted)"""
     partitions: int = Field(default=4, ge=1)
+    """partitions of the keyed topics `stream-app topics` creates"""
     replication_factor: int = Field(default=1, ge=1)
+    """replication factor of the topics `stream-app topics` creates"""
 
     def single_partition(self) -> dict[str, dict[str, str]]:
         """Low-volume topics with one partition (total order), and their topic configs."""
@@ -58,71 +68,121 @@ class Topics(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Everything a worker, the sink or the CLI needs to know, validated once at start."""
+    """Everything a worker, the sink or the CLI needs to know, validated once at start.
+
+    Every field has a docstring: ``docs/settings.md`` is generated from them
+    (:mod:`stream_app.settings_doc`, checked by ``tests/unit/test_settings_doc.py``).
+    """
 
     model_config = SettingsConfigDict(
-        env_prefix="STREAM_APP_", env_nested_delimiter="__", frozen=True, extra="forbid"
+        env_prefix="STREAM_APP_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
     )
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    """Kafka bootstrap servers"""
     topics: Topics = Topics()
+    """topic names (`topics.*` below)"""
     schema_registry_url: str | None = None
+    """Confluent Schema Registry; `schemas/registry.json` when unset"""
     schema_registry_secret: SecretStr | None = None
+    """Schema Registry credentials (`user:password`), never logged"""
     schemas_dir: Path = Field(default_factory=lambda: default_schemas_dir())
+    """Avro schemas and the file registry: `schemas/` of the source tree, or the installed copy"""
 
     warehouse_dsn: str = "chdb://.stream_app/warehouse"  # relative to the working directory
+    """chDB directory (relative to the working directory), or `http://host:8123` for a ClickHouse
+    server"""
     warehouse_database: str = Field(default="stream_app", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    """database of the tables"""
     warehouse_password: SecretStr | None = None
+    """ClickHouse server password, never logged"""
 
     batch_size: int = Field(default=5000, ge=1, le=100_000)
+    """worker batch: at most this many records; what is queued is taken at once"""
     batch_max_wait_ms: int = Field(default=50, ge=1)
-    checkpoint_interval_ms: int = Field(default=1000, ge=0)  # how often a checkpoint is cut
-    checkpoint_chunk_cards: int = Field(default=256, ge=1)  # changelog records per loop turn
+    """an idle worker waits at most this long for the first record of a batch"""
+    checkpoint_interval_ms: int = Field(default=1000, ge=0)
+    """how often a checkpoint is cut (state changelog, then offset commit)"""
+    checkpoint_chunk_cards: int = Field(default=256, ge=1)
+    """changelog records written per loop turn"""
     max_message_bytes: int = Field(default=64 * 1024, ge=256)
-    # dead letters and poison pills (docs/dead-letters.md): input keys longer than max_key_bytes
-    # are dead-lettered; a whole dead letter fits in dead_letter_max_bytes (below the topic's
-    # max.message.bytes, 1 MB by default); a record whose processing raised poison_max_attempts
-    # times in a row is dead-lettered as unexpected_error
+    """larger input records are dead-lettered as `oversized`"""
+    # dead letters and poison pills (docs/dead-letters.md)
     max_key_bytes: int = Field(default=1024, ge=16)
+    """input keys longer than this are dead-lettered as `oversized_key`"""
     dead_letter_max_bytes: int = Field(default=128 * 1024, ge=2048, le=1_000_000)
+    """a whole dead letter fits in this (below the topic's `max.message.bytes`, 1 MB by default)"""
     poison_max_attempts: int = Field(default=3, ge=1)
+    """a record whose processing raised this many times in a row is dead-lettered as
+    `unexpected_error`"""
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    """the worker's name in acknowledgements, heartbeats and predictions; default `<host>-<pid>`"""
     worker_group: str = "stream-app-workers"
+    """consumer group of the scoring workers"""
     worker_web_port: int = Field(default=6066, ge=0, le=65535)
+    """a worker's `/health` and `/metrics` (on `sql_host`)"""
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
-    alert_rules: Path | None = None  # None: the rules shipped with the package
-    alert_cooldown_s: float = Field(default=600.0, ge=0)  # event time, per card
+    """worker heartbeat on the status topic"""
+    alert_rules: Path | None = None
+    """alert rules file ([alerts.md](alerts.md)); unset: the rules shipped with the package"""
+    alert_cooldown_s: float = Field(default=600.0, ge=0)
+    """per-card alert cool-down, in event time"""
 
     model_dir: Path = Path(".stream_app/models")
+    """model registry directory"""
 
-    # health (worker and sink /health): no progress for this long while work waits, or no group
-    # membership, is unhealthy; a broker that does not answer a metadata request in
-    # health_broker_timeout_s is unreachable. Rules files and models are loaded under timeouts.
+    # health (worker and sink /health, docs/operations.md)
     health_stall_s: float = Field(default=30.0, gt=0)
+    """no progress for this long while work waits, or no group membership, is unhealthy
+    ([operations.md](operations.md))"""
     health_broker_timeout_s: float = Field(default=2.0, gt=0)
+    """how long `/health` waits for a broker's metadata answer before calling it unreachable"""
     rules_read_timeout_s: float = Field(default=5.0, gt=0)
+    """a rules file not read within this is refused; the previous rules stay"""
     model_check_timeout_s: float = Field(default=60.0, gt=0)
+    """a model not loaded and scored by the child process within this is refused"""
 
     sink_group: str = "stream-app-sink"
+    """consumer group of the warehouse sink"""
     sink_batch_rows: int = Field(default=10_000, ge=1)
+    """the sink flushes when this many rows are buffered ..."""
     sink_flush_interval_ms: int = Field(default=1000, ge=10)
-    #: added to the sink process's nice value: beside a worker, scoring gets the CPU first
+    """... or when its oldest buffered record is this old"""
     sink_nice: int = Field(default=10, ge=0, le=19)
+    """added to the sink process's nice value at start (all its threads inherit it): on a machine
+    shared with a worker, scoring gets the CPU first"""
     sql_host: str = "127.0.0.1"
+    """where the sink (and a worker) serve HTTP"""
     sql_port: int = Field(default=8124, ge=0, le=65535)
+    """the sink's `/health`, `/metrics` and (chDB) read-only SQL endpoint"""
 
     kafka_profile: Literal["default", "local"] = "local"
+    """`local` lowers group timeouts and fetch waits for the local broker; `default` keeps
+    librdkafka's"""
 
     # local broker (`stream-app broker`, demo, bench, tests): Apache Kafka's jars from Maven
-    broker_jars_dir: Path | None = None  # None: ~/.cache/stream_app/kafka-<version>
-    broker_heap_mb: int = Field(default=512, ge=128)  # the JVM's -Xmx
+    broker_jars_dir: Path | None = None
+    """where Maven puts the local broker's jars; none: `~/.cache/stream_app/kafka-<version>`
+    ([local-broker.md](local-broker.md))"""
+    broker_heap_mb: int = Field(default=512, ge=128)
+    """the local broker's JVM heap (`-Xmx`), MB"""
 
-    # event time and plausibility (docs/event-contract.md): outside the window or above the
-    # maximum amount, an event is dead-lettered; the warehouse keeps rows retention_days
-    retention_days: int = Field(default=365, ge=2, le=20_000)  # TTL; DateTime ends in 2106
-    event_time_future_skew_s: float = Field(default=300.0, ge=0)  # ahead of the broker time
-    event_time_lateness_days: float = Field(default=30.0, gt=0)  # behind it; < retention_days
+    # event time and plausibility (docs/event-contract.md)
+    retention_days: int = Field(default=365, ge=2, le=20_000)  # DateTime ends in 2106
+    """`events`, `predictions` and `alerts` keep a row this many days after its `event_time` (TTL);
+    `dead_letters` and `control_events` after the time they were written"""
+    event_time_future_skew_s: float = Field(default=300.0, ge=0)
+    """how far an event may be dated after its record's broker timestamp (clock skew); later:
+    dead-lettered ([event-contract.md](event-contract.md))"""
+    event_time_lateness_days: float = Field(default=30.0, gt=0)
+    """how far before its record's broker timestamp an event may be dated (offline terminals, late
+    batches); at most `retention_days - 1`"""
     max_amount: float = Field(default=1_000_000.0, gt=0)
+    """larger amounts (in any currency) are dead-lettered"""
 
     @model_validator(mode="after")
     def _dead_letters_fit(self) -> Settings:

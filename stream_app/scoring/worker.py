@@ -11,82 +11,43 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import faust
-import mode
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from stream_app.errors import StreamAppError
 from stream_app.kafka.config import admin_config
 from stream_app.kafka.probe import broker_unreachable
+from stream_app.prometheus import counters, durations
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.health import unhealthy_reasons
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.settings import Settings
+from stream_app.thread_service import EXIT_LOOP_FAILED, ThreadService, execute
 
 log = logging.getLogger(__name__)
 
 #: exit code of a worker whose scoring thread failed (EX_SOFTWARE)
-EXIT_SCORING_FAILED = 70
+EXIT_SCORING_FAILED = EXIT_LOOP_FAILED
 
 
-class ScoringService(mode.Service):
+class ScoringService(ThreadService):
     """Runs the scoring loop in a thread; on stop the batch in flight finishes and commits.
 
-    A watchdog checks every second that the thread still runs unless asked to stop: if it ended
-    (an exception, whatever way it escaped), the worker shuts down as on SIGTERM and
-    :func:`run_worker` exits with :data:`EXIT_SCORING_FAILED`, so a supervisor can act.
+    If the thread ends on its own, the worker shuts down as on SIGTERM and :func:`run_worker`
+    exits with :data:`EXIT_SCORING_FAILED` (see :mod:`stream_app.thread_service`).
     """
 
     def __init__(self, loop: ScoringLoop, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(loop, "scoring-loop", **kwargs)
         self.scoring = loop
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        self.failure: BaseException | None = None
-
-    async def on_start(self) -> None:
-        def run() -> None:
-            try:
-                self.scoring.run()
-            except BaseException as exc:
-                self.failure = exc
-                log.exception(
-                    "scoring loop failed; input offsets of the failed batch not committed"
-                )
-
-        self._thread = threading.Thread(target=run, name="scoring-loop", daemon=True)
-        self._thread.start()
-
-    @mode.Service.timer(1.0)
-    async def _watchdog(self) -> None:
-        if self._stopping or self.running:
-            return
-        self._stopping = True
-        if self.failure is None:
-            self.failure = StreamAppError("the scoring thread ended without being stopped")
-        log.error("scoring thread ended: the worker stops, exit code %d", EXIT_SCORING_FAILED)
-        signal.raise_signal(signal.SIGTERM)  # faust's own shutdown, as on a stop
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    async def on_stop(self) -> None:
-        self._stopping = True
-        self.scoring.stop()
-        if self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 60.0)
 
 
 class LoopCollector(Collector):
@@ -97,24 +58,18 @@ class LoopCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self._loop.stats
-        for name, value, doc in (
-            ("consumed", stats.consumed, "input records consumed"),
-            ("scored", stats.scored, "events scored"),
-            ("dead_lettered", stats.dead_lettered, "records sent to the dead-letter topic"),
-            ("batches", stats.batches, "batches committed"),
-        ):
-            yield CounterMetricFamily(f"stream_app_worker_{name}", doc, value=value)
-        yield GaugeMetricFamily(
-            "stream_app_worker_last_batch_seconds",
-            "duration of the last batch",
-            stats.last_batch_seconds,
+        yield from counters(
+            "stream_app_worker",
+            (
+                ("consumed", stats.consumed, "input records consumed"),
+                ("scored", stats.scored, "events scored"),
+                ("dead_lettered", stats.dead_lettered, "records sent to the dead-letter topic"),
+                ("batches", stats.batches, "batches committed"),
+            ),
         )
-        stages = CounterMetricFamily(
-            "stream_app_worker_stage_seconds", "time spent per hot-path stage", labels=["stage"]
+        yield from durations(
+            "stream_app_worker", "batch", stats.last_batch_seconds, stats.stages.snapshot()
         )
-        for stage, seconds in stats.stages.snapshot().items():
-            stages.add_metric([stage], seconds)
-        yield stages
 
 
 def create_app(settings: Settings, service: ScoringService, datadir: Path) -> faust.App:
@@ -201,10 +156,4 @@ def serve(settings: Settings, loop: ScoringLoop) -> None:
         service = ScoringService(loop)
         app = create_app(settings, service, Path(datadir))
         level = logging.getLevelName(logging.getLogger().level).lower()
-        worker = faust.Worker(app, service, loglevel=level)
-        try:
-            worker.execute_from_commandline()
-        except SystemExit:
-            if service.failure is not None:  # a supervisor must see that the worker failed
-                raise SystemExit(EXIT_SCORING_FAILED) from service.failure
-            raise
+        execute(faust.Worker(app, service, loglevel=level), service)

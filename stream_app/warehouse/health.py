@@ -1,8 +1,8 @@
 """Whether the sink writes: what its ``/health`` answers.
 
 The sink cannot write when it has consumed records that no completed flush (insert, then commit)
-has covered for ``stall_s``: inserts failing or hanging, or the ingest loop stuck. Its ingest loop
-runs in the process's main thread, so when it dies the process exits (non-zero) with it.
+has covered for ``stall_s``: inserts failing or hanging, or the ingest loop stuck. When its ingest
+thread dies the process exits with code 70 (:mod:`stream_app.thread_service`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from stream_app.warehouse.ingest import IngestStats
 
 
 class SinkHealth:
-    """Called by the SQL endpoint for ``GET /health``: the counters, plus ``reasons`` the sink is
+    """Called by the web server for ``GET /health``: the counters, plus ``reasons`` the sink is
     not doing its job (empty when it is). Progress is sampled at each call."""
 
     def __init__(
@@ -24,7 +24,7 @@ class SinkHealth:
         self._stats = stats
         self._stall_s = stall_s
         self._clock = clock
-        self._lock = threading.Lock()  # the endpoint serves requests in threads
+        self._lock = threading.Lock()  # callers may be in any thread
         self._flushes = stats.flushes
         self._consumed = stats.consumed  # at the last flush seen
         self._flushed_at = clock()

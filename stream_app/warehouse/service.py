@@ -1,12 +1,15 @@
-"""``stream-app sink``: build the warehouse sink from settings and run it until SIGTERM."""
+"""``stream-app sink``: build the warehouse sink from settings and run it until SIGTERM.
+
+Like the worker, a ``mode`` Worker owns the process: signals, the web server
+(:mod:`stream_app.warehouse.web`) and the ingest loop, which runs in its own thread
+(:mod:`stream_app.thread_service`) so that inserts never block the event loop.
+"""
 
 from __future__ import annotations
 
 import logging
-import signal
-import threading
-from types import FrameType
 
+import mode
 from confluent_kafka import Consumer
 
 from stream_app.codecs.factory import (
@@ -18,9 +21,11 @@ from stream_app.event_checks import EventChecks
 from stream_app.kafka.config import bulk_consumer_config
 from stream_app.kafka.topics import check_topics, sink_topics
 from stream_app.settings import Settings
+from stream_app.thread_service import ThreadService, execute
 from stream_app.warehouse.client import connect, redact
 from stream_app.warehouse.health import SinkHealth
 from stream_app.warehouse.ingest import Route, WarehouseIngest
+from stream_app.warehouse.metrics import ingest_metrics
 from stream_app.warehouse.rows import (
     avro_rows,
     control_rows,
@@ -36,7 +41,8 @@ from stream_app.warehouse.schema import (
     create_statements,
 )
 from stream_app.warehouse.sink import ClickHouseSink
-from stream_app.warehouse.sql import ReadOnlySql, SqlEndpoint
+from stream_app.warehouse.sql import ReadOnlySql
+from stream_app.warehouse.web import SinkWeb
 
 log = logging.getLogger(__name__)
 
@@ -90,29 +96,25 @@ def build_ingest(settings: Settings) -> WarehouseIngest:
 
 
 def run_sink(settings: Settings) -> None:
-    """Serve read-only SQL (embedded warehouse) and ingest until SIGTERM or SIGINT."""
+    """Build the ingest loop (tables created, topics checked) and serve it until SIGTERM."""
     ingest = build_ingest(settings)
-    endpoint = None
+    log.info("sink ingesting into %s", redact(settings.warehouse_dsn))
+    serve(settings, ingest)
+
+
+def serve(settings: Settings, ingest: WarehouseIngest) -> None:
+    """Ingest in a thread and serve ``/health``, ``/metrics`` and (embedded warehouse) read-only
+    SQL until SIGTERM or SIGINT, which flush and commit; exit 70 if the ingest thread ends on its
+    own."""
+    service = ThreadService(ingest, "ingest-loop")
+    sql = None
     if settings.embedded_warehouse:
         sql = ReadOnlySql(lambda: connect(settings, readonly=True))
-        endpoint = SqlEndpoint(
-            sql,
-            settings.sql_host,
-            settings.sql_port,
-            SinkHealth(ingest.stats, settings.health_stall_s),
-        ).start()
-        log.info("read-only SQL on http://%s:%d", settings.sql_host, endpoint.port)
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: flushing and stopping", signum)
-        ingest.stop()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-    log.info("sink ingesting into %s", redact(settings.warehouse_dsn))
-    try:
-        ingest.run()
-    finally:
-        if endpoint:
-            endpoint.stop()
+    web = SinkWeb(
+        settings.sql_host,
+        settings.sql_port,
+        SinkHealth(ingest.stats, settings.health_stall_s),
+        ingest_metrics(ingest.stats),
+        sql,
+    )
+    execute(mode.Worker(service, web, override_logging=False), service)

@@ -1,8 +1,8 @@
 """Read-only SQL: the engine enforces it (``readonly=1``), this module only carries queries.
 
 With chDB the sink owns the data directory, so it serves :class:`ReadOnlySql` over HTTP on
-loopback; :func:`run_query` uses that endpoint when it answers and opens the warehouse itself
-(read-only) otherwise.
+loopback (:mod:`stream_app.warehouse.web`); :func:`run_query` uses that endpoint when it answers
+and opens the warehouse itself (read-only) otherwise.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -83,84 +81,6 @@ class ReadOnlySql:
         except Exception as exc:
             self._client = self._open_client()
             raise WarehouseError(str(exc).strip()) from None
-
-
-class SqlEndpoint:
-    """``POST /query?format=F`` with the SQL as body; ``GET /health`` with the sink's counters."""
-
-    def __init__(
-        self,
-        sql: ReadOnlySql,
-        host: str,
-        port: int,
-        status: Callable[[], dict[str, object]] = dict,
-    ) -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler(sql, status))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sql-endpoint", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        port: int = self._server.server_address[1]
-        return port
-
-    def start(self) -> SqlEndpoint:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def _handler(
-    sql: ReadOnlySql, status: Callable[[], dict[str, object]]
-) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            return
-
-        def _reply(self, status: HTTPStatus, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:  # http.server's naming
-            if self.path == "/health":  # 503 when the status gives reasons it is not ok
-                report = status()
-                ok = not report.get("reasons")
-                body = json.dumps({"status": "ok" if ok else "unhealthy", **report}).encode()
-                self._reply(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, body)
-            else:
-                self._reply(HTTPStatus.NOT_FOUND, b"POST /query?format=... with SQL as the body")
-
-        def do_POST(self) -> None:
-            url = urllib.parse.urlparse(self.path)
-            if url.path != "/query":
-                self._reply(HTTPStatus.NOT_FOUND, b"unknown path")
-                return
-            length = int(self.headers.get("Content-Length", "0"))
-            if length > MAX_QUERY_BYTES:
-                self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"query too large")
-                return
-            fmt = urllib.parse.parse_qs(url.query).get("format", ["JSONCompact"])[0]
-            if fmt not in FORMATS.values():
-                self._reply(
-                    HTTPStatus.BAD_REQUEST,
-                    f"format must be one of {sorted(FORMATS.values())}".encode(),
-                )
-                return
-            try:
-                body = sql.run(self.rfile.read(length).decode(), fmt)
-            except WarehouseError as exc:
-                self._reply(HTTPStatus.BAD_REQUEST, str(exc).encode())
-                return
-            self._reply(HTTPStatus.OK, body)
-
-    return Handler
 
 
 def run_query(

@@ -13,10 +13,12 @@ import pytest
 from stream_app.produce import ProduceOptions, produce
 from stream_app.warehouse.client import connect
 from stream_app.warehouse.health import SinkHealth
+from stream_app.warehouse.metrics import ingest_metrics
 from stream_app.warehouse.schema import EVENTS
 from stream_app.warehouse.service import build_ingest
-from stream_app.warehouse.sql import ReadOnlySql, SqlEndpoint
+from stream_app.warehouse.web import SinkWeb
 from tests.integration.conftest import wait_for
+from tests.integration.serving import running
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +34,12 @@ def health(port: int) -> tuple[int, dict[str, Any]]:
 def test_the_sink_is_unhealthy_while_its_inserts_fail(make_settings):
     settings = make_settings(health_stall_s=2.0)
     ingest = build_ingest(settings)
-    sql = ReadOnlySql(lambda: connect(settings, readonly=True))
-    endpoint = SqlEndpoint(sql, "127.0.0.1", 0, SinkHealth(ingest.stats, settings.health_stall_s))
+    health_of = SinkHealth(ingest.stats, settings.health_stall_s)
+    web = running(
+        lambda loop: SinkWeb(
+            "127.0.0.1", 0, health_of, ingest_metrics(ingest.stats), None, loop=loop
+        )
+    )
     failures: list[BaseException] = []
 
     def run() -> None:
@@ -43,28 +49,27 @@ def test_the_sink_is_unhealthy_while_its_inserts_fail(make_settings):
             failures.append(exc)
 
     thread = threading.Thread(target=run, daemon=True)
-    endpoint.start()
-    thread.start()
-    try:
-        produce(settings, ProduceOptions(events=500, seed=41))
-        wait_for(
-            lambda: ingest.stats.stored.get(settings.topics.transactions, 0) >= 500,
-            60,
-            "the first events stored",
-        )
-        assert health(endpoint.port)[0] == 200
-        table = f"{settings.warehouse_database}.{EVENTS.raw}"
-        connect(settings).command(f"DROP TABLE {table}")  # every insert into it fails now
-        produce(settings, ProduceOptions(events=500, seed=42))
-        wait_for(
-            lambda: (
-                health(endpoint.port)[0] == 503
-                and any("inserts failing" in r for r in health(endpoint.port)[1]["reasons"])
-            ),
-            60,
-            "503: inserts failing",
-        )
-    finally:
-        ingest.stop()
-        thread.join(30)
-        endpoint.stop()
+    with web as endpoint:
+        thread.start()
+        try:
+            produce(settings, ProduceOptions(events=500, seed=41))
+            wait_for(
+                lambda: ingest.stats.stored.get(settings.topics.transactions, 0) >= 500,
+                60,
+                "the first events stored",
+            )
+            assert health(endpoint.port)[0] == 200
+            table = f"{settings.warehouse_database}.{EVENTS.raw}"
+            connect(settings).command(f"DROP TABLE {table}")  # every insert into it fails now
+            produce(settings, ProduceOptions(events=500, seed=42))
+            wait_for(
+                lambda: (
+                    health(endpoint.port)[0] == 503
+                    and any("inserts failing" in r for r in health(endpoint.port)[1]["reasons"])
+                ),
+                60,
+                "503: inserts failing",
+            )
+        finally:
+            ingest.stop()
+            thread.join(30)

@@ -1,25 +1,33 @@
 """The real sink process: it lowers its CPU priority, and its threads with it, for scoring; it
-survives a pause past its group session timeout."""
+survives a pause past its group session timeout; it counts on ``/metrics``; SIGTERM flushes."""
 
 from __future__ import annotations
 
 import itertools
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
 
 from stream_app.codecs.json import JsonCodec
 from stream_app.generator import TransactionGenerator
 from stream_app.kafka.config import producer_config
-from stream_app.processes import ChildProcess, get_json
+from stream_app.processes import ChildProcess, get_json, settings_env
+from stream_app.produce import ProduceOptions, produce
 from stream_app.settings import Settings
+from stream_app.warehouse.ingest import IngestStats
 from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import wait_for
+from tests.integration.serving import run_dying_loop
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +126,68 @@ def test_the_sink_paused_past_its_session_timeout_rejoins_and_loses_nothing(
             os.kill(sink.pid, signal.SIGCONT)
         exit_code = sink.stop()
     assert exit_code == 0
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(url: str) -> Samples:
+    """Every sample of a Prometheus page by name and labels; empty while nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310  # loopback
+            text = response.read().decode()
+    except (urllib.error.URLError, ConnectionError):
+        return {}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_the_sink_counts_on_metrics_and_flushes_what_it_holds_on_sigterm(make_settings, tmp_path):
+    settings = make_settings(
+        warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}",
+        sink_batch_rows=300,  # a flush by size after the first 300 events ...
+        sink_flush_interval_ms=600_000,  # ... and none by age: the next ones wait for SIGTERM
+    )
+    sink = ChildProcess("sink-metrics", ["sink"], settings, tmp_path)
+    url = f"{settings.sql_url}/metrics"
+    consumed = ("stream_app_sink_consumed_total", ())
+    stored = ("stream_app_sink_stored_total", (("topic", settings.topics.transactions),))
+    try:
+        wait_for(lambda: bool(scrape(url)) or not sink.alive(), 60, "sink serving /metrics")
+        produce(settings, ProduceOptions(events=300, seed=5))
+        wait_for(lambda: scrape(url).get(stored) == 300, 60, "300 rows stored, on /metrics")
+        samples = scrape(url)
+        assert samples[consumed] == 300
+        assert samples[("stream_app_sink_flushes_total", ())] >= 1
+        assert samples[("stream_app_sink_failed_inserts_total", ())] == 0
+        produce(settings, ProduceOptions(events=100, seed=6))
+        wait_for(lambda: scrape(url).get(consumed) == 400, 60, "100 more consumed")
+        assert scrape(url)[stored] == 300  # held, not yet flushed
+    finally:
+        exit_code = sink.stop()
+    assert exit_code == 0, sink.log_path.read_text(errors="replace")[-3000:]
+    # the sink is gone: `stream-app sql` opens its data directory (in a process of its own: this
+    # one has a chDB directory open already)
+    query = "SELECT count(), uniqExact(event_id) FROM events"
+    result = subprocess.run(  # our own interpreter and module
+        [sys.executable, "-m", "stream_app", "sql", query, "-o", "csv"],
+        env={**os.environ, **settings_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.splitlines()[1:] == ["400,400"], result.stderr
+
+
+@pytest.mark.parametrize("how", ["raises", "returns"])
+def test_a_sink_whose_ingest_thread_ends_exits_with_code_70(how, make_settings):
+    """Not a process that keeps answering /health and SQL while nothing is ingested."""
+    settings = make_settings(warehouse_dsn="http://127.0.0.1:9")  # no SQL endpoint: not opened
+    result = run_dying_loop("stream_app.warehouse.service", IngestStats, settings, how)
+    output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
+    assert result.returncode == 70, output[-3000:]
+    assert ("the loop broke on purpose" in output) == (how == "raises")
+    assert "ingest-loop thread ended: the process stops" in output

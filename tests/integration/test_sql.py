@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 
 import pytest
 from typer.testing import CliRunner
@@ -12,9 +13,13 @@ from stream_app.errors import WarehouseError
 from stream_app.processes import settings_env
 from stream_app.timing import now_ms
 from stream_app.warehouse.client import connect
+from stream_app.warehouse.ingest import IngestStats
+from stream_app.warehouse.metrics import ingest_metrics
 from stream_app.warehouse.schema import PREDICTIONS, create_statements
 from stream_app.warehouse.sink import ClickHouseSink
-from stream_app.warehouse.sql import ReadOnlySql, SqlEndpoint, query_rows, run_query
+from stream_app.warehouse.sql import ReadOnlySql, query_rows, run_query
+from stream_app.warehouse.web import SinkWeb
+from tests.integration.serving import running
 
 pytestmark = pytest.mark.integration
 
@@ -65,18 +70,21 @@ def test_replayed_rows_appear_once_in_the_view(warehouse):
     ]
 
 
+def sink_web(settings, loop) -> SinkWeb:
+    """The sink's web server alone, serving read-only SQL on the settings' port."""
+    stats = IngestStats()
+    sql = ReadOnlySql(lambda: connect(settings, readonly=True))
+    metrics = ingest_metrics(stats)
+    return SinkWeb(settings.sql_host, settings.sql_port, stats.as_dict, metrics, sql, loop=loop)
+
+
 @pytest.mark.parametrize("through_endpoint", [True, False])
 def test_reads_work_and_writes_are_refused_by_the_engine(warehouse, through_endpoint, tmp_path):
     settings, _ = warehouse
     outfile = tmp_path / "written.txt"
-    endpoint = None
-    if through_endpoint:
-        endpoint = SqlEndpoint(
-            ReadOnlySql(lambda: connect(settings, readonly=True)),
-            settings.sql_host,
-            settings.sql_port,
-        ).start()
-    try:
+    with ExitStack() as stack:
+        if through_endpoint:
+            stack.enter_context(running(lambda loop: sink_web(settings, loop)))
         assert json.loads(run_query(settings, "SELECT 41 + 1 AS x", "JSONEachRow")) == {"x": 42}
         for statement in REFUSED:
             with pytest.raises(WarehouseError) as refused:
@@ -91,9 +99,6 @@ def test_reads_work_and_writes_are_refused_by_the_engine(warehouse, through_endp
             "s": "INTO OUTFILE"
         }
         assert query_rows(settings, "SELECT count() FROM predictions_raw")[1] == [[0]]
-    finally:
-        if endpoint:
-            endpoint.stop()
 
 
 def test_cli_sql_prints_table_csv_and_json(warehouse, monkeypatch):

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -24,10 +22,12 @@ from stream_app.control.client import StatusReader, publish_command, wait_for_ac
 from stream_app.control.commands import CommandKind, ControlCommand
 from stream_app.kafka.local_broker import LocalBroker
 from stream_app.kafka.topics import ensure_topics
-from stream_app.processes import ChildProcess, settings_env
+from stream_app.processes import ChildProcess
 from stream_app.produce import ProduceOptions, produce
 from stream_app.scoring.health import unhealthy_reasons
+from stream_app.scoring.loop import LoopStats
 from tests.integration.conftest import wait_for
+from tests.integration.serving import run_dying_loop
 
 pytestmark = pytest.mark.integration
 
@@ -189,47 +189,18 @@ def test_a_promoted_model_that_aborts_its_loader_leaves_the_worker_scoring_on_th
     ]
 
 
-DYING_WORKER = """
-import sys
-import time
-from stream_app.scoring.loop import LoopStats
-from stream_app.scoring.worker import serve
-from stream_app.settings import Settings
-
-
-class DyingLoop:
-    \"\"\"A scoring loop whose thread ends after a few seconds without being asked to stop.\"\"\"
-
-    stats = LoopStats()
-
-    def run(self):
-        time.sleep(3)
-        if sys.argv[1] == "raises":
-            raise RuntimeError("scoring broke on purpose")
-
-    def stop(self):
-        pass
-
-
-serve(Settings(), DyingLoop())
-"""
-
-
 @pytest.mark.parametrize("how", ["raises", "returns"])
 def test_a_worker_whose_scoring_thread_ends_exits_with_code_70(how, make_settings, tmp_path):
     """Not a process that stays up answering /health while nothing scores (faust's web server
     and services keep it alive): it stops and exits with code 70, however the thread ended (an
     exception that escaped the thread's handler was seen after a broker restart)."""
     settings = make_settings()
-    env = {**os.environ, **settings_env(settings)}
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-c", DYING_WORKER, how], env=env, capture_output=True, timeout=120
-    )
+    result = run_dying_loop("stream_app.scoring.worker", LoopStats, settings, how)
     output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
     assert result.returncode == 70, output[-3000:]
-    assert ("scoring broke on purpose" in output) == (how == "raises")
-    assert "scoring thread ended: the worker stops" in output
+    assert ("the loop broke on purpose" in output) == (how == "raises")
+    assert "scoring-loop thread ended: the process stops" in output
     assert time.monotonic() - started < 60
 
 

@@ -1,0 +1,87 @@
+"""A blocking loop run in its own thread as a ``mode`` Service: the worker's scoring loop and the
+sink's ingest loop. The event loop keeps the web server and signals; the loop's blocking work
+(consume, score, insert, commit) never runs on it.
+
+A watchdog checks every second that the thread still runs unless asked to stop: if it ended (an
+exception, whatever way it escaped), the process shuts down as on SIGTERM and :func:`execute`
+exits with :data:`EXIT_LOOP_FAILED`, so a supervisor can act.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from typing import Any, Protocol
+
+import mode
+
+from stream_app.errors import StreamAppError
+
+log = logging.getLogger(__name__)
+
+#: exit code of a process whose loop thread failed (EX_SOFTWARE)
+EXIT_LOOP_FAILED = 70
+
+
+class BlockingLoop(Protocol):
+    def run(self) -> None:
+        """Work until :meth:`stop`; the work in flight is finished and committed."""
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return (from another thread)."""
+
+
+class ThreadService(mode.Service):
+    """Runs ``work`` in a thread named ``name``; on stop the work in flight finishes."""
+
+    def __init__(self, work: BlockingLoop, name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.work = work
+        self._name = name
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.failure: BaseException | None = None
+
+    async def on_start(self) -> None:
+        def run() -> None:
+            try:
+                self.work.run()
+            except BaseException as exc:
+                self.failure = exc
+                log.exception("%s failed; offsets of the failed batch not committed", self._name)
+
+        self._thread = threading.Thread(target=run, name=self._name, daemon=True)
+        self._thread.start()
+
+    @mode.Service.timer(1.0)
+    async def _watchdog(self) -> None:
+        if self._stopping or self.running:
+            return
+        self._stopping = True
+        if self.failure is None:
+            self.failure = StreamAppError(f"the {self._name} thread ended without being stopped")
+        log.error("%s thread ended: the process stops, exit code %d", self._name, EXIT_LOOP_FAILED)
+        signal.raise_signal(signal.SIGTERM)  # the framework's own shutdown, as on a stop
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    async def on_stop(self) -> None:
+        self._stopping = True
+        self.work.stop()
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 60.0)
+
+
+def execute(worker: mode.Worker, service: ThreadService) -> None:
+    """Run ``worker`` until SIGTERM or SIGINT; exit with :data:`EXIT_LOOP_FAILED` if the thread
+    of ``service`` ended on its own."""
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        if service.failure is not None:  # a supervisor must see that the process failed
+            raise SystemExit(EXIT_LOOP_FAILED) from service.failure
+        raise

@@ -1,0 +1,87 @@
+"""The sink's web server (aiohttp, run as a ``mode`` Service): ``GET /health``, ``GET /metrics``
+and, with the embedded warehouse, ``POST /query?format=F`` with the SQL as body.
+
+Queries run in the event loop's executor (one at a time: :class:`ReadOnlySql` holds a lock), never
+on the loop itself; the engine refuses writes (``readonly=1``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import mode
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from stream_app.errors import WarehouseError
+from stream_app.warehouse.sql import FORMATS, MAX_QUERY_BYTES, ReadOnlySql
+
+
+class SinkWeb(mode.Service):
+    """Serves on ``host:port`` (0: a free port, then read :attr:`port`) from start to stop.
+
+    ``health`` gives the counters and ``reasons`` the sink is not doing its job: any reason
+    answers 503. ``sql`` is None when the warehouse is a ClickHouse server (query it directly).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        health: Callable[[], dict[str, object]],
+        metrics: CollectorRegistry,
+        sql: ReadOnlySql | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._host, self.port = host, port
+        self._health, self._metrics, self._sql = health, metrics, sql
+        self._runner: web.AppRunner | None = None
+
+    async def on_start(self) -> None:
+        app = web.Application(client_max_size=MAX_QUERY_BYTES)  # larger bodies: 413
+        app.router.add_get("/health", self._get_health)
+        app.router.add_get("/metrics", self._get_metrics)
+        if self._sql is not None:
+            app.router.add_post("/query", _query_handler(self._sql))
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self.port).start()
+        self.port = self._runner.addresses[0][1]
+        self.log.info("serving on http://%s:%d", self._host, self.port)
+
+    async def on_stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _get_health(self, _request: web.Request) -> web.Response:
+        report = self._health()
+        ok = not report.get("reasons")
+        return web.json_response(
+            {"status": "ok" if ok else "unhealthy", **report}, status=200 if ok else 503
+        )
+
+    async def _get_metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self._metrics), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+
+def _query_handler(sql: ReadOnlySql) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def post_query(request: web.Request) -> web.Response:
+        fmt = request.query.get("format", FORMATS["table"])
+        if fmt not in FORMATS.values():
+            return web.Response(
+                status=400, text=f"format must be one of {sorted(FORMATS.values())}"
+            )
+        query = await request.text()  # 413 beyond the application's client_max_size
+        loop = asyncio.get_running_loop()
+        try:
+            body = await loop.run_in_executor(None, sql.run, query, fmt)
+        except WarehouseError as exc:
+            return web.Response(status=400, text=str(exc))
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+    return post_query
