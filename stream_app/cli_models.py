@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from models.registry import CHALLENGER, CHAMPION, FileModelStore
+from models.registry import FileModelStore
 from stream_app.settings import Settings
 
 models_app = typer.Typer(help="Model registry and hot-swap.", no_args_is_help=True)
@@ -113,57 +113,30 @@ def diff(first: str, second: str) -> None:
 
 
 def _issue(kind_name: str, version: str | None, timeout: float) -> None:
-    """Publish a command, wait for every live worker, print who applied what."""
-    from stream_app.control.client import (
-        StatusReader,
-        live_workers,
-        operator_name,
-        publish_command,
-        wait_for_acks,
-    )
-    from stream_app.control.commands import CommandKind, ControlCommand
+    """Publish a command through the promotion path, print who applied what (exit 1 unless
+    every live worker applied it: the registry's aliases then stay as they were)."""
+    from stream_app.control.commands import CommandKind
+    from stream_app.control.promotion import issue
 
-    settings = Settings()
-    store = _store(settings)
-    if version is not None:
-        version = store.resolve(version).version  # unknown versions stop here, with a clear error
-    reader = StatusReader(settings)
-    try:
-        workers = live_workers(reader, within_s=3 * settings.heartbeat_interval_s + 1)
-        command = ControlCommand.new(CommandKind(kind_name), version, operator_name())
-        publish_command(settings, command)
-        console.print(f"published {command.command} {version or ''} ({command.command_id}); "
-                      f"waiting for {len(workers)} live worker(s)")  # fmt: skip
-        acks = wait_for_acks(reader, command.command_id, workers, timeout)
-    finally:
-        reader.close()
+    result = issue(Settings(), CommandKind(kind_name), version, timeout)
+    command = result.command
+    console.print(f"published {command.command} {command.version or ''} ({command.command_id}); "
+                  f"waited for {len(result.expected)} live worker(s)")  # fmt: skip
     table = Table("worker", "status", "champion", "challenger", "pause ms", "reason")
-    for worker in sorted(workers | set(acks)):
-        ack = acks.get(worker)
-        if ack is None:
-            table.add_row(worker, "[red]no answer[/red]", "", "", "", f"none within {timeout:.0f}s")
-            continue
+    for worker in result.silent:
+        table.add_row(worker, "[red]no answer[/red]", "", "", "", f"none within {timeout:.0f}s")
+    for worker, ack in sorted(result.acks.items()):
         table.add_row(worker, ack.status, ack.champion_version, ack.challenger_version or "",
                       f"{ack.pause_ms:.2f}", ack.reason)  # fmt: skip
     Console().print(table)
-    if not workers and not acks:
+    if not result.acks and not result.expected:
         console.print("no live worker answered; the command stays on the control topic and "
                       "workers apply it when they start")  # fmt: skip
-    if not acks or any(a.status != "applied" for a in acks.values()) or set(acks) < workers:
+    if len(result.reported_models) > 1:
+        console.print(f"[yellow]workers disagree on their models: "
+                      f"{sorted(result.reported_models, key=str)}[/yellow]")  # fmt: skip
+    if not result.aliases_moved:
         raise typer.Exit(1)
-    # the registry's aliases follow what every worker reports it now runs
-    states = {(a.champion_version, a.challenger_version) for a in acks.values()}
-    if len(states) != 1:
-        console.print(
-            f"[yellow]workers disagree on their models: {sorted(states, key=str)}[/yellow]"
-        )
-        raise typer.Exit(1)
-    champion, challenger_version = states.pop()
-    aliases = store.aliases()
-    if aliases.get(CHAMPION) != champion:
-        store.set_alias(CHAMPION, champion, by=command.issued_by)
-    if aliases.get(CHALLENGER) != challenger_version:
-        store.set_alias(CHALLENGER, challenger_version, by=command.issued_by)
 
 
 TIMEOUT = Annotated[float, typer.Option(help="Seconds to wait for every worker.")]

@@ -8,6 +8,7 @@ with a challenger scored in shadow, divided by the same without one, over window
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +19,8 @@ from stream_app.bench.deployment import Deployment
 from stream_app.bench.errors import BenchError
 from stream_app.bench.paced import PacedProducer
 from stream_app.bench.stack import BenchStack
-from stream_app.control.client import StatusReader, publish_command, wait_for_acks
-from stream_app.control.commands import CommandKind, ControlCommand
+from stream_app.control.commands import CommandKind
+from stream_app.control.promotion import issue
 from stream_app.processes import wait_until
 from stream_app.settings import Settings
 
@@ -41,12 +42,16 @@ class SwapResult:
 
 def measure_swap(stack: BenchStack, training: TrainingConfig, rate: float, seed: int) -> SwapResult:
     say = stack.say
-    store = FileModelStore(stack.state_dir / "models")
+    settings = stack.phase_settings("swap")
+    # the promotions move the registry's aliases: in a copy, so later phases score the same model
+    models = stack.state_dir / "models-swap"
+    shutil.copytree(settings.model_dir, models, dirs_exist_ok=True)
+    settings = settings.model_copy(update={"model_dir": models})
+    store = FileModelStore(models)
     champion = store.aliases()["champion"]
     say("[swap] training a second model to swap to")
     other = train_model(store, TrainingConfig(**{**training.__dict__, "seed": training.seed + 1}),
                         promote=False).version  # fmt: skip
-    settings = stack.phase_settings("swap")
     deployment = stack.deploy(settings, "swap")
     producer = PacedProducer(settings, rate, int(rate * (6 * WINDOW_S + 10)), seed)
     try:
@@ -78,16 +83,10 @@ def _health(deployment: Deployment) -> dict[str, Any]:
 
 
 def _issue(settings: Settings, kind: CommandKind, version: str) -> float:
-    """Publish a command, wait for the worker's acknowledgement; its own pause in ms."""
-    reader = StatusReader(settings)
-    try:
-        command = ControlCommand.new(kind, version, "stream-app bench")
-        publish_command(settings, command)
-        acks = wait_for_acks(reader, command.command_id, {settings.worker_id}, timeout_s=30)
-    finally:
-        reader.close()
-    ack = acks.get(settings.worker_id)
-    if ack is None or ack.status != "applied":
+    """Issue a command through the promotion path, to this phase's worker; its pause in ms."""
+    result = issue(settings, kind, version, 30, "stream-app bench", workers={settings.worker_id})
+    ack = result.acks.get(settings.worker_id)
+    if ack is None or not result.complete:
         raise BenchError(f"[swap] {kind.value} {version}: {ack.reason if ack else 'no answer'}")
     return ack.pause_ms
 

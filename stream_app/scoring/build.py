@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from confluent_kafka import Consumer
 
@@ -24,14 +25,16 @@ from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.dead_letters import DeadLetters
 from stream_app.scoring.loop import ScoringLoop
+from stream_app.scoring.observers import BatchObserver
 from stream_app.scoring.pipeline import ScoringPipeline
 from stream_app.scoring.rules_watch import RulesWatcher
 from stream_app.settings import Settings
 from stream_app.state import CardStore
 
 
-def build_loop(settings: Settings) -> ScoringLoop:
-    """A loop ready to run: the registry's models loaded, the control topic not yet replayed."""
+def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> ScoringLoop:
+    """A loop ready to run: the registry's models loaded, the control topic not yet replayed;
+    ``observers`` see each scored batch."""
     check_topics(settings, worker_topics(settings))
     registry = schema_registry(settings)
     loader = ModelLoader(FileModelStore(settings.model_dir), settings.model_check_timeout_s)
@@ -87,4 +90,5 @@ def build_loop(settings: Settings) -> ScoringLoop:
         poison_max_attempts=settings.poison_max_attempts,
         batch_size=settings.batch_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
+        observers=observers,
     )

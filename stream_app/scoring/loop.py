@@ -1,7 +1,9 @@
 """The hot path's I/O: consume a batch, run the pipeline, publish; checkpoint between batches.
 
 Each batch's outputs are produced at once (the producer sends them in the background, so
-decisions are not delayed). Checkpoints (:mod:`stream_app.scoring.checkpoint`) write the changed
+decisions are not delayed), with the records the batch's observers added
+(:mod:`stream_app.scoring.observers`; :meth:`ScoringLoop.run_batch` is the one place where they
+see each scored batch). Checkpoints (:mod:`stream_app.scoring.checkpoint`) write the changed
 per-card state to its changelog a chunk per turn and commit the input offsets only once the broker
 acknowledged everything produced before them: a crash replays from the last checkpoint (the
 warehouse folds replayed rows away) and never skips a record.
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ from stream_app.control.switch import ModelSwitch
 from stream_app.errors import BrokerError
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.checkpoint import Checkpointer
+from stream_app.scoring.observers import BatchObserver, Observers
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
 from stream_app.scoring.poison import PoisonGuard
@@ -44,6 +47,7 @@ class LoopStats:
     dead_lettered: int = 0
     alerts: int = 0
     poisoned: int = 0  # dead-lettered by the poison-pill policy (in dead_lettered too)
+    observer_failures: int = 0  # observer calls that raised (scoring went on)
     deliveries: DeliveryCounts = field(default_factory=DeliveryCounts)
     batches: int = 0
     checkpoints: int = 0
@@ -106,11 +110,13 @@ class ScoringLoop:
         checkpoint_interval_s: float,
         checkpoint_chunk_cards: int,
         poison_max_attempts: int,
+        observers: Sequence[BatchObserver] = (),
     ) -> None:
         self._consumer = consumer
         self._outputs = Outputs(producer_config, pipeline.refused_output)
         self.pipeline = pipeline
         self._guard = PoisonGuard(pipeline, poison_max_attempts)
+        self._observers = Observers(observers)
         self.switch = switch
         self._restorer = restorer
         self.rules = rules
@@ -179,6 +185,11 @@ class ScoringLoop:
             self._swap_after = None
         good = [r for r in records if not self._is_error(r)]
         result = self._guard.process(good, self.switch.models, stats.stages)
+        if self._observers and result.events is not None:
+            # the observers' records go with the batch's: acknowledged before its offsets move
+            result.outputs.extend(self._observers.observe(result.events))
+            stats.observer_failures = self._observers.failures
+            stats.stages.lap("observe")
         self._outputs.send(result.outputs)
         self._checkpoints.scored(result.next_offsets)
         stats.stages.lap("produce")

@@ -24,6 +24,7 @@ from stream_app.features import compute_features
 from stream_app.kafka.records import InputRecord
 from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.dead_letters import DeadLetters, PlainRecord
+from stream_app.scoring.observers import ScoredEvents
 from stream_app.scoring.records import Headers, OutputRecord, Undelivered
 from stream_app.settings import Topics
 from stream_app.state import CardStore, batch_velocity_features
@@ -32,17 +33,23 @@ from stream_app.timing import StageTimes
 
 @dataclass(slots=True)
 class ScoredBatch:
-    """Everything one input batch produces, and the offsets to commit once it is delivered."""
+    """Everything one input batch produces, and the offsets to commit once it is delivered;
+    ``events``, what was scored (``None`` when nothing was), is what observers see."""
 
     outputs: list[OutputRecord] = field(default_factory=list)
     scored: int = 0
     dead_lettered: int = 0
     alerts: int = 0
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    events: ScoredEvents | None = None
 
     def absorb(self, later: ScoredBatch) -> None:
         """Add what a later part of the same batch produced."""
         self.outputs.extend(later.outputs)
+        if self.events is None or later.events is None:
+            self.events = self.events or later.events
+        else:
+            self.events = self.events.joined(later.events)
         self.scored += later.scored
         self.dead_lettered += later.dead_lettered
         self.alerts += later.alerts
@@ -125,9 +132,10 @@ class ScoringPipeline:
         champion, challenger = models.champion, models.challenger
         scores = champion.predict(features)
         shadow: list[float | None] = [None] * len(events)
-        challenger_version = None
+        challenger_scores, challenger_version = None, None
         if challenger is not None:
-            shadow = challenger.predict(features).tolist()
+            challenger_scores = challenger.predict(features)
+            shadow = challenger_scores.tolist()
             challenger_version = challenger.version
         times.lap("predict")
         create_times = [source.timestamp()[1] for source in sources]
@@ -140,6 +148,20 @@ class ScoringPipeline:
             create_times,
             lambda card: self.store.card(card_partition[card], card),
         )
+        scored = ScoredEvents(
+            event_id=batch.event_id,
+            card_id=batch.card_id,
+            event_time=batch.event_time,
+            partition=partitions,
+            offset=[source.offset() or 0 for source in sources],
+            features=features,
+            score=scores,
+            decision=np.where(scores >= champion.threshold, "decline", "approve").tolist(),
+            model_version=champion.version,
+            challenger_score=challenger_scores,
+            challenger_version=challenger_version,
+        )
+        result.events = scored
         values = self._predictions.encode_columns(
             {
                 "event_id": batch.event_id,
@@ -147,9 +169,9 @@ class ScoringPipeline:
                 "event_time": batch.event_time,
                 "input_create_time": create_times,
                 "score": scores,
-                "decision": np.where(scores >= champion.threshold, "decline", "approve").tolist(),
+                "decision": scored.decision,
                 "source_partition": partitions,
-                "source_offset": [source.offset() or 0 for source in sources],
+                "source_offset": scored.offset,
                 "challenger_score": shadow,
             },
             constants={

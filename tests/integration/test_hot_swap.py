@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -11,8 +12,9 @@ from confluent_kafka import Producer
 from models.registry import FileModelStore
 from models.train import TrainingConfig, train_model
 from stream_app.codecs.factory import schema_registry, topic_codec
-from stream_app.control.client import StatusReader, publish_command, wait_for_acks
+from stream_app.control import promotion
 from stream_app.control.commands import CommandKind, ControlCodecs, ControlCommand
+from stream_app.control.promotion import PromotionResult
 from stream_app.kafka.config import producer_config
 from stream_app.produce import ProduceOptions, produce
 from stream_app.warehouse.sql import query_rows
@@ -39,14 +41,15 @@ def swap_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def issue(settings, kind: CommandKind, version: str | None, workers: set[str]) -> dict:
-    reader = StatusReader(settings)
-    try:
-        command = ControlCommand.new(kind, version, "pytest")
-        publish_command(settings, command)
-        return wait_for_acks(reader, command.command_id, workers, timeout_s=30)
-    finally:
-        reader.close()
+def issue(settings, kind: CommandKind, version: str | None, workers: set[str]) -> PromotionResult:
+    return promotion.issue(settings, kind, version, 30, "pytest", workers)
+
+
+def copy_of(models: Path, tmp_path: Path) -> Path:
+    """A private copy of the module's registry: promotions move its aliases."""
+    copy = tmp_path / "models"
+    shutil.copytree(models, copy)
+    return copy
 
 
 def versions_by_partition(settings, count: int) -> dict[int, list[str]]:
@@ -66,9 +69,10 @@ def changes(sequence: list[str]) -> list[str]:
 
 
 def test_promote_and_rollback_under_load_with_two_workers(
-    make_settings, swap_models, running_worker, running_sink
+    make_settings, swap_models, running_worker, running_sink, tmp_path
 ):
-    settings = make_settings(model_dir=swap_models, batch_size=200)
+    models = copy_of(swap_models, tmp_path)
+    settings = make_settings(model_dir=models, batch_size=200)
     one = settings.model_copy(update={"worker_id": "worker-a"})
     two = settings.model_copy(update={"worker_id": "worker-b", "worker_web_port": 0})
     options = ProduceOptions(events=40_000, rate=2000, seed=21)  # outlasts the model checks
@@ -80,15 +84,18 @@ def test_promote_and_rollback_under_load_with_two_workers(
         wait_for(lambda: all(loop.stats.assigned for loop in loops), 60, "both workers assigned")
         wait_for(lambda: sum(loop.stats.scored for loop in loops) > 3000, 60, "load")
         workers = {"worker-a", "worker-b"}
-        acks = issue(settings, CommandKind.PROMOTE, "2", workers)
-        assert {w: a.status for w, a in acks.items()} == dict.fromkeys(workers, "applied")
+        promoted = issue(settings, CommandKind.PROMOTE, "2", workers)
+        assert {w: a.status for w, a in promoted.acks.items()} == dict.fromkeys(workers, "applied")
+        assert promoted.aliases_moved and FileModelStore(models).aliases()["champion"] == "2"
         refused = issue(settings, CommandKind.PROMOTE, "4", workers)  # checksum mismatch
-        assert {a.status for a in refused.values()} == {"refused"}
+        assert refused.refused == sorted(workers) and not refused.aliases_moved
+        assert FileModelStore(models).aliases()["champion"] == "2"
         scored_at_promote = sum(loop.stats.scored for loop in loops)
         wait_for(lambda: sum(loop.stats.scored for loop in loops) > scored_at_promote + 3000, 60)
-        acks = issue(settings, CommandKind.ROLLBACK, "1", workers)
-        assert {a.status for a in acks.values()} == {"applied"}
-        assert all(a.champion_version == "1" for a in acks.values())
+        rolled_back = issue(settings, CommandKind.ROLLBACK, "1", workers)
+        assert rolled_back.applied == sorted(workers)
+        assert all(a.champion_version == "1" for a in rolled_back.acks.values())
+        assert FileModelStore(models).aliases()["champion"] == "1"
         producing.join(60)
         report = result["report"]
         wait_for(
@@ -126,7 +133,7 @@ def test_promote_and_rollback_under_load_with_two_workers(
 
 
 REFUSALS = [
-    ("unknown version", CommandKind.PROMOTE, "99", "unknown model version"),
+    ("unknown version", CommandKind.PROMOTE, "6", "unknown model version"),
     ("other feature set", CommandKind.PROMOTE, "3", "feature set"),
     ("checksum mismatch", CommandKind.SET_CHALLENGER, "4", "checksum mismatch"),
     ("does not load", CommandKind.PROMOTE, "5", "does not load"),
@@ -134,19 +141,27 @@ REFUSALS = [
 
 
 def test_every_refusal_leaves_the_model_and_is_acknowledged(
-    make_settings, swap_models, running_worker, running_sink
+    make_settings, swap_models, running_worker, running_sink, tmp_path
 ):
     settings = make_settings(model_dir=swap_models)
+    # the operator's registry knows a version 6 that the worker's does not
+    operator = settings.model_copy(update={"model_dir": copy_of(swap_models, tmp_path)})
+    v2 = FileModelStore(swap_models).metadata("2")
+    FileModelStore(operator.model_dir).register(
+        "not read by anyone\n", feature_set_version=v2.feature_set_version,
+        feature_names=v2.feature_names, threshold=0.5, training={}, evaluation={},
+    )  # fmt: skip
     worker = {settings.worker_id}
     with running_sink(settings), running_worker(settings) as running:
         wait_for(lambda: running.loop.stats.assigned, 60, "assignment")
         for name, kind, version, reason in REFUSALS:
-            acks = issue(settings, kind, version, worker)
-            ack = acks[settings.worker_id]
+            result = issue(operator, kind, version, worker)
+            ack = result.acks[settings.worker_id]
             assert (ack.status, ack.champion_version, ack.challenger_version) == (
                 "refused", "1", None
             ), name  # fmt: skip
             assert reason in ack.reason, (name, ack.reason)
+            assert not result.aliases_moved, name
         producer = Producer(producer_config(settings))
         producer.produce(settings.topics.control, b"\x00\x00\x00\x00\x04garbage", b"champion")
         producer.produce(
@@ -247,3 +262,26 @@ def test_cli_promote_and_rollback_wait_for_live_workers(
         ("champion", "1", "2"),
         ("champion", "2", "1"),
     ]
+
+
+def test_promote_waits_for_the_live_workers_and_moves_aliases_only_when_all_applied(
+    make_settings, swap_models, running_worker, tmp_path
+):
+    models = copy_of(swap_models, tmp_path)
+    settings = make_settings(model_dir=models, heartbeat_interval_s=0.5)
+    one = settings.model_copy(update={"worker_id": "worker-a"})
+    two = settings.model_copy(update={"worker_id": "worker-b", "worker_web_port": 0})
+    with running_worker(one) as a:
+        with running_worker(two) as b:
+            wait_for(lambda: b.loop.stats.assigned, 60, "the second worker assigned")
+        # worker-b announced its stop: nobody waits for it
+        promoted = promotion.promote(settings, "2", timeout_s=20)
+        assert (promoted.expected, promoted.applied) == ({"worker-a"}, ["worker-a"])
+        assert promoted.aliases_moved and FileModelStore(models).aliases()["champion"] == "2"
+        assert a.loop.switch.models.versions == ("2", None)
+        # a worker that does not answer keeps the registry where it was
+        silent = promotion.issue(
+            settings, CommandKind.ROLLBACK, "1", 5, "pytest", {"worker-a", "ghost"}
+        )
+        assert (silent.applied, silent.silent) == (["worker-a"], ["ghost"])
+        assert not silent.aliases_moved and FileModelStore(models).aliases()["champion"] == "2"
