@@ -22,6 +22,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient, NewTopic
 
 import stream_app.scoring.pipeline
 from stream_app.bad_events import CATALOGUE
@@ -211,7 +212,10 @@ def test_a_delivery_that_timed_out_is_sent_again(tmp_path):
 
     wait_for(retried, 30, "a retry")
 
-    with LocalBroker(port=port, log_file=tmp_path / "tansu.log"):
+    with LocalBroker(tmp_path / "broker", port=port):
+        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+        (created,) = admin.create_topics([NewTopic("retried", 1, 1)]).values()
+        created.result(30)  # Kafka creates no topic by a produce to it
         outputs.flush()
         outputs.check_acknowledged()
         consumer = Consumer(consumer_config(settings, "reader"))

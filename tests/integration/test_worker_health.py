@@ -63,7 +63,7 @@ def test_a_stopped_broker_is_reported_and_scoring_resumes_after_its_restart(
 ):
     """A private broker, stopped under the worker and started again: the worker's group
     membership is gone (the checkpoint commit is refused with UNKNOWN_MEMBER_ID), it rejoins."""
-    broker = LocalBroker(log_file=tmp_path / "private-broker.log").start()
+    broker = LocalBroker(tmp_path / "private-broker").start()  # a node this test may stop
     try:
         settings = make_settings(
             bootstrap_servers=broker.bootstrap_servers,
@@ -79,7 +79,7 @@ def test_a_stopped_broker_is_reported_and_scoring_resumes_after_its_restart(
             broker.stop()
             wait_for(lambda: unhealthy_because(port, "broker unreachable"), 60, "503: broker")
             broker.start()
-            ensure_topics(settings)  # the local broker keeps its log in memory
+            ensure_topics(settings)  # a no-op: the broker kept its log, topics included
             scored = health(port)[1]["scored"]  # type: ignore[index]
             produce(settings, ProduceOptions(events=2000, seed=32))
             wait_for(lambda: healthy_with(port, scored + 2000), 120, "scoring again, healthy")
