@@ -119,6 +119,7 @@ def _issue(kind_name: str, version: str | None, timeout: float) -> None:
     """Publish a command, wait for every live worker, print who applied what."""
     from stream_app.control.client import (
         StatusReader,
+        all_applied,
         live_workers,
         operator_name,
         publish_command,
@@ -152,7 +153,7 @@ def _issue(kind_name: str, version: str | None, timeout: float) -> None:
     if not workers and not acks:
         console.print("no live worker answered; the command stays on the control topic and "
                       "workers apply it when they start")  # fmt: skip
-    if not acks or any(a.status != "applied" for a in acks.values()) or set(acks) < workers:
+    if not all_applied(workers, acks):
         raise typer.Exit(1)
     # the registry's aliases follow what every worker reports it now runs
     states = {(a.champion_version, a.challenger_version) for a in acks.values()}

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     schema_registry_url: str | None = None
     schema_registry_secret: SecretStr | None = None
     schemas_dir: Path = Field(default_factory=lambda: default_schemas_dir())
+    # without a Schema Registry URL: schema ids registered at run time (a topic renamed, a new
+    # schema version) are kept here; ``schemas_dir`` is only read
+    schema_registry_dir: Path = Path(".stream_app/schemas")
 
     warehouse_dsn: str = "chdb://.stream_app/warehouse"  # relative to the working directory
     warehouse_database: str = Field(default="stream_app", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

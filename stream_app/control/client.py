@@ -119,3 +119,15 @@ def wait_for_acks(
                 acks[status.worker_id] = status
         time.sleep(0.05)
     return acks
+
+
+def all_applied(workers: set[str], acks: dict[str, ControlStatus]) -> bool:
+    """Whether every one of ``workers`` acknowledged the command as applied, and nobody else
+    refused it: a worker that did not answer, or answered ``refused``, fails the command even
+    when another worker (one that started since, say) applied it."""
+    answered = set(acks)
+    return (
+        bool(answered)
+        and workers <= answered
+        and all(ack.status == "applied" for ack in acks.values())
+    )

@@ -109,7 +109,7 @@ def make_settings(
             "worker_group": f"workers-{suffix}",
             "sink_group": f"sink-{suffix}",
             "model_dir": model_dir,
-            "schemas_dir": _schemas_copy(tmp_path),
+            "schema_registry_dir": tmp_path / "schema-registry",  # topic names differ per test
             "batch_size": 500,
             "sink_flush_interval_ms": 200,
             "sql_port": free_port(),
@@ -122,14 +122,6 @@ def make_settings(
         return settings
 
     return factory
-
-
-def _schemas_copy(tmp_path: Path) -> Path:
-    """Each test registers schemas in its own copy of schemas/ (topic names differ)."""
-    target = tmp_path / "schemas"
-    if not target.exists():
-        shutil.copytree(Path(__file__).resolve().parents[2] / "schemas", target)
-    return target
 
 
 @dataclass
