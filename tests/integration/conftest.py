@@ -131,8 +131,11 @@ class Running:
 
 
 @contextmanager
-def in_thread(runner: ScoringLoop | WarehouseIngest) -> Iterator[Running]:
-    """Run a loop's ``run`` in a thread; stop and join it on exit (re-raising its failure)."""
+def in_thread(
+    runner: ScoringLoop | WarehouseIngest, stop_timeout_s: float = 60.0
+) -> Iterator[Running]:
+    """Run a loop's ``run`` in a thread; stop and join it on exit. Its own exception is raised
+    then, and a thread that does not stop within ``stop_timeout_s`` fails the test."""
     failure: list[BaseException] = []
 
     def target() -> None:
@@ -147,9 +150,14 @@ def in_thread(runner: ScoringLoop | WarehouseIngest) -> Iterator[Running]:
         yield Running(runner, thread)
     finally:
         runner.stop()
-        thread.join(60)
-    if failure:
-        raise failure[0]
+        thread.join(stop_timeout_s)
+        # raised here, chained to any failure of the body: the thread's own error is never lost
+        if failure:
+            raise failure[0]
+        if thread.is_alive():
+            raise AssertionError(
+                f"{type(runner).__name__}.run did not stop within {stop_timeout_s} s"
+            )
 
 
 @pytest.fixture
