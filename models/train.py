@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from models.evaluation import best_f1_threshold, precision_recall_f1, roc_auc
 from models.registry import CHAMPION, ModelMetadata, ModelStore
-from stream_app.events import TransactionBatch
+from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import (
     CATEGORICAL_FEATURES,
     FEATURE_NAMES,
@@ -37,6 +37,16 @@ class TrainingConfig:
     time_scale: float = 600.0  # ~33 h of event time for 200k events: days and nights
 
 
+def training_features(events: Sequence[Transaction]) -> np.ndarray:
+    """The feature matrix training learns from: the per-card features replay the serving code
+    over the history, in production (consumption) order."""
+    batch = TransactionBatch.from_transactions(list(events))
+    velocity = replay_velocity_features(
+        batch.card_id, batch.merchant_id, batch.amount, batch.event_time
+    )
+    return compute_features(batch, velocity)
+
+
 def train_model(
     store: ModelStore,
     config: TrainingConfig,
@@ -56,12 +66,7 @@ def train_model(
             config.events,
         )
     )
-    batch = TransactionBatch.from_transactions([g.event for g in generated])
-    # the per-card features replay the serving code over the history, in production order
-    velocity = replay_velocity_features(
-        batch.card_id, batch.merchant_id, batch.amount, batch.event_time
-    )
-    features = compute_features(batch, velocity)
+    features = training_features([g.event for g in generated])
     labels = np.fromiter((g.is_fraud for g in generated), dtype=np.float64, count=len(generated))
     split = int(len(generated) * (1.0 - config.holdout_fraction))  # holdout = the latest events
     params: dict[str, Any] = {

@@ -22,6 +22,11 @@ class CodecError(StreamAppError):
         self.detail = detail
 
 
+class SchemaRegistryUnavailable(StreamAppError):
+    """The Schema Registry did not answer (refused connection, timeout, 5xx): the record is not
+    at fault, so it is retried later, never dead-lettered."""
+
+
 class ModelError(StreamAppError):
     """A model version is missing, corrupt or incompatible with the running feature set."""
 

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     """Schema Registry credentials (`user:password`), never logged"""
     schemas_dir: Path = Field(default_factory=lambda: default_schemas_dir())
     """Avro schemas and the file registry: `schemas/` of the source tree, or the installed copy"""
+    schema_registry_dir: Path = Path(".stream_app/schemas")
+    """without a Schema Registry URL: where schema ids registered at run time (a topic renamed, a
+    new schema version) are kept; `schemas_dir` is only read"""
 
     warehouse_dsn: str = "chdb://.stream_app/warehouse"  # relative to the working directory
     """chDB directory (relative to the working directory), or `http://host:8123` for a ClickHouse

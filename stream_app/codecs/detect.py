@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from stream_app.codecs.base import TransactionCodec
-from stream_app.errors import CodecError
+from stream_app.errors import CodecError, SchemaRegistryUnavailable
 from stream_app.events import Transaction
 
 
@@ -25,8 +25,8 @@ class TransactionDecoder:
             if codec.accepts(value):
                 try:
                     return codec.decode(value)
-                except CodecError:
-                    raise
+                except (CodecError, SchemaRegistryUnavailable):
+                    raise  # a dead letter, or not the record's fault: retried
                 except Exception as exc:  # a codec bug must not stop the worker: dead-letter it
                     raise CodecError("decode_error", f"{type(exc).__name__}: {exc}") from None
         raise CodecError("unknown_format", f"first byte 0x{value[0]:02x} is neither JSON nor Avro")

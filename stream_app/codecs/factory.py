@@ -10,13 +10,14 @@ from stream_app.settings import Settings
 
 
 def schema_registry(settings: Settings) -> SchemaRegistry:
-    """The configured Schema Registry, or the file registry in ``schemas/``."""
+    """The configured Schema Registry, or the file registry: ``schemas/`` (read only) and the
+    state directory ``schema_registry_dir`` for schemas registered since."""
     if settings.schema_registry_url:
         secret = settings.schema_registry_secret
         return ConfluentSchemaRegistry(
             settings.schema_registry_url, secret.get_secret_value() if secret else None
         )
-    return FileSchemaRegistry(settings.schemas_dir)
+    return FileSchemaRegistry(settings.schemas_dir, settings.schema_registry_dir)
 
 
 def avro_transactions(settings: Settings, registry: SchemaRegistry) -> AvroCodec:

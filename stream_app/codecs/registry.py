@@ -1,4 +1,5 @@
-"""Where Avro schema ids come from: a Confluent Schema Registry, or a file in ``schemas/``."""
+"""Where Avro schema ids come from: a Confluent Schema Registry, or files (``schemas/``, read
+only, and a state directory for what is registered at run time)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from stream_app.errors import CodecError, ConfigError
+from stream_app.errors import CodecError, ConfigError, SchemaRegistryUnavailable
 
 Schema = dict[str, Any]
 
@@ -28,19 +29,21 @@ class SchemaRegistry(ABC):
 
 
 class FileSchemaRegistry(SchemaRegistry):
-    """Schema ids kept in ``registry.json`` beside the ``.avsc`` files.
+    """Schema ids without a Schema Registry server: those shipped in ``schemas/registry.json``
+    (read only: the repository's tracked files never change at run time) and those registered
+    since, kept in ``registry.json`` of a state directory beside their ``.avsc`` files.
 
-    An unknown id triggers one re-read of the file (at most once a second), so a producer that
+    An unknown id triggers one re-read of the files (at most once a second), so a producer that
     registered a new version is understood without restarting the workers.
     """
 
     RELOAD_INTERVAL_S = 1.0
 
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
-        self._index = directory / "registry.json"
-        if not self._index.is_file():
-            raise ConfigError(f"schema registry file not found: {self._index}")
+    def __init__(self, shipped: Path, state: Path) -> None:
+        self._shipped = shipped
+        self._state = state
+        if not (shipped / "registry.json").is_file():
+            raise ConfigError(f"schema registry file not found: {shipped / 'registry.json'}")
         self._lock = threading.Lock()
         self._schemas: dict[int, Schema] = {}
         self._subjects: dict[int, str] = {}
@@ -48,12 +51,13 @@ class FileSchemaRegistry(SchemaRegistry):
         self._load()
 
     def _load(self) -> None:
-        document = json.loads(self._index.read_text())
         schemas: dict[int, Schema] = {}
         subjects: dict[int, str] = {}
-        for entry in document["schemas"]:
-            schemas[int(entry["id"])] = json.loads((self._directory / entry["file"]).read_text())
-            subjects[int(entry["id"])] = entry["subject"]
+        for directory in (self._shipped, self._state):
+            for entry in _entries(directory):
+                schema_id = int(entry["id"])
+                schemas[schema_id] = json.loads((directory / entry["file"]).read_text())
+                subjects[schema_id] = entry["subject"]
         self._schemas, self._subjects = schemas, subjects
         self._loaded_at = time.monotonic()
 
@@ -68,25 +72,48 @@ class FileSchemaRegistry(SchemaRegistry):
         return found
 
     def register(self, subject: str, schema: Schema) -> int:
+        for schema_id, known in self._schemas.items():
+            if known == schema and self._subjects[schema_id] == subject:
+                return schema_id
         # a file lock: several processes (workers, sink, producer) may register at once
-        with self._lock, open(self._index, "rb+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        self._state.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(self._state / "registry.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             self._load()
             for schema_id, known in self._schemas.items():
                 if known == schema and self._subjects[schema_id] == subject:
                     return schema_id
             schema_id = max(self._schemas, default=0) + 1
             file_name = f"{subject}-{schema_id}.avsc"
-            (self._directory / file_name).write_text(json.dumps(schema, indent=2) + "\n")
-            document = json.loads(self._index.read_text())
-            document["schemas"].append({"id": schema_id, "subject": subject, "file": file_name})
-            self._index.write_text(json.dumps(document, indent=2) + "\n")
+            (self._state / file_name).write_text(json.dumps(schema, indent=2) + "\n")
+            entries = [
+                *_entries(self._state),
+                {"id": schema_id, "subject": subject, "file": file_name},
+            ]
+            index = self._state / "registry.json"
+            staged = index.with_suffix(".json.tmp")
+            staged.write_text(json.dumps({"schemas": entries}, indent=2) + "\n")
+            staged.replace(index)  # readers never see a half-written index
             self._load()
             return schema_id
 
 
+def _entries(directory: Path) -> list[dict[str, Any]]:
+    """The entries of ``directory/registry.json`` (none if there is no such file)."""
+    index = directory / "registry.json"
+    if not index.is_file():
+        return []
+    entries: list[dict[str, Any]] = json.loads(index.read_text())["schemas"]
+    return entries
+
+
 class ConfluentSchemaRegistry(SchemaRegistry):
-    """A Confluent-compatible Schema Registry server, through confluent-kafka's client."""
+    """A Confluent-compatible Schema Registry server, through confluent-kafka's client.
+
+    Only an answer that the id does not exist (404) makes a record undecodable; a registry that
+    does not answer (refused connection, timeout, 5xx, after the client's own retries) raises
+    :class:`SchemaRegistryUnavailable`, which the scoring loop retries.
+    """
 
     def __init__(self, url: str, basic_auth: str | None = None) -> None:
         from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -94,6 +121,7 @@ class ConfluentSchemaRegistry(SchemaRegistry):
         config: dict[str, str] = {"url": url}
         if basic_auth:
             config["basic.auth.user.info"] = basic_auth
+        self._url = url
         self._client = SchemaRegistryClient(config)
         self._cache: dict[int, Schema] = {}
 
@@ -104,13 +132,31 @@ class ConfluentSchemaRegistry(SchemaRegistry):
             try:
                 found = self._client.get_schema(schema_id)
             except SchemaRegistryError as exc:
-                raise CodecError("unknown_schema_id", str(exc)) from None
+                if exc.http_status_code == 404:
+                    raise CodecError("unknown_schema_id", str(exc)) from None
+                raise self._unavailable(exc) from exc
+            except Exception as exc:  # no answer at all: refused connection, timeout, DNS
+                raise self._unavailable(exc) from exc
             self._cache[schema_id] = json.loads(found.schema_str or "{}")
         return self._cache[schema_id]
 
     def register(self, subject: str, schema: Schema) -> int:
         from confluent_kafka.schema_registry import Schema as RegistrySchema
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-        return int(
-            self._client.register_schema(subject, RegistrySchema(json.dumps(schema), "AVRO"))
+        try:
+            return int(
+                self._client.register_schema(subject, RegistrySchema(json.dumps(schema), "AVRO"))
+            )
+        except SchemaRegistryError as exc:
+            if exc.http_status_code < 500 and exc.http_status_code not in (408, 429):
+                # refused for what was asked: incompatible, invalid, not authorised
+                raise ConfigError(f"Schema Registry {self._url} refused {subject}: {exc}") from None
+            raise self._unavailable(exc) from exc
+        except Exception as exc:  # no answer at all: refused connection, timeout, DNS
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: Exception) -> SchemaRegistryUnavailable:
+        return SchemaRegistryUnavailable(
+            f"Schema Registry {self._url}: {type(exc).__name__}: {exc}"
         )

@@ -29,6 +29,7 @@ from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
 from stream_app.scoring.poison import PoisonGuard
 from stream_app.scoring.records import DeliveryCounts
+from stream_app.scoring.retry import retry_while_unavailable
 from stream_app.scoring.rules_watch import RulesWatcher
 from stream_app.timing import StageTimes
 
@@ -177,14 +178,20 @@ class ScoringLoop:
             self.pipeline.alerts.close()
             log.info("scoring loop stopped after %d batches", self.stats.batches)
 
-    def run_batch(self, records: list[Message]) -> ScoredBatch:
+    def run_batch(self, records: list[Message]) -> ScoredBatch | None:
+        """Score, publish and note the offsets of one batch; ``None`` if the worker was told to
+        stop while the Schema Registry was unavailable (the batch is left to the next reader)."""
         started = time.perf_counter()
         stats = self.stats
         if self._swap_after is not None:
             stats.last_swap_pause_ms = (started - self._swap_after) * 1000
             self._swap_after = None
         good = [r for r in records if not self._is_error(r)]
-        result = self._guard.process(good, self.switch.models, stats.stages)
+        result = retry_while_unavailable(
+            lambda: self._guard.process(good, self.switch.models, stats.stages), self._stopping
+        )
+        if result is None:
+            return None
         if self._observers and result.events is not None:
             # the observers' records go with the batch's: acknowledged before its offsets move
             result.outputs.extend(self._observers.observe(result.events))

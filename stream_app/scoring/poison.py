@@ -10,6 +10,9 @@ replaced by a dead letter ``unexpected_error`` whose detail is the exception (``
 leaves the loop, so no restart is needed to end a crash loop (a failure that kills the process,
 such as a native abort, is the supervisor's to bound: ``docs/dead-letters.md``).
 
+A Schema Registry that does not answer is not a record's fault either: that exception
+(:class:`SchemaRegistryUnavailable`) always leaves, and the loop retries the batch.
+
 A failure that is not a record's (a broken model, say) makes every record of a batch fail; that
 is raised, not dead-lettered, when the batch has more than one record: the worker stops instead
 of emptying the stream into the dead-letter topic.
@@ -25,6 +28,7 @@ import logging
 from collections.abc import Sequence
 
 from stream_app.control.modelset import ModelSet
+from stream_app.errors import SchemaRegistryUnavailable
 from stream_app.kafka.records import InputRecord
 from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
 from stream_app.timing import StageTimes
@@ -47,6 +51,8 @@ class PoisonGuard:
     ) -> ScoredBatch:
         try:
             return self._run(records, models, times)
+        except SchemaRegistryUnavailable:
+            raise  # no record's fault: the loop retries the batch
         except Exception as exc:
             log.warning("a batch of %d records raised %r: isolating it", len(records), exc)
             poisoned_before = self.poisoned
@@ -79,6 +85,8 @@ class PoisonGuard:
         for part in (records[:half], records[half:]):
             try:
                 result.absorb(self._run(part, models, times))
+            except SchemaRegistryUnavailable:
+                raise
             except Exception as exc:
                 scored, failure = self._isolate(part, models, times, exc)
                 result.absorb(scored)
@@ -90,6 +98,8 @@ class PoisonGuard:
         for _ in range(1, self._max_attempts):
             try:
                 return self._run([record], models, times), failure
+            except SchemaRegistryUnavailable:
+                raise
             except Exception as exc:
                 failure = exc
         detail = f"{type(failure).__name__}: {failure}"

@@ -24,6 +24,8 @@ from stream_app.warehouse.client import connect
 
 _OUTFILE = re.compile(r"^INTO OUTFILE ", re.MULTILINE)
 FORMATS = {"table": "JSONCompact", "json": "JSONEachRow", "csv": "CSVWithNames"}
+#: this module's own refusal (every other refusal is the engine's message)
+OUTFILE_REFUSED = "INTO OUTFILE writes files on the server: refused on read-only SQL"
 MAX_QUERY_BYTES = 1_000_000
 
 
@@ -71,9 +73,7 @@ class ReadOnlySql:
             self._client = self._open_client()
             raise WarehouseError(str(exc).strip()) from None
         if _OUTFILE.search(canonical):
-            raise WarehouseError(
-                "INTO OUTFILE writes files on the server: refused on read-only SQL"
-            )
+            raise WarehouseError(OUTFILE_REFUSED)
 
     def _command(self, query: str) -> bytes:
         try:

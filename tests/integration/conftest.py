@@ -111,7 +111,7 @@ def make_settings(
             "worker_group": f"workers-{suffix}",
             "sink_group": f"sink-{suffix}",
             "model_dir": model_dir,
-            "schemas_dir": _schemas_copy(tmp_path),
+            "schema_registry_dir": tmp_path / "schema-registry",  # topic names differ per test
             "batch_size": 500,
             "sink_flush_interval_ms": 200,
             "sql_port": free_port(),
@@ -126,14 +126,6 @@ def make_settings(
     return factory
 
 
-def _schemas_copy(tmp_path: Path) -> Path:
-    """Each test registers schemas in its own copy of schemas/ (topic names differ)."""
-    target = tmp_path / "schemas"
-    if not target.exists():
-        shutil.copytree(Path(__file__).resolve().parents[2] / "schemas", target)
-    return target
-
-
 @dataclass
 class Running:
     loop: Any
@@ -141,8 +133,11 @@ class Running:
 
 
 @contextmanager
-def in_thread(runner: ScoringLoop | WarehouseIngest) -> Iterator[Running]:
-    """Run a loop's ``run`` in a thread; stop and join it on exit (re-raising its failure)."""
+def in_thread(
+    runner: ScoringLoop | WarehouseIngest, stop_timeout_s: float = 60.0
+) -> Iterator[Running]:
+    """Run a loop's ``run`` in a thread; stop and join it on exit. Its own exception is raised
+    then, and a thread that does not stop within ``stop_timeout_s`` fails the test."""
     failure: list[BaseException] = []
 
     def target() -> None:
@@ -157,9 +152,14 @@ def in_thread(runner: ScoringLoop | WarehouseIngest) -> Iterator[Running]:
         yield Running(runner, thread)
     finally:
         runner.stop()
-        thread.join(60)
-    if failure:
-        raise failure[0]
+        thread.join(stop_timeout_s)
+        # raised here, chained to any failure of the body: the thread's own error is never lost
+        if failure:
+            raise failure[0]
+        if thread.is_alive():
+            raise AssertionError(
+                f"{type(runner).__name__}.run did not stop within {stop_timeout_s} s"
+            )
 
 
 @pytest.fixture

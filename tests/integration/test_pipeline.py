@@ -72,10 +72,15 @@ def test_outputs_carry_version_header_and_dead_letters_their_source(make_setting
     assert len(dead) == len(CATALOGUE)
     reasons = Counter(dict(m.headers())["reason"].decode() for m in dead)
     assert reasons == Counter(case.reason for case in CATALOGUE)
+    inputs = read_topic(settings, settings.topics.transactions, len(events) + len(CATALOGUE))
+    valid = {codec.encode(event) for event in events}
+    malformed_at = {(m.partition(), m.offset()) for m in inputs if m.value() not in valid}
+    sources = set()
     for message in dead:
         headers = dict(message.headers())
         assert headers["source-topic"] == settings.topics.transactions.encode()
-        assert int(headers["source-offset"]) >= 0
+        sources.add((int(headers["source-partition"]), int(headers["source-offset"])))
+    assert sources == malformed_at  # each dead letter points at its own malformed record
 
 
 def test_avro_events_and_a_newer_producer_schema_are_scored(make_settings, running_worker):

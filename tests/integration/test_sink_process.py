@@ -52,7 +52,8 @@ def test_the_sink_and_its_threads_run_at_the_configured_niceness(make_settings, 
         )
         threads = niceness(sink.pid)
     finally:
-        assert sink.stop() == 0
+        code = sink.stop()
+    assert code == 0
     lowered = os.getpriority(os.PRIO_PROCESS, 0) + 7
     assert threads[sink.pid] == lowered
     # chDB's pools, librdkafka's threads, the SQL endpoint; chDB sets its MemoryWorker thread to

@@ -166,7 +166,8 @@ def test_a_promoted_model_that_aborts_its_loader_leaves_the_worker_scoring_on_th
             wait_for(lambda: healthy_with(port, scored + 1000), 60, "scoring on version 1")
             assert field(port, "model_version") == "1"
         finally:
-            assert first.stop() == 0, first.log_path.read_text()[-3000:]
+            first_code = first.stop()  # asserted after: a failure above is the one reported
+        assert first_code == 0, first.log_path.read_text()[-3000:]
         # the restart replays the promotion from the control topic: refused again, no crash loop
         second = ChildProcess("worker-2", ["worker"], settings, tmp_path)
         try:
@@ -175,7 +176,8 @@ def test_a_promoted_model_that_aborts_its_loader_leaves_the_worker_scoring_on_th
             wait_for(lambda: healthy_with(port, scored + 1000), 60, "scoring after the restart")
             assert field(port, "model_version") == "1"
         finally:
-            assert second.stop() == 0, second.log_path.read_text()[-3000:]
+            second_code = second.stop()
+        assert second_code == 0, second.log_path.read_text()[-3000:]
     finally:
         producing.join(60)
     reader = StatusReader(settings)
@@ -255,7 +257,8 @@ def test_a_champion_alias_on_a_model_that_aborts_falls_back_to_the_previous_cham
         wait_for(lambda: healthy_with(port, 2000), 120, "scoring on the previous champion")
         assert field(port, "model_version") == "1"
     finally:
-        assert worker.stop() == 0, worker.log_path.read_text()[-3000:]  # before the fix: -6
+        code = worker.stop()
+    assert code == 0, worker.log_path.read_text()[-3000:]  # before the fix: -6
     reader = StatusReader(settings)
     try:
         said = [

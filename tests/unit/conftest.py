@@ -71,14 +71,25 @@ def schemas_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def file_registry(schemas_dir: Path) -> FileSchemaRegistry:
-    return FileSchemaRegistry(schemas_dir)
+def schema_registry_dir(tmp_path: Path) -> Path:
+    """Where the file registry keeps the schema ids registered during one test."""
+    return tmp_path / "schema-registry"
 
 
 @pytest.fixture
-def settings(schemas_dir: Path, tmp_path: Path) -> Settings:
-    """Default settings over the private schema copy and a private model directory."""
-    return Settings(schemas_dir=schemas_dir, model_dir=tmp_path / "models", worker_id="w-test")
+def file_registry(schemas_dir: Path, schema_registry_dir: Path) -> FileSchemaRegistry:
+    return FileSchemaRegistry(schemas_dir, schema_registry_dir)
+
+
+@pytest.fixture
+def settings(schemas_dir: Path, schema_registry_dir: Path, tmp_path: Path) -> Settings:
+    """Default settings over the private schema copy, a private registry and model directory."""
+    return Settings(
+        schemas_dir=schemas_dir,
+        schema_registry_dir=schema_registry_dir,
+        model_dir=tmp_path / "models",
+        worker_id="w-test",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -114,8 +125,10 @@ def session_schemas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def session_registry(session_schemas_dir: Path) -> FileSchemaRegistry:
-    return FileSchemaRegistry(session_schemas_dir)
+def session_registry(
+    tmp_path_factory: pytest.TempPathFactory, session_schemas_dir: Path
+) -> FileSchemaRegistry:
+    return FileSchemaRegistry(session_schemas_dir, tmp_path_factory.mktemp("schema-registry"))
 
 
 @pytest.fixture
@@ -238,7 +251,9 @@ def pipeline_kit(
     with pytest.MonkeyPatch.context() as monkeypatch:  # session-scoped: clear the env here too
         _clear_environment(monkeypatch)
         settings = Settings(
-            schemas_dir=copy_schemas(tmp_path_factory.mktemp("schemas")), worker_id=WORKER_ID
+            schemas_dir=copy_schemas(tmp_path_factory.mktemp("schemas")),
+            schema_registry_dir=tmp_path_factory.mktemp("schema-registry"),
+            worker_id=WORKER_ID,
         )
     registry = schema_registry(settings)
     return PipelineKit(

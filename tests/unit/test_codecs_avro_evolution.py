@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from stream_app.codecs.avro import AvroCodec, AvroRecordCodec, load_schema
-from stream_app.codecs.factory import transaction_decoder
+from stream_app.codecs.factory import schema_registry, transaction_decoder
 from stream_app.codecs.registry import FileSchemaRegistry, Schema
 from stream_app.errors import CodecError
 from stream_app.events import Transaction
@@ -72,16 +72,12 @@ def test_current_writer_is_read_by_a_newer_reader(
         assert newer_reader.decode(writer.encode(event)) == event
 
 
-def test_new_schema_is_understood_by_a_running_decoder(
-    settings: Settings, schemas_dir: Path, current: Schema
-) -> None:
+def test_new_schema_is_understood_by_a_running_decoder(settings: Settings, current: Schema) -> None:
     """A worker's decoder, built before the producer registered the new schema, reads it."""
-    worker_registry = FileSchemaRegistry(schemas_dir)
+    worker_registry = schema_registry(settings)
     worker_registry.RELOAD_INTERVAL_S = 0.0  # instead of waiting a second for the re-read
     decoder = transaction_decoder(settings, worker_registry)
-    producer = AvroRecordCodec(
-        FileSchemaRegistry(schemas_dir), SUBJECT, with_optional_note(current)
-    )
+    producer = AvroRecordCodec(schema_registry(settings), SUBJECT, with_optional_note(current))
     for event in events(5):
         assert decoder.decode(producer.encode(as_record(event, note=None))) == event
 
@@ -98,7 +94,7 @@ def test_incompatible_writer_is_a_codec_error(
 
 
 def test_json_with_extra_fields_decodes_to_the_same_event(settings: Settings) -> None:
-    decoder = transaction_decoder(settings, FileSchemaRegistry(settings.schemas_dir))
+    decoder = transaction_decoder(settings, schema_registry(settings))
     for event in events():
         value = msgspec.json.encode(
             as_record(event, note="x", nested={"a": [1, 2, {"b": None}]}, version=2)

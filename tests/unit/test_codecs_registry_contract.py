@@ -1,10 +1,13 @@
-"""Every schema registry that can run offline obeys the same contract."""
+"""Every schema registry obeys the same contract: the file registry, and the Confluent Schema
+Registry client against an in-process server that speaks the registry's HTTP API."""
 
 from __future__ import annotations
 
+import functools
 import json
+import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,19 +20,35 @@ from stream_app.codecs.registry import (
     Schema,
     SchemaRegistry,
 )
-from stream_app.errors import CodecError
+from stream_app.errors import CodecError, SchemaRegistryUnavailable
+from tests.unit.registry_server import RegistryServer
 from tests.unit.support import SCHEMAS_DIR, concrete_subclasses, copy_schemas
 
 RegistryFactory = Callable[[Path], SchemaRegistry]
 
-#: how to build each implementation over a scratch directory
+
+@functools.cache
+def registry_server() -> RegistryServer:
+    """One server for the module; each registry built on it is a fresh namespace."""
+    return RegistryServer()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_the_registry_server() -> Iterator[None]:
+    yield
+    if registry_server.cache_info().currsize:
+        registry_server().close()
+
+
+#: how to build each implementation, empty but for the shipped schemas, over a scratch directory
 FACTORIES: dict[type, RegistryFactory] = {
-    FileSchemaRegistry: lambda scratch: FileSchemaRegistry(copy_schemas(scratch / "schemas")),
+    FileSchemaRegistry: lambda scratch: FileSchemaRegistry(
+        copy_schemas(scratch / "schemas"), scratch / "registered"
+    ),
+    ConfluentSchemaRegistry: lambda _: ConfluentSchemaRegistry(registry_server().namespace()[0]),
 }
 #: implementations that cannot run without infrastructure, and why
-EXCLUDED: dict[type, str] = {
-    ConfluentSchemaRegistry: "needs a Confluent Schema Registry server; none is installable here",
-}
+EXCLUDED: dict[type, str] = {}
 
 REGISTRIES = concrete_subclasses(SchemaRegistry)
 OFFLINE = [cls for cls in REGISTRIES if cls not in EXCLUDED]
@@ -108,11 +127,34 @@ def test_unknown_id_is_a_codec_error(cls: type, tmp_path: Path) -> None:
 
 def test_file_registry_persists_and_is_seen_by_a_running_reader(tmp_path: Path) -> None:
     """A producer registering a new version is understood by a worker without a restart."""
-    directory = copy_schemas(tmp_path / "schemas")
-    worker_view = FileSchemaRegistry(directory)
-    producer_view = FileSchemaRegistry(directory)
+    directory, state = copy_schemas(tmp_path / "schemas"), tmp_path / "registered"
+    worker_view = FileSchemaRegistry(directory, state)
+    producer_view = FileSchemaRegistry(directory, state)
     schema = record_schema("New", ["q"])
     new_id = producer_view.register("new-value", schema)
     worker_view.RELOAD_INTERVAL_S = 0.0  # the worker re-reads at most once a second
     assert worker_view.schema(new_id) == schema
-    assert FileSchemaRegistry(directory).register("new-value", schema) == new_id
+    assert FileSchemaRegistry(directory, state).register("new-value", schema) == new_id
+
+
+# --- a Schema Registry that does not answer ----------------------------------------------------
+
+
+def test_a_registry_answering_503_is_unavailable_then_answers_again() -> None:
+    url, namespace = registry_server().namespace()
+    schema = record_schema("Outage", ["a"])
+    schema_id = ConfluentSchemaRegistry(url).register("outage-value", schema)
+    reader = ConfluentSchemaRegistry(url)  # a worker that has not seen the id yet
+    namespace.down = True
+    with pytest.raises(SchemaRegistryUnavailable):
+        reader.schema(schema_id)
+    namespace.down = False
+    assert reader.schema(schema_id) == schema
+
+
+def test_a_refused_connection_is_unavailable() -> None:
+    with socket.socket() as bound:  # bound, never listening: connections to it are refused
+        bound.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{bound.getsockname()[1]}"
+        with pytest.raises(SchemaRegistryUnavailable):
+            ConfluentSchemaRegistry(url).schema(1)

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.train import training_features
 from stream_app.codecs.base import TransactionCodec
 from stream_app.codecs.factory import avro_transactions, schema_registry, transaction_decoder
 from stream_app.codecs.json import JsonCodec
@@ -52,11 +53,6 @@ def velocity(events: list[Transaction]) -> np.ndarray:
     return replay_velocity_features(
         batch.card_id, batch.merchant_id, batch.amount, batch.event_time
     )
-
-
-def training_features(events: list[Transaction]) -> np.ndarray:
-    """What training computes: the events in production order, velocity features replayed."""
-    return compute_features(TransactionBatch.from_transactions(events), velocity(events))
 
 
 @pytest.mark.parametrize("wire_format", ["json", "avro"])

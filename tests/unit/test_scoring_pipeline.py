@@ -23,17 +23,17 @@ from hypothesis import strategies as st
 from models.loader import load_model
 from models.registry import FileModelStore, ModelMetadata
 from models.runtime import LightGBMRuntime
-from models.train import TrainingConfig, train_model
+from models.train import TrainingConfig, train_model, training_features
 from stream_app.alerts import RuleSet
 from stream_app.bad_events import CATALOGUE
 from stream_app.control.modelset import ModelSet
 from stream_app.events import Transaction, TransactionBatch
-from stream_app.features import EVENT_FEATURES, FEATURE_NAMES, compute_features
+from stream_app.features import EVENT_FEATURES, FEATURE_NAMES
 from stream_app.generator import TransactionGenerator
 from stream_app.kafka.records import InputRecord
 from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
 from stream_app.scoring.records import OutputRecord
-from stream_app.state import VELOCITY_FEATURES, decode_card, replay_velocity_features
+from stream_app.state import VELOCITY_FEATURES, decode_card
 from tests.unit.conftest import (
     INPUT_TOPIC,
     WORKER_ID,
@@ -70,15 +70,6 @@ def kit(
     other = FileModelStore(tmp_path_factory.mktemp("challenger"))
     train_model(other, TrainingConfig(events=3000, num_trees=5, seed=2), promote=False)
     return Kit(pipeline_kit, dataclasses.replace(load_model(other, "1"), version="7"))
-
-
-def training_features(events: list[Transaction]) -> np.ndarray:
-    """What training computes for events in this order: velocity features replayed."""
-    batch = TransactionBatch.from_transactions(events)
-    velocity = replay_velocity_features(
-        batch.card_id, batch.merchant_id, batch.amount, batch.event_time
-    )
-    return compute_features(batch, velocity)
 
 
 def header(record: OutputRecord, name: str) -> str | bytes | None:
@@ -366,7 +357,7 @@ def test_served_features_equal_the_replayed_training_features(
         )
     ) == list(range(len(events)))
 
-    trained = training_features(events)  # production order, one replay, as models/train.py
+    trained = training_features(events)  # models/train.py's own code, production order
     velocity = trained[:, len(EVENT_FEATURES) :]
     assert velocity[:, VELOCITY_FEATURES.index("count_1m")].max() >= 4, "card-testing bursts"
     assert velocity[:, VELOCITY_FEATURES.index("count_24h")].max() > 10, "cards with history"
