@@ -100,8 +100,11 @@ def broker(
             f"log in {running.state_dir} (Ctrl-C stops it)"
         )
         stop_signals = {signal.SIGINT, signal.SIGTERM}
-        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # sigwait needs them blocked
-        signal.sigwait(stop_signals)
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # sigtimedwait needs them blocked
+        while signal.sigtimedwait(stop_signals, 1.0) is None:
+            if not running.running:  # the broker died: say so, and let a supervisor see it
+                console.print(f"[red]the broker exited; its log: {running.log_file}[/red]")
+                raise typer.Exit(1)
 
 
 @app.command()

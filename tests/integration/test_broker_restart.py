@@ -7,6 +7,12 @@ consumer groups have committed up to the high watermarks (no lag), which on Kafk
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
@@ -65,3 +71,40 @@ def test_a_broker_restart_under_load_loses_nothing_and_duplicates_nothing(
         assert_ledger(settings, report)
     finally:
         broker.stop()
+
+
+def test_the_broker_command_exits_non_zero_when_its_broker_dies(tmp_path):
+    """`stream-app broker` must not keep running beside a dead broker (a supervisor would
+    never restart it): it exits 1 within seconds of the JVM's death."""
+    state_dir = tmp_path / "broker"
+    command = subprocess.Popen(  # the installed command, as a user runs it
+        [sys.executable, "-m", "stream_app", "broker", "--port", "0", "--state-dir", state_dir],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert command.stdout is not None
+        assert b"listening on" in command.stdout.readline()  # ready: the broker answered
+
+        def broker_pids() -> list[int]:
+            marker = str(state_dir / "server.properties").encode()
+            return [
+                int(p.name)
+                for p in Path("/proc").iterdir()
+                if p.name.isdigit() and marker in _cmdline(p)
+            ]
+
+        (pid,) = broker_pids()
+        os.kill(pid, signal.SIGKILL)
+        assert command.wait(timeout=30) == 1
+        assert b"the broker exited" in command.stdout.read()
+    finally:
+        command.kill()
+        command.wait()
+
+
+def _cmdline(process: Path) -> bytes:
+    try:
+        return (process / "cmdline").read_bytes()
+    except OSError:  # gone meanwhile
+        return b""
