@@ -60,7 +60,8 @@ def per_event_us(
     {'decode': 2.5, 'predict': 5.0}
     """
     names = [s for s in order if s in stage_seconds] + sorted(set(stage_seconds) - set(order))
-    return {name: round(stage_seconds[name] / events * 1e6, 2) for name in names}
+    # three significant digits: a stage of a few microseconds in all is small, never zero
+    return {name: float(f"{stage_seconds[name] / events * 1e6:.3g}") for name in names}
 
 
 def by_window(
