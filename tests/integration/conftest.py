@@ -237,6 +237,19 @@ def assert_ledger(settings: Settings, report: ProduceReport) -> None:
     assert count(settings, "SELECT count() FROM dead_letters") == report.malformed
 
 
+def committed(settings: Settings, group: str) -> int:
+    """Records of the transactions topic ``group`` has committed, over every partition."""
+    consumer = Consumer(consumer_config(settings, group))
+    try:
+        partitions = [
+            TopicPartition(settings.topics.transactions, p)
+            for p in range(settings.topics.partitions)
+        ]
+        return sum(max(tp.offset, 0) for tp in consumer.committed(partitions, timeout=10))
+    finally:
+        consumer.close()
+
+
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 60.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
