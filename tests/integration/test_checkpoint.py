@@ -16,7 +16,7 @@ from stream_app.scoring.records import OutputRecord
 from stream_app.settings import Settings
 from stream_app.state.card import decode_card, encode_card
 from stream_app.state.store import CardStore
-from tests.integration.conftest import read_topic
+from tests.integration.conftest import committed_offsets, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +47,8 @@ class Kit:
 
     def committed(self) -> int:
         topic = self.settings.topics.transactions
-        (partition,) = self.consumer.committed([TopicPartition(topic, 0)], timeout=10)
-        return int(partition.offset)
+        (offset,) = committed_offsets(self.consumer, [TopicPartition(topic, 0)])
+        return offset
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import msgspec
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from stream_app.codecs.json import JsonCodec
 from stream_app.events import Transaction
 from stream_app.generator import TransactionGenerator
-from stream_app.kafka.config import consumer_config, producer_config
+from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
 from stream_app.warehouse.client import connect
 from stream_app.warehouse.service import build_ingest
@@ -82,10 +82,16 @@ def test_rows_the_warehouse_refuses_are_parked_and_the_rest_stored(make_settings
         ],
     )
     with in_thread(ingest):
-        wait_for(lambda: committed(settings, settings.sink_group) == len(batch), what="every offset committed")
+        wait_for(
+            lambda: committed(settings, settings.sink_group) == len(batch),
+            what="every offset committed",
+        )
         later = events(20, seed=23)
         send(settings, later)  # and it carries on
-        wait_for(lambda: committed(settings, settings.sink_group) == len(batch) + len(later), what="later ones too")
+        wait_for(
+            lambda: committed(settings, settings.sink_group) == len(batch) + len(later),
+            what="later ones too",
+        )
     assert ingest.stats.rejected == {settings.topics.transactions: 3}
     assert count(settings, "SELECT count() FROM events") == len(batch) + len(later) - 3
     _, parked = query_rows(settings, "SELECT table_name, error, row_json FROM rejected_rows")
@@ -108,11 +114,16 @@ def test_inserts_the_warehouse_cannot_take_are_retried_and_offsets_wait(make_set
             lambda: ingest.stats.failed_inserts >= 3,
             what="three failed inserts",
         )
-        assert committed(settings, settings.sink_group) == 0  # nothing committed while the rows are not written
+        assert (
+            committed(settings, settings.sink_group) == 0
+        )  # nothing committed while the rows are not written
         assert ingest.stats.unwritable_since is not None
         assert sink.thread.is_alive()
         warehouse.command(f"RENAME TABLE {database}.{hidden} TO {database}.events_raw")
-        wait_for(lambda: committed(settings, settings.sink_group) == len(batch), what="every offset committed")
+        wait_for(
+            lambda: committed(settings, settings.sink_group) == len(batch),
+            what="every offset committed",
+        )
     assert ingest.stats.unwritable_since is None
     assert count(settings, "SELECT count() FROM events") == len(batch)
     assert count(settings, "SELECT uniqExact(event_id) FROM events") == len(batch)

@@ -10,7 +10,6 @@ from confluent_kafka import Consumer, TopicPartition
 from stream_app.kafka.config import consumer_config
 from stream_app.processes import ChildProcess, get_json
 from stream_app.produce import ProduceOptions, produce
-from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import (
     assert_ledger,
     committed,
