@@ -62,8 +62,13 @@ def test_sigkill_mid_stream_then_restart_leaves_exactly_one_prediction_per_event
         produced_at_kill = produced(settings)
         second = ChildProcess("worker-2", ["worker"], settings, tmp_path)
         try:
-            assert committed_at_kill < produced_at_kill < options.events  # killed mid-stream
+            assert committed_at_kill < produced_at_kill  # killed mid-stream: records uncommitted
             wait_for(lambda: "report" in result, 60, "every event produced")
+            wait_for(
+                lambda: committed(settings, settings.worker_group) == options.events,
+                90,
+                "the replacement scored and checkpointed the rest",
+            )
             wait_until_stored(settings, result["report"])
         finally:
             code = second.stop()
