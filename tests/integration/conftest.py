@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from models.registry import FileModelStore
 from models.train import TrainingConfig, train_model
+from stream_app.kafka.commit import COORDINATOR_AWAY
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.kafka.topics import ensure_topics
@@ -235,6 +236,30 @@ def assert_ledger(settings: Settings, report: ProduceReport) -> None:
     assert count(settings, "SELECT count() FROM predictions") == report.valid
     assert count(settings, "SELECT uniqExact(event_id) FROM predictions") == report.valid
     assert count(settings, "SELECT count() FROM dead_letters") == report.malformed
+
+
+def committed_offsets(consumer: Consumer, partitions: list[TopicPartition]) -> list[int]:
+    """The group's committed offsets (negative: none), asked again while the coordinator is
+    away (a fresh broker loads its offsets topic at the first request)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return [tp.offset for tp in consumer.committed(partitions, timeout=10)]
+        except KafkaException as exc:
+            if exc.args[0].code() not in COORDINATOR_AWAY or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+def committed(settings: Settings, group: str) -> int:
+    """Records of the transactions topic ``group`` has committed, over every partition."""
+    consumer = Consumer(consumer_config(settings, group))
+    topic = settings.topics.transactions
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(settings.topics.partitions)]
+        return sum(max(offset, 0) for offset in committed_offsets(consumer, partitions))
+    finally:
+        consumer.close()
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 60.0, what: str = "") -> None:

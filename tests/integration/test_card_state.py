@@ -12,7 +12,7 @@ from stream_app.kafka.config import producer_config
 from stream_app.processes import ChildProcess, get_json
 from stream_app.timing import now_ms
 from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import read_topic, wait_for
+from tests.integration.conftest import committed, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -70,23 +70,33 @@ def rules_settings(make_settings, tmp_path):
     return make_settings(alert_rules=rules, alert_cooldown_s=0, batch_size=50)
 
 
-def test_counts_continue_after_the_worker_is_killed_and_replaced(
+def test_a_worker_killed_after_its_checkpoint_is_replaced_by_one_that_restores_its_state(
     rules_settings, running_worker, tmp_path
 ):
     settings = rules_settings
     cards = {p: f"card-restart-{p}" for p in range(settings.topics.partitions)}
+    first_half = 20 * len(cards)
     send(settings, cards, 0, 20)
     first = ChildProcess("worker-killed", ["worker"], settings, tmp_path)
     try:
-        wait_for(lambda: scored(settings) >= 20 * len(cards), 60, "first half scored")
+        # the checkpoint of the first half: every offset committed, after the state it covers
+        wait_for(
+            lambda: committed(settings, settings.worker_group) == first_half,
+            60,
+            "the first half checkpointed",
+        )
     finally:
-        first.kill()  # SIGKILL, maybe before its checkpoint: then the replay rebuilds the counts
+        first.kill()  # SIGKILL: the replacement has only the changelog and the committed offsets
+    state = read_topic(settings, settings.topics.card_state, len(cards))
+    assert sorted(m.key() for m in state) == sorted(c.encode() for c in cards.values())
     assert alerted_events(settings, 0) == set()  # 20 < 25: nothing yet
     send(settings, cards, 20, 20)
     with running_worker(settings) as second:
-        wait_for(lambda: second.loop.stats.scored >= 20 * len(cards), 60, "second half scored")
+        wait_for(lambda: second.loop.stats.scored >= first_half, 60, "second half scored")
         alerts = alerted_events(settings, len(expected_alerts(cards, 40)))
-    # from zero, the second worker would count 1..20 and never reach 25
+    assert second.loop.stats.consumed == first_half  # what came after the checkpoint, no replay
+    # a clean replay of all 40 events per card alerts from the 25th on; from empty state the
+    # second worker would count 1..20 and never reach 25
     assert alerts == expected_alerts(cards, 40)
 
 

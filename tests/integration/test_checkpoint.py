@@ -14,8 +14,9 @@ from stream_app.scoring.checkpoint import Checkpointer
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.records import OutputRecord
 from stream_app.settings import Settings
+from stream_app.state.card import decode_card, encode_card
 from stream_app.state.store import CardStore
-from tests.integration.conftest import read_topic
+from tests.integration.conftest import committed_offsets, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -46,8 +47,8 @@ class Kit:
 
     def committed(self) -> int:
         topic = self.settings.topics.transactions
-        (partition,) = self.consumer.committed([TopicPartition(topic, 0)], timeout=10)
-        return int(partition.offset)
+        (offset,) = committed_offsets(self.consumer, [TopicPartition(topic, 0)])
+        return offset
 
 
 @pytest.fixture
@@ -139,3 +140,27 @@ def test_a_commit_refused_for_lost_membership_drops_the_cut_and_the_next_one_com
         pass
     assert checkpoints.commits_dropped == 1
     assert kit.committed() == 150
+
+
+def test_a_revoke_during_a_chunked_cut_commits_the_state_at_the_revoke(kit):
+    """A cut partly written, a batch that changes cards of the cut, then a revoke (what
+    ``ScoringLoop._on_revoke`` calls): the committed offsets and the last changelog record of
+    every card are those at the revoke, for the partition's next owner to restore."""
+    checkpoints = kit.checkpointer(interval_s=0.0)
+    topic = kit.settings.topics.transactions
+    checkpoints.scored({(topic, 0): 100})
+    assert checkpoints.step() is False  # the cut, and its first chunk only
+    assert kit.store.cut_pending()
+    changed = CARDS[:3] + CARDS[-3:]  # written already, and still waiting in the cut
+    kit.score(changed, 5.0, 2_000)
+    checkpoints.scored({(topic, 0): 130})
+    assert kit.committed() < 0  # nothing committed before the revoke
+    checkpoints.complete()
+    assert kit.committed() == 130
+    written = len(CARDS) + len(changed)  # each card at the cut, then the changed ones again
+    last: dict[bytes, bytes] = {}
+    for message in read_topic(kit.settings, kit.settings.topics.card_state, written):
+        last[message.key()] = message.value()  # one partition: in the order written
+    at_revoke = {c.encode(): encode_card(kit.store.card(0, c)) for c in CARDS}
+    assert last == at_revoke
+    assert {decode_card(last[c.encode()]).amounts[-1] for c in changed} == {5.0}

@@ -8,17 +8,17 @@ from datetime import UTC, datetime
 
 import msgspec
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from stream_app.codecs.json import JsonCodec
 from stream_app.events import Transaction
 from stream_app.generator import TransactionGenerator
-from stream_app.kafka.config import consumer_config, producer_config
+from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
 from stream_app.warehouse.client import connect
 from stream_app.warehouse.service import build_ingest
 from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import in_thread, wait_for
+from tests.integration.conftest import committed, in_thread, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -37,19 +37,6 @@ def send(settings: Settings, transactions: list[Transaction]) -> None:
 
 def count(settings: Settings, query: str) -> int:
     return int(query_rows(settings, query)[1][0][0])
-
-
-def committed(settings: Settings) -> int:
-    """Records of the transactions topic the sink's group has committed, over every partition."""
-    consumer = Consumer(consumer_config(settings, settings.sink_group))
-    try:
-        partitions = [
-            TopicPartition(settings.topics.transactions, p)
-            for p in range(settings.topics.partitions)
-        ]
-        return sum(max(tp.offset, 0) for tp in consumer.committed(partitions, timeout=10))
-    finally:
-        consumer.close()
 
 
 def test_one_batch_across_more_months_than_one_insert_takes_is_stored(make_settings):
@@ -95,10 +82,16 @@ def test_rows_the_warehouse_refuses_are_parked_and_the_rest_stored(make_settings
         ],
     )
     with in_thread(ingest):
-        wait_for(lambda: committed(settings) == len(batch), what="every offset committed")
+        wait_for(
+            lambda: committed(settings, settings.sink_group) == len(batch),
+            what="every offset committed",
+        )
         later = events(20, seed=23)
         send(settings, later)  # and it carries on
-        wait_for(lambda: committed(settings) == len(batch) + len(later), what="later ones too")
+        wait_for(
+            lambda: committed(settings, settings.sink_group) == len(batch) + len(later),
+            what="later ones too",
+        )
     assert ingest.stats.rejected == {settings.topics.transactions: 3}
     assert count(settings, "SELECT count() FROM events") == len(batch) + len(later) - 3
     _, parked = query_rows(settings, "SELECT table_name, error, row_json FROM rejected_rows")
@@ -121,11 +114,16 @@ def test_inserts_the_warehouse_cannot_take_are_retried_and_offsets_wait(make_set
             lambda: ingest.stats.failed_inserts >= 3,
             what="three failed inserts",
         )
-        assert committed(settings) == 0  # nothing committed while the rows are not written
+        assert (
+            committed(settings, settings.sink_group) == 0
+        )  # nothing committed while the rows are not written
         assert ingest.stats.unwritable_since is not None
         assert sink.thread.is_alive()
         warehouse.command(f"RENAME TABLE {database}.{hidden} TO {database}.events_raw")
-        wait_for(lambda: committed(settings) == len(batch), what="every offset committed")
+        wait_for(
+            lambda: committed(settings, settings.sink_group) == len(batch),
+            what="every offset committed",
+        )
     assert ingest.stats.unwritable_since is None
     assert count(settings, "SELECT count() FROM events") == len(batch)
     assert count(settings, "SELECT uniqExact(event_id) FROM events") == len(batch)

@@ -10,8 +10,14 @@ from confluent_kafka import Consumer, TopicPartition
 from stream_app.kafka.config import consumer_config
 from stream_app.processes import ChildProcess, get_json
 from stream_app.produce import ProduceOptions, produce
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import read_topic, wait_for
+from tests.integration.conftest import (
+    assert_ledger,
+    committed,
+    producing,
+    read_topic,
+    wait_for,
+    wait_until_stored,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -21,43 +27,57 @@ def scored(port: int) -> int:
     return int(health["scored"]) if health else 0
 
 
-def count(settings, query: str) -> int:
-    return int(query_rows(settings, query)[1][0][0])
+def produced(settings) -> int:
+    """Records in the transactions topic now, by its high watermarks."""
+    consumer = Consumer(consumer_config(settings, settings.worker_group))
+    try:
+        topic, partitions = settings.topics.transactions, settings.topics.partitions
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(partitions)
+        )
+    finally:
+        consumer.close()
 
 
 def test_sigkill_mid_stream_then_restart_leaves_exactly_one_prediction_per_event(
     make_settings, running_sink, tmp_path
 ):
-    settings = make_settings(batch_size=200)
-    options = ProduceOptions(events=20_000, rate=4000, bad_fraction=0.01, seed=11)
-    result = {}
-    producer = threading.Thread(target=lambda: result.update(report=produce(settings, options)))
-    producer.start()
-    with running_sink(settings):
+    settings = make_settings(batch_size=200, checkpoint_interval_ms=2000)
+    options = ProduceOptions(events=20_000, rate=2000, bad_fraction=0.01, seed=11)
+    with running_sink(settings), producing(settings, options) as result:
         first = ChildProcess("worker-1", ["worker"], settings, tmp_path)
         try:
-            wait_for(lambda: scored(settings.worker_web_port) >= 3000, 90, "first worker scoring")
-        finally:
-            first.kill()  # SIGKILL: no flush, no commit, no leave
-        second = ChildProcess("worker-2", ["worker"], settings, tmp_path)
-        try:
-            producer.join(60)
-            report = result["report"]
             wait_for(
                 lambda: (
-                    count(settings, "SELECT count() FROM predictions") >= report.valid
-                    and count(settings, "SELECT count() FROM dead_letters") >= report.malformed
+                    committed(settings, settings.worker_group) > 0
+                    and scored(settings.worker_web_port) >= 3000
                 ),
-                120,
-                "all events stored after the restart",
+                90,
+                "first worker scoring past a checkpoint",
             )
         finally:
-            assert second.stop() == 0
-    assert count(settings, "SELECT count() FROM predictions") == report.valid
-    assert count(settings, "SELECT uniqExact(event_id) FROM predictions") == report.valid
-    assert count(settings, "SELECT count() FROM dead_letters") == report.malformed
-    workers = query_rows(settings, "SELECT DISTINCT worker_id FROM predictions")[1]
-    assert len(workers) == 1  # both processes had the same worker id from the settings
+            first.kill()  # SIGKILL: no flush, no commit, no leave
+        committed_at_kill = committed(settings, settings.worker_group)
+        produced_at_kill = produced(settings)
+        second = ChildProcess("worker-2", ["worker"], settings, tmp_path)
+        try:
+            assert committed_at_kill < produced_at_kill  # killed mid-stream: records uncommitted
+            wait_for(lambda: "report" in result, 60, "every event produced")
+            wait_for(
+                lambda: committed(settings, settings.worker_group) == options.events,
+                90,
+                "the replacement scored and checkpointed the rest",
+            )
+            wait_until_stored(settings, result["report"])
+        finally:
+            code = second.stop()
+    assert code == 0, second.log_path.read_text()[-2000:]
+    report = result["report"]
+    # the replay: the records scored after the last checkpoint were scored again
+    predictions = read_topic(settings, settings.topics.predictions, report.valid + 1)
+    assert len(predictions) > report.valid
+    assert_ledger(settings, report)  # yet one row per event in what is queried
 
 
 def test_sigterm_finishes_the_batch_commits_and_exits_cleanly(make_settings, tmp_path):
@@ -73,13 +93,7 @@ def test_sigterm_finishes_the_batch_commits_and_exits_cleanly(make_settings, tmp
     producer.join(60)
     assert code == 0, worker.log_path.read_text()[-2000:]
 
-    checker = Consumer(consumer_config(settings, settings.worker_group))
-    partitions = [
-        TopicPartition(settings.topics.transactions, p) for p in range(settings.topics.partitions)
-    ]
-    committed = checker.committed(partitions, timeout=10)
-    checker.close()
-    committed_total = sum(max(tp.offset, 0) for tp in committed)
+    committed_total = committed(settings, settings.worker_group)
     assert 2000 <= committed_total < options.events
     # exactly the committed records were scored: nothing in flight was lost or left uncommitted
     outputs = read_topic(settings, settings.topics.predictions, committed_total, timeout_s=20)
