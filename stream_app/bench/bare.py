@@ -67,6 +67,7 @@ class BareAlert(msgspec.Struct):
 class BareResult:
     events_per_s: float
     alerts: int  # published: the worker's count on the same backlog must be the same
+    alert_ids: frozenset[str]  # their event ids
 
 
 @dataclass
@@ -81,7 +82,7 @@ class BareLoop:
     client: Client
     database: str
     store: CardStore = field(default_factory=CardStore)
-    alerts: int = 0
+    alert_ids: list[str] = field(default_factory=list)
 
     def run(self, events: int) -> float:
         """Score ``events`` records; seconds from the first record consumed to the last commit."""
@@ -206,7 +207,7 @@ class BareLoop:
             names = [c for c in ALERTS.column_names if c in BareAlert.__struct_fields__]
             data = [[getattr(alert, c) for alert in alerts] for c in names]
             self._insert(ALERTS, [*names, "ingested_time"], [*data, [now] * len(alerts)])
-        self.alerts += len(alerts)
+        self.alert_ids.extend(alert.event_id for alert in alerts)
 
     def _insert(self, table: Table, names: list[str], columns: list[Any]) -> None:
         self.client.insert(
@@ -249,6 +250,6 @@ def measure_bare(stack: BenchStack, events: int, seed: int, warehouse_dsn: str) 
         client.close()
     stack.say(
         f"[bare] {events:,} events in {seconds:.2f}s: {events / seconds:,.0f} events/s, "
-        f"{loop.alerts:,} alerts"
+        f"{len(loop.alert_ids):,} alerts"
     )
-    return BareResult(events / seconds, loop.alerts)
+    return BareResult(events / seconds, len(loop.alert_ids), frozenset(loop.alert_ids))

@@ -103,6 +103,8 @@ def _throughput(run: ThroughputResult) -> dict[str, Any]:
         "events": run.events,
         "seconds": round(run.seconds, 3),
         "events_per_s": round(run.events_per_s, 1),
+        "worker_scored": run.scored,
+        "worker_dead_lettered": run.dead_lettered,
         "peak_rss_mb": _rounded(run.peak_rss_mb),
         "cpu_s": run.cpu_seconds,
         "stage_us_per_event": _stages(run),
@@ -157,6 +159,11 @@ def build_report(
         "ratio_to_bare": round(json_run.events_per_s / bare.events_per_s, 3),
         # the same work: on the same backlog both publish the same alerts
         "alerts_published": {"worker_json": json_run.alerts, "bare": bare.alerts},
+        # where they differ (a flaky mismatch, once): the events only one side alerted on
+        "alerts_only_in": {
+            "worker_json": sorted(json_run.alert_ids - bare.alert_ids),
+            "bare": sorted(bare.alert_ids - json_run.alert_ids),
+        },
         "latency_ms": percentiles_ms([v for _, v in latency.latencies_ms], (50, 95, 99)),
         "visibility_ms": {
             **percentiles_ms([v for _, v in latency.visibility_ms], (50, 99)),

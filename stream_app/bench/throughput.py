@@ -29,6 +29,9 @@ class ThroughputResult:
     peak_rss_mb: dict[str, float]
     cpu_seconds: dict[str, float]  # of the worker and the sink, start-up included
     alerts: int  # published by the worker
+    scored: int  # by the worker: more than ``events`` if it read records twice
+    dead_lettered: int
+    alert_ids: frozenset[str]  # event ids of the alerts stored, to compare with the bare loop's
 
     @property
     def events_per_s(self) -> float:
@@ -85,6 +88,7 @@ def _drain(deployment: Deployment, event_format: str, events: int, say: Say) -> 
         raise BenchError("the worker or the sink stopped answering at the end of the phase")
     sink_stages = _settled_sink_stages(deployment, events)
     sink_stages["consume"] = sink_at_done["stage_seconds"]["consume"]  # not its idle polls after
+    alerts = worker_final["alerts"]
     result = ThroughputResult(
         event_format=event_format,
         events=events,
@@ -93,7 +97,10 @@ def _drain(deployment: Deployment, event_format: str, events: int, say: Say) -> 
         sink_stage_seconds=_minus(sink_stages, sink_baseline),
         peak_rss_mb=deployment.peak_rss_mb(),
         cpu_seconds=deployment.cpu_seconds(),
-        alerts=worker_final["alerts"],
+        alerts=alerts,
+        scored=worker_final["scored"],
+        dead_lettered=worker_final["dead_lettered"],
+        alert_ids=_stored_alert_ids(deployment, alerts),
     )
     say(
         f"[{event_format}] {events:,} events in {result.seconds:.2f}s: "
@@ -119,6 +126,17 @@ def _settled_sink_stages(deployment: Deployment, events: int) -> dict[str, float
         now = time.monotonic()
         if (stored >= events and now - stable_since >= 0.3) or now > deadline:
             return dict(health.get("stage_seconds", {}))
+        time.sleep(POLL_S)
+
+
+def _stored_alert_ids(deployment: Deployment, alerts: int) -> frozenset[str]:
+    """Event ids of the alerts the sink stored, once it has as many as the worker published
+    (at most 5 s)."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        ids = frozenset(row[0] for row in deployment.query("SELECT event_id FROM alerts_raw"))
+        if len(ids) >= alerts or time.monotonic() > deadline:
+            return ids
         time.sleep(POLL_S)
 
 

@@ -46,8 +46,16 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
         assert positive_finite(report[key]), key
     assert positive_finite(report["ratio_to_bare"])
     # the yardstick does the worker's work: the same alerts from the same backlog
-    published = report["alerts_published"]
-    assert published["bare"] == published["worker_json"] > 0
+    published, json_phase = report["alerts_published"], report["phases"]["throughput_json"]
+    # on a mismatch, which events only one side alerted on and whether the worker read a record
+    # twice or dead-lettered one: what tells a replay, a reordered backlog or a state bug apart
+    evidence = (
+        report["alerts_only_in"],
+        json_phase["worker_scored"],
+        json_phase["worker_dead_lettered"],
+    )
+    assert published["bare"] == published["worker_json"] > 0, evidence
+    assert report["alerts_only_in"] == {"worker_json": [], "bare": []}, evidence
     assert all(positive_finite(report["latency_ms"][p]) for p in ("p50", "p95", "p99", "max"))
     assert all(positive_finite(report["visibility_ms"][p]) for p in ("p50", "p99"))
     assert all(positive_finite(report["peak_rss_mb"][p]) for p in ("worker", "sink"))
