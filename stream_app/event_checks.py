@@ -51,13 +51,20 @@ the record's timestamp 863400000 (accepted: up to 300000 ms)
             clock=clock,
         )
 
-    def check(self, event: Transaction, key: bytes | None, timestamp: tuple[int, int]) -> None:
+    def check(
+        self,
+        event: Transaction,
+        key: bytes | None,
+        timestamp: tuple[int, int],
+        now: int | None = None,
+    ) -> None:
         """Raise :class:`CodecError` with the reason of the first rule ``event`` breaks.
 
         ``timestamp`` is the record's ``(type, epoch ms)``; a timestamp later than the clock
-        counts as the clock (a producer's clock running ahead must not open the window).
+        counts as the clock (a producer's clock running ahead must not open the window). ``now``:
+        the clock read once for a whole batch (default: read here).
         """
-        now = self.clock()
+        now = self.clock() if now is None else now
         kind, stamp = timestamp
         reference = now if kind == NO_TIMESTAMP else min(stamp, now)
         if event.event_time > reference + self.future_skew_ms:

@@ -92,6 +92,7 @@ class ScoringPipeline:
         result = ScoredBatch()
         valid: list[Transaction] = []
         sources: list[InputRecord] = []
+        now = self._checks.clock()  # once per batch, not per event
         for record in records:
             topic, partition, offset = (
                 record.topic() or "",
@@ -102,7 +103,7 @@ class ScoringPipeline:
             try:
                 self._check_key(record.key())
                 event = self._decoder.decode(record.value())
-                self._checks.check(event, record.key(), record.timestamp())
+                self._checks.check(event, record.key(), record.timestamp(), now)
                 valid.append(event)
                 sources.append(record)
             except CodecError as exc:

@@ -24,7 +24,7 @@ def event_rows(decoder: TransactionDecoder, checks: EventChecks) -> RowMapper:
     def to_row(record: InputRecord, ingested_ms: int) -> Row | None:
         try:
             e = decoder.decode(record.value())
-            checks.check(e, record.key(), record.timestamp())
+            checks.check(e, record.key(), record.timestamp(), ingested_ms)
         except CodecError:
             return None
         return (
