@@ -65,6 +65,13 @@ class LoopCollector(Collector):
                 ("scored", stats.scored, "events scored"),
                 ("dead_lettered", stats.dead_lettered, "records sent to the dead-letter topic"),
                 ("batches", stats.batches, "batches committed"),
+                ("alerts", stats.alerts, "alerts published"),
+                ("poisoned", stats.poisoned, "records dead-lettered by the poison-pill policy"),
+                ("observer_failures", stats.observer_failures, "observer calls that raised"),
+                ("commits_dropped", stats.commits_dropped, "commits refused: membership lost"),
+                ("outputs_retried", stats.deliveries.retried, "outputs sent again"),
+                ("outputs_replaced", stats.deliveries.replaced, "outputs replaced by dead letters"),
+                ("outputs_lost", stats.deliveries.lost, "outputs refused for good"),
             ),
         )
         yield from durations(
