@@ -13,6 +13,7 @@ import numpy as np
 
 from models.evaluation import best_f1_threshold, precision_recall_f1, roc_auc
 from models.registry import CHAMPION, ModelMetadata, ModelStore
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import (
     CATEGORICAL_FEATURES,
@@ -20,7 +21,6 @@ from stream_app.features import (
     FEATURE_SET_VERSION,
     compute_features,
 )
-from stream_app.generator import TransactionGenerator
 from stream_app.state import replay_velocity_features
 
 

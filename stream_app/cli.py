@@ -124,8 +124,8 @@ def produce(
     event_format: Annotated[str, typer.Option("--format", help="json or avro.")] = "json",
 ) -> None:
     """Produce synthetic card transactions, keyed by card id."""
-    from stream_app.produce import EventFormat, ProduceOptions, ProduceReport
-    from stream_app.produce import produce as run_produce
+    from stream_app.devtools.produce import EventFormat, ProduceOptions, ProduceReport
+    from stream_app.devtools.produce import produce as run_produce
 
     formats: dict[str, EventFormat] = {"json": "json", "avro": "avro"}
     if event_format not in formats:
@@ -180,7 +180,7 @@ def demo(
     ] = Path(".stream_app"),
 ) -> None:
     """Start everything, stream synthetic transactions, print a summary from ClickHouse, stop."""
-    from stream_app.demo import DemoOptions, run_demo
+    from stream_app.devtools.demo import DemoOptions, run_demo
 
     run_demo(
         DemoOptions(events=events, bad_fraction=bad_fraction, workers=workers, state_dir=state_dir)
@@ -215,8 +215,8 @@ def bench(
     ] = Path(".stream_app/bench"),
 ) -> None:
     """Measure throughput, decision latency, warehouse visibility and memory on real processes."""
-    from stream_app.bench.options import BenchOptions, LatencyOptions
-    from stream_app.bench.runner import bench_command, bench_console
+    from stream_app.devtools.bench.options import BenchOptions, LatencyOptions
+    from stream_app.devtools.bench.runner import bench_command, bench_console
 
     options = BenchOptions(
         events=events,

@@ -23,11 +23,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from models.registry import FileModelStore
 from models.train import TrainingConfig, train_model
+from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
 from stream_app.kafka.commit import COORDINATOR_AWAY
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.kafka.topics import ensure_topics
-from stream_app.produce import ProduceOptions, ProduceReport, produce
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.settings import Settings, Topics

@@ -11,9 +11,9 @@ import pytest
 from rich.console import Console
 
 from models.train import TrainingConfig
-from stream_app.bench.options import BenchOptions, LatencyOptions
-from stream_app.bench.report import SINK_STAGES, WORKER_STAGES
-from stream_app.bench.runner import bench_command
+from stream_app.devtools.bench.options import BenchOptions, LatencyOptions
+from stream_app.devtools.bench.report import SINK_STAGES, WORKER_STAGES
+from stream_app.devtools.bench.runner import bench_command
 from stream_app.features import FEATURE_NAMES
 
 pytestmark = pytest.mark.integration

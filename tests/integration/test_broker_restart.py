@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from stream_app.devtools.produce import ProduceOptions
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.local_broker import LocalBroker
 from stream_app.processes import ChildProcess, get_json
-from stream_app.produce import ProduceOptions
 from tests.integration.conftest import assert_ledger, producing, wait_for, wait_until_stored
 
 pytestmark = pytest.mark.integration

@@ -25,13 +25,13 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import stream_app.scoring.pipeline
-from stream_app.bad_events import CATALOGUE
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.codecs.json import JsonCodec
+from stream_app.devtools.bad_events import CATALOGUE
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import FloatArray, Transaction, TransactionBatch
 from stream_app.features import compute_features
-from stream_app.generator import TransactionGenerator
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.scoring.build import build_loop

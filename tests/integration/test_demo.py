@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from stream_app.demo import Demo, DemoOptions
+from stream_app.devtools.demo import Demo, DemoOptions
 
 pytestmark = pytest.mark.integration
 

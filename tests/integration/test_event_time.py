@@ -9,11 +9,11 @@ from collections import Counter
 import pytest
 from confluent_kafka import Producer
 
-from stream_app.bad_events import CATALOGUE, YEAR_2100
 from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.codecs.json import JsonCodec
+from stream_app.devtools.bad_events import CATALOGUE, YEAR_2100
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import Transaction
-from stream_app.generator import TransactionGenerator
 from stream_app.kafka.config import producer_config
 from stream_app.timing import now_ms
 from stream_app.warehouse.sql import query_rows

@@ -15,8 +15,8 @@ from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.control import promotion
 from stream_app.control.commands import CommandKind, ControlCodecs, ControlCommand
 from stream_app.control.promotion import PromotionResult
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import producer_config
-from stream_app.produce import ProduceOptions, produce
 from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import read_topic, wait_for
 

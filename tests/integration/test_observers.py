@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.topics import ensure_topics
-from stream_app.produce import ProduceOptions, produce
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.observers import ScoredEvents
 from stream_app.scoring.records import OutputRecord

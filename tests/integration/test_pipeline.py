@@ -9,13 +9,13 @@ import msgspec
 import pytest
 from confluent_kafka import Producer
 
-from stream_app.bad_events import CATALOGUE
 from stream_app.codecs.avro import AvroRecordCodec, load_schema
 from stream_app.codecs.factory import avro_transactions, schema_registry
 from stream_app.codecs.json import JsonCodec
-from stream_app.generator import TransactionGenerator
+from stream_app.devtools.bad_events import CATALOGUE
+from stream_app.devtools.generator import TransactionGenerator
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import producer_config
-from stream_app.produce import ProduceOptions, produce
 from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import read_topic, wait_for
 

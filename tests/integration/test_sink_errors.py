@@ -11,8 +11,8 @@ import pytest
 from confluent_kafka import Producer
 
 from stream_app.codecs.json import JsonCodec
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import Transaction
-from stream_app.generator import TransactionGenerator
 from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
 from stream_app.warehouse.client import connect

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stream_app.produce import ProduceOptions, produce
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.warehouse.client import connect
 from stream_app.warehouse.health import SinkHealth
 from stream_app.warehouse.metrics import ingest_metrics

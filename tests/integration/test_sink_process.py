@@ -19,10 +19,10 @@ from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream_app.codecs.json import JsonCodec
-from stream_app.generator import TransactionGenerator
+from stream_app.devtools.generator import TransactionGenerator
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import producer_config
 from stream_app.processes import ChildProcess, get_json, settings_env
-from stream_app.produce import ProduceOptions, produce
 from stream_app.settings import Settings
 from stream_app.warehouse.ingest import IngestStats
 from stream_app.warehouse.sql import query_rows

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Consumer
 
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.commit import commit_offsets
-from stream_app.produce import ProduceOptions, produce
 from stream_app.warehouse import ingest as ingest_module
 from stream_app.warehouse.client import connect
 from stream_app.warehouse.service import build_ingest

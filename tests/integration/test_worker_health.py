@@ -20,10 +20,10 @@ import stream_app.alerts
 from models.registry import FileModelStore, sha256_text
 from stream_app.control.client import StatusReader, publish_command, wait_for_acks
 from stream_app.control.commands import CommandKind, ControlCommand
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.local_broker import LocalBroker
 from stream_app.kafka.topics import ensure_topics
 from stream_app.processes import ChildProcess
-from stream_app.produce import ProduceOptions, produce
 from stream_app.scoring.health import unhealthy_reasons
 from stream_app.scoring.loop import LoopStats
 from tests.integration.conftest import wait_for

@@ -7,9 +7,9 @@ import threading
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import consumer_config
 from stream_app.processes import ChildProcess, get_json
-from stream_app.produce import ProduceOptions, produce
 from tests.integration.conftest import (
     assert_ledger,
     committed,

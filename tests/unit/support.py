@@ -9,7 +9,7 @@ import pkgutil
 import shutil
 from pathlib import Path
 
-from stream_app.generator import DAY_MS
+from stream_app.devtools.generator import DAY_MS
 from stream_app.timing import now_ms
 
 #: yesterday 00:00 UTC, the generator's default start: event times relative to the wall clock,

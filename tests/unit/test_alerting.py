@@ -19,9 +19,9 @@ import pytest
 
 from stream_app.alerts import RuleSet
 from stream_app.control.modelset import ModelSet
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import FEATURE_NAMES, compute_features
-from stream_app.generator import TransactionGenerator
 from stream_app.kafka.records import InputRecord
 from stream_app.scoring.alerting import AlertBuilder, AlertRecord
 from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline

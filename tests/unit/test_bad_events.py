@@ -7,14 +7,14 @@ import itertools
 
 import pytest
 
-from stream_app.bad_events import CATALOGUE, BadCase, card_key, make_bad
 from stream_app.codecs.detect import TransactionDecoder
 from stream_app.codecs.factory import schema_registry, transaction_decoder
 from stream_app.codecs.json import JsonCodec
+from stream_app.devtools.bad_events import CATALOGUE, BadCase, card_key, make_bad
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.errors import CodecError
 from stream_app.event_checks import EventChecks
 from stream_app.events import Transaction
-from stream_app.generator import TransactionGenerator
 from stream_app.settings import Settings
 
 EVENTS = [g.event for g in itertools.islice(TransactionGenerator(seed=11), 25)]

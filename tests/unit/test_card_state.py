@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import FloatArray, TransactionBatch
-from stream_app.generator import TransactionGenerator
 from stream_app.state import (
     VELOCITY_FEATURES,
     CardState,

@@ -14,9 +14,9 @@ import pytest
 from stream_app.codecs.avro import AvroCodec, AvroRecordCodec, load_schema
 from stream_app.codecs.factory import schema_registry, transaction_decoder
 from stream_app.codecs.registry import FileSchemaRegistry, Schema
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.errors import CodecError
 from stream_app.events import Transaction
-from stream_app.generator import TransactionGenerator
 from stream_app.settings import Settings
 
 SUBJECT = "transactions-value"

@@ -19,6 +19,7 @@ from models.train import training_features
 from stream_app.codecs.base import TransactionCodec
 from stream_app.codecs.factory import avro_transactions, schema_registry, transaction_decoder
 from stream_app.codecs.json import JsonCodec
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import (
     CATEGORICAL_FEATURES,
@@ -26,7 +27,6 @@ from stream_app.features import (
     FEATURE_NAMES,
     compute_features,
 )
-from stream_app.generator import TransactionGenerator
 from stream_app.settings import Settings
 from stream_app.state import VELOCITY_FEATURES, replay_velocity_features
 from tests.unit.support import YESTERDAY_MS

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from stream_app.generator import DAY_MS, LabelledTransaction, TransactionGenerator
+from stream_app.devtools.generator import DAY_MS, LabelledTransaction, TransactionGenerator
 from stream_app.timing import now_ms
 
 PATTERNS = {"card_testing", "unusual_category", "night_spike"}

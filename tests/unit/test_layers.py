@@ -14,7 +14,7 @@ WORKER_ONLY = (
     "river",
     "stream_app.scoring",
     "stream_app.control",
-    "stream_app.generator",
+    "stream_app.devtools.generator",
 )
 
 PROBE = f"""

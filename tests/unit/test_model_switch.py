@@ -29,8 +29,8 @@ from stream_app.control.commands import (
 )
 from stream_app.control.modelset import ModelSet
 from stream_app.control.switch import ModelSwitch
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import HEARTBEAT
-from stream_app.generator import TransactionGenerator
 from stream_app.settings import Settings
 from tests.unit.conftest import PipelineKit
 

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from stream_app.bad_events import CATALOGUE
 from stream_app.control.modelset import ModelSet
+from stream_app.devtools.bad_events import CATALOGUE
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import FloatArray
-from stream_app.generator import TransactionGenerator
 from stream_app.scoring.observers import Observers, ScoredEvents
 from stream_app.scoring.poison import PoisonGuard
 from stream_app.scoring.records import OutputRecord

@@ -12,8 +12,8 @@ import pytest
 import stream_app.scoring.alerting
 import stream_app.scoring.pipeline
 from stream_app.control.modelset import ModelSet
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import TransactionBatch
-from stream_app.generator import TransactionGenerator
 from stream_app.scoring.poison import PoisonGuard
 from stream_app.timing import StageTimes
 from tests.unit.conftest import PipelineKit

@@ -20,8 +20,8 @@ from stream_app.codecs.avro import AvroRecordCodec, load_schema
 from stream_app.codecs.factory import transaction_decoder
 from stream_app.codecs.registry import ConfluentSchemaRegistry
 from stream_app.control.modelset import ModelSet
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.errors import SchemaRegistryUnavailable
-from stream_app.generator import TransactionGenerator
 from stream_app.scoring.pipeline import InputRecord, ScoredBatch
 from stream_app.scoring.poison import PoisonGuard
 from stream_app.scoring.retry import retry_while_unavailable

@@ -25,11 +25,11 @@ from models.registry import FileModelStore, ModelMetadata
 from models.runtime import LightGBMRuntime
 from models.train import TrainingConfig, train_model, training_features
 from stream_app.alerts import RuleSet
-from stream_app.bad_events import CATALOGUE
 from stream_app.control.modelset import ModelSet
+from stream_app.devtools.bad_events import CATALOGUE
+from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import EVENT_FEATURES, FEATURE_NAMES
-from stream_app.generator import TransactionGenerator
 from stream_app.kafka.records import InputRecord
 from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
 from stream_app.scoring.records import OutputRecord

@@ -10,12 +10,12 @@ from typing import Literal
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from stream_app.bad_events import make_bad
 from stream_app.codecs.base import TransactionCodec
 from stream_app.codecs.factory import avro_transactions, schema_registry
 from stream_app.codecs.json import JsonCodec
+from stream_app.devtools.bad_events import make_bad
+from stream_app.devtools.generator import LabelledTransaction, TransactionGenerator
 from stream_app.errors import BrokerError
-from stream_app.generator import LabelledTransaction, TransactionGenerator
 from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
 

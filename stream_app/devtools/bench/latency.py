@@ -11,16 +11,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from stream_app.bench.checker import ArrivalChecker
-from stream_app.bench.deployment import Deployment
-from stream_app.bench.errors import BenchError
-from stream_app.bench.options import LatencyOptions
-from stream_app.bench.paced import PacedProducer
-from stream_app.bench.progress import Say, Ticker
-from stream_app.bench.stack import BenchStack
-from stream_app.bench.visibility import VisibilityPoller
+from stream_app.devtools.bench.checker import ArrivalChecker
+from stream_app.devtools.bench.deployment import Deployment
+from stream_app.devtools.bench.errors import BenchError
+from stream_app.devtools.bench.options import LatencyOptions
+from stream_app.devtools.bench.paced import PacedProducer
+from stream_app.devtools.bench.progress import Say, Ticker
+from stream_app.devtools.bench.stack import BenchStack
+from stream_app.devtools.bench.visibility import VisibilityPoller
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.processes import wait_until
-from stream_app.produce import ProduceOptions, produce
 
 WARM_UP_EVENTS = 200
 

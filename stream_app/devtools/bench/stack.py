@@ -10,14 +10,14 @@ from pathlib import Path
 
 from models.registry import FileModelStore
 from models.train import TrainingConfig, train_model
-from stream_app.bench.deployment import Deployment
+from stream_app.devtools.bench.deployment import Deployment
 from stream_app.features import FEATURE_NAMES
 from stream_app.kafka.kafka_jars import KAFKA_VERSION
 from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.kafka.topics import ensure_topics
 from stream_app.settings import Settings, Topics
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 Say = Callable[[str], None]
 
 

@@ -10,11 +10,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from stream_app.bench.deployment import Deployment
-from stream_app.bench.errors import BenchError
-from stream_app.bench.progress import Say, Ticker
-from stream_app.bench.stack import BenchStack
-from stream_app.produce import EventFormat, ProduceOptions, produce
+from stream_app.devtools.bench.deployment import Deployment
+from stream_app.devtools.bench.errors import BenchError
+from stream_app.devtools.bench.progress import Say, Ticker
+from stream_app.devtools.bench.stack import BenchStack
+from stream_app.devtools.produce import EventFormat, ProduceOptions, produce
 
 POLL_S = 0.05
 

@@ -13,8 +13,8 @@ import time
 from confluent_kafka import KafkaError, Message, Producer
 
 from stream_app.codecs.json import JsonCodec
+from stream_app.devtools.produce import ProduceOptions, synthetic_records
 from stream_app.kafka.config import producer_config
-from stream_app.produce import ProduceOptions, synthetic_records
 from stream_app.settings import Settings
 
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from models.registry import FileModelStore
 from models.train import TrainingConfig, train_model
-from stream_app.bench.deployment import Deployment
-from stream_app.bench.errors import BenchError
-from stream_app.bench.paced import PacedProducer
-from stream_app.bench.stack import BenchStack
 from stream_app.control.commands import CommandKind
 from stream_app.control.promotion import issue
+from stream_app.devtools.bench.deployment import Deployment
+from stream_app.devtools.bench.errors import BenchError
+from stream_app.devtools.bench.paced import PacedProducer
+from stream_app.devtools.bench.stack import BenchStack
 from stream_app.processes import wait_until
 from stream_app.settings import Settings
 

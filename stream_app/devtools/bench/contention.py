@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from stream_app.bench.procstat import TICKS, cpu_seconds, stat_fields
+from stream_app.devtools.bench.procstat import TICKS, cpu_seconds, stat_fields
 
 BROKER_COMMAND = "java"  # the local broker is a JVM started by the benchmark itself
 

@@ -17,13 +17,13 @@ from models.registry import CHAMPION, FileModelStore
 from models.train import TrainingConfig, train_model
 from stream_app.alert_ticker import AlertTicker
 from stream_app.control.client import publish_model_version
+from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
 from stream_app.errors import StreamAppError
 from stream_app.features import FEATURE_SET_VERSION
 from stream_app.kafka.kafka_jars import KAFKA_VERSION
 from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.kafka.topics import ensure_topics
 from stream_app.processes import ChildProcess, get_json, wait_until
-from stream_app.produce import ProduceOptions, ProduceReport, produce
 from stream_app.settings import Settings
 from stream_app.warehouse.sql import query_rows
 

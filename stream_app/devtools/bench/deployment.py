@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stream_app.bench.procstat import cpu_seconds, status_mb
+from stream_app.devtools.bench.procstat import cpu_seconds, status_mb
 from stream_app.processes import ChildProcess, get_json, wait_until
 from stream_app.settings import Settings
 from stream_app.warehouse.sql import query_rows

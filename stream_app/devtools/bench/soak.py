@@ -15,11 +15,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-from stream_app.bench.errors import BenchError
-from stream_app.bench.procstat import status_mb
-from stream_app.bench.progress import Ticker
-from stream_app.bench.stack import BenchStack
-from stream_app.produce import UNPACED_NOMINAL_RATE, ProduceOptions, produce
+from stream_app.devtools.bench.errors import BenchError
+from stream_app.devtools.bench.procstat import status_mb
+from stream_app.devtools.bench.progress import Ticker
+from stream_app.devtools.bench.stack import BenchStack
+from stream_app.devtools.produce import UNPACED_NOMINAL_RATE, ProduceOptions, produce
 
 EVENT_TIME_DAYS = 4
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from stream_app.bench.errors import BenchError
+from stream_app.devtools.bench.errors import BenchError
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

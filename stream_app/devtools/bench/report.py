@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from stream_app.bench.bare import BareResult
-from stream_app.bench.latency import LatencyResult
-from stream_app.bench.options import BenchOptions
-from stream_app.bench.soak import SoakResult
-from stream_app.bench.stack import ModelInfo
-from stream_app.bench.swap import SwapResult
-from stream_app.bench.throughput import ThroughputResult
+from stream_app.devtools.bench.bare import BareResult
+from stream_app.devtools.bench.latency import LatencyResult
+from stream_app.devtools.bench.options import BenchOptions
+from stream_app.devtools.bench.soak import SoakResult
+from stream_app.devtools.bench.stack import ModelInfo
+from stream_app.devtools.bench.swap import SwapResult
+from stream_app.devtools.bench.throughput import ThroughputResult
 
 WORKER_STAGES = (
     "consume",

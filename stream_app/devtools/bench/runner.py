@@ -13,16 +13,16 @@ from typing import Any
 
 from rich.console import Console
 
-from stream_app.bench.bare import measure_bare
-from stream_app.bench.contention import cpu_share
-from stream_app.bench.latency import measure_latency
-from stream_app.bench.options import BenchOptions
-from stream_app.bench.render import render
-from stream_app.bench.report import build_report
-from stream_app.bench.soak import measure_soak
-from stream_app.bench.stack import BenchStack
-from stream_app.bench.swap import measure_swap
-from stream_app.bench.throughput import measure_throughput
+from stream_app.devtools.bench.bare import measure_bare
+from stream_app.devtools.bench.contention import cpu_share
+from stream_app.devtools.bench.latency import measure_latency
+from stream_app.devtools.bench.options import BenchOptions
+from stream_app.devtools.bench.render import render
+from stream_app.devtools.bench.report import build_report
+from stream_app.devtools.bench.soak import measure_soak
+from stream_app.devtools.bench.stack import BenchStack
+from stream_app.devtools.bench.swap import measure_swap
+from stream_app.devtools.bench.throughput import measure_throughput
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from stream_app.bench.deployment import Deployment
+from stream_app.devtools.bench.deployment import Deployment
 
 
 def sql_string(value: str) -> str:

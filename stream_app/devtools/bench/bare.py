@@ -23,12 +23,12 @@ from models.loader import load_model
 from models.registry import FileModelStore
 from models.runtime import LightGBMRuntime
 from stream_app.alerts import RuleSet, apply_cooldown
-from stream_app.bench.errors import BenchError
-from stream_app.bench.stack import BenchStack
+from stream_app.devtools.bench.errors import BenchError
+from stream_app.devtools.bench.stack import BenchStack
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.events import FloatArray, Transaction, TransactionBatch
 from stream_app.features import compute_features
 from stream_app.kafka.config import consumer_config, producer_config
-from stream_app.produce import ProduceOptions, produce
 from stream_app.scoring.alerting import rule_columns, top_contributions
 from stream_app.state import CardStore, batch_velocity_features
 from stream_app.warehouse.client import connect
