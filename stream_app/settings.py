@@ -58,14 +58,6 @@ class Topics(BaseModel):
     replication_factor: int = Field(default=1, ge=1)
     """replication factor of the topics `stream-app topics` creates"""
 
-    def single_partition(self) -> dict[str, dict[str, str]]:
-        """Low-volume topics with one partition (total order), and their topic configs."""
-        return {
-            self.control: {"cleanup.policy": "compact"},
-            self.control_status: {},
-            self.model_versions: {"cleanup.policy": "compact"},
-        }
-
 
 class Settings(BaseSettings):
     """Everything a worker, the sink or the CLI needs to know, validated once at start.

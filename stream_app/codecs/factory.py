@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from stream_app.catalogue import BY_FIELD
 from stream_app.codecs.avro import AvroCodec, AvroRecordCodec, load_schema
 from stream_app.codecs.detect import TransactionDecoder
 from stream_app.codecs.json import JsonCodec
-from stream_app.codecs.registry import ConfluentSchemaRegistry, FileSchemaRegistry, SchemaRegistry
+from stream_app.codecs.registry import (
+    ConfluentSchemaRegistry,
+    FileSchemaRegistry,
+    Schema,
+    SchemaRegistry,
+)
+from stream_app.errors import ConfigError
 from stream_app.settings import Settings
 
 
@@ -21,11 +28,8 @@ def schema_registry(settings: Settings) -> SchemaRegistry:
 
 
 def avro_transactions(settings: Settings, registry: SchemaRegistry) -> AvroCodec:
-    return AvroCodec(
-        registry,
-        load_schema(settings.schemas_dir, "transaction.avsc"),
-        f"{settings.topics.transactions}-value",
-    )
+    subject, schema = _subject_and_schema(settings, "transactions")
+    return AvroCodec(registry, schema, subject)
 
 
 def transaction_decoder(settings: Settings, registry: SchemaRegistry) -> TransactionDecoder:
@@ -35,19 +39,16 @@ def transaction_decoder(settings: Settings, registry: SchemaRegistry) -> Transac
     )
 
 
-#: the Avro schema of each output topic, by field name of ``Settings.topics``
-SCHEMA_FILES = {
-    "predictions": "prediction.avsc",
-    "dead_letters": "dead_letter.avsc",
-    "alerts": "alert.avsc",
-    "control": "control_command.avsc",
-    "control_status": "control_status.avsc",
-    "model_versions": "model_version.avsc",
-}
-
-
 def topic_codec(settings: Settings, registry: SchemaRegistry, topic_field: str) -> AvroRecordCodec:
-    """The Avro codec of one of the project's topics (subject ``<topic>-value``)."""
-    topic = getattr(settings.topics, topic_field)
-    schema = load_schema(settings.schemas_dir, SCHEMA_FILES[topic_field])
-    return AvroRecordCodec(registry, f"{topic}-value", schema)
+    """The Avro codec of a topic of the catalogue, by its field of ``Settings.topics``."""
+    subject, schema = _subject_and_schema(settings, topic_field)
+    return AvroRecordCodec(registry, subject, schema)
+
+
+def _subject_and_schema(settings: Settings, topic_field: str) -> tuple[str, Schema]:
+    """The subject (``<topic>-value``) and the Avro schema the catalogue gives a topic."""
+    spec = BY_FIELD[topic_field]
+    if spec.schema is None:
+        raise ConfigError(f"topic {topic_field} has no Avro schema in the catalogue")
+    subject = f"{spec.name(settings.topics)}-value"
+    return subject, load_schema(settings.schemas_dir, spec.schema)

@@ -12,37 +12,26 @@ import time
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
+from stream_app.catalogue import CATALOGUE, STORED, USED_BY_WORKER
 from stream_app.errors import BrokerError
 from stream_app.kafka.config import admin_config
-from stream_app.settings import Settings, Topics
+from stream_app.settings import Settings
 
 
 def wanted_topics(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
-    """Every topic of the project: name → (partitions, topic config)."""
+    """Every topic of the catalogue: name → (partitions, topic config)."""
     topics = settings.topics
-    keyed = (topics.transactions, topics.predictions, topics.dead_letters, topics.alerts)
-    wanted: dict[str, tuple[int, dict[str, str]]] = {n: (topics.partitions, {}) for n in keyed}
-    # the changelog of per-card state: partition p holds the state of input partition p
-    wanted[topics.card_state] = (topics.partitions, {"cleanup.policy": "compact"})
-    wanted.update({name: (1, config) for name, config in topics.single_partition().items()})
-    return wanted
+    return {spec.name(topics): (spec.partitions(topics), spec.config) for spec in CATALOGUE}
 
 
 def sink_topics(settings: Settings) -> tuple[str, ...]:
     """The topics the warehouse sink consumes."""
-    t = settings.topics
-    return (t.transactions, *_stored_outputs(t), t.model_versions)
+    return tuple(spec.name(settings.topics) for spec in STORED)
 
 
 def worker_topics(settings: Settings) -> tuple[str, ...]:
     """The topics a scoring worker reads or writes."""
-    t = settings.topics
-    return (t.transactions, *_stored_outputs(t), t.card_state, t.control)
-
-
-def _stored_outputs(t: Topics) -> tuple[str, ...]:
-    """What the workers publish and the sink stores (card state and commands stay out)."""
-    return (t.predictions, t.dead_letters, t.alerts, t.control_status)
+    return tuple(spec.name(settings.topics) for spec in USED_BY_WORKER)
 
 
 def check_topics(settings: Settings, needed: tuple[str, ...], timeout_s: float = 30.0) -> None:

@@ -272,6 +272,7 @@ TABLES = (
     MODEL_VERSIONS,
     REJECTED_ROWS,
 )
+BY_VIEW = {table.view: table for table in TABLES}
 
 
 def create_statements(database: str, ttl_days: int = 365) -> list[str]:

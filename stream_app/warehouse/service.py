@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 
 import mode
+from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer
 
-from stream_app.codecs.factory import (
-    schema_registry,
-    topic_codec,
-    transaction_decoder,
-)
+from stream_app import catalogue
+from stream_app.codecs.factory import schema_registry, topic_codec, transaction_decoder
+from stream_app.codecs.registry import SchemaRegistry
 from stream_app.event_checks import EventChecks
 from stream_app.kafka.config import bulk_consumer_config
 from stream_app.kafka.topics import check_topics, sink_topics
@@ -26,20 +25,8 @@ from stream_app.warehouse.client import connect, redact
 from stream_app.warehouse.health import SinkHealth
 from stream_app.warehouse.ingest import Route, WarehouseIngest
 from stream_app.warehouse.metrics import ingest_metrics
-from stream_app.warehouse.rows import (
-    avro_rows,
-    control_rows,
-    event_rows,
-)
-from stream_app.warehouse.schema import (
-    ALERTS,
-    CONTROL_EVENTS,
-    DEAD_LETTERS,
-    EVENTS,
-    MODEL_VERSIONS,
-    PREDICTIONS,
-    create_statements,
-)
+from stream_app.warehouse.rows import avro_rows, control_rows, event_rows
+from stream_app.warehouse.schema import BY_VIEW, create_statements
 from stream_app.warehouse.sink import ClickHouseSink
 from stream_app.warehouse.sql import ReadOnlySql
 from stream_app.warehouse.web import SinkWeb
@@ -53,46 +40,30 @@ def build_ingest(settings: Settings) -> WarehouseIngest:
     client = connect(settings)
     for statement in create_statements(settings.warehouse_database, settings.retention_days):
         client.command(statement)
-    registry = schema_registry(settings)
-    database, topics = settings.warehouse_database, settings.topics
-    routes = [
-        Route(
-            topics.transactions,
-            event_rows(
-                transaction_decoder(settings, registry), EventChecks.from_settings(settings)
-            ),
-            ClickHouseSink(client, database, EVENTS),
-        ),
-        Route(
-            topics.predictions,
-            avro_rows(topic_codec(settings, registry, "predictions"), PREDICTIONS),
-            ClickHouseSink(client, database, PREDICTIONS),
-        ),
-        Route(
-            topics.dead_letters,
-            avro_rows(topic_codec(settings, registry, "dead_letters"), DEAD_LETTERS),
-            ClickHouseSink(client, database, DEAD_LETTERS),
-        ),
-        Route(
-            topics.alerts,
-            avro_rows(topic_codec(settings, registry, "alerts"), ALERTS),
-            ClickHouseSink(client, database, ALERTS),
-        ),
-        Route(
-            topics.control_status,
-            control_rows(topic_codec(settings, registry, "control_status")),
-            ClickHouseSink(client, database, CONTROL_EVENTS),
-        ),
-        Route(
-            topics.model_versions,
-            avro_rows(topic_codec(settings, registry, "model_versions"), MODEL_VERSIONS),
-            ClickHouseSink(client, database, MODEL_VERSIONS),
-        ),
-    ]
+    routes = topic_routes(settings, schema_registry(settings), client)
     consumer = Consumer(bulk_consumer_config(settings, settings.sink_group))
     return WarehouseIngest(
         consumer, routes, settings.sink_batch_rows, settings.sink_flush_interval_ms / 1000
     )
+
+
+def topic_routes(settings: Settings, registry: SchemaRegistry, client: Client) -> list[Route]:
+    """One route per stored topic of the catalogue, into its table: the Avro fields are the
+    columns, except for the transactions (decoded and checked as the workers do) and the control
+    statuses (heartbeats are not stored)."""
+    routes = []
+    for spec, table_name in catalogue.STORED.items():
+        table = BY_VIEW[table_name]
+        if spec is catalogue.TRANSACTIONS:
+            checks = EventChecks.from_settings(settings)
+            to_row = event_rows(transaction_decoder(settings, registry), checks)
+        elif spec is catalogue.CONTROL_STATUS:
+            to_row = control_rows(topic_codec(settings, registry, spec.field))
+        else:
+            to_row = avro_rows(topic_codec(settings, registry, spec.field), table)
+        sink = ClickHouseSink(client, settings.warehouse_database, table)
+        routes.append(Route(spec.name(settings.topics), to_row, sink))
+    return routes
 
 
 def run_sink(settings: Settings) -> None:

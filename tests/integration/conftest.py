@@ -23,6 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from models.registry import FileModelStore
 from models.train import TrainingConfig, train_model
+from stream_app.catalogue import separate_topics
 from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
 from stream_app.kafka.commit import COORDINATOR_AWAY
 from stream_app.kafka.config import consumer_config
@@ -30,7 +31,7 @@ from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.kafka.topics import ensure_topics
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.loop import ScoringLoop
-from stream_app.settings import Settings, Topics
+from stream_app.settings import Settings
 from stream_app.warehouse.ingest import WarehouseIngest
 from stream_app.warehouse.service import build_ingest
 from stream_app.warehouse.sql import query_rows
@@ -98,17 +99,7 @@ def make_settings(
             "bootstrap_servers": infrastructure.bootstrap_servers,
             "warehouse_dsn": infrastructure.warehouse_dsn,
             "warehouse_database": f"t_{suffix}",
-            "topics": Topics(
-                transactions=f"tx-{suffix}",
-                predictions=f"pred-{suffix}",
-                dead_letters=f"dlq-{suffix}",
-                alerts=f"alerts-{suffix}",
-                card_state=f"state-{suffix}",
-                control=f"control-{suffix}",
-                control_status=f"status-{suffix}",
-                model_versions=f"versions-{suffix}",
-                partitions=4,
-            ),
+            "topics": separate_topics(suffix, partitions=4),
             "worker_group": f"workers-{suffix}",
             "sink_group": f"sink-{suffix}",
             "model_dir": model_dir,

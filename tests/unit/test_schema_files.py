@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stream_app.catalogue import CATALOGUE, separate_topics
 from stream_app.codecs.factory import (
-    SCHEMA_FILES,
     avro_transactions,
     schema_registry,
     topic_codec,
@@ -15,12 +15,12 @@ from stream_app.codecs.factory import (
 )
 from stream_app.codecs.registry import FileSchemaRegistry
 from stream_app.control.commands import ControlCodecs
-from stream_app.settings import Settings, Topics
+from stream_app.settings import Settings
 from tests.unit.support import SCHEMAS_DIR, copy_schemas
 
 #: every topic renamed: every codec needs a subject the shipped registry does not have
-RENAMED = Topics(**{name: f"renamed-{name}" for name in Topics.model_fields if name != "partitions"
-                    and name != "replication_factor"})  # fmt: skip
+RENAMED = separate_topics("renamed", partitions=4)
+AVRO_TOPICS = [spec for spec in CATALOGUE if spec.schema]
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
@@ -30,8 +30,8 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 def build_every_codec(settings: Settings) -> None:
     registry = schema_registry(settings)
-    for topic_field in SCHEMA_FILES:
-        topic_codec(settings, registry, topic_field)
+    for spec in AVRO_TOPICS:
+        topic_codec(settings, registry, spec.field)
     avro_transactions(settings, registry)
     transaction_decoder(settings, registry)
     ControlCodecs(settings, registry)
@@ -45,9 +45,7 @@ def test_building_every_codec_leaves_the_schema_files_as_they_are(tmp_path: Path
     build_every_codec(settings)
     assert snapshot(shipped) == before
     registered = json.loads((state / "registry.json").read_text())["schemas"]
-    assert {e["subject"] for e in registered} == {
-        f"{getattr(RENAMED, name)}-value" for name in (*SCHEMA_FILES, "transactions")
-    }
+    assert {e["subject"] for e in registered} == {f"{s.name(RENAMED)}-value" for s in AVRO_TOPICS}
     shipped_ids = {e["id"] for e in json.loads((shipped / "registry.json").read_text())["schemas"]}
     assert not shipped_ids & {e["id"] for e in registered}, "an id given twice"
     # another process (a new registry over the same files) sees the same ids

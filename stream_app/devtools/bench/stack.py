@@ -10,12 +10,13 @@ from pathlib import Path
 
 from models.registry import FileModelStore
 from models.train import TrainingConfig, train_model
+from stream_app.catalogue import separate_topics
 from stream_app.devtools.bench.deployment import Deployment
 from stream_app.features import FEATURE_NAMES
 from stream_app.kafka.kafka_jars import KAFKA_VERSION
 from stream_app.kafka.local_broker import LocalBroker, free_port
 from stream_app.kafka.topics import ensure_topics
-from stream_app.settings import Settings, Topics
+from stream_app.settings import Settings
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 Say = Callable[[str], None]
@@ -27,20 +28,6 @@ class ModelInfo:
     trees: int
     leaves: int
     features: int
-
-
-def fresh_topics(prefix: str, partitions: int) -> Topics:
-    """Every topic of the project under a name of its own, so that phases never mix.
-
-    >>> fresh_topics("bench-1", 2).transactions
-    'bench-1-transactions'
-    """
-    names = {
-        field: f"{prefix}-{field.replace('_', '-')}"
-        for field, value in Topics().model_dump().items()
-        if isinstance(value, str)
-    }
-    return Topics(**names, partitions=partitions)
 
 
 class BenchStack:
@@ -81,7 +68,7 @@ class BenchStack:
         name = f"bench-{self._run}-{phase}"
         settings = Settings(
             bootstrap_servers=self.broker.bootstrap_servers,
-            topics=fresh_topics(name, self.partitions),
+            topics=separate_topics(name, self.partitions),
             schemas_dir=self.state_dir / "schemas",
             model_dir=self.state_dir / "models",
             warehouse_dsn=f"chdb://{self.state_dir / 'warehouse'}",
