@@ -10,16 +10,22 @@ from confluent_kafka import Producer
 
 # NewTopic is exported by the C extension, which its stubs do not list
 from confluent_kafka.admin import AdminClient, NewTopic
+from typer.testing import CliRunner
 
+from stream_app.catalogue import separate_topics
+from stream_app.cli import app
 from stream_app.codecs.factory import schema_registry
 from stream_app.control.client import StatusReader, live_workers
 from stream_app.control.commands import ControlCodecs, ControlStatus
 from stream_app.errors import BrokerError
 from stream_app.events import HEARTBEAT
 from stream_app.kafka.config import admin_config, producer_config
+from stream_app.kafka.topics import check_topics, wanted_topics
+from stream_app.processes import settings_env
 from stream_app.scoring.build import build_loop
 from stream_app.settings import Settings
 from stream_app.warehouse.service import build_ingest
+from tests.unit.support import SCHEMAS_DIR, snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +98,26 @@ def test_the_cli_reads_every_partition_of_the_status_topic(make_settings):
         assert live_workers(reader, within_s=60) == set(workers)
     finally:
         reader.close()
+
+
+def test_stream_app_topics_creates_the_catalogue_and_writes_no_schema_file(
+    infrastructure, tmp_path, monkeypatch
+):
+    """Every topic renamed: `stream-app topics` creates each topic of the catalogue as the
+    start-up check wants it, and the repository's ``schemas/`` stays as it is."""
+    settings = Settings(
+        bootstrap_servers=infrastructure.bootstrap_servers,
+        topics=separate_topics(f"cli-{uuid.uuid4().hex[:8]}", partitions=2),
+        schema_registry_dir=tmp_path / "registered",
+    )
+    assert settings.schemas_dir == SCHEMAS_DIR
+    before = snapshot(SCHEMAS_DIR)
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    every_topic = tuple(wanted_topics(settings))
+    with pytest.raises(BrokerError, match="missing"):
+        check_topics(settings, every_topic)
+    result = CliRunner().invoke(app, ["topics"])
+    assert result.exit_code == 0, result.output
+    check_topics(settings, every_topic)
+    assert snapshot(SCHEMAS_DIR) == before

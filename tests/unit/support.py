@@ -26,6 +26,12 @@ def copy_schemas(target: Path) -> Path:
     return target
 
 
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under ``directory`` (relative path → bytes)."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*")
+            if p.is_file()}  # fmt: skip
+
+
 @functools.cache
 def import_product() -> None:
     """Import every module of the product, so that every implementation of an interface exists

@@ -42,31 +42,42 @@ def test_every_topic_setting_is_one_catalogue_entry() -> None:
 def test_topics_created_and_checked_are_the_catalogue(settings: Settings) -> None:
     topics = separate_topics("t", partitions=3)
     wanted = wanted_topics(settings.model_copy(update={"topics": topics}))
-    assert wanted == {
-        "t-transactions": (3, {}),
-        "t-predictions": (3, {}),
-        "t-dead-letters": (3, {}),
-        "t-alerts": (3, {}),
-        "t-card-state": (3, {"cleanup.policy": "compact"}),
-        "t-control": (1, {"cleanup.policy": "compact"}),
-        "t-control-status": (1, {}),
-        "t-model-versions": (1, {"cleanup.policy": "compact"}),
-    }
-    # keyed by card id: the input's partitions, so that a card's records meet in one partition
-    assert {n for n, (p, _) in wanted.items() if p == 3} == {
-        spec.name(topics) for spec in CATALOGUE if spec.key is Key.CARD_ID
-    }
+    assert list(wanted) == [spec.name(topics) for spec in CATALOGUE]
+    for spec in CATALOGUE:
+        # keyed by card id: the input's partitions, so that a card's records meet in one partition
+        partitions = 3 if spec.key is Key.CARD_ID else 1
+        config = {"cleanup.policy": "compact"} if spec.compacted else {}
+        assert wanted[spec.name(topics)] == (partitions, config), spec.field
+    # the topics as they were before the catalogue
+    assert (
+        wanted.items()
+        >= {
+            "t-transactions": (3, {}),
+            "t-predictions": (3, {}),
+            "t-dead-letters": (3, {}),
+            "t-alerts": (3, {}),
+            "t-card-state": (3, {"cleanup.policy": "compact"}),
+            "t-control": (1, {"cleanup.policy": "compact"}),
+            "t-control-status": (1, {}),
+            "t-model-versions": (1, {"cleanup.policy": "compact"}),
+        }.items()
+    )
 
 
 def test_the_worker_and_the_sink_use_the_topics_the_catalogue_gives_them(
     settings: Settings,
 ) -> None:
-    named = settings.model_copy(update={"topics": separate_topics("t", partitions=2)})
-    assert set(worker_topics(named)) == {
+    topics = separate_topics("t", partitions=2)
+    named = settings.model_copy(update={"topics": topics})
+    used = worker_topics(named)
+    assert used == tuple(spec.name(topics) for spec in CATALOGUE if spec.worker)
+    assert set(used) >= {
         "t-transactions", "t-predictions", "t-dead-letters", "t-alerts", "t-control-status",
         "t-card-state", "t-control",
     }  # fmt: skip
-    assert set(sink_topics(named)) == {
+    stored = sink_topics(named)
+    assert stored == tuple(spec.name(topics) for spec in CATALOGUE if spec.table)
+    assert set(stored) >= {
         "t-transactions", "t-predictions", "t-dead-letters", "t-alerts", "t-control-status",
         "t-model-versions",
     }  # fmt: skip

@@ -16,16 +16,11 @@ from stream_app.codecs.factory import (
 from stream_app.codecs.registry import FileSchemaRegistry
 from stream_app.control.commands import ControlCodecs
 from stream_app.settings import Settings
-from tests.unit.support import SCHEMAS_DIR, copy_schemas
+from tests.unit.support import SCHEMAS_DIR, copy_schemas, snapshot
 
 #: every topic renamed: every codec needs a subject the shipped registry does not have
 RENAMED = separate_topics("renamed", partitions=4)
 AVRO_TOPICS = [spec for spec in CATALOGUE if spec.schema]
-
-
-def snapshot(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*")
-            if p.is_file()}  # fmt: skip
 
 
 def build_every_codec(settings: Settings) -> None:
