@@ -48,6 +48,7 @@ class TopicSpec:
     compacted: bool
     """``cleanup.policy=compact`` (the last record per key is what counts), else ``delete``"""
     worker: Worker
+    """what a scoring worker does with it (what it checks at start)"""
     table: str | None
     """the warehouse table (its view) the sink stores it in; None: the sink does not read it"""
 
