@@ -10,6 +10,7 @@ run here). Each test gets its own topics, consumer groups and warehouse database
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import threading
@@ -39,6 +40,7 @@ from stream_app.warehouse.sql import query_rows
 pytestmark = pytest.mark.integration
 
 
+@functools.cache
 def docker_engine_answers() -> bool:
     if shutil.which("docker") is None:
         return False
@@ -47,6 +49,14 @@ def docker_engine_answers() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0
+
+
+@pytest.fixture(autouse=True)
+def _needs_the_local_stack(request: pytest.FixtureRequest) -> None:
+    """Tests marked ``local_stack`` start a local broker or need chDB whatever the session runs
+    on: on testcontainers they are skipped rather than run against something else."""
+    if request.node.get_closest_marker("local_stack") and docker_engine_answers():
+        pytest.skip("needs the local stack (Kafka from its jars, chDB); this session: containers")
 
 
 @dataclass(frozen=True)

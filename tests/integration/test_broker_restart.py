@@ -22,7 +22,7 @@ from stream_app.kafka.local_broker import LocalBroker
 from stream_app.processes import ChildProcess, get_json
 from tests.integration.conftest import assert_ledger, producing, wait_for, wait_until_stored
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
 
 def lag(settings, group: str, topic: str) -> int:

@@ -58,6 +58,7 @@ def unhealthy_because(port: int, words: str) -> bool:
     return answer is not None and answer[0] == 503 and any(words in r for r in answer[1]["reasons"])
 
 
+@pytest.mark.local_stack  # a broker of its own
 def test_a_stopped_broker_is_reported_and_scoring_resumes_after_its_restart(
     make_settings, tmp_path
 ):
