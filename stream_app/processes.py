@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_app.errors import StreamAppError
+from stream_app.port_file import read_port
 from stream_app.settings import Settings
 
 
@@ -32,12 +33,22 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class ChildProcess:
-    """``python -m stream_app <command>`` with its output in a log file."""
+    """``python -m stream_app <command>`` with its output in a log file.
+
+    A sink or worker child writes the port its web server listens on to ``<name>.port`` beside
+    the log (:mod:`stream_app.port_file`): with ``sql_port`` or ``worker_web_port`` 0 it binds a
+    free one, and :meth:`web_port` tells which.
+    """
 
     def __init__(self, name: str, command: list[str], settings: Settings, log_dir: Path) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
+        self.port_path = log_dir / f"{name}.port"
         log_dir.mkdir(parents=True, exist_ok=True)
+        self.port_path.unlink(missing_ok=True)  # a previous child's port is not this one's
+        self._host = settings.sql_host
+        self._port: int | None = None
+        settings = settings.model_copy(update={"web_port_file": self.port_path})
         env = {**os.environ, **settings_env(settings)}
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(  # noqa: S603  # our own interpreter and module
@@ -61,6 +72,25 @@ class ChildProcess:
                 f"{self.name} exited with code {self._process.returncode}; "
                 f"last lines of {self.log_path}:\n" + "\n".join(tail)
             )
+
+    def web_port(self, timeout_s: float = 90.0) -> int:
+        """The port the child's web server listens on, once it does (it exits first: an error)."""
+        if self._port is not None:
+            return self._port
+        found: list[int] = []
+
+        def reported() -> bool:
+            self.check_alive()
+            found.extend(p for p in [read_port(self.port_path)] if p is not None)
+            return bool(found)
+
+        wait_until(reported, timeout_s, f"{self.name} to report its web port")
+        self._port = found[0]
+        return self._port
+
+    def web_url(self, path: str = "", timeout_s: float = 90.0) -> str:
+        """``http://<sql_host>:<web port><path>`` once the child serves."""
+        return f"http://{self._host}:{self.web_port(timeout_s)}{path}"
 
     def kill(self) -> None:
         """SIGKILL: no flush, no commit (for crash tests)."""

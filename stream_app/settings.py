@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     worker_group: str = "stream-app-workers"
     """consumer group of the scoring workers"""
     worker_web_port: int = Field(default=6066, ge=0, le=65535)
-    """a worker's `/health` and `/metrics` (on `sql_host`)"""
+    """a worker's `/health` and `/metrics` (on `sql_host`); 0: a free port (`web_port_file`)"""
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
     """worker heartbeat on the status topic"""
     alert_rules: Path | None = None
@@ -153,7 +153,10 @@ class Settings(BaseSettings):
     sql_host: str = "127.0.0.1"
     """where the sink (and a worker) serve HTTP"""
     sql_port: int = Field(default=8124, ge=0, le=65535)
-    """the sink's `/health`, `/metrics` and (chDB) read-only SQL endpoint"""
+    """the sink's `/health`, `/metrics` and (chDB) read-only SQL endpoint; 0: a free port"""
+    web_port_file: Path | None = None
+    """where the sink or a worker writes the port its web server listens on once bound; with
+    port 0 the system picks a free one: how the demo, the benchmark and the tests find it"""
 
     kafka_profile: Literal["default", "local"] = "local"
     """`local` lowers group timeouts and fetch waits for the local broker; `default` keeps

@@ -13,16 +13,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from models.registry import CHAMPION, FileModelStore
-from models.train import TrainingConfig, train_model
+from models.registry import FileModelStore
+from models.train import TrainingConfig
 from stream_app.alert_ticker import AlertTicker
 from stream_app.control.client import publish_model_version
 from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
+from stream_app.devtools.stack import LocalStack
 from stream_app.errors import StreamAppError
-from stream_app.features import FEATURE_SET_VERSION
 from stream_app.kafka.kafka_jars import KAFKA_VERSION
-from stream_app.kafka.local_broker import LocalBroker, free_port
-from stream_app.kafka.topics import ensure_topics
 from stream_app.processes import ChildProcess, get_json, wait_until
 from stream_app.settings import Settings
 from stream_app.warehouse.sql import query_rows
@@ -76,8 +74,8 @@ class Demo:
     def __init__(self, options: DemoOptions, console: Console) -> None:
         self.options = options
         self.console = console
-        self.logs = options.state_dir / "logs"
-        self.broker = LocalBroker.for_settings(Settings(), options.state_dir / "broker")
+        self.stack = LocalStack(options.state_dir)
+        self.logs = self.stack.logs
         self.children: list[ChildProcess] = []
         self.worker_ports: list[int] = []
 
@@ -94,46 +92,30 @@ class Demo:
             self._stop_all()
 
     def _start_infrastructure(self) -> Settings:
-        options, console = self.options, self.console
-        warehouse = options.state_dir / "warehouse"
-        for previous in (warehouse, self.broker.state_dir):
+        """The broker, the topics, the model, the sink and the workers; the settings returned
+        point at the sink's SQL endpoint."""
+        options, console, stack = self.options, self.console, self.stack
+        for previous in (stack.state_dir / "warehouse", stack.state_dir / "broker"):
             if previous.exists():
                 shutil.rmtree(previous)  # every demo starts from an empty broker and warehouse
-        self.logs.mkdir(parents=True, exist_ok=True)
-        self.broker.start()
+        stack.start()
         console.print(
-            f"[bold]broker[/bold] Apache Kafka {KAFKA_VERSION} on {self.broker.bootstrap_servers}"
+            f"[bold]broker[/bold] Apache Kafka {KAFKA_VERSION} on {stack.bootstrap_servers}"
         )
-        settings = Settings(
-            bootstrap_servers=self.broker.bootstrap_servers,
-            model_dir=options.state_dir / "models",
-            warehouse_dsn=f"chdb://{warehouse}",
-            sql_port=free_port(),
-        )
-        ensure_topics(settings)
+        settings = stack.settings()
         console.print(f"[bold]topics[/bold] created with {settings.topics.partitions} partitions")
-        store = FileModelStore(settings.model_dir)
-        champion = store.aliases().get(CHAMPION)
-        if champion is None or store.metadata(champion).feature_set_version != FEATURE_SET_VERSION:
-            if champion is not None:
-                console.print(f"[bold]model[/bold] version {champion} uses another feature set")
-            train_model(
-                store, TrainingConfig(), progress=lambda m: console.print(f"[bold]model[/bold] {m}")
-            )
-        else:
-            console.print(f"[bold]model[/bold] champion is version {champion}")
-        for metadata in store.versions():
+        stack.ensure_model(TrainingConfig(), lambda m: console.print(f"[bold]model[/bold] {m}"))
+        for metadata in FileModelStore(settings.model_dir).versions():
             publish_model_version(settings, metadata)
-        self.children.append(ChildProcess("sink", ["sink"], settings, self.logs))
+        sink = ChildProcess("sink", ["sink"], settings, self.logs)
+        self.children.append(sink)
         for index in range(options.workers):
-            port = free_port()
-            worker_settings = settings.model_copy(
-                update={"worker_id": f"demo-worker-{index + 1}", "worker_web_port": port}
-            )
+            worker_settings = settings.model_copy(update={"worker_id": f"demo-worker-{index + 1}"})
             self.children.append(
                 ChildProcess(f"worker-{index + 1}", ["worker"], worker_settings, self.logs)
             )
-            self.worker_ports.append(port)
+        settings = settings.model_copy(update={"sql_port": sink.web_port()})
+        self.worker_ports = [worker.web_port() for worker in self.children[1:]]
         wait_until(lambda: self._ready(settings), 90, "the sink and workers to be ready")
         console.print(
             f"[bold]running[/bold] {options.workers} worker(s) and the sink; logs in {self.logs}/"
@@ -261,7 +243,7 @@ class Demo:
     def _stop_all(self) -> None:
         for child in reversed(self.children):
             child.stop()
-        self.broker.stop()
+        self.stack.stop()
 
 
 def run_demo(options: DemoOptions) -> None:

@@ -28,6 +28,7 @@ from stream_app.kafka.probe import broker_unreachable
 from stream_app.prometheus import counters, durations
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.health import unhealthy_reasons
+from stream_app.scoring.listener import ListenerApp
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.settings import Settings
 from stream_app.thread_service import EXIT_LOOP_FAILED, ThreadService, execute
@@ -83,12 +84,12 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
     """The faust App with the scoring service's web pages."""
     loop = service.scoring
     local = settings.kafka_profile == "local"
-    app = faust.App(
+    app = ListenerApp(
         "stream-app-worker",
+        settings.sql_host,
+        settings.worker_web_port,
+        settings.web_port_file,
         broker=f"kafka://{settings.bootstrap_servers}",
-        web_host=settings.sql_host,
-        web_bind=settings.sql_host,
-        web_port=settings.worker_web_port,
         datadir=str(datadir),
         store="memory://",
         autodiscover=False,

@@ -87,5 +87,6 @@ def serve(settings: Settings, ingest: WarehouseIngest) -> None:
         SinkHealth(ingest.stats, settings.health_stall_s),
         ingest_metrics(ingest.stats),
         sql,
+        settings.web_port_file,
     )
     execute(mode.Worker(service, web, override_logging=False), service)

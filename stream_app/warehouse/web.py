@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import mode
@@ -16,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from stream_app.errors import WarehouseError
+from stream_app.port_file import write_port
 from stream_app.warehouse.sql import FORMATS, MAX_QUERY_BYTES, ReadOnlySql
 
 
@@ -24,6 +26,7 @@ class SinkWeb(mode.Service):
 
     ``health`` gives the counters and ``reasons`` the sink is not doing its job: any reason
     answers 503. ``sql`` is None when the warehouse is a ClickHouse server (query it directly).
+    The port is written to ``port_file``, if given, once it serves.
     """
 
     def __init__(
@@ -33,10 +36,11 @@ class SinkWeb(mode.Service):
         health: Callable[[], dict[str, object]],
         metrics: CollectorRegistry,
         sql: ReadOnlySql | None,
+        port_file: Path | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._host, self.port = host, port
+        self._host, self.port, self._port_file = host, port, port_file
         self._health, self._metrics, self._sql = health, metrics, sql
         self._runner: web.AppRunner | None = None
 
@@ -51,6 +55,8 @@ class SinkWeb(mode.Service):
         await web.TCPSite(self._runner, self._host, self.port).start()
         self.port = self._runner.addresses[0][1]
         self.log.info("serving on http://%s:%d", self._host, self.port)
+        if self._port_file is not None:
+            write_port(self._port_file, self.port)
 
     async def on_stop(self) -> None:
         if self._runner is not None:

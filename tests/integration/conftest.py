@@ -1,12 +1,16 @@
 """Real infrastructure, started once per test session, and factories for per-test isolation.
 
-With a Docker engine: testcontainers' Kafka and ClickHouse. Without one (this machine, CI): the
-local broker (Apache Kafka, one KRaft node, a throw-away log) and chDB. Test bodies are the same
-on both; each test gets its own topics, consumer groups and warehouse database.
+The session's stack (:class:`stream_app.devtools.stack.LocalStack`, as the demo and the benchmark
+use it): without a Docker engine (this machine, CI) the local broker (Apache Kafka, one KRaft
+node, a throw-away log) and chDB; with one, testcontainers' Kafka and ClickHouse server (never
+run here). Each test gets its own topics, consumer groups and warehouse database. Tests marked
+``local_stack`` start a broker or a chDB directory of their own and run on those either way
+(docs/contributing.md, "What runs where").
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import threading
@@ -21,14 +25,11 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from models.registry import FileModelStore
-from models.train import TrainingConfig, train_model
-from stream_app.catalogue import separate_topics
+from models.train import TrainingConfig
 from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
+from stream_app.devtools.stack import LocalStack
 from stream_app.kafka.commit import COORDINATOR_AWAY
 from stream_app.kafka.config import consumer_config
-from stream_app.kafka.local_broker import LocalBroker, free_port
-from stream_app.kafka.topics import ensure_topics
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.settings import Settings
@@ -39,6 +40,7 @@ from stream_app.warehouse.sql import query_rows
 pytestmark = pytest.mark.integration
 
 
+@functools.cache
 def docker_engine_answers() -> bool:
     if shutil.which("docker") is None:
         return False
@@ -49,6 +51,14 @@ def docker_engine_answers() -> bool:
     return result.returncode == 0
 
 
+@pytest.fixture(autouse=True)
+def _needs_the_local_stack(request: pytest.FixtureRequest) -> None:
+    """Tests marked ``local_stack`` start a local broker or need chDB whatever the session runs
+    on: on testcontainers they are skipped rather than run against something else."""
+    if request.node.get_closest_marker("local_stack") and docker_engine_answers():
+        pytest.skip("needs the local stack (Kafka from its jars, chDB); this session: containers")
+
+
 @dataclass(frozen=True)
 class Infrastructure:
     bootstrap_servers: str
@@ -57,63 +67,58 @@ class Infrastructure:
 
 
 @pytest.fixture(scope="session")
-def infrastructure(
+def local_stack(
     tmp_path_factory: pytest.TempPathFactory, chdb_directory: Path
-) -> Iterator[Infrastructure]:
+) -> Iterator[LocalStack]:
+    """The session's stack: testcontainers' Kafka and ClickHouse server with a Docker engine
+    (untested here: this machine has none), else the local broker (a throw-away log) and chDB."""
+    state_dir = tmp_path_factory.mktemp("stack")
     if docker_engine_answers():
         from testcontainers.clickhouse import ClickHouseContainer
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer() as kafka, ClickHouseContainer() as clickhouse:
             host, port = clickhouse.get_container_host_ip(), clickhouse.get_exposed_port(8123)
-            yield Infrastructure(
-                kafka.get_bootstrap_server(),
-                f"http://{clickhouse.username}:{clickhouse.password}@{host}:{port}",
-                "testcontainers",
-            )
+            dsn = f"http://{clickhouse.username}:{clickhouse.password}@{host}:{port}"
+            yield LocalStack(
+                state_dir, bootstrap_servers=kafka.get_bootstrap_server(), warehouse_dsn=dsn
+            ).start()
         return
-    with LocalBroker.for_settings(Settings()) as broker:  # a throw-away log
-        yield Infrastructure(broker.bootstrap_servers, f"chdb://{chdb_directory}", "local")
+    warehouse_dsn = f"chdb://{chdb_directory}"
+    with LocalStack(state_dir, warehouse_dsn=warehouse_dsn, keep_broker_log=False) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def infrastructure(local_stack: LocalStack) -> Infrastructure:
+    kind = "local" if local_stack.broker else "testcontainers"
+    return Infrastructure(local_stack.bootstrap_servers, local_stack.warehouse_dsn, kind)
+
+
+@pytest.fixture(scope="session")
+def model_dir(local_stack: LocalStack) -> Path:
     """A small champion model, trained once per session."""
-    directory = tmp_path_factory.mktemp("models")
-    train_model(FileModelStore(directory), TrainingConfig(events=20_000, num_trees=40))
-    return directory
+    local_stack.ensure_model(TrainingConfig(events=20_000, num_trees=40), lambda _: None)
+    return local_stack.model_dir
 
 
 SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture
-def make_settings(
-    infrastructure: Infrastructure, model_dir: Path, tmp_path: Path
-) -> SettingsFactory:
-    """Settings with this test's own topics, groups and database (topics created)."""
-    suffix = uuid.uuid4().hex[:10]
+def make_settings(local_stack: LocalStack, model_dir: Path, tmp_path: Path) -> SettingsFactory:
+    """Settings with this test's own topics, groups and database (topics created); web servers
+    of processes started on them bind free ports (``ChildProcess.web_port``)."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
 
     def factory(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "bootstrap_servers": infrastructure.bootstrap_servers,
-            "warehouse_dsn": infrastructure.warehouse_dsn,
-            "warehouse_database": f"t_{suffix}",
-            "topics": separate_topics(suffix, partitions=4),
-            "worker_group": f"workers-{suffix}",
-            "sink_group": f"sink-{suffix}",
             "model_dir": model_dir,
             "schema_registry_dir": tmp_path / "schema-registry",  # topic names differ per test
             "batch_size": 500,
             "sink_flush_interval_ms": 200,
-            "sql_port": free_port(),
-            "worker_web_port": free_port(),
-            "worker_id": f"test-worker-{suffix}",
         }
-        values.update(overrides)
-        settings = Settings(**values)
-        ensure_topics(settings)
-        return settings
+        return local_stack.settings(name, **(values | overrides))
 
     return factory
 

@@ -16,7 +16,7 @@ from stream_app.devtools.bench.report import SINK_STAGES, WORKER_STAGES
 from stream_app.devtools.bench.runner import bench_command
 from stream_app.features import FEATURE_NAMES
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
 
 def positive_finite(value: Any) -> bool:

@@ -22,7 +22,7 @@ from stream_app.kafka.local_broker import LocalBroker
 from stream_app.processes import ChildProcess, get_json
 from tests.integration.conftest import assert_ledger, producing, wait_for, wait_until_stored
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
 
 def lag(settings, group: str, topic: str) -> int:
@@ -49,7 +49,7 @@ def test_a_broker_restart_under_load_loses_nothing_and_duplicates_nothing(
             worker = ChildProcess("worker", ["worker"], settings, tmp_path)
             try:
                 with producing(settings, options) as result:
-                    url = f"http://127.0.0.1:{settings.worker_web_port}/health"
+                    url = worker.web_url("/health")
                     wait_for(lambda: (get_json(url) or {}).get("scored", 0) >= 2000, 90, "scoring")
                     broker.stop_process()  # SIGTERM: Kafka's own clean shutdown, mid-stream
                     broker.start()  # the same ports and log

@@ -9,7 +9,7 @@ from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.codecs.json import JsonCodec
 from stream_app.events import Transaction
 from stream_app.kafka.config import producer_config
-from stream_app.processes import ChildProcess, get_json
+from stream_app.processes import ChildProcess
 from stream_app.timing import now_ms
 from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import committed, read_topic, wait_for
@@ -44,11 +44,6 @@ def send(settings, cards: dict[int, str], first: int, count: int) -> None:
                 partition=partition,
             )
     assert producer.flush(10) == 0
-
-
-def scored(settings) -> int:
-    health = get_json(f"http://127.0.0.1:{settings.worker_web_port}/health")
-    return int(health["scored"]) if health else 0
 
 
 def alerted_events(settings, expected: int) -> set[str]:

@@ -198,6 +198,7 @@ def test_outputs_the_broker_refuses_never_stop_the_worker(make_settings):
     assert len(predictions) == len(events) - 1
 
 
+@pytest.mark.local_stack  # a broker of its own
 def test_a_delivery_that_timed_out_is_sent_again(tmp_path):
     """A transient failure (the broker not there until the delivery timed out) is retried, and
     the record arrives once the broker is up: nothing raised, nothing lost."""

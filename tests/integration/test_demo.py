@@ -7,7 +7,7 @@ from rich.console import Console
 
 from stream_app.devtools.demo import Demo, DemoOptions
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
 
 def test_demo_streams_summarises_and_stops_everything(tmp_path):
@@ -25,4 +25,5 @@ def test_demo_streams_summarises_and_stops_everything(tmp_path):
     assert valid + malformed == 3000 and malformed > 0
     assert f"stored {valid} predictions + {malformed} dead letters" in line.replace(",", "")
     assert all(not child.alive() for child in demo.children)
-    assert not demo.broker.running
+    assert demo.stack.broker is not None
+    assert not demo.stack.broker.running

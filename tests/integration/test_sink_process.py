@@ -45,11 +45,7 @@ def test_the_sink_and_its_threads_run_at_the_configured_niceness(make_settings, 
     settings = make_settings(sink_nice=7, warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}")
     sink = ChildProcess("sink-nice", ["sink"], settings, tmp_path)
     try:
-        wait_for(
-            lambda: get_json(f"http://127.0.0.1:{settings.sql_port}/health") is not None,
-            60,
-            "sink serving",
-        )
+        wait_for(lambda: get_json(sink.web_url("/health")) is not None, 60, "sink serving")
         threads = niceness(sink.pid)
     finally:
         code = sink.stop()
@@ -98,6 +94,7 @@ def test_the_sink_paused_past_its_session_timeout_rejoins_and_loses_nothing(
         sink_flush_interval_ms=3000,  # so that it holds uncommitted rows when it stops
     )
     sink = ChildProcess("sink-paused", ["sink"], settings, tmp_path)
+    settings = settings.model_copy(update={"sql_port": sink.web_port()})  # where it serves SQL
 
     def stored(what: str = "count()") -> int:
         sink.check_alive()  # a dead sink fails here, with its log
@@ -153,7 +150,7 @@ def test_the_sink_counts_on_metrics_and_flushes_what_it_holds_on_sigterm(make_se
         sink_flush_interval_ms=600_000,  # ... and none by age: the next ones wait for SIGTERM
     )
     sink = ChildProcess("sink-metrics", ["sink"], settings, tmp_path)
-    url = f"{settings.sql_url}/metrics"
+    url = sink.web_url("/metrics")
     consumed = ("stream_app_sink_consumed_total", ())
     stored = ("stream_app_sink_stored_total", (("topic", settings.topics.transactions),))
     try:

@@ -114,6 +114,7 @@ def sink_web(sql: ReadOnlySql, loop) -> SinkWeb:
 
 
 @pytest.mark.parametrize("through_endpoint", [True, False], ids=["endpoint", "direct"])
+@pytest.mark.local_stack  # the endpoint serves chDB; its gaps and refusals are chDB's
 def test_reads_work_and_writes_are_refused_by_the_engine(warehouse, through_endpoint, tmp_path):
     settings, _ = warehouse
     outfile = tmp_path / "written.txt"

@@ -58,6 +58,7 @@ def unhealthy_because(port: int, words: str) -> bool:
     return answer is not None and answer[0] == 503 and any(words in r for r in answer[1]["reasons"])
 
 
+@pytest.mark.local_stack  # a broker of its own
 def test_a_stopped_broker_is_reported_and_scoring_resumes_after_its_restart(
     make_settings, tmp_path
 ):
@@ -71,10 +72,10 @@ def test_a_stopped_broker_is_reported_and_scoring_resumes_after_its_restart(
             batch_size=200,
             checkpoint_interval_ms=600_000,  # what it scored is not committed when the broker stops
         )
-        port = settings.worker_web_port
         produce(settings, ProduceOptions(events=2000, seed=31))
         worker = ChildProcess("worker", ["worker"], settings, tmp_path)
         try:
+            port = worker.web_port()
             wait_for(lambda: healthy_with(port, 2000), 120, "the worker scoring, healthy")
             broker.stop()
             wait_for(lambda: unhealthy_because(port, "broker unreachable"), 60, "503: broker")
@@ -97,12 +98,12 @@ def test_a_fifo_in_place_of_the_rules_file_neither_freezes_scoring_nor_slows_sig
     rules = tmp_path / "rules.toml"
     shutil.copy(Path(stream_app.alerts.__file__).parent / "default_rules.toml", rules)
     settings = make_settings(alert_rules=rules, batch_size=200)
-    port = settings.worker_web_port
     options = ProduceOptions(events=20_000, rate=1000, seed=33)
     producing = threading.Thread(target=lambda: produce(settings, options))
     producing.start()
     worker = ChildProcess("worker", ["worker"], settings, tmp_path)
     try:
+        port = worker.web_port()
         wait_for(lambda: healthy_with(port, 1000), 120, "the worker scoring, healthy")
         fifo = tmp_path / "fifo"
         os.mkfifo(fifo)
@@ -143,13 +144,13 @@ def test_a_promoted_model_that_aborts_its_loader_leaves_the_worker_scoring_on_th
     make_settings, model_dir, tmp_path
 ):
     settings = make_settings(model_dir=aborting_copy(model_dir, tmp_path / "models"))
-    port = settings.worker_web_port
     options = ProduceOptions(events=30_000, rate=1000, seed=34)
     producing = threading.Thread(target=lambda: produce(settings, options))
     producing.start()
     try:
         first = ChildProcess("worker-1", ["worker"], settings, tmp_path)
         try:
+            port = first.web_port()
             wait_for(lambda: healthy_with(port, 1000), 120, "the worker scoring, healthy")
             command = ControlCommand.new(CommandKind.PROMOTE, "2", "pytest")
             reader = StatusReader(settings)
@@ -171,6 +172,7 @@ def test_a_promoted_model_that_aborts_its_loader_leaves_the_worker_scoring_on_th
         # the restart replays the promotion from the control topic: refused again, no crash loop
         second = ChildProcess("worker-2", ["worker"], settings, tmp_path)
         try:
+            port = second.web_port()
             wait_for(lambda: healthy_with(port, 1), 120, "the restarted worker scoring")
             scored = field(port, "scored")
             wait_for(lambda: healthy_with(port, scored + 1000), 60, "scoring after the restart")
@@ -250,10 +252,10 @@ def test_a_champion_alias_on_a_model_that_aborts_falls_back_to_the_previous_cham
     directory = aborting_copy(model_dir, tmp_path / "models")
     FileModelStore(directory).set_alias("champion", "2", by="a hand edit")
     settings = make_settings(model_dir=directory)
-    port = settings.worker_web_port
     produce(settings, ProduceOptions(events=2000, seed=36))
     worker = ChildProcess("worker", ["worker"], settings, tmp_path)
     try:
+        port = worker.web_port()
         wait_for(lambda: healthy_with(port, 2000), 120, "scoring on the previous champion")
         assert field(port, "model_version") == "1"
     finally:

@@ -51,7 +51,7 @@ def test_sigkill_mid_stream_then_restart_leaves_exactly_one_prediction_per_event
             wait_for(
                 lambda: (
                     committed(settings, settings.worker_group) > 0
-                    and scored(settings.worker_web_port) >= 3000
+                    and scored(first.web_port()) >= 3000
                 ),
                 90,
                 "first worker scoring past a checkpoint",
@@ -87,7 +87,7 @@ def test_sigterm_finishes_the_batch_commits_and_exits_cleanly(make_settings, tmp
     producer.start()
     worker = ChildProcess("worker", ["worker"], settings, tmp_path)
     try:
-        wait_for(lambda: scored(settings.worker_web_port) >= 2000, 90, "worker scoring")
+        wait_for(lambda: scored(worker.web_port()) >= 2000, 90, "worker scoring")
     finally:
         code = worker.stop(timeout_s=30)
     producer.join(60)

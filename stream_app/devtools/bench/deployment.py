@@ -21,10 +21,14 @@ class Deployment:
         self.children: list[ChildProcess] = []
 
     def start(self) -> None:
-        """Start the sink and the worker at once: neither gets a head start on a backlog."""
+        """Start the sink and the worker at once: neither gets a head start on a backlog. Return
+        once both serve, :attr:`settings` then holding the ports they bound."""
         name, settings = self.name, self.settings
         self.children.append(ChildProcess(f"{name}-sink", ["sink"], settings, self.log_dir))
         self.children.append(ChildProcess(f"{name}-worker", ["worker"], settings, self.log_dir))
+        self.settings = settings.model_copy(
+            update={"sql_port": self.sink.web_port(), "worker_web_port": self.worker.web_port()}
+        )
 
     @property
     def sink(self) -> ChildProcess:

@@ -1,25 +1,19 @@
-"""What every phase runs on: one local broker, one model, and per phase fresh names."""
+"""What every phase runs on: one local stack (broker, model), and per phase fresh names."""
 
 from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from models.registry import FileModelStore
-from models.train import TrainingConfig, train_model
-from stream_app.catalogue import separate_topics
+from models.train import TrainingConfig
 from stream_app.devtools.bench.deployment import Deployment
+from stream_app.devtools.stack import LocalStack, Say
 from stream_app.features import FEATURE_NAMES
 from stream_app.kafka.kafka_jars import KAFKA_VERSION
-from stream_app.kafka.local_broker import LocalBroker, free_port
-from stream_app.kafka.topics import ensure_topics
 from stream_app.settings import Settings
-
-SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -34,11 +28,11 @@ class BenchStack:
     """Owns the broker and every deployment; :meth:`close` stops them all, whatever happened."""
 
     def __init__(self, state_dir: Path, partitions: int, say: Say) -> None:
-        self.state_dir = state_dir.resolve()
+        self.stack = LocalStack(state_dir)
+        self.state_dir = self.stack.state_dir
         self.partitions = partitions
         self.say = say
-        self.logs = self.state_dir / "logs"
-        self.broker = LocalBroker.for_settings(Settings(), self.state_dir / "broker")
+        self.logs = self.stack.logs
         self.deployments: list[Deployment] = []
         self._run = uuid.uuid4().hex[:6]
 
@@ -46,41 +40,29 @@ class BenchStack:
         """Wipe the state directory, start the broker, train the model."""
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
-        self.logs.mkdir(parents=True)
-        # phases register schemas under their own topic names: in a copy, never in the repo's
-        shutil.copytree(SCHEMAS, self.state_dir / "schemas")
-        self.broker.start()
+        self.stack.start()
         self.say(
-            f"broker Apache Kafka {KAFKA_VERSION} on {self.broker.bootstrap_servers}; "
+            f"broker Apache Kafka {KAFKA_VERSION} on {self.stack.bootstrap_servers}; "
             f"logs in {self.logs}/"
         )
-        store = FileModelStore(self.state_dir / "models")
-        metadata = train_model(store, training, progress=lambda m: self.say(f"model: {m}"))
+        metadata = self.stack.ensure_model(training, lambda m: self.say(f"model: {m}"))
         leaves = [
             int(line.split("=", 1)[1])
-            for line in store.load_text(metadata.version).splitlines()
+            for line in FileModelStore(self.stack.model_dir)
+            .load_text(metadata.version)
+            .splitlines()
             if line.startswith("num_leaves=")
         ]
         return ModelInfo(metadata.version, metadata.num_trees, max(leaves), len(FEATURE_NAMES))
 
     def phase_settings(self, phase: str) -> Settings:
         """Settings with this phase's own topics (created), groups and database."""
-        name = f"bench-{self._run}-{phase}"
-        settings = Settings(
-            bootstrap_servers=self.broker.bootstrap_servers,
-            topics=separate_topics(name, self.partitions),
-            schemas_dir=self.state_dir / "schemas",
-            model_dir=self.state_dir / "models",
-            warehouse_dsn=f"chdb://{self.state_dir / 'warehouse'}",
+        return self.stack.settings(
+            f"bench-{self._run}-{phase}",
+            self.partitions,
             warehouse_database=f"bench_{phase.replace('-', '_')}",
-            worker_group=f"{name}-workers",
-            sink_group=f"{name}-sink",
             worker_id=f"bench-{phase}",
-            worker_web_port=free_port(),
-            sql_port=free_port(),
         )
-        ensure_topics(settings)
-        return settings
 
     def deploy(self, settings: Settings, phase: str) -> Deployment:
         deployment = Deployment(settings, phase, self.logs)
@@ -96,4 +78,4 @@ class BenchStack:
         for deployment in reversed(self.deployments):
             deployment.stop()
         self.deployments.clear()
-        self.broker.stop()
+        self.stack.stop()

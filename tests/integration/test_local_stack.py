@@ -1,0 +1,56 @@
+"""The shared local stack: no port is picked for a child that can pick its own, and the broker,
+which cannot, starts again on other ports when its picked ones were taken."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from stream_app.kafka.local_broker import LocalBroker
+from stream_app.processes import ChildProcess, get_json
+from tests.integration.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_ports_taken_before_the_children_bind_do_not_stop_the_sink_or_a_worker(
+    make_settings, tmp_path
+):
+    """The race of a port picked free in the parent: another process binds it before the child
+    does. Here something holds the very ports the settings name when the children start."""
+    settings = make_settings(warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}")
+    address = settings.sql_host
+    with (
+        socket.create_server((address, settings.sql_port)),
+        socket.create_server((address, settings.worker_web_port)),
+    ):
+        sink = ChildProcess("sink", ["sink"], settings, tmp_path)
+        worker = ChildProcess("worker", ["worker"], settings, tmp_path)
+        try:
+            for child in (sink, worker):
+                url = child.web_url("/health")  # fails if the child exits: "address in use"
+                wait_for(lambda u=url: get_json(u) is not None, 90, f"{child.name} serving")
+        finally:
+            codes = [child.stop() for child in (worker, sink)]
+    assert codes == [0, 0], [child.log_path.read_text()[-2000:] for child in (worker, sink)]
+
+
+@pytest.mark.local_stack  # a broker of its own
+def test_a_broker_whose_picked_ports_are_taken_before_it_binds_starts_on_others(tmp_path):
+    """Kafka cannot bind port 0 and report it: the node retries with other ports when its
+    listeners find theirs taken (here, every port it picked is taken before it starts)."""
+    broker = LocalBroker(tmp_path / "broker")
+    picked = (broker.port, broker.controller_port)
+    with (
+        socket.create_server(("127.0.0.1", picked[0])),
+        socket.create_server(("127.0.0.1", picked[1])),
+    ):
+        try:
+            broker.start()
+            admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+            assert admin.list_topics(timeout=10).brokers
+            assert broker.port not in picked
+        finally:
+            broker.stop()
