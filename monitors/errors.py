@@ -11,7 +11,7 @@ false alarms on a stationary error stream, not River's defaults.
 >>> errors = [int(rng.random() < 0.1) for _ in range(5000)]
 >>> errors += [int(rng.random() < 0.4) for _ in range(5000)]
 >>> [i for i, e in enumerate(errors) if (monitor.update(e), monitor.drift_detected)[1]][:1]
-[5018]
+[5017]
 """
 
 from __future__ import annotations

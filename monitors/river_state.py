@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from importlib.metadata import version
-from typing import Any, ClassVar
+from typing import Any
 
 from river import stats
 
@@ -43,7 +43,7 @@ def float_or(value: float | None, default: float) -> float:
 class RiverMonitor:
     """A ``Monitor`` over one River drift detector; subclasses save and restore its fields."""
 
-    kind: ClassVar[str]
+    kind: str
 
     def __init__(self, detector: Any) -> None:
         self._detector = detector

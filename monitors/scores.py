@@ -14,7 +14,7 @@ from ``monitors.calibrated``.
 ...     return 1 / (1 + math.exp(-rng.gauss(shift, 1.0)))
 >>> scores = [score(0.0) for _ in range(20_000)] + [score(0.25) for _ in range(5_000)]
 >>> [i for i, s in enumerate(scores) if (monitor.update(s), monitor.drift_detected)[1]]
-[20391]
+[20464]
 """
 
 from __future__ import annotations

@@ -97,10 +97,10 @@ def test_reset_starts_afresh(case: Case) -> None:
     assert _alarms(monitor, values) == _alarms(case.make(), values)
 
 
-def test_a_stationary_stream_raises_no_alarm(case: Case) -> None:
-    # 50,000 events: a quarter of the 200,000 events between false alarms the defaults are
-    # calibrated for (seeded, so the outcome is fixed)
-    assert _alarms(case.make(), _stream(case, seed=5, n=50_000)) == []
+def test_a_stationary_stream_raises_almost_no_alarm(case: Case) -> None:
+    # The defaults are calibrated for 500,000 events between false alarms: 0.4 expected in
+    # 200,000 events, and a Poisson chance under 1 % of three or more.
+    assert len(_alarms(case.make(), _stream(case, seed=5, n=200_000))) <= 2
 
 
 def test_an_abrupt_shift_is_detected_after_it_and_not_before(case: Case) -> None:
