@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol, Self, TypeAlias
 
 from stream_app.errors import StreamAppError
@@ -30,11 +31,8 @@ class MonitorStateError(StreamAppError):
     """A saved state belongs to another kind of monitor or to another River version."""
 
 
-class Monitor(Protocol):
-    """One drift detector over one stream of values."""
-
-    #: what the monitor is, as saved in its state and in a detection row ("adwin", "psi", ...)
-    kind: str
+class Detector(Protocol):
+    """What reads a stream and flags changes: River's detectors, a monitor, a benchmark's dummy."""
 
     def update(self, value: float) -> None:
         """Read the next value of the stream."""
@@ -44,6 +42,13 @@ class Monitor(Protocol):
     def drift_detected(self) -> bool:
         """True on the update that detected a change."""
         ...
+
+
+class Monitor(Detector, Protocol):
+    """One drift detector over one stream of values, with a state that can be saved."""
+
+    #: what the monitor is, as saved in its state and in a detection row ("adwin", "psi", ...)
+    kind: str
 
     def reset(self) -> None:
         """Forget everything read so far (the parameters stay)."""
@@ -57,6 +62,22 @@ class Monitor(Protocol):
     def from_state(cls, state: MonitorState) -> Self:
         """A monitor that continues exactly where the saved one stood."""
         ...
+
+
+def alarm_positions(detector: Detector, values: Iterable[float]) -> list[int]:
+    """Feed ``values`` to ``detector``; the positions at which it raised a drift.
+
+    >>> from monitors.features import PsiMonitor
+    >>> monitor = PsiMonitor([0.0], [0.5, 0.5], window=4, threshold=0.1)
+    >>> alarm_positions(monitor, [-1, 1, -1, 1, 1, 1, 1, 1])
+    [7]
+    """
+    alarms = []
+    for i, value in enumerate(values):
+        detector.update(value)
+        if detector.drift_detected:
+            alarms.append(i)
+    return alarms
 
 
 def check_kind(state: MonitorState, kind: str) -> None:

@@ -244,9 +244,10 @@ def bench_drift(
 ) -> None:
     """Drift monitors: detection delay, missed drifts and false alarms on synthetic streams."""
     from stream_app.devtools.bench.drift import DriftBenchOptions, drift_command
+    from stream_app.devtools.bench.runner import bench_console
 
     options = DriftBenchOptions.quick() if quick else DriftBenchOptions()
-    drift_command(options, json_path, console)
+    drift_command(options, json_path, bench_console())
 
 
 @bench_app.command("calibrate-drift")

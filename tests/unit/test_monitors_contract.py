@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from monitors.base import Monitor, MonitorStateError
+from monitors.base import Monitor, MonitorStateError, alarm_positions
 from monitors.errors import AdwinMonitor, HddmMonitor
 from monitors.features import PsiMonitor
 from monitors.scores import ScoreMonitor
@@ -52,15 +52,6 @@ def _stream(case: Case, seed: int, n: int, shift_at: int | None = None) -> list[
     return [case.draw(rng, shift_at is not None and i >= shift_at) for i in range(n)]
 
 
-def _alarms(monitor: Monitor, values: list[float]) -> list[int]:
-    alarms = []
-    for i, value in enumerate(values):
-        monitor.update(value)
-        if monitor.drift_detected:
-            alarms.append(i)
-    return alarms
-
-
 @pytest.fixture(params=sorted(CASES))
 def case(request: pytest.FixtureRequest) -> Case:
     return CASES[request.param]
@@ -69,42 +60,44 @@ def case(request: pytest.FixtureRequest) -> Case:
 def test_a_restored_monitor_gives_the_same_future_outputs(case: Case) -> None:
     values = _stream(case, seed=1, n=12_000, shift_at=6_000)
     original = case.make()
-    _alarms(original, values[:3_333])
+    alarm_positions(original, values[:3_333])
     restored = type(original).from_state(json.loads(json.dumps(original.save())))
     future = values[3_333:]
-    alarms = _alarms(original, future)
+    alarms = alarm_positions(original, future)
     assert alarms, "the shift after the save point is detected"
-    assert _alarms(restored, future) == alarms
+    assert alarm_positions(restored, future) == alarms
     assert restored.save() == original.save()
 
 
 def test_a_state_saved_on_the_detecting_update_keeps_the_flag(case: Case) -> None:
     values = _stream(case, seed=2, n=12_000, shift_at=6_000)
     original = case.make()
-    first = _alarms(original, values)[0]
+    first = alarm_positions(original, values)[0]
     original = case.make()
-    _alarms(original, values[: first + 1])
+    alarm_positions(original, values[: first + 1])
     restored = type(original).from_state(json.loads(json.dumps(original.save())))
     assert restored.drift_detected and original.drift_detected
-    assert _alarms(restored, values[first + 1 :]) == _alarms(original, values[first + 1 :])
+    assert alarm_positions(restored, values[first + 1 :]) == alarm_positions(
+        original, values[first + 1 :]
+    )
 
 
 def test_reset_starts_afresh(case: Case) -> None:
     values = _stream(case, seed=3, n=8_000, shift_at=4_000)
     monitor = case.make()
-    _alarms(monitor, _stream(case, seed=4, n=5_000, shift_at=2_000))
+    alarm_positions(monitor, _stream(case, seed=4, n=5_000, shift_at=2_000))
     monitor.reset()
-    assert _alarms(monitor, values) == _alarms(case.make(), values)
+    assert alarm_positions(monitor, values) == alarm_positions(case.make(), values)
 
 
 def test_a_stationary_stream_raises_almost_no_alarm(case: Case) -> None:
     # The defaults are calibrated for 500,000 events between false alarms: 0.4 expected in
     # 200,000 events, and a Poisson chance under 1 % of three or more.
-    assert len(_alarms(case.make(), _stream(case, seed=5, n=200_000))) <= 2
+    assert len(alarm_positions(case.make(), _stream(case, seed=5, n=200_000))) <= 2
 
 
 def test_an_abrupt_shift_is_detected_after_it_and_not_before(case: Case) -> None:
-    alarms = _alarms(case.make(), _stream(case, seed=6, n=10_000, shift_at=5_000))
+    alarms = alarm_positions(case.make(), _stream(case, seed=6, n=10_000, shift_at=5_000))
     assert alarms, "the shift is detected"
     assert 5_000 <= alarms[0] < 7_000
 

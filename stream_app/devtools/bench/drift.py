@@ -18,11 +18,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from monitors.base import Detector, alarm_positions
 from monitors.errors import AdwinMonitor, HddmMonitor
 from monitors.features import PsiMonitor
 from monitors.scores import ScoreMonitor
@@ -41,13 +42,6 @@ from stream_app.devtools.bench.drift_streams import (
 RIVER_ADWIN_DELTA = 0.002
 #: the reference sample of the feature monitor is drawn with the stream's seed plus this
 REFERENCE_SEED_OFFSET = 500
-
-
-class Detector(Protocol):
-    def update(self, value: float) -> None: ...
-
-    @property
-    def drift_detected(self) -> bool: ...
 
 
 class Periodic:
@@ -147,6 +141,10 @@ def scenarios(options: DriftBenchOptions) -> list[Scenario]:
     return result
 
 
+def _mean(values: list[int]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 @dataclass
 class Tally:
     """One detector's outcome on one scenario, summed over seeds."""
@@ -154,6 +152,8 @@ class Tally:
     drifts: int = 0
     missed: int = 0
     delays: list[int] = field(default_factory=list)
+    #: the delay of every drift, a missed one counted as its whole segment
+    censored: list[int] = field(default_factory=list)
     false_alarms: int = 0
     #: events where any alarm is false (before the first drift point)
     clean_events: int = 0
@@ -167,6 +167,7 @@ class Tally:
                 self.missed += 1
             else:
                 self.delays.append(first - point)
+            self.censored.append(end - point if first is None else first - point)
         clean = points[0] if points else events
         self.false_alarms += sum(a < clean for a in alarms)
         self.clean_events += clean
@@ -177,21 +178,13 @@ class Tally:
         return {
             "drifts": self.drifts,
             "missed": self.missed,
-            "mean_delay": sum(delays) / len(delays) if delays else None,
+            "mean_delay": _mean(delays),
             "max_delay": max(delays) if delays else None,
+            "mean_delay_censored": _mean(self.censored),
             "false_alarms": self.false_alarms,
             "false_alarms_per_100k": 1e5 * self.false_alarms / self.clean_events,
             "events": self.events,
         }
-
-
-def _alarms(detector: Detector, values: Sequence[float]) -> list[int]:
-    alarms = []
-    for i, value in enumerate(values):
-        detector.update(value)
-        if detector.drift_detected:
-            alarms.append(i)
-    return alarms
 
 
 def run_drift_bench(options: DriftBenchOptions, say: Callable[[str], None]) -> dict[str, Any]:
@@ -204,7 +197,7 @@ def run_drift_bench(options: DriftBenchOptions, say: Callable[[str], None]) -> d
             values, points = scenario.stream(seed)
             for name, detector in _detectors(scenario.signal, seed, options.spacing).items():
                 tallies.setdefault(name, Tally()).add(
-                    _alarms(detector, values), points, len(values)
+                    alarm_positions(detector, values), points, len(values)
                 )
         say(f"{scenario.name} ({scenario.signal}): {time.perf_counter() - started:.0f} s")
         rows += [
@@ -227,43 +220,53 @@ def _find(rows: list[dict[str, Any]], scenario: str, signal: str, detector: str)
     )
 
 
-def targets(rows: list[dict[str, Any]], options: DriftBenchOptions) -> dict[str, bool]:
-    """The issue's targets, each met or not, for the calibrated detectors."""
+def _label(row: dict[str, Any]) -> str:
+    return f"{row['scenario']} / {row['signal']} / {row['detector']}"
+
+
+def targets(rows: list[dict[str, Any]], options: DriftBenchOptions) -> dict[str, dict[str, Any]]:
+    """The issue's targets for the calibrated detectors: met or not, and the rows that fail.
+
+    Delays are compared censored (a missed drift counts as its whole segment), so that a
+    detector that misses the hard drifts does not look faster than one that finds them.
+    """
     calibrated = {"error": ("adwin", "hddm_a"), "score": ("page_hinkley",), "feature": ("psi",)}
-    drifting = [r for r in rows if r["scenario"] != "stationary"]
-    ours = [r for r in drifting if r["detector"] in calibrated[r["signal"]]]
+    ours = [r for r in rows if r["detector"] in calibrated[r["signal"]]]
+    drifting = [r for r in ours if r["scenario"] != "stationary"]
 
-    def delay_ratio_ok(row: dict[str, Any]) -> bool:
+    def slower_than_river(row: dict[str, Any]) -> bool:
         river = _find(rows, row["scenario"], "error", "adwin (River default)")
-        if row["mean_delay"] is None or river["mean_delay"] is None:
-            return row["mean_delay"] is None and river["mean_delay"] is None
-        return bool(row["mean_delay"] <= 1.5 * river["mean_delay"])
+        return bool(row["mean_delay_censored"] > 1.5 * river["mean_delay_censored"])
 
-    def beats_dummy(row: dict[str, Any]) -> bool:
+    def floor_or_below(row: dict[str, Any]) -> bool:
         dummy = _find(rows, row["scenario"], row["signal"], "dummy")
         control = _find(rows, "stationary", row["signal"], row["detector"])
         dummy_control = _find(rows, "stationary", row["signal"], "dummy")
-        return (
-            row["mean_delay"] is not None
-            and row["mean_delay"] < dummy["mean_delay"]
-            and control["false_alarms_per_100k"] < dummy_control["false_alarms_per_100k"]
+        return bool(
+            row["mean_delay_censored"] >= dummy["mean_delay_censored"]
+            or control["false_alarms_per_100k"] >= dummy_control["false_alarms_per_100k"]
         )
 
-    covariate = [r for r in ours if r["scenario"] == "covariate shift"]
+    covariate = [r for r in drifting if r["scenario"] == "covariate shift"]
+    found = [r for r in covariate if r["missed"] == 0 and r["max_delay"] <= 2_000]
+    failing = {
+        "no abrupt drift missed": [
+            r for r in drifting if "abrupt" in r["scenario"] and r["missed"]
+        ],
+        "error-stream delay within 1.5x River's default ADWIN": [
+            r for r in drifting if r["signal"] == "error" and slower_than_river(r)
+        ],
+        "false alarms <= 0.5 per 100k on the stationary control": [
+            r for r in ours if r["scenario"] == "stationary" and r["false_alarms_per_100k"] > 0.5
+        ],
+        f"covariate shift of {options.shift_sd} sd found within 2,000 events (score or feature)": (
+            [] if found else covariate
+        ),
+        "every detector beats the dummy": [r for r in drifting if floor_or_below(r)],
+    }
     return {
-        "no abrupt drift missed": all(r["missed"] == 0 for r in ours if "abrupt" in r["scenario"]),
-        "error delay within 1.5x River's default ADWIN": all(
-            delay_ratio_ok(r) for r in ours if r["signal"] == "error"
-        ),
-        "false alarms <= 0.5 per 100k on the stationary control": all(
-            r["false_alarms_per_100k"] <= 0.5
-            for r in rows
-            if r["scenario"] == "stationary" and r["detector"] in calibrated[r["signal"]]
-        ),
-        f"covariate shift of {options.shift_sd} sd found within 2,000 events": any(
-            r["missed"] == 0 and r["max_delay"] <= 2_000 for r in covariate
-        ),
-        "every detector beats the dummy": all(beats_dummy(r) for r in ours),
+        name: {"met": not rows_, "failing": [_label(r) for r in rows_]}
+        for name, rows_ in failing.items()
     }
 
 
@@ -275,6 +278,7 @@ def drift_table(report: dict[str, Any]) -> Table:
         "drifts",
         "missed",
         "mean delay",
+        "censored",
         "false alarms / 100k",
         title="stream-app bench drift",
         title_justify="left",
@@ -288,6 +292,7 @@ def drift_table(report: dict[str, Any]) -> Table:
             str(r["drifts"]),
             str(r["missed"]),
             delay,
+            "-" if r["mean_delay_censored"] is None else f"{r['mean_delay_censored']:,.0f}",
             f"{r['false_alarms_per_100k']:.2f}",
         )
     return table
@@ -295,8 +300,10 @@ def drift_table(report: dict[str, Any]) -> Table:
 
 def render_drift(report: dict[str, Any], console: Console) -> None:
     console.print(drift_table(report))
-    for name, met in report["targets"].items():
-        console.print(f"{'[green]met[/green]' if met else '[red]not met[/red]'}: {name}")
+    for name, target in report["targets"].items():
+        verdict = "[green]met[/green]" if target["met"] else "[red]not met[/red]"
+        failing = f" ({'; '.join(target['failing'])})" if target["failing"] else ""
+        console.print(f"{verdict}: {name}{failing}", highlight=False)
     console.print(f"{report['seconds']:.0f} s")
 
 

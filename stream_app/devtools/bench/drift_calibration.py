@@ -26,7 +26,7 @@ from functools import partial
 import numpy as np
 
 from monitors import calibrated
-from monitors.base import Monitor
+from monitors.base import Monitor, alarm_positions
 from monitors.errors import AdwinMonitor, HddmMonitor
 from monitors.features import PsiMonitor, psi
 from monitors.scores import ScoreMonitor
@@ -85,14 +85,8 @@ PSI_THRESHOLD = {self.psi_threshold:.3g}
 
 def run_length(make: Callable[[], Monitor], streams: Sequence[Sequence[float]]) -> float:
     """Events per alarm over ``streams`` (each read by a fresh monitor); ``inf`` if none."""
-    events = alarms = 0
-    for values in streams:
-        monitor = make()
-        for value in values:
-            monitor.update(value)
-            alarms += monitor.drift_detected
-        events += len(values)
-    return events / alarms if alarms else math.inf
+    alarms = sum(len(alarm_positions(make(), values)) for values in streams)
+    return sum(len(values) for values in streams) / alarms if alarms else math.inf
 
 
 def solve_log_linear(xs: Sequence[float], run_lengths: Sequence[float], target: int) -> float:
