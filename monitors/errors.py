@@ -16,14 +16,13 @@ false alarms on a stationary error stream, not River's defaults.
 
 from __future__ import annotations
 
-import base64
 from typing import Self
 
 from river import drift
 
 from monitors import calibrated
 from monitors.base import MonitorState, number
-from monitors.river_state import RiverMonitor, mean_from, mean_state
+from monitors.river_state import RiverMonitor, mean_from, mean_state, restore_rust, rust_state
 
 
 class AdwinMonitor(RiverMonitor):
@@ -41,18 +40,17 @@ class AdwinMonitor(RiverMonitor):
         self.clock = clock
 
     def save(self) -> MonitorState:
-        window = bytes(self._detector._helper.__getstate__())
         return self._header() | {
             "delta": self.delta,
             "clock": self.clock,
-            "window": base64.b64encode(window).decode("ascii"),
+            "window": rust_state(self._detector._helper),
         }
 
     @classmethod
     def from_state(cls, state: MonitorState) -> Self:
         cls._check(state)
         monitor = cls(delta=number(state, "delta"), clock=int(number(state, "clock")))
-        monitor._detector._helper.__setstate__(base64.b64decode(str(state["window"])))
+        restore_rust(monitor._detector._helper, state, "window")
         monitor._restore_flag(state)
         return monitor
 

@@ -7,6 +7,7 @@ only valid for the River version that wrote it: restoring it under another one i
 
 from __future__ import annotations
 
+import base64
 import math
 from importlib.metadata import version
 from typing import Any
@@ -28,6 +29,16 @@ def mean_from(state: MonitorState, key: str) -> stats.Mean:
     """The running mean ``mean_state`` saved under ``key``."""
     n, value = floats(state, key)
     return stats.Mean._from_state(n, value)
+
+
+def rust_state(native: Any) -> str:
+    """A Rust-backed River object's own serialisation (bincode: plain data), base64."""
+    return base64.b64encode(bytes(native.__getstate__())).decode("ascii")
+
+
+def restore_rust(native: Any, state: MonitorState, key: str) -> None:
+    """Give a Rust-backed River object the state ``rust_state`` saved under ``key``."""
+    native.__setstate__(base64.b64decode(str(state[key])))
 
 
 def finite_or_none(value: float) -> float | None:
