@@ -29,7 +29,7 @@ test: lint
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
 test-fast: $(STAMP)
-	$(BIN)/pytest tests/unit stream_app models
+	$(BIN)/pytest tests/unit stream_app models monitors
 
 demo: $(STAMP)
 	$(BIN)/stream-app demo

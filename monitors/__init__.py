@@ -1,6 +1,8 @@
-"""Online drift detectors (River) over inputs, scores and delayed labels.
+"""Online drift detectors (River) over the error stream, the scores and the input features.
 
-Part of the fixed layout; its detectors arrive with the drift-detection issue. The topics and
-tables they will read and write already exist: predictions carry the model version and the input
-CreateTime, the card state is checkpointed per partition, and the warehouse keeps every score.
+One River-shaped interface (``monitors.base.Monitor``): ``update(value)``, ``drift_detected``,
+``reset()``, and a JSON-able state (``save`` / ``from_state``, never pickle). Implementations:
+``errors`` (ADWIN, HDDM_A), ``scores`` (Page-Hinkley on the log-odds), ``features`` (PSI per
+window). Their defaults, in ``calibrated``, are set for a stated number of events between false
+alarms by ``stream-app bench calibrate-drift``; ``stream-app bench drift`` measures them.
 """

@@ -187,8 +187,13 @@ def demo(
     )
 
 
-@app.command()
+bench_app = typer.Typer(help="Benchmarks: the service's (default) or the drift monitors'.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.callback(invoke_without_command=True)
 def bench(
+    ctx: typer.Context,
     events: Annotated[
         int, typer.Option(min=1000, help="Backlog of each throughput phase (JSON, Avro, bare).")
     ] = 200_000,
@@ -215,6 +220,8 @@ def bench(
     ] = Path(".stream_app/bench"),
 ) -> None:
     """Measure throughput, decision latency, warehouse visibility and memory on real processes."""
+    if ctx.invoked_subcommand is not None:
+        return
     from stream_app.devtools.bench.options import BenchOptions, LatencyOptions
     from stream_app.devtools.bench.runner import bench_command, bench_console
 
@@ -226,6 +233,44 @@ def bench(
         partitions=partitions,
     )
     bench_command(options, json_path, profile, bench_console())
+
+
+@bench_app.command("drift")
+def bench_drift(
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer seeds and events.")] = False,
+) -> None:
+    """Drift monitors: detection delay, missed drifts and false alarms on synthetic streams."""
+    from stream_app.devtools.bench.drift import DriftBenchOptions, drift_command
+    from stream_app.devtools.bench.runner import bench_console
+
+    options = DriftBenchOptions.quick() if quick else DriftBenchOptions()
+    drift_command(options, json_path, bench_console())
+
+
+@bench_app.command("calibrate-drift")
+def bench_calibrate_drift(
+    target: Annotated[
+        int | None,
+        typer.Option(
+            min=1000, help="Events between false alarms on a stationary stream [default: 500000]."
+        ),
+    ] = None,
+    write: Annotated[
+        Path | None, typer.Option(help="Write the defaults module here (else print it).")
+    ] = None,
+) -> None:
+    """Fit the monitors' thresholds for a false-alarm rate; prints monitors/calibrated.py."""
+    from stream_app.devtools.bench.drift_calibration import TARGET, calibrate
+
+    command = "stream-app bench calibrate-drift" + (f" --target {target}" if target else "")
+    text = calibrate(target or TARGET).source(f"{command} --write monitors/calibrated.py")
+    if write is None:
+        typer.echo(text, nl=False)
+    else:
+        write.write_text(text)
 
 
 def main() -> None:

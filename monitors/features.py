@@ -1,0 +1,134 @@
+"""Monitor of one input feature: the population stability index (PSI) of each window.
+
+The reference sample (the training data's values of the feature) sets the bins, at its
+quantiles, and the expected share of each bin. Every ``window`` values the monitor compares the
+window's shares with the expected ones,
+``PSI = sum((actual - expected) * ln(actual / expected))``, with half a count added to every bin
+of the window so that an empty bin stays finite, and raises a drift when the PSI exceeds the
+threshold. Under no drift, ``window * PSI`` is close to a chi-squared variable with ``bins - 1``
+degrees of freedom: the threshold in ``monitors.calibrated`` is its quantile for the stated
+number of events between false alarms. Missing values (NaN) are not counted.
+
+>>> import random
+>>> rng = random.Random(5)
+>>> monitor = PsiMonitor.from_reference([rng.gauss(0, 1) for _ in range(10_000)])
+>>> values = [rng.gauss(0, 1) for _ in range(20_000)] + [rng.gauss(0.25, 1) for _ in range(3_000)]
+>>> [i for i, v in enumerate(values) if (monitor.update(v), monitor.drift_detected)[1]]
+[20999, 21999, 22999]
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import statistics
+from collections.abc import Sequence
+from typing import Self
+
+from monitors import calibrated
+from monitors.base import MonitorState, check_kind, floats, number
+
+#: bins of the reference sample (its deciles)
+BINS = 10
+#: added to every bin count of a window
+PSEUDO_COUNT = 0.5
+
+
+def psi(counts: Sequence[float], expected: Sequence[float]) -> float:
+    """The population stability index of bin ``counts`` against ``expected`` shares.
+
+    >>> psi([25, 25, 25, 25], [0.25] * 4)
+    0.0
+    >>> round(psi([40, 30, 20, 10], [0.25] * 4), 4)
+    0.218
+    """
+    total = sum(counts) + PSEUDO_COUNT * len(counts)
+    actual = [(c + PSEUDO_COUNT) / total for c in counts]
+    return sum((a - e) * math.log(a / e) for a, e in zip(actual, expected, strict=True))
+
+
+class PsiMonitor:
+    """PSI of fixed windows of one feature against a reference sample."""
+
+    kind = "psi"
+
+    def __init__(
+        self,
+        edges: Sequence[float],
+        expected: Sequence[float],
+        window: int = calibrated.PSI_WINDOW,
+        threshold: float = calibrated.PSI_THRESHOLD,
+    ) -> None:
+        if len(expected) != len(edges) + 1 or min(expected) <= 0:
+            raise ValueError("expected: one positive share per bin, len(edges) + 1 bins")
+        self.edges = list(edges)
+        self.expected = list(expected)
+        self.window = window
+        self.threshold = threshold
+        self.statistic = 0.0
+        self._counts: list[int] = []
+        self._n = 0
+        self._drift = False
+        self.reset()
+
+    @classmethod
+    def from_reference(
+        cls,
+        sample: Sequence[float],
+        window: int = calibrated.PSI_WINDOW,
+        threshold: float = calibrated.PSI_THRESHOLD,
+    ) -> Self:
+        """Bins at the sample's deciles, expected shares as the sample falls in them."""
+        edges = statistics.quantiles(sample, n=BINS)
+        counts = [0] * BINS
+        for value in sample:
+            counts[bisect.bisect_right(edges, value)] += 1
+        return cls(edges, [c / len(sample) for c in counts], window, threshold)
+
+    def update(self, value: float) -> None:
+        self._drift = False
+        if math.isnan(value):
+            return
+        self._counts[bisect.bisect_right(self.edges, value)] += 1
+        self._n += 1
+        if self._n == self.window:
+            self.statistic = psi(self._counts, self.expected)
+            self._drift = self.statistic > self.threshold
+            self._counts = [0] * len(self.expected)
+            self._n = 0
+
+    @property
+    def drift_detected(self) -> bool:
+        return self._drift
+
+    def reset(self) -> None:
+        self._counts = [0] * len(self.expected)
+        self._n = 0
+        self._drift = False
+
+    def save(self) -> MonitorState:
+        return {
+            "kind": self.kind,
+            "edges": list(self.edges),
+            "expected": list(self.expected),
+            "window": self.window,
+            "threshold": self.threshold,
+            "counts": list(self._counts),
+            "statistic": self.statistic,
+            "drift": self._drift,
+        }
+
+    @classmethod
+    def from_state(cls, state: MonitorState) -> Self:
+        check_kind(state, cls.kind)
+        monitor = cls(
+            edges=floats(state, "edges"),
+            expected=floats(state, "expected"),
+            window=int(number(state, "window")),
+            threshold=number(state, "threshold"),
+        )
+        monitor._counts = [int(c) for c in floats(state, "counts")]
+        monitor._n = sum(monitor._counts)
+        monitor.statistic = number(state, "statistic")
+        monitor._drift = state["drift"] is True
+        return monitor

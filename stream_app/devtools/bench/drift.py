@@ -1,0 +1,316 @@
+"""``stream-app bench drift``: detection delay, missed drifts and false alarms of the monitors.
+
+Every scenario is run on seeds 0 to ``seeds - 1`` (the calibration uses others). A detector's
+first alarm at or after a drift point and before the next one (or the stream's end) detects it,
+its delay counted in events from the point; a point with no such alarm is missed. Alarms before
+the first drift point, and every alarm on the stationary control, are false alarms. The dummy
+detector (an alarm every ``spacing`` events, half a spacing out of step with the drift points)
+never misses a drift, with a delay of half the spacing, the mean delay of a periodic alarm at a
+random phase: the floor any detector must beat.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from monitors.base import Detector, alarm_positions
+from monitors.errors import AdwinMonitor, HddmMonitor
+from monitors.features import PsiMonitor
+from monitors.scores import ScoreMonitor
+from stream_app.devtools.bench.drift_calibration import REFERENCE_SIZE
+from stream_app.devtools.bench.drift_streams import (
+    DriftPlan,
+    covariate_stream,
+    error_stream,
+    feature_reference,
+    score_reference,
+    stationary_covariates,
+    stationary_errors,
+)
+
+#: River's own default for ADWIN, the yardstick of the error-stream delay target
+RIVER_ADWIN_DELTA = 0.002
+#: the reference sample of the feature monitor is drawn with the stream's seed plus this
+REFERENCE_SEED_OFFSET = 500
+
+
+class Periodic:
+    """The dummy detector: an alarm every ``every`` events, the first after ``every // 2``."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self._seen = every // 2
+        self.drift_detected = False
+
+    def update(self, value: float) -> None:
+        self._seen += 1
+        self.drift_detected = self._seen % self.every == 0
+
+
+@dataclass(frozen=True)
+class DriftBenchOptions:
+    seeds: int = 10
+    #: drift points per concept-drift stream, ``spacing`` events apart
+    drifts: int = 3
+    spacing: int = 5_000
+    #: events over which a gradual drift's new concept takes over
+    gradual_width: int = 1_000
+    #: the covariate shift, in standard deviations of the feature
+    shift_sd: float = 0.25
+    #: events of each stationary control stream
+    control_events: int = 1_000_000
+    #: events the online classifier learns from before the detectors see its errors
+    warmup: int = 2_000
+
+    @classmethod
+    def quick(cls) -> DriftBenchOptions:
+        """Some 20 seconds' worth, for the test suite: the same scenarios, smaller."""
+        return cls(
+            seeds=2, drifts=1, spacing=4_000, gradual_width=500, control_events=50_000, warmup=1_000
+        )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    signal: str  # "error", "score" or "feature"
+    #: the stream of a seed and its drift points
+    stream: Callable[[int], tuple[Sequence[float], list[int]]]
+
+
+def _detectors(signal: str, seed: int, spacing: int) -> dict[str, Detector]:
+    detectors: dict[str, Detector]
+    if signal == "error":
+        detectors = {
+            "adwin": AdwinMonitor(),
+            "hddm_a": HddmMonitor(),
+            "adwin (River default)": AdwinMonitor(delta=RIVER_ADWIN_DELTA),
+        }
+    elif signal == "score":
+        detectors = {"page_hinkley": ScoreMonitor(*score_reference())}
+    else:
+        reference = feature_reference(REFERENCE_SIZE, seed + REFERENCE_SEED_OFFSET)
+        detectors = {"psi": PsiMonitor.from_reference(reference)}
+    detectors["dummy"] = Periodic(spacing)
+    return detectors
+
+
+def _concept(name: str, plan: DriftPlan, seed: int) -> tuple[Sequence[float], list[int]]:
+    return error_stream(name, plan, seed), plan.points
+
+
+def _covariate(signal: int, options: DriftBenchOptions, seed: int) -> tuple[list[float], list[int]]:
+    values = covariate_stream(2 * options.spacing, options.spacing, options.shift_sd, seed)
+    return values[signal], [options.spacing]
+
+
+def _stationary_covariate(signal: int, events: int, seed: int) -> tuple[list[float], list[int]]:
+    return stationary_covariates(events, seed)[signal], []
+
+
+def scenarios(options: DriftBenchOptions) -> list[Scenario]:
+    """Concept drift on the error stream, covariate shift on score and feature, controls."""
+    result = []
+    for name in ("agrawal", "sea"):
+        for kind, width in (("abrupt", 1), ("gradual", options.gradual_width)):
+            plan = DriftPlan(options.drifts, options.spacing, width, options.warmup)
+            result.append(Scenario(f"{name} {kind}", "error", partial(_concept, name, plan)))
+    result += [
+        Scenario("covariate shift", "feature", partial(_covariate, 0, options)),
+        Scenario("covariate shift", "score", partial(_covariate, 1, options)),
+        Scenario(
+            "stationary",
+            "error",
+            lambda seed: (stationary_errors(options.control_events, seed), []),
+        ),
+        Scenario(
+            "stationary", "feature", partial(_stationary_covariate, 0, options.control_events)
+        ),
+        Scenario("stationary", "score", partial(_stationary_covariate, 1, options.control_events)),
+    ]
+    return result
+
+
+def _mean(values: list[int]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+@dataclass
+class Tally:
+    """One detector's outcome on one scenario, summed over seeds."""
+
+    drifts: int = 0
+    missed: int = 0
+    delays: list[int] = field(default_factory=list)
+    #: the delay of every drift, a missed one counted as its whole segment
+    censored: list[int] = field(default_factory=list)
+    false_alarms: int = 0
+    #: events where any alarm is false (before the first drift point)
+    clean_events: int = 0
+    events: int = 0
+
+    def add(self, alarms: list[int], points: list[int], events: int) -> None:
+        for point, end in itertools.pairwise([*points, events]):
+            first = next((a for a in alarms if point <= a < end), None)
+            self.drifts += 1
+            if first is None:
+                self.missed += 1
+            else:
+                self.delays.append(first - point)
+            self.censored.append(end - point if first is None else first - point)
+        clean = points[0] if points else events
+        self.false_alarms += sum(a < clean for a in alarms)
+        self.clean_events += clean
+        self.events += events
+
+    def row(self) -> dict[str, Any]:
+        delays = self.delays
+        return {
+            "drifts": self.drifts,
+            "missed": self.missed,
+            "mean_delay": _mean(delays),
+            "max_delay": max(delays) if delays else None,
+            "mean_delay_censored": _mean(self.censored),
+            "false_alarms": self.false_alarms,
+            "false_alarms_per_100k": 1e5 * self.false_alarms / self.clean_events,
+            "events": self.events,
+        }
+
+
+def run_drift_bench(options: DriftBenchOptions, say: Callable[[str], None]) -> dict[str, Any]:
+    """Every scenario and detector on every seed; rows and the targets' verdicts."""
+    started = time.perf_counter()
+    rows = []
+    for scenario in scenarios(options):
+        tallies: dict[str, Tally] = {}
+        for seed in range(options.seeds):
+            values, points = scenario.stream(seed)
+            for name, detector in _detectors(scenario.signal, seed, options.spacing).items():
+                tallies.setdefault(name, Tally()).add(
+                    alarm_positions(detector, values), points, len(values)
+                )
+        say(f"{scenario.name} ({scenario.signal}): {time.perf_counter() - started:.0f} s")
+        rows += [
+            {"scenario": scenario.name, "signal": scenario.signal, "detector": name} | t.row()
+            for name, t in tallies.items()
+        ]
+    return {
+        "options": asdict(options),
+        "rows": rows,
+        "targets": targets(rows, options),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _find(rows: list[dict[str, Any]], scenario: str, signal: str, detector: str) -> dict[str, Any]:
+    return next(
+        r
+        for r in rows
+        if (r["scenario"], r["signal"], r["detector"]) == (scenario, signal, detector)
+    )
+
+
+def _label(row: dict[str, Any]) -> str:
+    return f"{row['scenario']} / {row['signal']} / {row['detector']}"
+
+
+def targets(rows: list[dict[str, Any]], options: DriftBenchOptions) -> dict[str, dict[str, Any]]:
+    """The issue's targets for the calibrated detectors: met or not, and the rows that fail.
+
+    Delays are compared censored (a missed drift counts as its whole segment), so that a
+    detector that misses the hard drifts does not look faster than one that finds them.
+    """
+    calibrated = {"error": ("adwin", "hddm_a"), "score": ("page_hinkley",), "feature": ("psi",)}
+    ours = [r for r in rows if r["detector"] in calibrated[r["signal"]]]
+    drifting = [r for r in ours if r["scenario"] != "stationary"]
+
+    def slower_than_river(row: dict[str, Any]) -> bool:
+        river = _find(rows, row["scenario"], "error", "adwin (River default)")
+        return bool(row["mean_delay_censored"] > 1.5 * river["mean_delay_censored"])
+
+    def floor_or_below(row: dict[str, Any]) -> bool:
+        dummy = _find(rows, row["scenario"], row["signal"], "dummy")
+        control = _find(rows, "stationary", row["signal"], row["detector"])
+        dummy_control = _find(rows, "stationary", row["signal"], "dummy")
+        return bool(
+            row["mean_delay_censored"] >= dummy["mean_delay_censored"]
+            or control["false_alarms_per_100k"] >= dummy_control["false_alarms_per_100k"]
+        )
+
+    covariate = [r for r in drifting if r["scenario"] == "covariate shift"]
+    found = [r for r in covariate if r["missed"] == 0 and r["max_delay"] <= 2_000]
+    failing = {
+        "no abrupt drift missed": [
+            r for r in drifting if "abrupt" in r["scenario"] and r["missed"]
+        ],
+        "error-stream delay within 1.5x River's default ADWIN": [
+            r for r in drifting if r["signal"] == "error" and slower_than_river(r)
+        ],
+        "false alarms <= 0.5 per 100k on the stationary control": [
+            r for r in ours if r["scenario"] == "stationary" and r["false_alarms_per_100k"] > 0.5
+        ],
+        f"covariate shift of {options.shift_sd} sd found within 2,000 events (score or feature)": (
+            [] if found else covariate
+        ),
+        "every detector beats the dummy": [r for r in drifting if floor_or_below(r)],
+    }
+    return {
+        name: {"met": not rows_, "failing": [_label(r) for r in rows_]}
+        for name, rows_ in failing.items()
+    }
+
+
+def drift_table(report: dict[str, Any]) -> Table:
+    table = Table(
+        "scenario",
+        "signal",
+        "detector",
+        "drifts",
+        "missed",
+        "mean delay",
+        "censored",
+        "false alarms / 100k",
+        title="stream-app bench drift",
+        title_justify="left",
+    )
+    for r in report["rows"]:
+        delay = "-" if r["mean_delay"] is None else f"{r['mean_delay']:,.0f}"
+        table.add_row(
+            r["scenario"],
+            r["signal"],
+            r["detector"],
+            str(r["drifts"]),
+            str(r["missed"]),
+            delay,
+            "-" if r["mean_delay_censored"] is None else f"{r['mean_delay_censored']:,.0f}",
+            f"{r['false_alarms_per_100k']:.2f}",
+        )
+    return table
+
+
+def render_drift(report: dict[str, Any], console: Console) -> None:
+    console.print(drift_table(report))
+    for name, target in report["targets"].items():
+        verdict = "[green]met[/green]" if target["met"] else "[red]not met[/red]"
+        failing = f" ({'; '.join(target['failing'])})" if target["failing"] else ""
+        console.print(f"{verdict}: {name}{failing}", highlight=False)
+    console.print(f"{report['seconds']:.0f} s")
+
+
+def drift_command(options: DriftBenchOptions, json_path: Path | None, console: Console) -> None:
+    """``stream-app bench drift``: run, print the table and the targets, write the JSON."""
+    report = run_drift_bench(options, lambda line: console.print(line, markup=False))
+    render_drift(report, console)
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        console.print(f"wrote {json_path}")
