@@ -1,11 +1,15 @@
 """Scale-out: the same backlog through one worker, then through two workers in one group.
 
-Each run has topics, a group and a database of its own. The workers (and the sink) start first
-and wait until they hold every partition between them; then the backlog is produced and drained.
-Their CPU seconds are read from ``/proc`` when they are ready and when the N-th prediction row is
-queryable, so start-up is left out. On a machine with two cores, two workers cannot drain twice as
-fast (they share the cores with the sink, the broker and the producer); CPU seconds per event is
-the figure that says whether a second worker costs extra work per event.
+Each run has topics, a group and a database of its own. The backlog is generated and encoded
+first, in memory; the workers (and the sink) start and wait until they hold every partition
+between them; then the backlog is sent as fast as the client takes it, and drained. The workers'
+CPU seconds are read from ``/proc`` when they are ready and when the N-th prediction row is
+queryable, so start-up is left out. (Generating events is slower than scoring them: produced on
+the fly, the backlog would reach the workers in small batches, which cost more per event.)
+
+On a machine with two cores, two workers cannot drain twice as fast (they share the cores with the
+sink, the broker and the producer); CPU seconds per event is the figure that says whether a second
+worker costs extra work per event.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from dataclasses import dataclass
 
 from stream_app.devtools.bench.errors import BenchError
 from stream_app.devtools.bench.stack import BenchStack
-from stream_app.devtools.produce import ProduceOptions, produce
+from stream_app.devtools.produce import ProduceOptions, ProduceReport, encoded_records, send
 from stream_app.processes import wait_until
+from stream_app.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -51,20 +56,25 @@ class ScaleResult:
 
 
 def measure_scale(stack: BenchStack, events: int, seed: int) -> ScaleResult:
-    return ScaleResult(_run(stack, 1, events, seed), _run(stack, 2, events, seed))
+    """The same backlog (JSON) through one worker, then two."""
+    one, two = (stack.phase_settings(f"scale-{workers}") for workers in (1, 2))
+    made = ProduceReport()
+    backlog = list(encoded_records(one, ProduceOptions(events=events, seed=seed), made))
+    if made.valid != events:
+        raise BenchError(f"generated {made.valid} valid events, wanted {events}")
+    return ScaleResult(_run(stack, one, 1, backlog), _run(stack, two, 2, backlog))
 
 
-def _run(stack: BenchStack, workers: int, events: int, seed: int) -> ScaleRun:
-    name = f"scale-{workers}"
-    settings = stack.phase_settings(name)
+def _run(
+    stack: BenchStack, settings: Settings, workers: int, backlog: list[tuple[bytes, bytes]]
+) -> ScaleRun:
+    name, events = f"scale-{workers}", len(backlog)
     deployment = stack.deploy(settings, name, workers)
     try:
         deployment.wait_ready()
         cpu_at_ready = deployment.workers_cpu_seconds()
-        stack.say(f"[scale] {workers} worker(s) ready; producing a backlog of {events:,} events")
-        sent = produce(settings, ProduceOptions(events=events, seed=seed))
-        if sent.valid != events:
-            raise BenchError(f"produced {sent.valid} valid events, wanted {events}")
+        stack.say(f"[scale] {workers} worker(s) ready; sending a backlog of {events:,} events")
+        send(settings, backlog)
 
         def drained() -> bool:
             deployment.check_alive()
