@@ -190,7 +190,8 @@ def demo(
 @app.command()
 def bench(
     events: Annotated[
-        int, typer.Option(min=1000, help="Backlog of each throughput phase (JSON, Avro, bare, scale).")
+        int,
+        typer.Option(min=1000, help="Backlog of each throughput phase (JSON, Avro, bare, scale)."),
     ] = 200_000,
     latency_seconds: Annotated[
         float, typer.Option(min=3, help="Duration of the paced latency run.")
