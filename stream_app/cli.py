@@ -195,7 +195,8 @@ app.add_typer(bench_app, name="bench")
 def bench(
     ctx: typer.Context,
     events: Annotated[
-        int, typer.Option(min=1000, help="Backlog of each throughput phase (JSON, Avro, bare).")
+        int,
+        typer.Option(min=1000, help="Backlog of each throughput phase (JSON, Avro, bare, scale)."),
     ] = 200_000,
     latency_seconds: Annotated[
         float, typer.Option(min=3, help="Duration of the paced latency run.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -71,18 +71,22 @@ def produce(
     progress: Callable[[ProduceReport], None] = lambda _: None,
 ) -> ProduceReport:
     """Produce ``options.events`` records keyed by card id; returns what was sent, by kind."""
-    codec = codec_for(settings, options.event_format)
-    producer = Producer(producer_config(settings, **{"linger.ms": 20}))
     report = ProduceReport()
-    failures: list[KafkaError] = []
 
-    def on_delivery(error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            failures.append(error)
+    def sent_for(seconds: float) -> None:
+        report.seconds = seconds
+        progress(report)
 
-    topic = settings.topics.transactions
-    started = last_progress = time.monotonic()
-    for index, (item, corrupt) in enumerate(synthetic_records(options)):
+    send(settings, encoded_records(settings, options, report), options.rate, sent_for)
+    return report
+
+
+def encoded_records(
+    settings: Settings, options: ProduceOptions, report: ProduceReport
+) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) of each record to produce, counted into ``report`` by kind as it is made."""
+    codec = codec_for(settings, options.event_format)
+    for item, corrupt in synthetic_records(options):
         key = item.event.card_id.encode()
         if corrupt:
             case, value = make_bad(item.event, report.malformed)
@@ -95,28 +99,46 @@ def produce(
             value = codec.encode(item.event)
             report.valid += 1
             report.fraud += item.is_fraud
+        yield key, value
+
+
+def send(
+    settings: Settings,
+    records: Iterable[tuple[bytes, bytes]],
+    rate: float = 0.0,
+    progress: Callable[[float], None] = lambda _: None,
+) -> None:
+    """Produce (key, value) records to the transactions topic, ``rate`` per second (0: as fast as
+    the client takes them), until all are acknowledged; ``progress`` gets the seconds so far."""
+    producer = Producer(producer_config(settings, **{"linger.ms": 20}))
+    failures: list[KafkaError] = []
+
+    def on_delivery(error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            failures.append(error)
+
+    topic = settings.topics.transactions
+    started = last_progress = time.monotonic()
+    for index, (key, value) in enumerate(records):
         while True:
             try:
                 producer.produce(topic, value, key, on_delivery=on_delivery)
                 break
             except BufferError:
                 producer.poll(0.05)
-        if options.rate > 0:
-            ahead = (index + 1) / options.rate - (time.monotonic() - started)
+        if rate > 0:
+            ahead = (index + 1) / rate - (time.monotonic() - started)
             if ahead > 0.001:
                 time.sleep(ahead)
         if index % 1000 == 0:
             producer.poll(0)
             now = time.monotonic()
             if now - last_progress >= 0.5:
-                report.seconds = now - started
-                progress(report)
+                progress(now - started)
                 last_progress = now
     remaining = producer.flush(60)
-    report.seconds = time.monotonic() - started
     if remaining or failures:
         raise BrokerError(
             f"{remaining} records undelivered, {len(failures)} failed: {failures[:3]}"
         )
-    progress(report)
-    return report
+    progress(time.monotonic() - started)

@@ -137,6 +137,13 @@ class LocalBroker:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int:
+        """The JVM's process id, to read its memory and CPU time (raises if not started)."""
+        if self._process is None:
+            raise BrokerError("the broker is not started")
+        return self._process.pid
+
     def start(self, timeout_s: float = 120.0) -> LocalBroker:
         """Start the node (formatting its storage on first start); return once it answers.
 

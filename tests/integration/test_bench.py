@@ -1,4 +1,4 @@
-"""``stream-app bench`` on a small scale: every figure present, positive and finite."""
+"""``stream-app bench`` on a small scale: every figure present, positive, finite and consistent."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.console import Console
 
 from models.train import TrainingConfig
 from stream_app.devtools.bench.options import BenchOptions, LatencyOptions
-from stream_app.devtools.bench.report import SINK_STAGES, WORKER_STAGES
+from stream_app.devtools.bench.report import SINK_STAGES, TARGETS, WORKER_STAGES
 from stream_app.devtools.bench.runner import bench_command
 from stream_app.features import FEATURE_NAMES
 
@@ -31,7 +31,8 @@ def positive_finite(value: Any) -> bool:
 def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
     options = BenchOptions(
         events=5_000,
-        latency=LatencyOptions(seconds=3, rate=1_000),
+        # two 5 s windows after the 2 s warm-up (the climb figure needs two); ~1 % of events alert
+        latency=LatencyOptions(seconds=6, rate=1_000),
         state_dir=tmp_path / "bench",
         training=TrainingConfig(events=20_000, num_trees=40),
         partitions=2,  # fewer than the default 4: a smaller test, still several per reader
@@ -56,17 +57,47 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
     )
     assert published["bare"] == published["worker_json"] > 0, evidence
     assert report["alerts_only_in"] == {"worker_json": [], "bare": []}, evidence
-    assert all(positive_finite(report["latency_ms"][p]) for p in ("p50", "p95", "p99", "max"))
-    assert all(positive_finite(report["visibility_ms"][p]) for p in ("p50", "p99"))
+    latency, visible = report["latency_ms"], report["visibility_ms"]
+    assert all(positive_finite(latency[p]) for p in ("p50", "p95", "p99", "max"))
+    assert latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"], latency
+    assert latency["samples"] >= 3_000, latency  # ~4,000 offered after the warm-up
+    assert positive_finite(visible["p50"]) and visible["p50"] <= visible["p99"], visible
+    assert positive_finite(report["latency_climb_ratio"])
+    windows = report["phases"]["latency"]["latency_ms_by_5s"]
+    assert len(windows) >= 2, windows
+    assert report["latency_climb_ratio"] == round(windows[-1]["p99"] / windows[0]["p99"], 3)
     assert all(positive_finite(report["peak_rss_mb"][p]) for p in ("worker", "sink"))
     assert positive_finite(report["phases"]["latency"]["worker_mean_batch_events"])
     split = report["phases"]["latency"]["latency_split_ms"]
     for part in ("to_worker_output", "worker_output_to_consumer"):
-        assert split[part]["samples"] == report["latency_ms"]["samples"], part
-        assert 0 <= split[part]["p50"] <= report["latency_ms"]["max"], part
+        assert split[part]["samples"] == latency["samples"], part
+        assert positive_finite(split[part]["p50"]), part
+        assert split[part]["p50"] <= split[part]["p99"] <= latency["max"], part
     assert positive_finite(report["swap_pause_ms"]) and positive_finite(report["shadow_cost_ratio"])
     alerts = report["alert_latency_ms"]
-    assert alerts["samples"] == 0 or positive_finite(alerts["p99"])
+    assert alerts["samples"] > 0, alerts
+    assert positive_finite(alerts["p50"]) and alerts["p50"] <= alerts["p99"], alerts
+    scale = report["scale"]
+    assert scale["events"] == 5_000
+    for run in ("one_worker", "two_workers"):
+        figures = scale[run]
+        assert figures["scored"] == figures["stored_rows"] == figures["distinct_events"] == 5_000
+        for key in ("seconds", "events_per_s", "cpu_s", "cpu_s_per_million_events"):
+            assert positive_finite(figures[key]), (run, key)
+    assert scale["scored_once"] is True
+    per_million = [scale[run]["cpu_s_per_million_events"] for run in ("one_worker", "two_workers")]
+    assert scale["cpu_ratio"] == pytest.approx(per_million[1] / per_million[0], rel=0.01)
+    # every phase: the broker's CPU share and its peak and final RSS over that phase
+    phases = {"throughput_json", "throughput_avro", "bare", "scale", "latency", "swap"}
+    assert set(report["contention"]) == set(report["broker_rss_mb"]) == phases
+    for phase, rss in report["broker_rss_mb"].items():
+        assert positive_finite(rss["end"]) and rss["peak"] >= rss["end"], (phase, rss)
+        assert positive_finite(report["contention"][phase]["broker_cpu_share"]), phase
+    targets = report["targets"]
+    assert set(targets) == set(TARGETS)
+    assert targets["latency_p99_ms"]["value"] == latency["p99"]
+    assert targets["scale_cpu_ratio"]["value"] == scale["cpu_ratio"]
+    assert targets["ratio_to_bare"]["met"] == (report["ratio_to_bare"] >= 1.0)
     assert report["partitions"] == 2
     assert report["model"]["trees"] == 40
     assert 2 <= report["model"]["leaves"] <= 31
@@ -89,3 +120,4 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
     assert report["machine"]["python"] and report["machine"]["platform"]
     printed = out.getvalue()
     assert "stream-app bench" in printed and "µs per event" in printed
+    assert "scale-out" in printed and "broker RSS" in printed

@@ -1,4 +1,5 @@
-"""One scoring worker and the warehouse sink as child processes, on one phase's settings."""
+"""Scoring workers (one unless asked) and the warehouse sink as child processes, on one phase's
+settings; several workers share the phase's consumer group."""
 
 from __future__ import annotations
 
@@ -12,23 +13,39 @@ from stream_app.warehouse.sql import query_rows
 
 
 class Deployment:
-    """The worker and the sink of one phase; ``stop`` ends what was started (SIGTERM, SIGKILL)."""
+    """The workers and the sink of one phase; ``stop`` ends what was started (SIGTERM, SIGKILL).
 
-    def __init__(self, settings: Settings, name: str, log_dir: Path) -> None:
+    Workers after the first get a ``worker_id`` of their own; every child binds port 0 and
+    reports the port it got.
+    """
+
+    def __init__(self, settings: Settings, name: str, log_dir: Path, workers: int = 1) -> None:
         self.settings = settings
         self.name = name
         self.log_dir = log_dir
+        self.worker_settings = [settings] + [
+            settings.model_copy(update={"worker_id": f"{settings.worker_id}-{n}"})
+            for n in range(2, workers + 1)
+        ]
         self.children: list[ChildProcess] = []
 
     def start(self) -> None:
-        """Start the sink and the worker at once: neither gets a head start on a backlog. Return
-        once both serve, :attr:`settings` then holding the ports they bound."""
+        """Start the sink and the workers at once: none gets a head start on a backlog. Return
+        once each serves, :attr:`settings` and :attr:`worker_settings` then holding the ports
+        they bound."""
         name, settings = self.name, self.settings
         self.children.append(ChildProcess(f"{name}-sink", ["sink"], settings, self.log_dir))
-        self.children.append(ChildProcess(f"{name}-worker", ["worker"], settings, self.log_dir))
-        self.settings = settings.model_copy(
-            update={"sql_port": self.sink.web_port(), "worker_web_port": self.worker.web_port()}
-        )
+        for n, worker in enumerate(self.worker_settings, 1):
+            suffix = "" if n == 1 else f"-{n}"
+            self.children.append(
+                ChildProcess(f"{name}-worker{suffix}", ["worker"], worker, self.log_dir)
+            )
+        sql_port = self.sink.web_port()
+        self.worker_settings = [
+            worker.model_copy(update={"sql_port": sql_port, "worker_web_port": child.web_port()})
+            for worker, child in zip(self.worker_settings, self.workers, strict=True)
+        ]
+        self.settings = self.worker_settings[0]
 
     @property
     def sink(self) -> ChildProcess:
@@ -38,15 +55,21 @@ class Deployment:
     def worker(self) -> ChildProcess:
         return self.children[1]
 
+    @property
+    def workers(self) -> list[ChildProcess]:
+        return self.children[1:]
+
     def check_alive(self) -> None:
         for child in self.children:
             child.check_alive()
 
-    def worker_health(self) -> dict[str, Any] | None:
-        health: dict[str, Any] | None = get_json(
-            f"http://127.0.0.1:{self.settings.worker_web_port}/health"
-        )
+    def worker_health(self, index: int = 0) -> dict[str, Any] | None:
+        port = self.worker_settings[index].worker_web_port
+        health: dict[str, Any] | None = get_json(f"http://127.0.0.1:{port}/health")
         return health
+
+    def workers_health(self) -> list[dict[str, Any] | None]:
+        return [self.worker_health(index) for index in range(len(self.worker_settings))]
 
     def sink_health(self) -> dict[str, Any] | None:
         health: dict[str, Any] | None = get_json(f"{self.settings.sql_url}/health")
@@ -65,18 +88,19 @@ class Deployment:
         return int(self.query("SELECT count() FROM predictions_raw")[0][0])
 
     def wait_ready(self, timeout_s: float = 90.0) -> None:
-        """Until the sink answers and the worker holds every input partition."""
+        """Until the sink answers and the workers hold every input partition, each some."""
 
         def ready() -> bool:
             self.check_alive()
-            worker = self.worker_health()
+            workers = self.workers_health()
+            assigned = [len(w["assigned"]) if w else 0 for w in workers]
             return (
                 self.sink_health() is not None
-                and worker is not None
-                and len(worker["assigned"]) == self.settings.topics.partitions
+                and min(assigned) > 0
+                and sum(assigned) == self.settings.topics.partitions
             )
 
-        wait_until(ready, timeout_s, "the worker and the sink to be ready", interval_s=0.1)
+        wait_until(ready, timeout_s, "the workers and the sink to be ready", interval_s=0.1)
 
     def peak_rss_mb(self) -> dict[str, float]:
         return {
@@ -90,6 +114,10 @@ class Deployment:
             "worker": round(cpu_seconds(self.worker.pid), 2),
             "sink": round(cpu_seconds(self.sink.pid), 2),
         }
+
+    def workers_cpu_seconds(self) -> float:
+        """CPU seconds of all the workers together, since each started."""
+        return sum(cpu_seconds(worker.pid) for worker in self.workers)
 
     def stop(self) -> None:
         for child in reversed(self.children):

@@ -21,7 +21,7 @@ class LatencyOptions:
 
 @dataclass(frozen=True)
 class BenchOptions:
-    events: int = 200_000  # backlog of each throughput phase (JSON, Avro, bare loop)
+    events: int = 200_000  # backlog of each throughput phase (JSON, Avro, bare loop, scale)
     latency: LatencyOptions = field(default_factory=LatencyOptions)
     soak_events: int = 0  # 0 = no soak phase
     state_dir: Path = Path(".stream_app/bench")  # wiped at start

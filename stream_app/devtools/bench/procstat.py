@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from stream_app.devtools.bench.errors import BenchError
@@ -44,3 +46,23 @@ def cpu_seconds(pid: int, *, with_children: bool = False) -> float:
     """
     fields = stat_fields(pid)
     return sum(int(v) for v in fields[11 : 15 if with_children else 13]) / TICKS
+
+
+@contextmanager
+def rss_mb(pid: int, into: dict[str, float]) -> Iterator[None]:
+    """Fill ``into`` with the peak (``peak``) and final (``end``) resident set of ``pid`` over the
+    ``with`` block, in MB: the peak is reset at the start (``clear_refs``), so it is this block's.
+
+    >>> before = bytearray(256 << 20); del before  # a higher peak before the block is not its
+    >>> into: dict[str, float] = {}
+    >>> with rss_mb(os.getpid(), into):
+    ...     block = bytearray(64 << 20); del block
+    >>> 60 < into["peak"] - into["end"] < 128
+    True
+    """
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := VmRSS (Linux ≥ 4.0)
+    try:
+        yield
+    finally:
+        into["peak"] = round(status_mb(pid, "VmHWM"), 1)
+        into["end"] = round(status_mb(pid, "VmRSS"), 1)

@@ -19,6 +19,7 @@ import numpy as np
 from stream_app.devtools.bench.bare import BareResult
 from stream_app.devtools.bench.latency import LatencyResult
 from stream_app.devtools.bench.options import BenchOptions
+from stream_app.devtools.bench.scale import ScaleResult, ScaleRun
 from stream_app.devtools.bench.soak import SoakResult
 from stream_app.devtools.bench.stack import ModelInfo
 from stream_app.devtools.bench.swap import SwapResult
@@ -36,6 +37,19 @@ WORKER_STAGES = (
 )
 SINK_STAGES = ("consume", "decode", "insert", "commit")
 SCHEMA_VERSION = 1
+#: each headline figure's target: at least (≥) or at most (≤) a bound; issue 14 set the latest
+TARGETS: dict[str, tuple[str, float]] = {
+    "events_per_s": ("≥", 20_000),
+    "ratio_to_bare": ("≥", 1.0),
+    "avro_cost_ratio": ("≤", 1.5),
+    "latency_p99_ms": ("≤", 25),
+    "latency_climb_ratio": ("≤", 1.5),
+    "visibility_p99_ms": ("≤", 1_000),
+    "alert_latency_p99_ms": ("≤", 35),
+    "swap_pause_ms": ("≤", 50),
+    "shadow_cost_ratio": ("≤", 1.6),
+    "scale_cpu_ratio": ("≤", 1.1),
+}
 
 
 def percentiles_ms(values: Sequence[float], points: Sequence[int]) -> dict[str, float]:
@@ -82,6 +96,34 @@ def by_window(
     ]
 
 
+def climb_ratio(windows: Sequence[dict[str, float]]) -> float | None:
+    """The last window's p99 ÷ the first's; ``None`` with fewer than two windows.
+
+    >>> climb_ratio([{"p99": 20.0}, {"p99": 22.0}, {"p99": 30.0}])
+    1.5
+    >>> climb_ratio([{"p99": 20.0}]) is None
+    True
+    """
+    if len(windows) < 2:
+        return None
+    return round(windows[-1]["p99"] / windows[0]["p99"], 3)
+
+
+def targets(figures: dict[str, float | None]) -> dict[str, dict[str, Any]]:
+    """Each figure against its target in :data:`TARGETS`; a figure missing is a target missed.
+
+    >>> targets({"ratio_to_bare": 0.97, "latency_p99_ms": None})
+    {'ratio_to_bare': {'value': 0.97, 'target': '≥ 1', 'met': False}, \
+'latency_p99_ms': {'value': None, 'target': '≤ 25', 'met': False}}
+    """
+    checked = {}
+    for name, value in figures.items():
+        sign, bound = TARGETS[name]
+        met = value is not None and (value >= bound if sign == "≥" else value <= bound)
+        checked[name] = {"value": value, "target": f"{sign} {bound:,g}", "met": met}
+    return checked
+
+
 def machine() -> dict[str, Any]:
     cpu = ""
     cpuinfo = Path("/proc/cpuinfo")
@@ -108,6 +150,28 @@ def _throughput(run: ThroughputResult) -> dict[str, Any]:
         "peak_rss_mb": _rounded(run.peak_rss_mb),
         "cpu_s": run.cpu_seconds,
         "stage_us_per_event": _stages(run),
+    }
+
+
+def _scale_run(run: ScaleRun) -> dict[str, Any]:
+    return {
+        "seconds": round(run.seconds, 3),
+        "events_per_s": round(run.events / run.seconds, 1),
+        "cpu_s": round(run.cpu_seconds, 2),
+        "cpu_s_per_million_events": round(run.cpu_s_per_million, 2),
+        "scored": run.scored,
+        "stored_rows": run.stored_rows,
+        "distinct_events": run.distinct_events,
+    }
+
+
+def _scale(scale: ScaleResult) -> dict[str, Any]:
+    return {
+        "events": scale.one.events,
+        "one_worker": _scale_run(scale.one),
+        "two_workers": _scale_run(scale.two),
+        "cpu_ratio": round(scale.cpu_ratio, 3),
+        "scored_once": scale.one.scored_once and scale.two.scored_once,
     }
 
 
@@ -143,9 +207,11 @@ def build_report(
     bare: BareResult,
     latency: LatencyResult,
     swap: SwapResult,
+    scale: ScaleResult,
     soak: SoakResult | None,
 ) -> dict[str, Any]:
     phases = [json_run.peak_rss_mb, avro_run.peak_rss_mb, latency.peak_rss_mb]
+    latency_by_5s = by_window(latency.latencies_ms, latency.started_ms)
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -172,8 +238,11 @@ def build_report(
         "alert_latency_ms": percentiles_ms(
             [v for _, v in latency.alert_latencies_ms], (50, 95, 99)
         ),
+        # the last 5 s window's decision latency p99 ÷ the first's: whether latency climbs
+        "latency_climb_ratio": climb_ratio(latency_by_5s),
         "swap_pause_ms": round(swap.swap_pause_ms, 2),
         "shadow_cost_ratio": round(swap.shadow_cost_ratio, 3),
+        "scale": _scale(scale),
         "peak_rss_mb": {
             name: round(max(p[name] for p in phases), 1) for name in ("worker", "sink")
         },
@@ -191,7 +260,7 @@ def build_report(
                 "seconds": options.latency.seconds,
                 "warmup_s": options.latency.warmup_s,
                 "visibility_sample_every": options.latency.sample_every,
-                "latency_ms_by_5s": by_window(latency.latencies_ms, latency.started_ms),
+                "latency_ms_by_5s": latency_by_5s,
                 # where the time goes: until the worker produced the prediction (broker in, fetch,
                 # scoring), then until the checking consumer had it (the worker's producer linger
                 # and send, broker out, fetch); the parts' percentiles do not add up to the whole's
@@ -215,4 +284,18 @@ def build_report(
     }
     if soak is not None:
         report["worker_rss_soak"] = _soak(soak)
+    report["targets"] = targets(
+        {
+            "events_per_s": report["events_per_s"],
+            "ratio_to_bare": report["ratio_to_bare"],
+            "avro_cost_ratio": report["avro_cost_ratio"],
+            "latency_p99_ms": report["latency_ms"].get("p99"),
+            "latency_climb_ratio": report["latency_climb_ratio"],
+            "visibility_p99_ms": report["visibility_ms"].get("p99"),
+            "alert_latency_p99_ms": report["alert_latency_ms"].get("p99"),
+            "swap_pause_ms": report["swap_pause_ms"],
+            "shadow_cost_ratio": report["shadow_cost_ratio"],
+            "scale_cpu_ratio": report["scale"]["cpu_ratio"],
+        }
+    )
     return report

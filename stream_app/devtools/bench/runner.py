@@ -6,7 +6,7 @@ import json
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -17,8 +17,10 @@ from stream_app.devtools.bench.bare import measure_bare
 from stream_app.devtools.bench.contention import cpu_share
 from stream_app.devtools.bench.latency import measure_latency
 from stream_app.devtools.bench.options import BenchOptions
+from stream_app.devtools.bench.procstat import rss_mb
 from stream_app.devtools.bench.render import render
 from stream_app.devtools.bench.report import build_report
+from stream_app.devtools.bench.scale import measure_scale
 from stream_app.devtools.bench.soak import measure_soak
 from stream_app.devtools.bench.stack import BenchStack
 from stream_app.devtools.bench.swap import measure_swap
@@ -51,9 +53,16 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
 
     stack = BenchStack(options.state_dir, options.partitions, say)
     contention: dict[str, dict[str, float]] = {}
+    broker_rss: dict[str, dict[str, float]] = {}
 
-    def phase(name: str) -> AbstractContextManager[None]:
-        return cpu_share(contention.setdefault(name, {}))
+    @contextmanager
+    def phase(name: str) -> Iterator[None]:
+        """The phase's CPU shares, and the broker's peak and final RSS over it."""
+        with (
+            cpu_share(contention.setdefault(name, {})),
+            rss_mb(stack.broker.pid, broker_rss.setdefault(name, {})),
+        ):
+            yield
 
     soak = None
     with _sigterm_as_interrupt():
@@ -65,6 +74,8 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
                 avro_run = measure_throughput(stack, "avro", options.events, options.seed)
             with phase("bare"):
                 bare = measure_bare(stack, options.events, options.seed, options.bare_dsn)
+            with phase("scale"):
+                scale = measure_scale(stack, options.events, options.seed)
             with phase("latency"):
                 latency = measure_latency(stack, options.latency, options.seed + 1)
             with phase("swap"):
@@ -77,8 +88,9 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
             raise
         finally:
             stack.close()
-    report = build_report(options, model, json_run, avro_run, bare, latency, swap, soak)
+    report = build_report(options, model, json_run, avro_run, bare, latency, swap, scale, soak)
     report["contention"] = contention
+    report["broker_rss_mb"] = broker_rss
     return report
 
 

@@ -64,8 +64,8 @@ class BenchStack:
             worker_id=f"bench-{phase}",
         )
 
-    def deploy(self, settings: Settings, phase: str) -> Deployment:
-        deployment = Deployment(settings, phase, self.logs)
+    def deploy(self, settings: Settings, phase: str, workers: int = 1) -> Deployment:
+        deployment = Deployment(settings, phase, self.logs, workers)
         self.deployments.append(deployment)  # registered first: close() stops it whatever happens
         deployment.start()
         return deployment

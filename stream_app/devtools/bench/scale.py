@@ -1,0 +1,107 @@
+"""Scale-out: the same backlog through one worker, then through two workers in one group.
+
+Each run has topics, a group and a database of its own. The backlog is generated and encoded
+first, in memory; the workers (and the sink) start and wait until they hold every partition
+between them; then the backlog is sent as fast as the client takes it, and drained. The workers'
+CPU seconds are read from ``/proc`` when they are ready and when the N-th prediction row is
+queryable, so start-up is left out. (Generating events is slower than scoring them: produced on
+the fly, the backlog would reach the workers in small batches, which cost more per event.)
+
+On a machine with two cores, two workers cannot drain twice as fast (they share the cores with the
+sink, the broker and the producer); CPU seconds per event is the figure that says whether a second
+worker costs extra work per event.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from stream_app.devtools.bench.errors import BenchError
+from stream_app.devtools.bench.stack import BenchStack
+from stream_app.devtools.produce import ProduceOptions, ProduceReport, encoded_records, send
+from stream_app.processes import wait_until
+from stream_app.settings import Settings
+
+
+@dataclass(frozen=True)
+class ScaleRun:
+    workers: int
+    events: int
+    seconds: float  # the workers' first record to the N-th prediction row queryable
+    cpu_seconds: float  # of the workers together, from ready to the N-th row queryable
+    scored: int  # by the workers together: more than ``events`` if a record was read twice
+    stored_rows: int  # rows in ``predictions_raw``, copies included
+    distinct_events: int  # distinct event ids among them
+
+    @property
+    def cpu_s_per_million(self) -> float:
+        return self.cpu_seconds / self.events * 1e6
+
+    @property
+    def scored_once(self) -> bool:
+        """Every event scored, by one worker, once, and stored once."""
+        return self.scored == self.stored_rows == self.distinct_events == self.events
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    one: ScaleRun
+    two: ScaleRun
+
+    @property
+    def cpu_ratio(self) -> float:
+        """CPU per event with two workers ÷ with one."""
+        return self.two.cpu_s_per_million / self.one.cpu_s_per_million
+
+
+def measure_scale(stack: BenchStack, events: int, seed: int) -> ScaleResult:
+    """The same backlog (JSON) through one worker, then two."""
+    one, two = (stack.phase_settings(f"scale-{workers}") for workers in (1, 2))
+    made = ProduceReport()
+    backlog = list(encoded_records(one, ProduceOptions(events=events, seed=seed), made))
+    if made.valid != events:
+        raise BenchError(f"generated {made.valid} valid events, wanted {events}")
+    return ScaleResult(_run(stack, one, 1, backlog), _run(stack, two, 2, backlog))
+
+
+def _run(
+    stack: BenchStack, settings: Settings, workers: int, backlog: list[tuple[bytes, bytes]]
+) -> ScaleRun:
+    name, events = f"scale-{workers}", len(backlog)
+    deployment = stack.deploy(settings, name, workers)
+    try:
+        deployment.wait_ready()
+        cpu_at_ready = deployment.workers_cpu_seconds()
+        stack.say(f"[scale] {workers} worker(s) ready; sending a backlog of {events:,} events")
+        send(settings, backlog)
+
+        def drained() -> bool:
+            deployment.check_alive()
+            return deployment.stored_predictions() >= events
+
+        wait_until(drained, 120 + events / 1000, f"{events:,} predictions stored", 0.05)
+        done_at = time.time()
+        cpu = deployment.workers_cpu_seconds() - cpu_at_ready
+        health = [h for h in deployment.workers_health() if h is not None]
+        if len(health) != workers:
+            raise BenchError("a worker stopped answering at the end of the scale phase")
+        rows, distinct = deployment.query(
+            "SELECT count(), uniqExact(event_id) FROM predictions_raw"
+        )[0]
+    finally:
+        stack.undeploy(deployment)
+    run = ScaleRun(
+        workers=workers,
+        events=events,
+        seconds=done_at - min(h["first_record_at"] for h in health if h["first_record_at"]),
+        cpu_seconds=cpu,
+        scored=sum(h["scored"] for h in health),
+        stored_rows=int(rows),
+        distinct_events=int(distinct),
+    )
+    stack.say(
+        f"[scale] {workers} worker(s): {events:,} events in {run.seconds:.2f}s, "
+        f"{run.cpu_s_per_million:.1f} CPU-s per million events"
+    )
+    return run
