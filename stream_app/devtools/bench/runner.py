@@ -60,7 +60,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
         """The phase's CPU shares, and the broker's peak and final RSS over it."""
         with (
             cpu_share(contention.setdefault(name, {})),
-            rss_mb(stack.broker.pid, broker_rss.setdefault(name, {})),
+            rss_mb(stack.broker_pid, broker_rss.setdefault(name, {})),
         ):
             yield
 

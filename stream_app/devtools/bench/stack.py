@@ -55,6 +55,12 @@ class BenchStack:
         ]
         return ModelInfo(metadata.version, metadata.num_trees, max(leaves), len(FEATURE_NAMES))
 
+    @property
+    def broker_pid(self) -> int:
+        """The local broker's process (the benchmark always runs its own)."""
+        assert self.stack.broker is not None, "the benchmark starts its own broker"
+        return self.stack.broker.pid
+
     def phase_settings(self, phase: str) -> Settings:
         """Settings with this phase's own topics (created), groups and database."""
         return self.stack.settings(
