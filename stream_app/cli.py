@@ -122,6 +122,9 @@ def produce(
         float, typer.Option(min=0.001, help="Event seconds per wall second.")
     ] = 60.0,
     event_format: Annotated[str, typer.Option("--format", help="json or avro.")] = "json",
+    labels: Annotated[
+        bool, typer.Option(help="Chargeback labels to the labels topic (docs/labels.md).")
+    ] = False,
 ) -> None:
     """Produce synthetic card transactions, keyed by card id."""
     from stream_app.devtools.produce import EventFormat, ProduceOptions, ProduceReport
@@ -139,11 +142,12 @@ def produce(
         )
 
     options = ProduceOptions(
-        events, rate, fraud_rate, seed, bad_fraction, time_scale, formats[event_format]
+        events, rate, fraud_rate, seed, bad_fraction, time_scale, formats[event_format], labels
     )
     report = run_produce(Settings(), options, show)
     console.print(
         f"\nsent {report.valid:,} valid ({report.fraud:,} fraud) and {report.malformed:,} malformed"
+        + (f", {report.labels:,} labels" if labels else "")
     )
 
 

@@ -53,6 +53,8 @@ class Topics(BaseModel):
     """workers' acknowledgements and heartbeats (one partition)"""
     model_versions: str = "model-versions"
     """registered model versions (one partition, compacted)"""
+    labels: str = "labels"
+    """delayed ground truth (alert feedback, chargebacks), keyed by card id"""
     partitions: int = Field(default=4, ge=1)
     """partitions of the keyed topics `stream-app topics` creates"""
     replication_factor: int = Field(default=1, ge=1)

@@ -11,10 +11,11 @@ from typing import Literal
 from confluent_kafka import KafkaError, Message, Producer
 
 from stream_app.codecs.base import TransactionCodec
-from stream_app.codecs.factory import avro_transactions, schema_registry
+from stream_app.codecs.factory import avro_transactions, schema_registry, topic_codec
 from stream_app.codecs.json import JsonCodec
 from stream_app.devtools.bad_events import make_bad
 from stream_app.devtools.generator import LabelledTransaction, TransactionGenerator
+from stream_app.devtools.labels import ChargebackDelays, ChargebackLabeller, Label
 from stream_app.errors import BrokerError
 from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
@@ -33,6 +34,8 @@ class ProduceOptions:
     bad_fraction: float = 0.0
     time_scale: float = 60.0
     event_format: EventFormat = "json"
+    labels: bool = False  # chargeback labels of the valid events to the labels topic
+    chargebacks: ChargebackDelays = field(default_factory=ChargebackDelays)
 
 
 @dataclass
@@ -41,6 +44,7 @@ class ProduceReport:
     malformed: int = 0
     fraud: int = 0
     malformed_by_reason: dict[str, int] = field(default_factory=dict)
+    labels: int = 0
     seconds: float = 0.0
 
 
@@ -80,6 +84,23 @@ def produce(
         if error is not None:
             failures.append(error)
 
+    def send(topic: str, value: bytes, key: bytes) -> None:
+        while True:
+            try:
+                producer.produce(topic, value, key, on_delivery=on_delivery)
+                return
+            except BufferError:
+                producer.poll(0.05)
+
+    labeller = ChargebackLabeller(options.chargebacks, options.seed + 2)
+    labels = topic_codec(settings, schema_registry(settings), "labels") if options.labels else None
+
+    def send_labels(due: Iterator[Label]) -> None:
+        for label in due:
+            assert labels is not None  # called only with labels on
+            send(settings.topics.labels, labels.encode(label.record()), label.card_id.encode())
+            report.labels += 1
+
     topic = settings.topics.transactions
     started = last_progress = time.monotonic()
     for index, (item, corrupt) in enumerate(synthetic_records(options)):
@@ -95,12 +116,9 @@ def produce(
             value = codec.encode(item.event)
             report.valid += 1
             report.fraud += item.is_fraud
-        while True:
-            try:
-                producer.produce(topic, value, key, on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        send(topic, value, key)
+        if labels and not corrupt:
+            send_labels(labeller.observe(item))
         if options.rate > 0:
             ahead = (index + 1) / options.rate - (time.monotonic() - started)
             if ahead > 0.001:
@@ -112,6 +130,8 @@ def produce(
                 report.seconds = now - started
                 progress(report)
                 last_progress = now
+    if labels:
+        send_labels(labeller.tail())  # due after the last event: see docs/labels.md
     remaining = producer.flush(60)
     report.seconds = time.monotonic() - started
     if remaining or failures:

@@ -49,6 +49,8 @@ class Table:
     partition_column: str | None  # partitions are months of this time column; None: one
     version_column: str
     ttl_column: str | None
+    view_select: str = "SELECT * FROM {raw} FINAL"
+    """what the view answers, ``{raw}`` standing for the raw table"""
 
     @property
     def raw(self) -> str:
@@ -107,8 +109,8 @@ class Table:
                 else []
             ),
             # identifiers come from this module and the validated settings, never from users
-            f"CREATE OR REPLACE VIEW {database}.{self.view} AS "  # noqa: S608
-            f"SELECT * FROM {table} FINAL",
+            f"CREATE OR REPLACE VIEW {database}.{self.view} AS "
+            + self.view_select.format(raw=table),
         ]
 
 
@@ -249,6 +251,34 @@ MODEL_VERSIONS = Table(
     ttl_column=None,
 )
 
+LABELS = Table(
+    view="labels",
+    columns=(
+        ("event_id", "String"),
+        ("card_id", "String"),
+        ("is_fraud", "Bool"),
+        ("label_source", "LowCardinality(String)"),
+        ("label_time", TIME),
+        ("event_time", TIME),
+        ("source_partition", "UInt16"),
+        ("source_offset", "UInt64"),
+        ("ingested_time", TIME),
+    ),
+    # every record is a row (a replay folds onto its own row); the view keeps the first per event
+    # and source in log order: labels are keyed by card id, so an event's labels share a partition
+    order_by="card_id, event_id, label_source, source_partition, source_offset",
+    partition_column="event_time",
+    version_column="ingested_time",
+    ttl_column="event_time",
+    view_select="""SELECT event_id, label_source,
+  argMin(card_id, (source_partition, source_offset)) AS card_id,
+  argMin(is_fraud, (source_partition, source_offset)) AS is_fraud,
+  argMin(label_time, (source_partition, source_offset)) AS label_time,
+  argMin(event_time, (source_partition, source_offset)) AS event_time,
+  argMin(ingested_time, (source_partition, source_offset)) AS ingested_time
+FROM {raw} GROUP BY event_id, label_source""",
+)
+
 REJECTED_ROWS = Table(
     view="rejected_rows",
     columns=(
@@ -270,6 +300,7 @@ TABLES = (
     ALERTS,
     CONTROL_EVENTS,
     MODEL_VERSIONS,
+    LABELS,
     REJECTED_ROWS,
 )
 BY_VIEW = {table.view: table for table in TABLES}

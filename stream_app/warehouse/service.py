@@ -60,7 +60,10 @@ def topic_routes(settings: Settings, registry: SchemaRegistry, client: Client) -
         elif spec is catalogue.CONTROL_STATUS:
             to_row = control_rows(topic_codec(settings, registry, spec.field))
         else:
-            to_row = avro_rows(topic_codec(settings, registry, spec.field), table)
+            # labels: the first per event and source counts, in log order (warehouse/schema.py)
+            to_row = avro_rows(
+                topic_codec(settings, registry, spec.field), table, spec is catalogue.LABELS
+            )
         sink = ClickHouseSink(client, settings.warehouse_database, table)
         routes.append(Route(spec.name(settings.topics), to_row, sink))
     return routes
