@@ -181,6 +181,10 @@ class Settings(BaseSettings):
     max_amount: float = Field(default=1_000_000.0, gt=0)
     """larger amounts (in any currency) are dead-lettered"""
 
+    # live model quality (docs/model-quality.md)
+    quality_top_k: int = Field(default=100, ge=1)
+    """k of the daily alert precision P@k and card precision CP@k (the `quality_at_k` view)"""
+
     @model_validator(mode="after")
     def _dead_letters_fit(self) -> Settings:
         if self.dead_letter_max_bytes < 2 * self.max_key_bytes + 2048:

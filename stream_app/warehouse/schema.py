@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from stream_app.warehouse.quality import quality_views
+
 #: ClickHouse's default ``max_partitions_per_insert_block``: one INSERT may touch this many
 MAX_PARTITIONS_PER_INSERT = 100
 
@@ -306,10 +308,11 @@ TABLES = (
 BY_VIEW = {table.view: table for table in TABLES}
 
 
-def create_statements(database: str, ttl_days: int = 365) -> list[str]:
+def create_statements(database: str, ttl_days: int = 365, top_k: int = 100) -> list[str]:
     """Every statement that brings a warehouse to the current schema and retention (``ttl_days``
-    after event time, the ``retention_days`` setting), idempotent."""
+    after event time, the ``retention_days`` setting), idempotent; the quality views last, with
+    ``top_k`` for P@k and CP@k (the ``quality_top_k`` setting)."""
     statements = [f"CREATE DATABASE IF NOT EXISTS {database}"]
     for table in TABLES:
         statements.extend(table.ddl(database, ttl_days))
-    return statements
+    return statements + quality_views(database, top_k)
