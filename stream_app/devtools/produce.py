@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -36,6 +37,7 @@ class ProduceOptions:
     event_format: EventFormat = "json"
     labels: bool = False  # chargeback labels of the valid events to the labels topic
     chargebacks: ChargebackDelays = field(default_factory=ChargebackDelays)
+    truth_file: Path | None = None  # the fraud event ids, one a line (stream-app label-feedback)
 
 
 @dataclass
@@ -101,6 +103,7 @@ def produce(
             send(settings.topics.labels, labels.encode(label.record()), label.card_id.encode())
             report.labels += 1
 
+    frauds = []
     topic = settings.topics.transactions
     started = last_progress = time.monotonic()
     for index, (item, corrupt) in enumerate(synthetic_records(options)):
@@ -119,6 +122,8 @@ def produce(
         send(topic, value, key)
         if labels and not corrupt:
             send_labels(labeller.observe(item))
+        if options.truth_file and item.is_fraud and not corrupt:
+            frauds.append(item.event.event_id)
         if options.rate > 0:
             ahead = (index + 1) / options.rate - (time.monotonic() - started)
             if ahead > 0.001:
@@ -132,6 +137,8 @@ def produce(
                 last_progress = now
     if labels:
         send_labels(labeller.tail())  # due after the last event: see docs/labels.md
+    if options.truth_file:
+        options.truth_file.write_text("".join(f"{event_id}\n" for event_id in frauds))
     remaining = producer.flush(60)
     report.seconds = time.monotonic() - started
     if remaining or failures:

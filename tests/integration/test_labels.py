@@ -77,9 +77,15 @@ def test_a_label_sent_twice_or_late_changes_nothing_already_stored(make_settings
         assert stored(settings, len(first) + len(late)) == expected
 
 
-def test_produced_chargeback_labels_land_once_per_labelled_event(make_settings, running_sink):
+def test_produced_chargeback_labels_land_once_per_labelled_event(
+    make_settings, running_sink, tmp_path
+):
     settings = make_settings()
-    report = produce(settings, ProduceOptions(events=3000, seed=5, fraud_rate=0.05, labels=True))
+    truth = tmp_path / "truth.txt"
+    options = ProduceOptions(events=3000, seed=5, fraud_rate=0.05, labels=True, truth_file=truth)
+    report = produce(settings, options)
+    frauds = truth.read_text().splitlines()
+    assert len(frauds) == len(set(frauds)) == report.fraud
     # some labels never come (the default shares are 10 % of frauds, 5 % of the rest)
     assert 0.85 * report.valid < report.labels < report.valid
     with running_sink(settings):
@@ -97,5 +103,7 @@ def test_produced_chargeback_labels_land_once_per_labelled_event(make_settings, 
         orphan = "SELECT count() FROM labels WHERE event_id NOT IN (SELECT event_id FROM events)"
         assert count(settings, orphan) == 0
         assert count(settings, "SELECT countIf(label_time <= event_time) FROM labels") == 0
-        frauds = count(settings, "SELECT countIf(is_fraud) FROM labels")
-        assert 0.85 * report.fraud <= frauds <= report.fraud
+        # the chargebacks tell the truth file's frauds, and only those
+        labelled_fraud = query_rows(settings, "SELECT event_id FROM labels WHERE is_fraud")[1]
+        assert 0.85 * report.fraud <= len(labelled_fraud) < report.fraud
+        assert {row[0] for row in labelled_fraud} <= set(frauds)
