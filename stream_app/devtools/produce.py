@@ -11,6 +11,7 @@ from typing import Literal
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.base import TransactionCodec
 from stream_app.codecs.factory import avro_transactions, schema_registry, topic_codec
 from stream_app.codecs.json import JsonCodec
@@ -97,13 +98,12 @@ def produce(
     labeller = ChargebackLabeller(options.chargebacks, options.seed + 2)
     labels = topic_codec(settings, schema_registry(settings), "labels") if options.labels else None
 
-    def send_labels(due: Iterator[Label]) -> None:
+    def send_labels(codec: AvroRecordCodec, due: Iterator[Label]) -> None:
         for label in due:
-            assert labels is not None  # called only with labels on
-            send(settings.topics.labels, labels.encode(label.record()), label.card_id.encode())
+            send(settings.topics.labels, codec.encode(label.record()), label.card_id.encode())
             report.labels += 1
 
-    frauds = []
+    frauds: list[str] = []
     topic = settings.topics.transactions
     started = last_progress = time.monotonic()
     for index, (item, corrupt) in enumerate(synthetic_records(options)):
@@ -121,7 +121,7 @@ def produce(
             report.fraud += item.is_fraud
         send(topic, value, key)
         if labels and not corrupt:
-            send_labels(labeller.observe(item))
+            send_labels(labels, labeller.observe(item))
         if options.truth_file and item.is_fraud and not corrupt:
             frauds.append(item.event.event_id)
         if options.rate > 0:
@@ -136,7 +136,7 @@ def produce(
                 progress(report)
                 last_progress = now
     if labels:
-        send_labels(labeller.tail())  # due after the last event: see docs/labels.md
+        send_labels(labels, labeller.tail())  # due after the last event: see docs/labels.md
     if options.truth_file:
         options.truth_file.write_text("".join(f"{event_id}\n" for event_id in frauds))
     remaining = producer.flush(60)
