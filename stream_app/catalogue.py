@@ -97,6 +97,10 @@ MODEL_VERSIONS = TopicSpec(
     "model_versions", Key.MODEL_VERSION, "model_version.avsc", compacted=True,
     worker=Worker.NONE, table="model_versions",
 )  # fmt: skip
+#: delayed ground truth, keyed like the transactions so that a label meets its prediction
+LABELS = TopicSpec(
+    "labels", Key.CARD_ID, "label.avsc", compacted=False, worker=Worker.NONE, table="labels"
+)
 
 CATALOGUE = (
     TRANSACTIONS,
@@ -107,6 +111,7 @@ CATALOGUE = (
     CONTROL,
     CONTROL_STATUS,
     MODEL_VERSIONS,
+    LABELS,
 )
 
 BY_FIELD = {spec.field: spec for spec in CATALOGUE}

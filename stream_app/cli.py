@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -122,6 +123,12 @@ def produce(
         float, typer.Option(min=0.001, help="Event seconds per wall second.")
     ] = 60.0,
     event_format: Annotated[str, typer.Option("--format", help="json or avro.")] = "json",
+    labels: Annotated[
+        bool, typer.Option(help="Chargeback labels to the labels topic (docs/labels.md).")
+    ] = False,
+    truth: Annotated[
+        Path | None, typer.Option(help="Write the fraud event ids here (label-feedback).")
+    ] = None,
 ) -> None:
     """Produce synthetic card transactions, keyed by card id."""
     from stream_app.devtools.produce import EventFormat, ProduceOptions, ProduceReport
@@ -139,12 +146,36 @@ def produce(
         )
 
     options = ProduceOptions(
-        events, rate, fraud_rate, seed, bad_fraction, time_scale, formats[event_format]
-    )
+        events, rate, fraud_rate, seed, bad_fraction, time_scale, formats[event_format], labels,
+        truth_file=truth,
+    )  # fmt: skip
     report = run_produce(Settings(), options, show)
     console.print(
         f"\nsent {report.valid:,} valid ({report.fraud:,} fraud) and {report.malformed:,} malformed"
+        + (f", {report.labels:,} labels" if labels else "")
     )
+
+
+@app.command("label-feedback")
+def label_feedback(
+    truth: Annotated[Path, typer.Option(help="The fraud event ids `produce --truth` wrote.")],
+    per_day: Annotated[int, typer.Option(min=1, help="Alerts checked per day.")] = 100,
+    idle_exit: Annotated[
+        float, typer.Option(min=0, help="Exit after this many seconds without a label; 0: never.")
+    ] = 0.0,
+) -> None:
+    """Investigators' verdicts on alerts, as alert_feedback labels (docs/labels.md)."""
+    from stream_app.devtools.feedback import FeedbackOptions, run_feedback
+
+    last = {"sent": 0, "at": time.monotonic()}
+
+    def stop(sent: int) -> bool:
+        if sent != last["sent"]:
+            last.update(sent=sent, at=time.monotonic())
+        return bool(idle_exit) and time.monotonic() - last["at"] >= idle_exit
+
+    sent = run_feedback(Settings(), truth, FeedbackOptions(per_day=per_day), stop)
+    console.print(f"sent {sent:,} alert_feedback labels")
 
 
 @app.command()

@@ -53,6 +53,8 @@ class Topics(BaseModel):
     """workers' acknowledgements and heartbeats (one partition)"""
     model_versions: str = "model-versions"
     """registered model versions (one partition, compacted)"""
+    labels: str = "labels"
+    """delayed ground truth (alert feedback, chargebacks), keyed by card id"""
     partitions: int = Field(default=4, ge=1)
     """partitions of the keyed topics `stream-app topics` creates"""
     replication_factor: int = Field(default=1, ge=1)
@@ -181,6 +183,10 @@ class Settings(BaseSettings):
     batches); at most `retention_days - 1`"""
     max_amount: float = Field(default=1_000_000.0, gt=0)
     """larger amounts (in any currency) are dead-lettered"""
+
+    # live model quality (docs/model-quality.md)
+    quality_top_k: int = Field(default=100, ge=1)
+    """k of the daily alert precision P@k and card precision CP@k (the `quality_at_k` view)"""
 
     @model_validator(mode="after")
     def _dead_letters_fit(self) -> Settings:

@@ -6,15 +6,17 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from stream_app.codecs.base import TransactionCodec
-from stream_app.codecs.factory import avro_transactions, schema_registry
+from stream_app.codecs.factory import avro_transactions, schema_registry, topic_codec
 from stream_app.codecs.json import JsonCodec
 from stream_app.devtools.bad_events import make_bad
 from stream_app.devtools.generator import LabelledTransaction, TransactionGenerator
+from stream_app.devtools.labels import ChargebackDelays, ChargebackLabeller
 from stream_app.errors import BrokerError
 from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
@@ -33,6 +35,9 @@ class ProduceOptions:
     bad_fraction: float = 0.0
     time_scale: float = 60.0
     event_format: EventFormat = "json"
+    labels: bool = False  # chargeback labels of the valid events to the labels topic
+    chargebacks: ChargebackDelays = field(default_factory=ChargebackDelays)
+    truth_file: Path | None = None  # the fraud event ids, one a line (stream-app label-feedback)
 
 
 @dataclass
@@ -41,6 +46,7 @@ class ProduceReport:
     malformed: int = 0
     fraud: int = 0
     malformed_by_reason: dict[str, int] = field(default_factory=dict)
+    labels: int = 0
     seconds: float = 0.0
 
 
@@ -81,11 +87,23 @@ def produce(
     return report
 
 
+#: one record to produce: (topic, key, value)
+Record = tuple[str, bytes, bytes]
+
+
 def encoded_records(
     settings: Settings, options: ProduceOptions, report: ProduceReport
-) -> Iterator[tuple[bytes, bytes]]:
-    """(key, value) of each record to produce, counted into ``report`` by kind as it is made."""
+) -> Iterator[Record]:
+    """Each record to produce, counted into ``report`` by kind as it is made: the transactions,
+    and with ``options.labels`` the chargeback labels as they fall due (the rest after the last
+    event, see docs/labels.md); with ``options.truth_file``, that file written at the end."""
     codec = codec_for(settings, options.event_format)
+    transactions, labels_topic = settings.topics.transactions, settings.topics.labels
+    labeller = ChargebackLabeller(options.chargebacks, options.seed + 2)
+    label_codec = (
+        topic_codec(settings, schema_registry(settings), "labels") if options.labels else None
+    )
+    frauds: list[str] = []
     for item, corrupt in synthetic_records(options):
         key = item.event.card_id.encode()
         if corrupt:
@@ -95,21 +113,33 @@ def encoded_records(
             report.malformed_by_reason[case.reason] = (
                 report.malformed_by_reason.get(case.reason, 0) + 1
             )
-        else:
-            value = codec.encode(item.event)
-            report.valid += 1
-            report.fraud += item.is_fraud
-        yield key, value
+            yield transactions, key, value
+            continue
+        report.valid += 1
+        report.fraud += item.is_fraud
+        yield transactions, key, codec.encode(item.event)
+        if item.is_fraud:
+            frauds.append(item.event.event_id)
+        if label_codec:
+            for label in labeller.observe(item):
+                report.labels += 1
+                yield labels_topic, label.card_id.encode(), label_codec.encode(label.record())
+    if label_codec:
+        for label in labeller.tail():
+            report.labels += 1
+            yield labels_topic, label.card_id.encode(), label_codec.encode(label.record())
+    if options.truth_file:
+        options.truth_file.write_text("".join(f"{event_id}\n" for event_id in frauds))
 
 
 def send(
     settings: Settings,
-    records: Iterable[tuple[bytes, bytes]],
+    records: Iterable[Record],
     rate: float = 0.0,
     progress: Callable[[float], None] = lambda _: None,
 ) -> None:
-    """Produce (key, value) records to the transactions topic, ``rate`` per second (0: as fast as
-    the client takes them), until all are acknowledged; ``progress`` gets the seconds so far."""
+    """Produce the records, ``rate`` transactions per second (0: as fast as the client takes
+    them), until all are acknowledged; ``progress`` gets the seconds so far."""
     producer = Producer(producer_config(settings, **{"linger.ms": 20}))
     failures: list[KafkaError] = []
 
@@ -117,17 +147,21 @@ def send(
         if error is not None:
             failures.append(error)
 
-    topic = settings.topics.transactions
+    transactions = settings.topics.transactions
+    index = 0
     started = last_progress = time.monotonic()
-    for index, (key, value) in enumerate(records):
+    for topic, key, value in records:
         while True:
             try:
                 producer.produce(topic, value, key, on_delivery=on_delivery)
                 break
             except BufferError:
                 producer.poll(0.05)
+        if topic != transactions:
+            continue
+        index += 1
         if rate > 0:
-            ahead = (index + 1) / rate - (time.monotonic() - started)
+            ahead = index / rate - (time.monotonic() - started)
             if ahead > 0.001:
                 time.sleep(ahead)
         if index % 1000 == 0:

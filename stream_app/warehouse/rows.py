@@ -47,13 +47,16 @@ def event_rows(decoder: TransactionDecoder, checks: EventChecks) -> RowMapper:
     return to_row
 
 
-def avro_rows(codec: AvroRecordCodec, table: Table) -> RowMapper:
-    """Avro records whose fields are the table's columns (``ingested_time`` is the sink's)."""
+def avro_rows(codec: AvroRecordCodec, table: Table, log_position: bool = False) -> RowMapper:
+    """Avro records whose fields are the table's columns (``ingested_time`` is the sink's; with
+    ``log_position``, ``source_partition`` and ``source_offset`` are the record's own)."""
     names = table.column_names
 
     def to_row(record: InputRecord, ingested_ms: int) -> Row | None:
         value: dict[str, Any] = codec.decode(record.value() or b"")
         value["ingested_time"] = ingested_ms
+        if log_position:
+            value["source_partition"], value["source_offset"] = record.partition(), record.offset()
         return tuple(value[name] for name in names)
 
     return to_row

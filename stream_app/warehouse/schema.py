@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from stream_app.warehouse.quality import quality_views
+
 #: ClickHouse's default ``max_partitions_per_insert_block``: one INSERT may touch this many
 MAX_PARTITIONS_PER_INSERT = 100
 
@@ -49,6 +51,8 @@ class Table:
     partition_column: str | None  # partitions are months of this time column; None: one
     version_column: str
     ttl_column: str | None
+    view_select: str = "SELECT * FROM {raw} FINAL"
+    """what the view answers, ``{raw}`` standing for the raw table"""
 
     @property
     def raw(self) -> str:
@@ -107,8 +111,8 @@ class Table:
                 else []
             ),
             # identifiers come from this module and the validated settings, never from users
-            f"CREATE OR REPLACE VIEW {database}.{self.view} AS "  # noqa: S608
-            f"SELECT * FROM {table} FINAL",
+            f"CREATE OR REPLACE VIEW {database}.{self.view} AS "
+            + self.view_select.format(raw=table),
         ]
 
 
@@ -249,6 +253,34 @@ MODEL_VERSIONS = Table(
     ttl_column=None,
 )
 
+LABELS = Table(
+    view="labels",
+    columns=(
+        ("event_id", "String"),
+        ("card_id", "String"),
+        ("is_fraud", "Bool"),
+        ("label_source", "LowCardinality(String)"),
+        ("label_time", TIME),
+        ("event_time", TIME),
+        ("source_partition", "UInt16"),
+        ("source_offset", "UInt64"),
+        ("ingested_time", TIME),
+    ),
+    # every record is a row (a replay folds onto its own row); the view keeps the first per event
+    # and source in log order: labels are keyed by card id, so an event's labels share a partition
+    order_by="card_id, event_id, label_source, source_partition, source_offset",
+    partition_column="event_time",
+    version_column="ingested_time",
+    ttl_column="event_time",
+    view_select="""SELECT event_id, label_source,
+  argMin(card_id, (source_partition, source_offset)) AS card_id,
+  argMin(is_fraud, (source_partition, source_offset)) AS is_fraud,
+  argMin(label_time, (source_partition, source_offset)) AS label_time,
+  argMin(event_time, (source_partition, source_offset)) AS event_time,
+  argMin(ingested_time, (source_partition, source_offset)) AS ingested_time
+FROM {raw} GROUP BY event_id, label_source""",
+)
+
 REJECTED_ROWS = Table(
     view="rejected_rows",
     columns=(
@@ -270,15 +302,17 @@ TABLES = (
     ALERTS,
     CONTROL_EVENTS,
     MODEL_VERSIONS,
+    LABELS,
     REJECTED_ROWS,
 )
 BY_VIEW = {table.view: table for table in TABLES}
 
 
-def create_statements(database: str, ttl_days: int = 365) -> list[str]:
+def create_statements(database: str, ttl_days: int = 365, top_k: int = 100) -> list[str]:
     """Every statement that brings a warehouse to the current schema and retention (``ttl_days``
-    after event time, the ``retention_days`` setting), idempotent."""
+    after event time, the ``retention_days`` setting), idempotent; the quality views last, with
+    ``top_k`` for P@k and CP@k (the ``quality_top_k`` setting)."""
     statements = [f"CREATE DATABASE IF NOT EXISTS {database}"]
     for table in TABLES:
         statements.extend(table.ddl(database, ttl_days))
-    return statements
+    return statements + quality_views(database, top_k)

@@ -38,7 +38,8 @@ def build_ingest(settings: Settings) -> WarehouseIngest:
     """The ingest loop with its consumer, codecs and one sink per table (tables created here)."""
     check_topics(settings, sink_topics(settings))
     client = connect(settings)
-    for statement in create_statements(settings.warehouse_database, settings.retention_days):
+    database, ttl_days = settings.warehouse_database, settings.retention_days
+    for statement in create_statements(database, ttl_days, settings.quality_top_k):
         client.command(statement)
     routes = topic_routes(settings, schema_registry(settings), client)
     consumer = Consumer(bulk_consumer_config(settings, settings.sink_group))
@@ -60,7 +61,10 @@ def topic_routes(settings: Settings, registry: SchemaRegistry, client: Client) -
         elif spec is catalogue.CONTROL_STATUS:
             to_row = control_rows(topic_codec(settings, registry, spec.field))
         else:
-            to_row = avro_rows(topic_codec(settings, registry, spec.field), table)
+            # labels: the first per event and source counts, in log order (warehouse/schema.py)
+            to_row = avro_rows(
+                topic_codec(settings, registry, spec.field), table, spec is catalogue.LABELS
+            )
         sink = ClickHouseSink(client, settings.warehouse_database, table)
         routes.append(Route(spec.name(settings.topics), to_row, sink))
     return routes

@@ -117,7 +117,14 @@ def sample(kind: Any) -> Any:
         return sample(next(k for k in kind if k != "null"))
     if isinstance(kind, dict):
         return [sample(kind["items"])]
-    values = {"string": "x", "long": now_ms(), "int": 1, "double": 0.5, "bytes": b"x"}
+    values = {
+        "string": "x",
+        "long": now_ms(),
+        "int": 1,
+        "double": 0.5,
+        "bytes": b"x",
+        "boolean": True,
+    }
     return values[kind]
 
 

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 
 from stream_app.devtools.bench.errors import BenchError
 from stream_app.devtools.bench.stack import BenchStack
-from stream_app.devtools.produce import ProduceOptions, ProduceReport, encoded_records, send
+from stream_app.devtools.produce import (
+    ProduceOptions,
+    ProduceReport,
+    Record,
+    encoded_records,
+    send,
+)
 from stream_app.processes import wait_until
 from stream_app.settings import Settings
 
@@ -65,9 +71,7 @@ def measure_scale(stack: BenchStack, events: int, seed: int) -> ScaleResult:
     return ScaleResult(_run(stack, one, 1, backlog), _run(stack, two, 2, backlog))
 
 
-def _run(
-    stack: BenchStack, settings: Settings, workers: int, backlog: list[tuple[bytes, bytes]]
-) -> ScaleRun:
+def _run(stack: BenchStack, settings: Settings, workers: int, backlog: list[Record]) -> ScaleRun:
     name, events = f"scale-{workers}", len(backlog)
     deployment = stack.deploy(settings, name, workers)
     try:
