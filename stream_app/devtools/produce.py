@@ -14,7 +14,12 @@ from stream_app.codecs.base import TransactionCodec
 from stream_app.codecs.factory import avro_transactions, schema_registry
 from stream_app.codecs.json import JsonCodec
 from stream_app.devtools.bad_events import make_bad
-from stream_app.devtools.generator import LabelledTransaction, TransactionGenerator
+from stream_app.devtools.generator import (
+    AppliedDrift,
+    LabelledTransaction,
+    TransactionGenerator,
+    drift_schedule,
+)
 from stream_app.errors import BrokerError
 from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
@@ -33,6 +38,7 @@ class ProduceOptions:
     bad_fraction: float = 0.0
     time_scale: float = 60.0
     event_format: EventFormat = "json"
+    drift: str = "none"  # a scenario of stream_app.devtools.generator.drift, or a TOML file
 
 
 @dataclass
@@ -42,6 +48,7 @@ class ProduceReport:
     fraud: int = 0
     malformed_by_reason: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    drift: tuple[AppliedDrift, ...] = ()
 
 
 def codec_for(settings: Settings, event_format: EventFormat) -> TransactionCodec:
@@ -50,18 +57,26 @@ def codec_for(settings: Settings, event_format: EventFormat) -> TransactionCodec
     return JsonCodec()
 
 
-def synthetic_records(options: ProduceOptions) -> Iterator[tuple[LabelledTransaction, bool]]:
-    """Generated events, each flagged as to be corrupted or not (seeded, reproducible); their
-    history ends at the wall clock when production starts."""
-    generator = TransactionGenerator.ending_at(
+def synthetic_generator(options: ProduceOptions) -> TransactionGenerator:
+    """The seeded generator of a run, its history ending at the wall clock when production
+    starts, with the run's drift schedule."""
+    return TransactionGenerator.ending_at(
         options.events,
         seed=options.seed,
         fraud_rate=options.fraud_rate,
         nominal_rate=options.rate or UNPACED_NOMINAL_RATE,
         time_scale=options.time_scale,
+        drift=drift_schedule(options.drift, options.events),
     )
+
+
+def synthetic_records(
+    options: ProduceOptions, generator: TransactionGenerator | None = None
+) -> Iterator[tuple[LabelledTransaction, bool]]:
+    """Generated events, each flagged as to be corrupted or not (seeded, reproducible)."""
+    events = generator or synthetic_generator(options)
     corrupt = random.Random(options.seed + 1)  # noqa: S311  # synthetic data
-    for _, item in zip(range(options.events), generator, strict=False):
+    for _, item in zip(range(options.events), events, strict=False):
         yield item, corrupt.random() < options.bad_fraction
 
 
@@ -82,7 +97,8 @@ def produce(
 
     topic = settings.topics.transactions
     started = last_progress = time.monotonic()
-    for index, (item, corrupt) in enumerate(synthetic_records(options)):
+    generator = synthetic_generator(options)
+    for index, (item, corrupt) in enumerate(synthetic_records(options, generator)):
         key = item.event.card_id.encode()
         if corrupt:
             case, value = make_bad(item.event, report.malformed)
@@ -114,6 +130,7 @@ def produce(
                 last_progress = now
     remaining = producer.flush(60)
     report.seconds = time.monotonic() - started
+    report.drift = generator.drift_points()
     if remaining or failures:
         raise BrokerError(
             f"{remaining} records undelivered, {len(failures)} failed: {failures[:3]}"

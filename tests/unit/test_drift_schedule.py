@@ -6,16 +6,20 @@ import itertools
 import math
 import statistics
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from stream_app.cli import app
 from stream_app.devtools.generator import (
     SCENARIOS,
     LabelledTransaction,
     TransactionGenerator,
     drift_schedule,
 )
+from stream_app.devtools.produce import ProduceOptions, synthetic_generator, synthetic_records
 
 EVENTS = 80_000
 POINT = EVENTS // 2  # every built-in scenario drifts half-way
@@ -151,3 +155,20 @@ def test_a_wrong_scenario_file_is_refused(tmp_path: Path, text: str, error: str)
 def test_an_unknown_scenario_names_the_built_in_ones() -> None:
     with pytest.raises(ValueError, match="covariate-shift"):
         drift_schedule("sudden-doom", 1000)
+
+
+def test_produce_draws_the_scenario_for_its_number_of_events() -> None:
+    """``stream-app produce --drift`` places the scenario's points within its own run."""
+    options = ProduceOptions(events=4000, seed=5, drift="pattern-moves")
+    (point,) = synthetic_generator(options).drift_points()
+    assert point.index == 2000
+    drifted = [item for item, _ in synthetic_records(options)]
+    plain = [item for item, _ in synthetic_records(replace(options, drift="none"))]
+    assert drifted[:2000] == plain[:2000]
+    assert drifted[point.index].event.event_time == point.event_time
+
+
+def test_the_cli_refuses_an_unknown_scenario_before_producing() -> None:
+    result = CliRunner().invoke(app, ["produce", "--drift", "sudden-doom"])
+    assert result.exit_code == 2
+    assert "covariate-shift" in result.output

@@ -154,7 +154,7 @@ class TransactionGenerator:
 
     def drift_points(self) -> tuple[AppliedDrift, ...]:
         """Where this generator's drift points fall (event index and event time of their first
-        event), found on a twin, so it does not consume this stream.
+        event): those it has passed, or else found on a twin, so it does not consume this stream.
 
         >>> from stream_app.devtools.generator.drift import drift_schedule
         >>> schedule = drift_schedule("pattern-moves", 1000)
@@ -162,6 +162,8 @@ class TransactionGenerator:
         >>> [(p.index, p.name.split()[0]) for p in gen.drift_points()]
         [(500, 'risky-abroad')]
         """
+        if not self._drift:
+            return tuple(self._applied)
         twin = TransactionGenerator(start_ms=self._start_ms, **self._options)
         stream = iter(twin)
         while twin._drift:
