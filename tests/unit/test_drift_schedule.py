@@ -77,8 +77,8 @@ def test_a_pattern_appears(stationary: list[LabelledTransaction]) -> None:
 def test_a_pattern_disappears() -> None:
     stream = run("pattern-disappears")
     before, after = patterns(stream[:POINT]), patterns(stream[POINT:])
-    assert before["card_testing"] >= 50 and after["card_testing"] == 0, (before, after)
-    assert after["risky_abroad"] >= 50
+    assert before["card_testing"] >= 20 and after["card_testing"] == 0, (before, after)
+    assert after["risky_abroad"] >= 30
 
 
 def test_a_pattern_moves_to_other_categories_countries_and_amounts() -> None:
@@ -86,7 +86,7 @@ def test_a_pattern_moves_to_other_categories_countries_and_amounts() -> None:
     risky = [(i, g.event) for i, g in enumerate(stream) if g.pattern == "risky_abroad"]
     before = [e for i, e in risky if i < POINT]
     after = [e for i, e in risky if i >= POINT]
-    assert len(before) >= 50 and len(after) >= 50
+    assert len(before) >= 30 and len(after) >= 30
     assert {e.merchant_country for e in before} == {"NG", "RU"}
     assert {e.merchant_country for e in after} == {"BR", "ID"}
     assert {e.merchant_category for e in before} <= {

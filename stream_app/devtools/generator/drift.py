@@ -51,8 +51,8 @@ class Regime:
     risky_amount: tuple[float, float] = (2.0, 12.0)
     #: share of legitimate payments made online
     ecom_share: float = 0.25
-    #: card activity is weighted by (mean amount / 52.5) ** spend_tilt: > 0, big spenders pay
-    #: more often (a covariate shift: no card behaves differently)
+    #: card activity is weighted by (mean amount / the average mean) ** spend_tilt: > 0, big
+    #: spenders pay more often (a covariate shift: no card behaves differently)
     spend_tilt: float = 0.0
 
     def __post_init__(self) -> None:

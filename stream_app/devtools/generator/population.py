@@ -25,6 +25,8 @@ RADIUS = 5.0
 #: physical terminals per card (the handbook has two)
 TERMINALS_PER_CARD = 0.4
 ONLINE_MERCHANTS = 300
+#: customers' mean amounts are drawn from U(5, 100): their average
+MEAN_AMOUNT = 52.5
 ONLINE_PER_CARD = 4
 #: category of a physical terminal (weights), of an online merchant, and how a category scales
 #: the customer's usual amount
@@ -104,8 +106,8 @@ class Customer:
 
 @dataclass(frozen=True, slots=True)
 class Population:
-    """The cards with their activity (cumulative transactions per day), the online merchants
-    and the number of physical terminals."""
+    """The cards with their activity (transactions per day), the online merchants and the
+    number of physical terminals."""
 
     customers: tuple[Customer, ...]
     activity: tuple[float, ...]
@@ -155,7 +157,7 @@ class Population:
                 zip(profiles.tolist(), _nearby(points, profiles[:, :2]), strict=True)
             )
         ]
-        return cls(tuple(customers), tuple(np.cumsum(profiles[:, 3]).tolist()), online, count)
+        return cls(tuple(customers), tuple(profiles[:, 3].tolist()), online, count)
 
 
 def _nearby(terminals: np.ndarray, homes: np.ndarray, least: int = 3) -> list[list[int]]:

@@ -28,6 +28,7 @@ from stream_app.devtools.generator.population import (
     COUNTRIES,
     CURRENCY,
     FAR_COUNTRIES,
+    MEAN_AMOUNT,
     Customer,
     Population,
     Terminal,
@@ -196,12 +197,11 @@ class TransactionGenerator:
                 cumulative += self._fraud_rate * share / EPISODE_EVENTS.get(pattern, 1.0)
                 table.append((cumulative, pattern))
             self._starts[night] = table
-        customers = self._population.customers
-        rates = [b - a for a, b in itertools.pairwise((0.0, *self._population.activity))]
-        tilt = regime.spend_tilt
-        weights = [
-            r * (c.mean_amount / 52.5) ** tilt for r, c in zip(rates, customers, strict=True)
-        ]
+        population, tilt = self._population, regime.spend_tilt
+        weights = (
+            rate * (card.mean_amount / MEAN_AMOUNT) ** tilt
+            for rate, card in zip(population.activity, population.customers, strict=True)
+        )
         self._activity = list(itertools.accumulate(weights))
 
     def _compromise_at_start(self) -> None:
