@@ -27,6 +27,26 @@ def roc_auc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
+def average_precision(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """Area under the precision-recall curve as average precision: the precision at each
+    distinct score, weighted by the recall it adds (tied scores enter together, as in sklearn).
+
+    >>> average_precision([0, 1, 0, 1], [0.1, 0.9, 0.8, 0.4])
+    0.8333333333333333
+    """
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    if not y.any():
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    sorted_scores, hits = s[order], y[order]
+    last_of_tie = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
+    true_pos = np.cumsum(hits)[last_of_tie]
+    flagged = np.flatnonzero(last_of_tie) + 1.0
+    recall_gain = np.diff(np.r_[0, true_pos]) / y.sum()
+    return float((recall_gain * true_pos / flagged).sum())
+
+
 def precision_recall_f1(
     labels: npt.ArrayLike, scores: npt.ArrayLike, threshold: float
 ) -> dict[str, float]:

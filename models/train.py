@@ -11,7 +11,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from models.evaluation import best_f1_threshold, precision_recall_f1, roc_auc
+from models.evaluation import average_precision, best_f1_threshold, precision_recall_f1, roc_auc
 from models.registry import CHAMPION, ModelMetadata, ModelStore
 from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import Transaction, TransactionBatch
@@ -93,6 +93,7 @@ def train_model(
     threshold = best_f1_threshold(holdout_labels, holdout_scores)
     evaluation = {
         "auc": roc_auc(holdout_labels, holdout_scores),
+        "pr_auc": average_precision(holdout_labels, holdout_scores),
         **precision_recall_f1(holdout_labels, holdout_scores, threshold),
         "holdout_rows": float(len(holdout_labels)),
     }
@@ -118,7 +119,8 @@ def train_model(
     if promote:
         store.set_alias(CHAMPION, metadata.version, by=by)
     progress(
-        f"registered version {metadata.version}: AUC {evaluation['auc']:.3f}, "
-        f"F1 {evaluation['f1']:.3f} at threshold {threshold:.3f}"
+        f"registered version {metadata.version}: ROC AUC {evaluation['auc']:.3f}, "
+        f"PR AUC {evaluation['pr_auc']:.3f}, F1 {evaluation['f1']:.3f} at threshold "
+        f"{threshold:.3f}, {labels[split:].mean():.2%} fraud held out"
     )
     return metadata

@@ -108,6 +108,26 @@ def broker(
                 raise typer.Exit(1)
 
 
+def _check_drift(scenario: str) -> str:
+    from stream_app.devtools.generator import drift_schedule
+
+    try:
+        drift_schedule(scenario, 1)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    return scenario
+
+
+DriftOption = Annotated[
+    str,
+    typer.Option(
+        callback=_check_drift,
+        help="Drift scenario: none, new-pattern, pattern-disappears, pattern-moves, "
+        "covariate-shift, or a TOML file (docs/synthetic-data.md).",
+    ),
+]
+
+
 @app.command()
 def produce(
     events: Annotated[int, typer.Option(min=1, help="How many records to send.")] = 10_000,
@@ -129,6 +149,7 @@ def produce(
     truth: Annotated[
         Path | None, typer.Option(help="Write the fraud event ids here (label-feedback).")
     ] = None,
+    drift: DriftOption = "none",
 ) -> None:
     """Produce synthetic card transactions, keyed by card id."""
     from stream_app.devtools.produce import EventFormat, ProduceOptions, ProduceReport
@@ -147,13 +168,17 @@ def produce(
 
     options = ProduceOptions(
         events, rate, fraud_rate, seed, bad_fraction, time_scale, formats[event_format], labels,
-        truth_file=truth,
+        truth_file=truth, drift=drift,
     )  # fmt: skip
     report = run_produce(Settings(), options, show)
     console.print(
         f"\nsent {report.valid:,} valid ({report.fraud:,} fraud) and {report.malformed:,} malformed"
         + (f", {report.labels:,} labels" if labels else "")
     )
+    for point in report.drift:
+        console.print(
+            f"drift at event {point.index:,} (event time {point.event_time}): {point.name}"
+        )
 
 
 @app.command("label-feedback")
@@ -209,12 +234,19 @@ def demo(
     state_dir: Annotated[
         Path, typer.Option(help="Where the demo keeps models and the warehouse.")
     ] = Path(".stream_app"),
+    drift: DriftOption = "none",
 ) -> None:
     """Start everything, stream synthetic transactions, print a summary from ClickHouse, stop."""
     from stream_app.devtools.demo import DemoOptions, run_demo
 
     run_demo(
-        DemoOptions(events=events, bad_fraction=bad_fraction, workers=workers, state_dir=state_dir)
+        DemoOptions(
+            events=events,
+            bad_fraction=bad_fraction,
+            workers=workers,
+            state_dir=state_dir,
+            drift=drift,
+        )
     )
 
 

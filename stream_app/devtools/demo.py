@@ -66,6 +66,7 @@ class DemoOptions:
     time_scale: float = 600.0
     seed: int = 42
     live_alerts: int = 8
+    drift: str = "none"
 
 
 class Demo:
@@ -147,6 +148,7 @@ class Demo:
             seed=options.seed,
             bad_fraction=options.bad_fraction,
             time_scale=options.time_scale,
+            drift=options.drift,
         )
         latest: list[ProduceReport] = [ProduceReport()]
         outcome: list[ProduceReport | BaseException] = []
@@ -227,6 +229,8 @@ class Demo:
             f"{report.malformed:,} malformed; [bold]stored[/bold] {predictions:,} predictions "
             f"+ {dead_letters:,} dead letters"
         )
+        for point in report.drift:
+            self.console.print(f"[bold]drift[/bold] at event {point.index:,}: {point.name}")
         for title, query in SUMMARY_QUERIES:
             columns, rows = query_rows(settings, query)
             table = Table(*columns, title=title, title_justify="left")

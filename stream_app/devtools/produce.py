@@ -15,7 +15,12 @@ from stream_app.codecs.base import TransactionCodec
 from stream_app.codecs.factory import avro_transactions, schema_registry, topic_codec
 from stream_app.codecs.json import JsonCodec
 from stream_app.devtools.bad_events import make_bad
-from stream_app.devtools.generator import LabelledTransaction, TransactionGenerator
+from stream_app.devtools.generator import (
+    AppliedDrift,
+    LabelledTransaction,
+    TransactionGenerator,
+    drift_schedule,
+)
 from stream_app.devtools.labels import ChargebackDelays, ChargebackLabeller
 from stream_app.errors import BrokerError
 from stream_app.kafka.config import producer_config
@@ -38,6 +43,7 @@ class ProduceOptions:
     labels: bool = False  # chargeback labels of the valid events to the labels topic
     chargebacks: ChargebackDelays = field(default_factory=ChargebackDelays)
     truth_file: Path | None = None  # the fraud event ids, one a line (stream-app label-feedback)
+    drift: str = "none"  # a scenario of stream_app.devtools.generator.drift, or a TOML file
 
 
 @dataclass
@@ -48,6 +54,7 @@ class ProduceReport:
     malformed_by_reason: dict[str, int] = field(default_factory=dict)
     labels: int = 0
     seconds: float = 0.0
+    drift: tuple[AppliedDrift, ...] = ()
 
 
 def codec_for(settings: Settings, event_format: EventFormat) -> TransactionCodec:
@@ -56,18 +63,26 @@ def codec_for(settings: Settings, event_format: EventFormat) -> TransactionCodec
     return JsonCodec()
 
 
-def synthetic_records(options: ProduceOptions) -> Iterator[tuple[LabelledTransaction, bool]]:
-    """Generated events, each flagged as to be corrupted or not (seeded, reproducible); their
-    history ends at the wall clock when production starts."""
-    generator = TransactionGenerator.ending_at(
+def synthetic_generator(options: ProduceOptions) -> TransactionGenerator:
+    """The seeded generator of a run, its history ending at the wall clock when production
+    starts, with the run's drift schedule."""
+    return TransactionGenerator.ending_at(
         options.events,
         seed=options.seed,
         fraud_rate=options.fraud_rate,
         nominal_rate=options.rate or UNPACED_NOMINAL_RATE,
         time_scale=options.time_scale,
+        drift=drift_schedule(options.drift, options.events),
     )
+
+
+def synthetic_records(
+    options: ProduceOptions, generator: TransactionGenerator | None = None
+) -> Iterator[tuple[LabelledTransaction, bool]]:
+    """Generated events, each flagged as to be corrupted or not (seeded, reproducible)."""
+    events = generator or synthetic_generator(options)
     corrupt = random.Random(options.seed + 1)  # noqa: S311  # synthetic data
-    for _, item in zip(range(options.events), generator, strict=False):
+    for _, item in zip(range(options.events), events, strict=False):
         yield item, corrupt.random() < options.bad_fraction
 
 
@@ -104,7 +119,8 @@ def encoded_records(
         topic_codec(settings, schema_registry(settings), "labels") if options.labels else None
     )
     frauds: list[str] = []
-    for item, corrupt in synthetic_records(options):
+    generator = synthetic_generator(options)
+    for item, corrupt in synthetic_records(options, generator):
         key = item.event.card_id.encode()
         if corrupt:
             case, value = make_bad(item.event, report.malformed)
@@ -130,6 +146,7 @@ def encoded_records(
             yield labels_topic, label.card_id.encode(), label_codec.encode(label.record())
     if options.truth_file:
         options.truth_file.write_text("".join(f"{event_id}\n" for event_id in frauds))
+    report.drift = generator.drift_points()
 
 
 def send(

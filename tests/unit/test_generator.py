@@ -1,16 +1,19 @@
-"""The synthetic stream: reproducible, with about 1 % fraud of every kind."""
+"""The synthetic stream: reproducible, about 1 % fraud of every kind, each kind shaped as
+``docs/synthetic-data.md`` says."""
 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
+from collections import Counter, defaultdict
 
 import pytest
 
 from stream_app.devtools.generator import DAY_MS, LabelledTransaction, TransactionGenerator
+from stream_app.devtools.generator.drift import PATTERNS
+from stream_app.devtools.generator.stream import LARGE_AMOUNT, TERMINAL_WINDOW
 from stream_app.timing import now_ms
 
-PATTERNS = {"card_testing", "unusual_category", "night_spike"}
+DEFAULT_PATTERNS = set(PATTERNS) - {"gift_cards"}  # gift cards come only with a drift
 
 
 def take(count: int, **options: float) -> list[LabelledTransaction]:
@@ -30,13 +33,23 @@ def test_same_seed_same_events() -> None:
 
 def test_fraud_share(day_and_night: list[LabelledTransaction]) -> None:
     share = sum(g.is_fraud for g in day_and_night) / len(day_and_night)
-    assert 0.005 <= share <= 0.02, share
+    assert 0.008 <= share <= 0.013, share
+
+
+def test_the_fraud_share_does_not_ramp_up() -> None:
+    """Compromised terminals and cards are in their steady state from the first event on: the
+    first tenth of a stream has as much of their fraud as the last tenth."""
+    stream = take(100_000, seed=3, time_scale=600)
+    lasting = ("compromised_terminal", "compromised_card")
+    first = sum(g.pattern in lasting for g in stream[:10_000])
+    last = sum(g.pattern in lasting for g in stream[-10_000:])
+    assert first >= 0.6 * last > 0, (first, last)
 
 
 def test_every_pattern_appears_and_labels_agree(day_and_night: list[LabelledTransaction]) -> None:
     counts = Counter(g.pattern for g in day_and_night)
-    assert set(counts) == PATTERNS | {"legit"}
-    assert all(counts[p] >= 20 for p in PATTERNS), counts
+    assert set(counts) == DEFAULT_PATTERNS | {"legit"}
+    assert all(counts[p] >= 100 for p in DEFAULT_PATTERNS), counts
     assert all(g.is_fraud == (g.pattern != "legit") for g in day_and_night)
 
 
@@ -62,6 +75,71 @@ def test_card_testing_is_bursts_of_small_online_payments(
 ) -> None:
     testing = [g.event for g in day_and_night if g.pattern == "card_testing"]
     assert all(e.channel == "ecom" and e.amount < 4 for e in testing)
+
+
+def test_large_amounts_are_above_the_threshold_and_so_are_some_legitimate_ones(
+    day_and_night: list[LabelledTransaction],
+) -> None:
+    large = [g.event.amount for g in day_and_night if g.pattern == "large_amount"]
+    assert min(large) >= LARGE_AMOUNT[0]
+    legit_large = sum(g.event.amount >= LARGE_AMOUNT[0] for g in day_and_night if not g.is_fraud)
+    assert legit_large > len(large), "the threshold alone must not separate fraud"
+
+
+def test_a_compromised_terminal_takes_every_payment_for_a_while(
+    day_and_night: list[LabelledTransaction],
+) -> None:
+    """On a terminal, compromised payments come in runs (no legitimate payment in between) of
+    at most the window's length, and the terminal served legitimate payments before or after."""
+    by_terminal: dict[str, list[str]] = defaultdict(list)
+    for g in day_and_night:
+        by_terminal[g.event.merchant_id].append(g.pattern)
+    runs = []
+    for patterns in by_terminal.values():
+        if "compromised_terminal" in patterns:
+            assert "legit" in patterns
+            for hit, group in itertools.groupby(patterns, lambda p: p != "legit"):
+                run = list(group)
+                if hit and "compromised_terminal" in run:
+                    runs.append(len(run))
+    assert runs and max(runs) <= TERMINAL_WINDOW[1] + 2, runs  # + a stolen card paying there
+    assert sum(runs) / len(runs) >= 5, runs
+
+
+def test_a_compromised_card_pays_normally_in_between(
+    day_and_night: list[LabelledTransaction],
+) -> None:
+    """About a third of a compromised card's payments during the compromise are fraud, each far
+    above the card's legitimate payments."""
+    by_card: dict[str, list[LabelledTransaction]] = defaultdict(list)
+    for g in day_and_night:
+        by_card[g.event.card_id].append(g)
+    fraud = legit = above = 0
+    for history in by_card.values():
+        hits = [i for i, g in enumerate(history) if g.pattern == "compromised_card"]
+        if hits:
+            during = history[hits[0] : hits[-1] + 1]
+            fraud += len(hits)
+            legit += sum(g.pattern == "legit" for g in during)
+            usual = sorted(g.event.amount for g in history if g.pattern == "legit")
+            median = usual[len(usual) // 2]
+            above += sum(history[i].event.amount > 2 * median for i in hits)
+    assert 0.2 <= fraud / (fraud + legit) <= 0.6, (fraud, legit)
+    assert above >= 0.75 * fraud, (above, fraud)
+
+
+def test_cards_pay_near_home(day_and_night: list[LabelledTransaction]) -> None:
+    """In person, a card pays at a handful of terminals, mostly in its own country."""
+    terminals: dict[str, set[str]] = defaultdict(set)
+    abroad = in_person = 0
+    for g in day_and_night:
+        e = g.event
+        if not g.is_fraud and e.channel == "pos":
+            terminals[e.card_id].add(e.merchant_id)
+            in_person += 1
+            abroad += e.card_country != e.merchant_country
+    assert max(len(t) for t in terminals.values()) <= 60
+    assert 0.0 < abroad / in_person < 0.3, abroad / in_person
 
 
 def test_fraud_rate_parameter_is_checked() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.evaluation import best_f1_threshold, precision_recall_f1, roc_auc
+from models.evaluation import average_precision, best_f1_threshold, precision_recall_f1, roc_auc
 
 HYPOTHESIS = settings(deadline=None, max_examples=50)
 
@@ -72,3 +72,23 @@ def test_perfect_and_inverted_rankings() -> None:
     assert roc_auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 1.0
     assert roc_auc([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9]) == 0.0
     assert roc_auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
+
+
+@HYPOTHESIS
+@given(samples)
+def test_average_precision_equals_brute_force(sample: list[tuple[bool, float]]) -> None:
+    """The sum, over distinct scores from the top, of the precision of flagging every score at
+    or above it times the recall that adds."""
+    labels, values = [y for y, _ in sample], [s for _, s in sample]
+    positives = sum(labels)
+    expected, recall_before = 0.0, 0.0
+    for threshold in sorted(set(values), reverse=True):
+        hits = [y for y, s in sample if s >= threshold]
+        recall = sum(hits) / positives if positives else 0.0
+        expected += (recall - recall_before) * sum(hits) / len(hits)
+        recall_before = recall
+    actual = average_precision(labels, values)
+    if not positives:
+        assert math.isnan(actual)
+    else:
+        assert actual == pytest.approx(expected, abs=1e-12)
