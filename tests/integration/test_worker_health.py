@@ -144,44 +144,44 @@ def test_a_promoted_model_that_aborts_its_loader_leaves_the_worker_scoring_on_th
     make_settings, model_dir, tmp_path
 ):
     settings = make_settings(model_dir=aborting_copy(model_dir, tmp_path / "models"))
-    options = ProduceOptions(events=30_000, rate=1000, seed=34)
-    producing = threading.Thread(target=lambda: produce(settings, options))
-    producing.start()
+
+    def more_events(seed: int) -> None:
+        """Events for the next wait, all sent first: no wait can outlast a paced producer."""
+        produce(settings, ProduceOptions(events=3000, seed=seed))
+
+    more_events(34)
+    first = ChildProcess("worker-1", ["worker"], settings, tmp_path)
     try:
-        first = ChildProcess("worker-1", ["worker"], settings, tmp_path)
+        port = first.web_port()
+        wait_for(lambda: healthy_with(port, 1000), 120, "the worker scoring, healthy")
+        command = ControlCommand.new(CommandKind.PROMOTE, "2", "pytest")
+        reader = StatusReader(settings)
         try:
-            port = first.web_port()
-            wait_for(lambda: healthy_with(port, 1000), 120, "the worker scoring, healthy")
-            command = ControlCommand.new(CommandKind.PROMOTE, "2", "pytest")
-            reader = StatusReader(settings)
-            try:
-                publish_command(settings, command)
-                acks = wait_for_acks(reader, command.command_id, {settings.worker_id}, 60)
-            finally:
-                reader.close()
-            first.check_alive()  # before the fix: exit 134, no acknowledgement
-            ack = acks[settings.worker_id]
-            assert (ack.status, ack.champion_version) == ("refused", "1")
-            assert "does not load and score" in ack.reason
-            scored = field(port, "scored")
-            wait_for(lambda: healthy_with(port, scored + 1000), 60, "scoring on version 1")
-            assert field(port, "model_version") == "1"
+            publish_command(settings, command)
+            acks = wait_for_acks(reader, command.command_id, {settings.worker_id}, 60)
         finally:
-            first_code = first.stop()  # asserted after: a failure above is the one reported
-        assert first_code == 0, first.log_path.read_text()[-3000:]
-        # the restart replays the promotion from the control topic: refused again, no crash loop
-        second = ChildProcess("worker-2", ["worker"], settings, tmp_path)
-        try:
-            port = second.web_port()
-            wait_for(lambda: healthy_with(port, 1), 120, "the restarted worker scoring")
-            scored = field(port, "scored")
-            wait_for(lambda: healthy_with(port, scored + 1000), 60, "scoring after the restart")
-            assert field(port, "model_version") == "1"
-        finally:
-            second_code = second.stop()
-        assert second_code == 0, second.log_path.read_text()[-3000:]
+            reader.close()
+        first.check_alive()  # before the fix: exit 134, no acknowledgement
+        ack = acks[settings.worker_id]
+        assert (ack.status, ack.champion_version) == ("refused", "1")
+        assert "does not load and score" in ack.reason
+        scored = field(port, "scored")
+        more_events(35)
+        wait_for(lambda: healthy_with(port, scored + 1000), 60, "scoring on version 1")
+        assert field(port, "model_version") == "1"
     finally:
-        producing.join(60)
+        first_code = first.stop()  # asserted after: a failure above is the one reported
+    assert first_code == 0, first.log_path.read_text()[-3000:]
+    # the restart replays the promotion from the control topic: refused again, no crash loop
+    second = ChildProcess("worker-2", ["worker"], settings, tmp_path)
+    try:
+        port = second.web_port()
+        more_events(36)
+        wait_for(lambda: healthy_with(port, 1000), 120, "the restarted worker scoring")
+        assert field(port, "model_version") == "1"
+    finally:
+        second_code = second.stop()
+    assert second_code == 0, second.log_path.read_text()[-3000:]
     reader = StatusReader(settings)
     try:
         refusals = [s for s in reader.read_to_end() if s.command_id == command.command_id]
