@@ -112,7 +112,8 @@ def test_demo_streams_labels_summarises_and_stops_everything(tmp_path):
     for got in quality:
         day = int(datetime.fromisoformat(got["day"]).replace(tzinfo=UTC).timestamp() * 1000)
         want = windows[(got["version"], day)]
-        assert (got["events"], got["labelled"]) == (want["predictions"], want["labelled"])
+        counts = int(got["events"]), int(got["labelled"])  # 64-bit integers: JSON strings
+        assert counts == (want["predictions"], want["labelled"])
         for column in ("precision", "recall", "roc_auc", "pr_auc", "chargeback_maturity",
                        "feedback_maturity"):  # fmt: skip
             assert agrees(got[column], want[column]), (got["day"], column, got, want)
