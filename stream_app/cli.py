@@ -235,6 +235,9 @@ def demo(
         Path, typer.Option(help="Where the demo keeps models and the warehouse.")
     ] = Path(".stream_app"),
     drift: DriftOption = "none",
+    labels: Annotated[
+        bool, typer.Option(help="Send chargebacks, label alerts, print the quality per version.")
+    ] = True,
 ) -> None:
     """Start everything, stream synthetic transactions, print a summary from ClickHouse, stop."""
     from stream_app.devtools.demo import DemoOptions, run_demo
@@ -246,6 +249,7 @@ def demo(
             workers=workers,
             state_dir=state_dir,
             drift=drift,
+            labels=labels,
         )
     )
 

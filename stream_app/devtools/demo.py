@@ -17,6 +17,14 @@ from models.registry import FileModelStore
 from models.train import TrainingConfig
 from stream_app.alert_ticker import AlertTicker
 from stream_app.control.client import publish_model_version
+from stream_app.devtools.demo_quality import (
+    LABELS_BY_SOURCE,
+    QUALITY_BY_DAY,
+    FeedbackThread,
+    around_drift,
+    utc,
+)
+from stream_app.devtools.feedback import FeedbackOptions
 from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
 from stream_app.devtools.stack import LocalStack
 from stream_app.errors import StreamAppError
@@ -55,6 +63,8 @@ SUMMARY_QUERIES = (
         "SELECT reason, count() AS records FROM dead_letters GROUP BY reason ORDER BY records DESC",
     ),
 )
+#: tables are printed this wide at least (a pipe is 80 columns): the quality tables need it
+TABLE_WIDTH = 140
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class DemoOptions:
     seed: int = 42
     live_alerts: int = 8
     drift: str = "none"
+    labels: bool = True  # chargebacks and alert feedback, and the quality they give
 
 
 class Demo:
@@ -85,6 +96,8 @@ class Demo:
         try:
             settings = self._start_infrastructure()
             report = self._stream(settings)
+            if self.options.labels:
+                self._label(settings, report)
             self._summary(settings, report, time.monotonic() - started)
         except KeyboardInterrupt:
             self.console.print("\ninterrupted: stopping everything the demo started")
@@ -149,6 +162,8 @@ class Demo:
             bad_fraction=options.bad_fraction,
             time_scale=options.time_scale,
             drift=options.drift,
+            labels=options.labels,
+            truth_file=self._truth_file if options.labels else None,
         )
         latest: list[ProduceReport] = [ProduceReport()]
         outcome: list[ProduceReport | BaseException] = []
@@ -168,6 +183,34 @@ class Demo:
             return self._follow(settings, start, latest, outcome)
         finally:
             ticker.stop()
+
+    @property
+    def _truth_file(self) -> Path:
+        return self.stack.state_dir / "truth.txt"
+
+    def _label(self, settings: Settings, report: ProduceReport) -> None:
+        """The investigators label alerts until they read them all; then wait until the sink
+        stored every label (the chargebacks were sent with the transactions)."""
+        feedback = FeedbackThread(settings, self._truth_file, FeedbackOptions())
+        try:
+            wait_until(feedback.caught_up, 120, "the investigators to read every alert", 0.5)
+        finally:
+            verdicts = feedback.stop()
+        query = (
+            "SELECT countIf(label_source = 'chargeback'), "
+            "countIf(label_source = 'alert_feedback') FROM labels"
+        )
+        expected = [report.labels, verdicts]
+        wait_until(
+            lambda: [int(n) for n in query_rows(settings, query)[1][0]] == expected,
+            120,
+            "the sink to store every label",
+            0.5,
+        )
+        self.console.print(
+            f"[bold]labels[/bold] stored {report.labels:,} chargebacks (fraud or cleared) + "
+            f"{verdicts:,} alert-feedback verdicts"
+        )
 
     def _show_alert(self, line: str) -> None:
         self.console.print(f"[red]{escape(line)}[/red]", highlight=False, soft_wrap=True)
@@ -230,19 +273,47 @@ class Demo:
             f"+ {dead_letters:,} dead letters"
         )
         for point in report.drift:
-            self.console.print(f"[bold]drift[/bold] at event {point.index:,}: {point.name}")
+            self.console.print(
+                f"[bold]drift[/bold] at event {point.index:,} "
+                f"(event time {utc(point.event_time)} UTC): {point.name}"
+            )
         for title, query in SUMMARY_QUERIES:
-            columns, rows = query_rows(settings, query)
-            table = Table(*columns, title=title, title_justify="left")
-            for row in rows:
-                table.add_row(*(str(v) for v in row))
-            self.console.print(table)
+            self._table(settings, title, query)
+        if self.options.labels:
+            self._quality(settings, report)
         self.console.print(f"demo finished in {seconds:.0f}s. More SQL, once the demo has stopped:")
+        command = self._sql_command("SELECT count() FROM predictions")
+        self.console.print(f"  {command}", soft_wrap=True)
+
+    def _quality(self, settings: Settings, report: ProduceReport) -> None:
+        """Quality per model version and day; with a drift, per hour around each point."""
+        self._table(settings, "Labels by source", LABELS_BY_SOURCE)
+        queries = [("Quality per model version and day (docs/model-quality.md)", QUALITY_BY_DAY)]
+        queries += [
+            (
+                f"Quality per hour around the drift at {utc(p.event_time)}: {p.name}",
+                around_drift(p.event_time),
+            )
+            for p in report.drift
+        ]
+        for title, query in queries:
+            self._table(settings, title, query)
+            command = escape(self._sql_command(query))
+            self.console.print(f"  {command}", highlight=False, soft_wrap=True)
+
+    def _table(self, settings: Settings, title: str, query: str) -> None:
+        columns, rows = query_rows(settings, query)
+        table = Table(*columns, title=title, title_justify="left")
+        for row in rows:
+            table.add_row(*(str(v) for v in row))
+        self.console.print(table, width=max(self.console.width, TABLE_WIDTH))
+
+    def _sql_command(self, query: str) -> str:
+        """The command that runs ``query`` on the demo's warehouse once the demo stopped."""
         dsn = ""
         if self.options.state_dir != Path(".stream_app"):
             dsn = f"STREAM_APP_WAREHOUSE_DSN=chdb://{self.options.state_dir}/warehouse "
-        command = f'{dsn}.venv/bin/stream-app sql "SELECT count() FROM predictions"'  # noqa: S608
-        self.console.print(f"  {command}")
+        return f'{dsn}.venv/bin/stream-app sql "{query}"'
 
     def _stop_all(self) -> None:
         for child in reversed(self.children):

@@ -146,19 +146,21 @@ def expected_windows(rows: list[Scored], width_ms: int) -> dict[tuple[str, int],
     return expected
 
 
-def expected_at_k(rows: list[Scored]) -> dict[tuple[str, int], tuple[float, float, float]]:
+def expected_at_k(
+    rows: list[Scored], k: int = K
+) -> dict[tuple[str, int], tuple[float, float, float]]:
     """P@k, the share of the top k labelled, CP@k per model version and day."""
     days: dict[tuple[str, int], list[Scored]] = defaultdict(list)
     for r in rows:
         days[(r.model_version, r.event_time // DAY_MS * DAY_MS)].append(r)
     expected = {}
     for key, group in days.items():
-        events = sorted((r.score, bool(r.truth), r.truth is not None) for r in group)[::-1][:K]
+        events = sorted((r.score, bool(r.truth), r.truth is not None) for r in group)[::-1][:k]
         cards: dict[str, tuple[float, bool]] = {}
         for r in group:
             score, fraud = cards.get(r.card_id, (0.0, False))
             cards[r.card_id] = (max(score, r.score), fraud or bool(r.truth))
-        top_cards = sorted(cards.values(), reverse=True)[:K]
+        top_cards = sorted(cards.values(), reverse=True)[:k]
         expected[key] = (
             sum(e[1] for e in events) / len(events),
             sum(e[2] for e in events) / len(events),
