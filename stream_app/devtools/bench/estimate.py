@@ -2,7 +2,8 @@
 
 A champion is trained as ``stream-app models train`` trains it (seed 1). Each scenario then runs
 the generator on another seed with that scenario's drift schedule, computes the features as
-training does, and scores every event. The first ``reference_events`` are the labelled reference
+training does, and scores every event. After a warm-up of the card state, the next
+``reference_events`` are the labelled reference
 the calibration is fitted on; each later window is estimated from its scores alone and compared
 with the figures its labels give. The naive baseline carries the reference's realised figures
 forward. The drift point falls on a window boundary, so every window is wholly before or after.
@@ -16,7 +17,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ class EstimateBenchOptions:
     #: the streams' seed (the champion is trained on seed 1)
     seed: int = 11
     train_events: int = 200_000
+    #: events before the reference that only warm the card state up, as a running worker's is
+    warmup_events: int = 20_000
     reference_events: int = 60_000
     window_events: int = 60_000
     #: windows after the reference; the drift point, halfway through the run, falls between two
@@ -57,6 +60,7 @@ class EstimateBenchOptions:
         a concept drift, both windows after the drift point."""
         return cls(
             train_events=30_000,
+            warmup_events=5_000,
             reference_events=20_000,
             window_events=10_000,
             windows=2,
@@ -79,14 +83,18 @@ def _realised(
 def _scored(
     model: LightGBMRuntime, scenario: str, options: EstimateBenchOptions
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], int]:
-    """Scores and labels of a scenario's run, and its drift point (``events`` if none)."""
+    """Scores and labels of a scenario's run after the warm-up, and its drift point (counted
+    from the reference's start; ``events`` if none)."""
+    warmup = options.warmup_events
     schedule = drift_schedule(scenario, options.events)
     generator = TransactionGenerator(
-        seed=options.seed, time_scale=TrainingConfig.time_scale, drift=schedule
+        seed=options.seed,
+        time_scale=TrainingConfig.time_scale,
+        drift=[replace(point, index=point.index + warmup) for point in schedule],
     )
-    generated = list(itertools.islice(generator, options.events))
-    scores = model.predict(training_features([g.event for g in generated]))
-    labels = np.fromiter((g.is_fraud for g in generated), dtype=bool, count=len(generated))
+    generated = list(itertools.islice(generator, warmup + options.events))
+    scores = model.predict(training_features([g.event for g in generated]))[warmup:]
+    labels = np.fromiter((g.is_fraud for g in generated[warmup:]), dtype=bool, count=len(scores))
     return scores, labels, schedule[0].index if schedule else options.events
 
 
