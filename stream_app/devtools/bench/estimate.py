@@ -3,10 +3,10 @@
 A champion is trained as ``stream-app models train`` trains it (seed 1). Each scenario then runs
 the generator on another seed with that scenario's drift schedule, computes the features as
 training does, and scores every event. After a warm-up of the card state, the next
-``reference_events`` are the labelled reference
-the calibration is fitted on; each later window is estimated from its scores alone and compared
-with the figures its labels give. The naive baseline carries the reference's realised figures
-forward. The drift point falls on a window boundary, so every window is wholly before or after.
+``reference_events`` are the labelled reference the calibration is fitted on; each later window
+is estimated from its scores alone and compared with the figures its labels give. The naive
+baseline carries the reference's realised figures forward. With the default sizes the drift
+point falls on a window boundary, so every window is wholly before or after it.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ class EstimateBenchOptions:
 
     @classmethod
     def quick(cls) -> EstimateBenchOptions:
-        """Some 25 seconds' worth (on an idle machine), for the test suite: a covariate shift and
-        a concept drift, both windows after the drift point."""
+        """Some 10 seconds' worth, for the test suite: a covariate shift and a concept drift,
+        both windows after the drift point."""
         return cls(
             train_events=30_000,
             warmup_events=5_000,
