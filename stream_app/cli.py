@@ -318,6 +318,21 @@ def bench_drift(
     drift_command(options, json_path, bench_console())
 
 
+@bench_app.command("estimate")
+def bench_estimate(
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer scenarios and events.")] = False,
+) -> None:
+    """The label-free estimate (CBPE) against the realised figures, per scenario and window."""
+    from stream_app.devtools.bench.estimate import EstimateBenchOptions, estimate_command
+    from stream_app.devtools.bench.runner import bench_console
+
+    options = EstimateBenchOptions.quick() if quick else EstimateBenchOptions()
+    estimate_command(options, json_path, bench_console())
+
+
 @bench_app.command("calibrate-drift")
 def bench_calibrate_drift(
     target: Annotated[
