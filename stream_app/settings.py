@@ -174,7 +174,8 @@ class Settings(BaseSettings):
     sql_max_result_rows: int = Field(default=1_000_000, ge=1)
     """rows one answer may hold (`max_result_rows`, beyond: an error, not a truncated answer)"""
     sql_max_result_mb: int = Field(default=100, ge=1)
-    """bytes one answer may hold before formatting (`max_result_bytes`)"""
+    """bytes one answer of the endpoint may hold, formatted (chDB 4.4 does not enforce the
+    engine's `max_result_bytes`)"""
     web_port_file: Path | None = None
     """where the sink or a worker writes the port its web server listens on once bound; with
     port 0 the system picks a free one: how the demo, the benchmark and the tests find it"""

@@ -59,7 +59,6 @@ def readonly_limits(settings: Settings) -> dict[str, Any]:
         "max_memory_usage": settings.sql_max_memory_mb * 2**20,
         "max_rows_to_read": settings.sql_max_rows_to_read,
         "max_result_rows": settings.sql_max_result_rows,
-        "max_result_bytes": settings.sql_max_result_mb * 2**20,
         "result_overflow_mode": "throw",
         "max_query_size": settings.sql_max_query_bytes,
         "readonly": 1,

@@ -26,9 +26,11 @@ class QueryEndpoint:
         max_concurrent: int,
         max_waiting: int,
         max_query_bytes: int,
+        max_result_bytes: int,
         token: SecretStr | None = None,
     ) -> None:
         self.sql, self.max_query_bytes, self._token = sql, max_query_bytes, token
+        self._max_result_bytes = max_result_bytes
         self._capacity = max_concurrent + max_waiting
         self._admitted = 0
         self._executor = ThreadPoolExecutor(max_concurrent, thread_name_prefix="sql-query")
@@ -40,6 +42,7 @@ class QueryEndpoint:
             settings.sql_max_concurrent,
             settings.sql_max_waiting,
             settings.sql_max_query_bytes,
+            settings.sql_max_result_mb * 2**20,
             settings.sql_token,
         )
 
@@ -68,6 +71,10 @@ class QueryEndpoint:
             return web.Response(status=400, text=str(exc))
         finally:
             self._admitted -= 1
+        if len(body) > self._max_result_bytes:
+            return web.Response(
+                status=400, text=f"the answer is over {self._max_result_bytes} bytes: refused"
+            )
         return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
     def close(self) -> None:

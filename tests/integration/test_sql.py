@@ -192,7 +192,9 @@ def test_a_syntax_error_is_the_parsers_message_about_the_query_sent(warehouse):
     with pytest.raises(WarehouseError) as refused:
         ReadOnlySql(lambda: connect(settings, readonly=True)).run("SELEC 1", "CSVWithNames")
     message = str(refused.value)
-    assert message.startswith("Code: 62. DB::Exception: Syntax error: failed at position 7 (1): 1. ")
+    assert message.startswith(
+        "Code: 62. DB::Exception: Syntax error: failed at position 7 (1): 1. "
+    )
     assert message.endswith(" (SYNTAX_ERROR)")
     assert "formatQuery" not in message and "FORMAT" not in message, message
 
