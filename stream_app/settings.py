@@ -156,6 +156,26 @@ class Settings(BaseSettings):
     """where the sink (and a worker) serve HTTP"""
     sql_port: int = Field(default=8124, ge=0, le=65535)
     """the sink's `/health`, `/metrics` and (chDB) read-only SQL endpoint; 0: a free port"""
+    # the sink's read-only SQL endpoint (docs/sql-endpoint.md): limits the client cannot lift
+    sql_token: SecretStr | None = None
+    """when set, `POST /query` needs `Authorization: Bearer <token>` (`stream-app sql` sends it)"""
+    sql_max_concurrent: int = Field(default=2, ge=1)
+    """queries run at once, each on its own read-only session ..."""
+    sql_max_waiting: int = Field(default=8, ge=0)
+    """... and queries waiting for one; beyond both: 503 at once"""
+    sql_max_query_bytes: int = Field(default=1_000_000, ge=1024)
+    """longest query text (a larger body: 413; the engine's `max_query_size`)"""
+    sql_max_execution_s: float = Field(default=30.0, gt=0)
+    """a query running longer is stopped (`max_execution_time`)"""
+    sql_max_memory_mb: int = Field(default=1024, ge=16)
+    """memory one query may take (`max_memory_usage`)"""
+    sql_max_rows_to_read: int = Field(default=10_000_000_000, ge=1)
+    """rows one query may read (`max_rows_to_read`)"""
+    sql_max_result_rows: int = Field(default=1_000_000, ge=1)
+    """rows one answer may hold (`max_result_rows`, beyond: an error, not a truncated answer)"""
+    sql_max_result_mb: int = Field(default=100, ge=1)
+    """bytes one answer of the endpoint may hold, formatted (chDB 4.4 does not enforce the
+    engine's `max_result_bytes`)"""
     web_port_file: Path | None = None
     """where the sink or a worker writes the port its web server listens on once bound; with
     port 0 the system picks a free one: how the demo, the benchmark and the tests find it"""

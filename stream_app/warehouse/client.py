@@ -26,11 +26,12 @@ def chdb_directory(dsn: str) -> Path:
 def connect(settings: Settings, *, readonly: bool = False) -> Client:
     """A client on the warehouse; ``readonly`` sessions are refused writes by the engine itself.
 
-    Read-only sessions start in the project's database (``readonly=1`` forbids switching it).
+    Read-only sessions start in the project's database (``readonly=1`` forbids switching it)
+    with the per-query limits of :func:`readonly_limits`, which ``readonly=1`` locks.
     """
     options: dict[str, Any] = {}
     if readonly:
-        options = {"settings": {"readonly": 1}, "database": settings.warehouse_database}
+        options = {"settings": readonly_limits(settings), "database": settings.warehouse_database}
     dsn = settings.warehouse_dsn
     try:
         if dsn.startswith(CHDB_SCHEME):
@@ -48,6 +49,20 @@ def connect(settings: Settings, *, readonly: bool = False) -> Client:
                 "endpoint answers at sql_host:sql_port; check STREAM_APP_SQL_PORT)"
             )
         raise WarehouseError(f"cannot open warehouse {redact(dsn)}: {exc}{hint}") from exc
+
+
+def readonly_limits(settings: Settings) -> dict[str, Any]:
+    """ClickHouse settings of a read-only session, applied in order: ``readonly`` comes last, as
+    it forbids changing any setting after it (in ``SET`` and in a query's ``SETTINGS``)."""
+    return {
+        "max_execution_time": settings.sql_max_execution_s,
+        "max_memory_usage": settings.sql_max_memory_mb * 2**20,
+        "max_rows_to_read": settings.sql_max_rows_to_read,
+        "max_result_rows": settings.sql_max_result_rows,
+        "result_overflow_mode": "throw",
+        "max_query_size": settings.sql_max_query_bytes,
+        "readonly": 1,
+    }
 
 
 def redact(dsn: str) -> str:

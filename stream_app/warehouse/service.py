@@ -22,6 +22,7 @@ from stream_app.kafka.topics import check_topics, sink_topics
 from stream_app.settings import Settings
 from stream_app.thread_service import ThreadService, execute
 from stream_app.warehouse.client import connect, redact
+from stream_app.warehouse.endpoint import QueryEndpoint
 from stream_app.warehouse.health import SinkHealth
 from stream_app.warehouse.ingest import Route, WarehouseIngest
 from stream_app.warehouse.metrics import ingest_metrics
@@ -84,7 +85,8 @@ def serve(settings: Settings, ingest: WarehouseIngest) -> None:
     service = ThreadService(ingest, "ingest-loop")
     sql = None
     if settings.embedded_warehouse:
-        sql = ReadOnlySql(lambda: connect(settings, readonly=True))
+        read_only = ReadOnlySql(lambda: connect(settings, readonly=True))
+        sql = QueryEndpoint.from_settings(settings, read_only)
     web = SinkWeb(
         settings.sql_host,
         settings.sql_port,

@@ -8,7 +8,6 @@ and opens the warehouse itself (read-only) otherwise.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import urllib.error
 import urllib.parse
@@ -21,66 +20,69 @@ from clickhouse_connect.driver.client import Client
 from stream_app.errors import WarehouseError
 from stream_app.settings import Settings
 from stream_app.warehouse.client import connect
+from stream_app.warehouse.statements import refusal
 
-_OUTFILE = re.compile(r"^INTO OUTFILE ", re.MULTILINE)
 FORMATS = {"table": "JSONCompact", "json": "JSONEachRow", "csv": "CSVWithNames"}
-#: this module's own refusal (every other refusal is the engine's message)
-OUTFILE_REFUSED = "INTO OUTFILE writes files on the server: refused on read-only SQL"
-MAX_QUERY_BYTES = 1_000_000
+#: how the engine's parser error names the query that asked it to parse (cut from the message)
+_PARSER_SCOPE = ": In scope SELECT formatQuery("
 
 
 class ReadOnlySql:
-    """Runs queries on a ``readonly=1`` session of the warehouse, one at a time.
+    """Runs statements that :func:`~stream_app.warehouse.statements.refusal` allows on
+    ``readonly=1`` sessions of the warehouse, one session per query running at once.
 
-    After a failed query the session is replaced: chDB keeps the output of the statements of a
-    multi-statement input that ran before the refused one, and would prepend it to the next
-    result (seen with chDB 4.4: ``SELECT 1; DROP ...`` then ``SELECT count()`` gave ``1\\n<n>``).
+    A session is opened when every open one is busy and kept for the next query; the caller
+    bounds how many run at once. After a failed query the session is replaced: chDB keeps the
+    output of the statements of a multi-statement input that ran before the refused one, and
+    would prepend it to the next result (seen with chDB 4.4).
     """
 
     def __init__(self, open_client: Callable[[], Client]) -> None:
         self._open_client = open_client
-        self._client = open_client()
+        self._idle = [open_client()]
         self._lock = threading.Lock()
 
     def run(self, query: str, clickhouse_format: str) -> bytes:
-        """The result in a ClickHouse format, or ``WarehouseError`` with the engine's text."""
+        """The result in a ClickHouse format, or ``WarehouseError`` with the reason it has none:
+        the engine's own message, or this module's refusal."""
         with self._lock:
-            self._refuse_what_readonly_lets_through(query)
-            try:
-                result: bytes = self._client.raw_query(query, fmt=clickhouse_format)
-            except Exception as exc:  # driver errors carry ClickHouse's own message
-                self._client = self._open_client()
-                if "SYNTAX_ERROR" not in str(exc):
-                    raise WarehouseError(str(exc).strip()) from None
-                # Statements without a result set (SYSTEM, SET, ...) reject the FORMAT clause
-                # the driver appends: send them as they are, so the engine answers for itself.
-                return self._command(query)
+            client = self._idle.pop() if self._idle else None
+        client = client or self._open_client()
+        try:
+            statement = _allowed_statement(client, query)
+            result: bytes = client.raw_query(statement, fmt=clickhouse_format)
+        except Exception as exc:  # driver errors carry ClickHouse's own message
+            client = self._open_client()
+            raise WarehouseError(_without_parser_scope(str(exc).strip())) from None
+        finally:
+            with self._lock:
+                self._idle.append(client)
         return result
 
-    def _refuse_what_readonly_lets_through(self, query: str) -> None:
-        """Two gaps of ``readonly=1`` in chDB, closed with the engine's own parser.
 
-        chDB runs every statement of a multi-statement input, and ``SELECT ... INTO OUTFILE``
-        writes files despite ``readonly=1`` (chDB 4.4). ``formatQuery`` parses the text as
-        ClickHouse does: it refuses multi-statements with its own error, and its canonical form
-        puts a real ``INTO OUTFILE`` clause at the start of a line (a string literal never does).
-        """
-        try:
-            canonical = self._client.query(
-                "SELECT formatQuery({q:String})", parameters={"q": query}
-            ).result_rows[0][0]
-        except Exception as exc:
-            self._client = self._open_client()
-            raise WarehouseError(str(exc).strip()) from None
-        if _OUTFILE.search(canonical):
-            raise WarehouseError(OUTFILE_REFUSED)
+def _allowed_statement(client: Client, query: str) -> str:
+    """``query`` in the engine's canonical form, what runs, if its parse tree is allowed.
 
-    def _command(self, query: str) -> bytes:
-        try:
-            return f"{self._client.command(query)}\n".encode()
-        except Exception as exc:
-            self._client = self._open_client()
-            raise WarehouseError(str(exc).strip()) from None
+    ``formatQuery`` refuses syntax errors and multi-statement input (chDB would run every
+    statement of one); its output, a single statement, is then parsed again for ``EXPLAIN AST``.
+    """
+    canonical: str = client.query("SELECT formatQuery(%(q)s)", parameters={"q": query}).result_rows[
+        0
+    ][0]
+    reason = refusal(str(client.command(f"EXPLAIN AST {canonical}")))
+    if reason is not None:
+        raise WarehouseError(reason)
+    return canonical
+
+
+def _without_parser_scope(message: str) -> str:
+    """The engine's message without the ``formatQuery`` call that carried the user's text.
+
+    >>> _without_parser_scope("Code: 62. Syntax error: x. : In scope SELECT formatQuery('x'). (E)")
+    'Code: 62. Syntax error: x. (E)'
+    """
+    head, scope, tail = message.partition(_PARSER_SCOPE)
+    return f"{head.rstrip()} {tail.rsplit(' ', 1)[-1]}" if scope else message
 
 
 def run_query(
@@ -93,6 +95,8 @@ def run_query(
             data=query.encode(),
             method="POST",
         )
+        if settings.sql_token is not None:
+            request.add_header("Authorization", f"Bearer {settings.sql_token.get_secret_value()}")
         try:
             with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
                 body: bytes = response.read()

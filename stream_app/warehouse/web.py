@@ -1,14 +1,13 @@
 """The sink's web server (aiohttp, run as a ``mode`` Service): ``GET /health``, ``GET /metrics``
 and, with the embedded warehouse, ``POST /query?format=F`` with the SQL as body.
 
-Queries run in the event loop's executor (one at a time: :class:`ReadOnlySql` holds a lock), never
-on the loop itself; the engine refuses writes (``readonly=1``).
+Queries run in threads of :class:`~stream_app.warehouse.endpoint.QueryEndpoint`, never on the
+loop itself.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,8 @@ import mode
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from stream_app.errors import WarehouseError
 from stream_app.port_file import write_port
-from stream_app.warehouse.sql import FORMATS, MAX_QUERY_BYTES, ReadOnlySql
+from stream_app.warehouse.endpoint import QueryEndpoint
 
 
 class SinkWeb(mode.Service):
@@ -35,7 +33,7 @@ class SinkWeb(mode.Service):
         port: int,
         health: Callable[[], dict[str, object]],
         metrics: CollectorRegistry,
-        sql: ReadOnlySql | None,
+        sql: QueryEndpoint | None,
         port_file: Path | None = None,
         **kwargs: Any,
     ) -> None:
@@ -45,11 +43,12 @@ class SinkWeb(mode.Service):
         self._runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
-        app = web.Application(client_max_size=MAX_QUERY_BYTES)  # larger bodies: 413
+        app = web.Application()
+        if self._sql is not None:  # larger bodies: 413, by aiohttp (a bad Content-Length: 400)
+            app = web.Application(client_max_size=self._sql.max_query_bytes)
+            app.router.add_post("/query", self._sql.post_query)
         app.router.add_get("/health", self._get_health)
         app.router.add_get("/metrics", self._get_metrics)
-        if self._sql is not None:
-            app.router.add_post("/query", _query_handler(self._sql))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self.port).start()
@@ -61,6 +60,8 @@ class SinkWeb(mode.Service):
     async def on_stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._sql is not None:
+            self._sql.close()
 
     async def _get_health(self, _request: web.Request) -> web.Response:
         report = self._health()
@@ -73,21 +74,3 @@ class SinkWeb(mode.Service):
         return web.Response(
             body=generate_latest(self._metrics), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
-
-
-def _query_handler(sql: ReadOnlySql) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def post_query(request: web.Request) -> web.Response:
-        fmt = request.query.get("format", FORMATS["table"])
-        if fmt not in FORMATS.values():
-            return web.Response(
-                status=400, text=f"format must be one of {sorted(FORMATS.values())}"
-            )
-        query = await request.text()  # 413 beyond the application's client_max_size
-        loop = asyncio.get_running_loop()
-        try:
-            body = await loop.run_in_executor(None, sql.run, query, fmt)
-        except WarehouseError as exc:
-            return web.Response(status=400, text=str(exc))
-        return web.Response(body=body, content_type="text/plain", charset="utf-8")
-
-    return post_query

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ def test_defaults_run_the_embedded_setup() -> None:
     assert defaults.embedded_warehouse
     assert defaults.kafka_profile == "local"
     assert defaults.topics == Topics()
+    assert ipaddress.ip_address(defaults.sql_host).is_loopback  # the SQL endpoint: this host only
     assert (defaults.schemas_dir / "registry.json").is_file()
 
 
@@ -139,7 +141,7 @@ def test_typo_in_a_nested_environment_variable_is_refused(env: SetEnv) -> None:
 
 
 def test_secrets_are_hidden(env: SetEnv) -> None:
-    env({"STREAM_APP_WAREHOUSE_PASSWORD": "hunter2-env"})
+    env({"STREAM_APP_WAREHOUSE_PASSWORD": "hunter2-env", "STREAM_APP_SQL_TOKEN": "hunter2-token"})
     loaded = Settings(schema_registry_secret=SecretStr("user:hunter2-arg"))
     for shown in (repr(loaded), str(loaded), loaded.model_dump_json()):
         assert "hunter2" not in shown
