@@ -15,9 +15,9 @@ from models.registry import FileModelStore, ModelMetadata
 from models.train import TrainingConfig, train_model
 from stream_app.control import promotion
 from stream_app.control.commands import CommandKind
-from stream_app.devtools.produce import ProduceOptions
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import producing, wait_for, wait_until_stored
+from tests.integration.conftest import count, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -71,36 +71,40 @@ def test_only_correctly_signed_commands_are_applied_by_every_worker(
     def issue(operator, version: str) -> promotion.PromotionResult:
         return promotion.issue(operator, CommandKind.PROMOTE, version, 30, "pytest", workers)
 
-    options = ProduceOptions(events=12_000, rate=1500, seed=31)
+    def scored_by_version(events: int, seed: int) -> dict[str, int]:
+        """Produce ``events`` more, wait until stored; predictions per model version so far."""
+        before = count(settings, "SELECT count() FROM predictions")
+        report = produce(settings, ProduceOptions(events=events, seed=seed))
+        wait_for(
+            lambda: count(settings, "SELECT count() FROM predictions") >= before + report.valid,
+            90,
+            "predictions stored",
+        )
+        sql = "SELECT model_version, count() FROM predictions GROUP BY 1"
+        return {version: n for version, n in query_rows(settings, sql)[1]}
+
     with running_sink(settings), running_worker(one) as a, running_worker(two) as b:
         loops = [a.loop, b.loop]
-        with producing(settings, options) as produced:
-            wait_for(lambda: all(loop.stats.assigned for loop in loops), 60, "both assigned")
-            wait_for(lambda: sum(loop.stats.scored for loop in loops) > 1000, 60, "load")
-            for operator, version, reason in [
-                (unsigned, "2", "unsigned command"),
-                (signed, "3", "its metadata (threshold, feature set) differs from the signed"),
-                (signed, "4", "unknown model version '4'"),
-            ]:
-                refused = issue(operator, version)
-                assert refused.refused == sorted(workers), (version, refused.acks)
-                assert all(reason in ack.reason for ack in refused.acks.values()), refused.acks
-                assert {ack.champion_version for ack in refused.acks.values()} == {"1"}
-                assert not refused.aliases_moved
-                scored = sum(loop.stats.scored for loop in loops)
-                wait_for(lambda s=scored: sum(lp.stats.scored for lp in loops) > s + 500, 60)
-                assert [loop.switch.models.versions for loop in loops] == [("1", None)] * 2
-            applied = issue(signed, "2")
-            assert applied.applied == sorted(workers) and applied.aliases_moved
-            assert FileModelStore(operator_dir).aliases()["champion"] == "2"
-        report = produced["report"]
-        wait_until_stored(settings, report)
+        wait_for(lambda: all(loop.stats.assigned for loop in loops), 60, "both assigned")
+        for operator, version, reason in [
+            (unsigned, "2", "unsigned command"),
+            (signed, "3", "its metadata (threshold, feature set) differs from the signed"),
+            (signed, "4", "unknown model version '4'"),
+        ]:
+            refused = issue(operator, version)
+            assert refused.refused == sorted(workers), (version, refused.acks)
+            assert all(reason in ack.reason for ack in refused.acks.values()), refused.acks
+            assert {ack.champion_version for ack in refused.acks.values()} == {"1"}
+            assert not refused.aliases_moved
+        assert [loop.switch.models.versions for loop in loops] == [("1", None)] * 2
+        assert scored_by_version(2000, seed=31) == {"1": 2000}  # still scoring on version 1
+        applied = issue(signed, "2")
+        assert applied.applied == sorted(workers) and applied.aliases_moved
+        assert FileModelStore(operator_dir).aliases()["champion"] == "2"
+        assert scored_by_version(2000, seed=32) == {"1": 2000, "2": 2000}  # never the tampered 3
         wait_for(
             lambda: (
-                query_rows(
-                    settings, "SELECT count() FROM control_events WHERE command = 'promote'"
-                )[1][0][0]
-                >= 8
+                count(settings, "SELECT count() FROM control_events WHERE command = 'promote'") >= 8
             ),
             60,
             "acknowledgements stored",
@@ -112,5 +116,3 @@ def test_only_correctly_signed_commands_are_applied_by_every_worker(
     )[1]
     assert events == [["applied", "2", 2], ["refused", "2", 2], ["refused", "3", 2],
                       ["refused", "4", 2]]  # fmt: skip
-    versions = query_rows(settings, "SELECT DISTINCT model_version FROM predictions ORDER BY 1")
-    assert versions[1] == [["1"], ["2"]]  # never the tampered 3
