@@ -10,12 +10,15 @@ from pathlib import Path
 import msgspec
 import pytest
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from models.registry import FileModelStore, ModelMetadata
 from models.train import TrainingConfig, train_model
+from stream_app.cli import app
 from stream_app.control import promotion
 from stream_app.control.commands import CommandKind
 from stream_app.devtools.produce import ProduceOptions, produce
+from stream_app.processes import settings_env
 from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import count, wait_for
 
@@ -39,7 +42,7 @@ def signed_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_only_correctly_signed_commands_are_applied_by_every_worker(
-    make_settings, signed_models, running_worker, running_sink, tmp_path
+    make_settings, signed_models, running_worker, running_sink, tmp_path, monkeypatch
 ):
     workers_dir, operator_dir = tmp_path / "workers", tmp_path / "operator"
     shutil.copytree(signed_models, workers_dir)
@@ -102,6 +105,16 @@ def test_only_correctly_signed_commands_are_applied_by_every_worker(
         assert applied.applied == sorted(workers) and applied.aliases_moved
         assert FileModelStore(operator_dir).aliases()["champion"] == "2"
         assert scored_by_version(2000, seed=32) == {"1": 2000, "2": 2000}  # never the tampered 3
+        # `models list` shows what every live worker runs, and says where a registry disagrees
+        for name, value in settings_env(signed).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("COLUMNS", "250")
+        listed = CliRunner().invoke(app, ["models", "list"])
+        assert listed.exit_code == 0 and "worker-a (champion), worker-b (champion)" in listed.output
+        assert "the registry says" not in listed.output, listed.output
+        monkeypatch.setenv("STREAM_APP_MODEL_DIR", str(workers_dir))  # its aliases never moved
+        listed = CliRunner().invoke(app, ["models", "list"])
+        assert "worker-a runs champion 2, challenger None; the registry says 1" in listed.output
         wait_for(
             lambda: (
                 count(settings, "SELECT count() FROM control_events WHERE command = 'promote'") >= 8
