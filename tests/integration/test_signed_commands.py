@@ -4,6 +4,7 @@ says so on the status topic; a correctly signed promote is applied (docs/securit
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -42,8 +43,9 @@ def signed_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_only_correctly_signed_commands_are_applied_by_every_worker(
-    make_settings, signed_models, running_worker, running_sink, tmp_path, monkeypatch
+    make_settings, signed_models, running_worker, running_sink, tmp_path, monkeypatch, caplog
 ):
+    caplog.set_level(logging.INFO)
     workers_dir, operator_dir = tmp_path / "workers", tmp_path / "operator"
     shutil.copytree(signed_models, workers_dir)
     shutil.copytree(signed_models, operator_dir)
@@ -129,3 +131,5 @@ def test_only_correctly_signed_commands_are_applied_by_every_worker(
     )[1]
     assert events == [["applied", "2", 2], ["refused", "2", 2], ["refused", "3", 2],
                       ["refused", "4", 2]]  # fmt: skip
+    # the workers logged each refusal with its reason, never the key
+    assert "refused unsigned command" in caplog.text and KEY not in caplog.text
