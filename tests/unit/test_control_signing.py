@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
+import fastavro
 import msgspec
 import pytest
 from pydantic import SecretStr
 
 from models.loader import ModelLoader
 from models.registry import FileModelStore, ModelDigests, ModelMetadata, sha256_text
+from stream_app.codecs.avro import load_schema
 from stream_app.codecs.factory import schema_registry
 from stream_app.control.commands import CommandKind, ControlCodecs, ControlCommand, ControlError
 from stream_app.control.signing import CommandSigner, CommandVerifier
@@ -177,3 +180,16 @@ def test_a_raised_threshold_is_refused_by_a_command_and_by_a_reload(registry):
         ModelLoader(store).load("1", signed)
     with pytest.raises(ModelError, match="differs from when first loaded"):
         loader.load("1")  # a reload, no digests in the command
+
+
+def test_a_command_written_before_signing_existed_still_decodes(settings):
+    """The compacted topic of an existing setup holds commands of the first schema (id 4)."""
+    codecs = ControlCodecs(settings, schema_registry(settings))
+    first = load_schema(settings.schemas_dir, "control_command_v1.avsc")
+    body = io.BytesIO()
+    old = {"command_id": "c0", "command": "promote", "version": "1", "issued_by": "me",
+           "issued_at": 1, "signature": None}  # fmt: skip
+    fastavro.schemaless_writer(body, fastavro.parse_schema(first), old)
+    decoded = codecs.decode_command(b"\x00\x00\x00\x00\x04" + body.getvalue())
+    assert decoded == ControlCommand("c0", "promote", "1", "me", 1)
+    assert codecs.encode_command(decoded)[:5] == b"\x00\x00\x00\x00\x09"  # written as the new one
