@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lightgbm as lgb
 
-from models.registry import CHAMPION, ModelMetadata, ModelStore
+from models.registry import CHAMPION, ModelDigests, ModelMetadata, ModelStore, sha256_text
 from models.runtime import LightGBMRuntime
 from models.verify import check_model_text
 from stream_app.errors import ModelError
@@ -13,18 +13,31 @@ from stream_app.features import FEATURE_NAMES, FEATURE_SET_VERSION
 
 class ModelLoader:
     """Loads versions of a store, each proven loadable and scoring in a child process before this
-    process loads it (once per checksum): a malformed model aborts the child, not the worker."""
+    process loads it (once per checksum): a malformed model aborts the child, not the worker.
+
+    A version is immutable: once loaded, its text and metadata are pinned, and a later load of
+    the same version whose text or metadata changed (a threshold raised, say) is refused.
+    """
 
     def __init__(self, store: ModelStore, check_timeout_s: float = 60.0) -> None:
         self.store = store
         self._check_timeout_s = check_timeout_s
         self._checked: set[str] = set()  # SHA-256 of texts proven in a child
+        self._pinned: dict[str, ModelDigests] = {}  # by version: the digests first loaded
 
-    def load(self, alias_or_version: str = CHAMPION) -> LightGBMRuntime:
+    def load(
+        self, alias_or_version: str = CHAMPION, expected: ModelDigests | None = None
+    ) -> LightGBMRuntime:
         """Load a version (checksum verified, proven in a child) and refuse one built for
-        another feature set; ``ModelError`` says why a version cannot be used."""
+        another feature set, or whose digests differ from ``expected`` (a signed command's) or
+        from those it had when first loaded; ``ModelError`` says why a version cannot be used."""
         metadata = self.store.resolve(alias_or_version)
         _check_compatible(metadata)
+        digests = ModelDigests.of(metadata)
+        _check_digests(metadata.version, digests, expected, "the signed command")
+        _check_digests(
+            metadata.version, digests, self._pinned.get(metadata.version), "when first loaded"
+        )
         if metadata.sha256 not in self._checked:
             text = self.store.load_text(metadata.version)  # checksum verified first
             try:
@@ -32,7 +45,9 @@ class ModelLoader:
             except ModelError as exc:
                 raise ModelError(f"model {metadata.version} {exc}") from None
             self._checked.add(metadata.sha256)
-        return load_model(self.store, metadata.version)
+        runtime = _runtime(self.store, metadata)
+        self._pinned.setdefault(metadata.version, digests)
+        return runtime
 
 
 def load_model(store: ModelStore, alias_or_version: str = CHAMPION) -> LightGBMRuntime:
@@ -42,13 +57,34 @@ def load_model(store: ModelStore, alias_or_version: str = CHAMPION) -> LightGBMR
     """
     metadata = store.resolve(alias_or_version)
     _check_compatible(metadata)
+    return _runtime(store, metadata)
+
+
+def _runtime(store: ModelStore, metadata: ModelMetadata) -> LightGBMRuntime:
+    """The runtime of ``metadata``'s version, its text checked against ``metadata`` itself."""
+    text = store.load_text(metadata.version)
+    if sha256_text(text) != metadata.sha256:
+        raise ModelError(f"model {metadata.version} changed while it was being loaded")
     try:
-        booster = lgb.Booster(model_str=store.load_text(metadata.version))
+        booster = lgb.Booster(model_str=text)
     except lgb.basic.LightGBMError as exc:
         raise ModelError(f"model {metadata.version} does not load: {exc}") from exc
     return LightGBMRuntime(
         metadata.version, metadata.threshold, metadata.feature_set_version, booster
     )
+
+
+def _check_digests(
+    version: str, actual: ModelDigests, wanted: ModelDigests | None, source: str
+) -> None:
+    if wanted is None:
+        return
+    if actual.model != wanted.model:
+        raise ModelError(f"model {version}: its text differs from {source} (SHA-256)")
+    if actual.metadata != wanted.metadata:
+        raise ModelError(
+            f"model {version}: its metadata (threshold, feature set) differs from {source}"
+        )
 
 
 def _check_compatible(metadata: ModelMetadata) -> None:

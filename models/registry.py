@@ -47,6 +47,19 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+class ModelDigests(msgspec.Struct, frozen=True):
+    """What a signed command pins of a version: the SHA-256 of its text and of its metadata
+    (threshold, feature set, the text's SHA-256 and the rest, as sorted JSON)."""
+
+    model: str
+    metadata: str
+
+    @classmethod
+    def of(cls, metadata: ModelMetadata) -> ModelDigests:
+        encoded = msgspec.json.encode(metadata, order="sorted")
+        return cls(metadata.sha256, hashlib.sha256(encoded).hexdigest())
+
+
 class ModelStore(ABC):
     """Where model versions live. Another store (object storage) implements the same methods."""
 

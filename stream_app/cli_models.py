@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from models.registry import FileModelStore
+from models.registry import CHALLENGER, CHAMPION, FileModelStore
 from stream_app.settings import Settings
 
 models_app = typer.Typer(help="Model registry and hot-swap.", no_args_is_help=True)
@@ -60,20 +60,55 @@ def _aliases_of(version: str, aliases: dict[str, str]) -> str:
     return ", ".join(alias for alias, v in aliases.items() if v == version)
 
 
+def _live_models(settings: Settings) -> dict[str, tuple[str, str | None]] | None:
+    """What each live worker runs, by its latest status; ``None`` if the broker cannot tell."""
+    from confluent_kafka import KafkaException
+
+    from stream_app.control.client import StatusReader, live_models
+    from stream_app.errors import BrokerError
+
+    try:
+        reader = StatusReader(settings)
+    except (BrokerError, KafkaException) as exc:
+        console.print(f"[yellow]what the workers run is unknown[/yellow] ({exc})")
+        return None
+    try:
+        return live_models(reader, within_s=3 * settings.heartbeat_interval_s + 1)
+    finally:
+        reader.close()
+
+
+def _runs(version: str, live: dict[str, tuple[str, str | None]]) -> str:
+    return ", ".join(
+        f"{worker} ({CHAMPION if champion == version else CHALLENGER})"
+        for worker, (champion, challenger) in sorted(live.items())
+        if version in (champion, challenger)
+    )
+
+
 @models_app.command("list")
 def list_versions() -> None:
-    """Registered versions with their evaluation and aliases."""
-    store = _store(Settings())
+    """Registered versions with their evaluation, aliases and the live workers running them; a
+    worker whose models differ from the registry's aliases is pointed out."""
+    settings = Settings()
+    store = _store(settings)
     aliases = store.aliases()
-    table = Table("version", "created", "features", "trees", "AUC", "F1", "threshold", "aliases")
+    live = _live_models(settings) or {}
+    table = Table("version", "created", "features", "trees", "AUC", "F1", "threshold", "aliases",
+                  "live workers")  # fmt: skip
     for m in store.versions():
         table.add_row(
             m.version, m.created_at, m.feature_set_version, str(m.num_trees),
             f"{m.evaluation.get('auc', float('nan')):.4f}",
             f"{m.evaluation.get('f1', float('nan')):.3f}", f"{m.threshold:.3f}",
-            _aliases_of(m.version, aliases),
+            _aliases_of(m.version, aliases), _runs(m.version, live),
         )  # fmt: skip
     Console().print(table)
+    registry = (aliases.get(CHAMPION), aliases.get(CHALLENGER))
+    for worker, models in sorted(live.items()):
+        if models != registry:
+            console.print(f"[yellow]{worker} runs champion {models[0]}, challenger {models[1]}; "
+                          f"the registry says {registry[0]}, {registry[1]}[/yellow]")  # fmt: skip
 
 
 @models_app.command("show")

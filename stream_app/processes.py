@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from stream_app.errors import StreamAppError
 from stream_app.port_file import read_port
 from stream_app.settings import Settings
@@ -24,12 +26,19 @@ def settings_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump(exclude={"topics"}).items():
         if value is None:
             continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"STREAM_APP_{name.upper()}"] = str(value)
+        env[f"STREAM_APP_{name.upper()}"] = _env_value(value)
     for name, value in settings.topics.model_dump().items():
         env[f"STREAM_APP_TOPICS__{name.upper()}"] = str(value)
     return env
+
+
+def _env_value(value: object) -> str:
+    """A setting as the environment gives it: secrets revealed, maps as JSON."""
+    if isinstance(value, dict):
+        return json.dumps({key: _env_value(item) for key, item in value.items()})
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return str(value)
 
 
 class ChildProcess:

@@ -143,6 +143,17 @@ class Settings(BaseSettings):
     model_check_timeout_s: float = Field(default=60.0, gt=0)
     """a model not loaded and scored by the child process within this is refused"""
 
+    # signed control commands (docs/security.md)
+    control_signing_keys: dict[str, SecretStr] = {}
+    """HMAC-SHA256 keys by key id, never logged: workers accept commands signed with any of them"""
+    control_signing_key_id: str | None = None
+    """the id of the key the CLI and the promotion path sign with; unset: they send unsigned"""
+    require_signed_commands: bool = False
+    """workers refuse unsigned, wrongly signed, unknown-key and replayed commands
+    ([security.md](security.md)); off: every command is applied as before"""
+    control_command_max_age_s: float = Field(default=300.0, gt=0)
+    """a live command issued further than this from the worker's clock is refused as replayed"""
+
     sink_group: str = "stream-app-sink"
     """consumer group of the warehouse sink"""
     sink_batch_rows: int = Field(default=10_000, ge=1)
@@ -207,6 +218,13 @@ class Settings(BaseSettings):
     # live model quality (docs/model-quality.md)
     quality_top_k: int = Field(default=100, ge=1)
     """k of the daily alert precision P@k and card precision CP@k (the `quality_at_k` view)"""
+
+    @model_validator(mode="after")
+    def _signing_key_known(self) -> Settings:
+        key_id = self.control_signing_key_id
+        if key_id is not None and key_id not in self.control_signing_keys:
+            raise ValueError(f"control_signing_key_id {key_id!r} is not in control_signing_keys")
+        return self
 
     @model_validator(mode="after")
     def _dead_letters_fit(self) -> Settings:

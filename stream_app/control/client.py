@@ -91,21 +91,29 @@ class StatusReader:
         self._consumer.close()
 
 
-def live_workers(reader: StatusReader, within_s: float) -> set[str]:
-    """Workers whose latest heartbeat is recent and who have not announced their stop.
+def live_models(reader: StatusReader, within_s: float) -> dict[str, tuple[str, str | None]]:
+    """The ``(champion, challenger)`` versions each live worker last reported: workers whose
+    latest record is recent and not the announcement of their stop.
 
     Latest by acknowledgement time: partitions of the status topic interleave when read.
     """
     now_ms = time.time() * 1000
-    last_seen: dict[str, tuple[int, str]] = {}
+    last_seen: dict[str, ControlStatus] = {}
     for status in reader.read_to_end():
+        previous = last_seen.get(status.worker_id)
         seen = (status.acknowledged_at, status.command)
-        last_seen[status.worker_id] = max(last_seen.get(status.worker_id, seen), seen)
+        if previous is None or seen >= (previous.acknowledged_at, previous.command):
+            last_seen[status.worker_id] = status
     return {
-        worker
-        for worker, (at, command) in last_seen.items()
-        if command != "stopped" and now_ms - at <= within_s * 1000
+        worker: (status.champion_version, status.challenger_version)
+        for worker, status in last_seen.items()
+        if status.command != "stopped" and now_ms - status.acknowledged_at <= within_s * 1000
     }
+
+
+def live_workers(reader: StatusReader, within_s: float) -> set[str]:
+    """Workers whose latest heartbeat is recent and who have not announced their stop."""
+    return set(live_models(reader, within_s))
 
 
 def wait_for_acks(

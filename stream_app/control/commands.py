@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from models.registry import ModelDigests
 from stream_app.codecs.factory import topic_codec
 from stream_app.codecs.registry import SchemaRegistry
 from stream_app.errors import CodecError, StreamAppError
@@ -38,7 +39,10 @@ class ControlCommand(msgspec.Struct, frozen=True):
     version: str | None
     issued_by: str
     issued_at: int
-    signature: bytes | None = None
+    signature: bytes | None = None  # HMAC-SHA256 of the other fields (control/signing.py)
+    key_id: str | None = None
+    model_sha256: str | None = None  # of the named version's text and metadata, signed with it
+    metadata_sha256: str | None = None
 
     @classmethod
     def new(cls, kind: CommandKind, version: str | None, issued_by: str) -> ControlCommand:
@@ -53,6 +57,12 @@ class ControlCommand(msgspec.Struct, frozen=True):
         if kind in NEEDS_VERSION and not self.version:
             raise ControlError(f"{kind.value} needs a version")
         return kind
+
+    def digests(self) -> ModelDigests | None:
+        """The named version's digests the command was signed with, if it carries them."""
+        if self.model_sha256 is None or self.metadata_sha256 is None:
+            return None
+        return ModelDigests(self.model_sha256, self.metadata_sha256)
 
     def key(self) -> bytes:
         """Compaction key: the last command per alias is what a restarting worker must see.

@@ -83,13 +83,13 @@ def prepare(loader: ModelLoader, current: ModelSet, command: ControlCommand) -> 
     """
     kind = command.kind()
     if kind in (CommandKind.PROMOTE, CommandKind.ROLLBACK):
-        champion = loader.load(str(command.version))
+        champion = loader.load(str(command.version), command.digests())
         challenger = current.challenger
         if challenger is not None and challenger.version == champion.version:
             challenger = None  # the challenger was promoted: its shadow slot is free
         return ModelSet(champion, challenger)
     if kind is CommandKind.SET_CHALLENGER:
-        return replace(current, challenger=loader.load(str(command.version)))
+        return replace(current, challenger=loader.load(str(command.version), command.digests()))
     if kind is CommandKind.CLEAR_CHALLENGER:
         return replace(current, challenger=None)
     if kind is CommandKind.RELOAD:

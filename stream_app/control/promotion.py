@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.registry import CHALLENGER, CHAMPION, FileModelStore
+import msgspec
+
+from models.registry import CHALLENGER, CHAMPION, FileModelStore, ModelDigests
 from stream_app.control.client import (
     StatusReader,
     live_workers,
@@ -22,6 +24,7 @@ from stream_app.control.client import (
     wait_for_acks,
 )
 from stream_app.control.commands import CommandKind, ControlCommand, ControlStatus
+from stream_app.control.signing import CommandSigner
 from stream_app.settings import Settings
 
 APPLIED = "applied"
@@ -75,13 +78,24 @@ def issue(
     workers: set[str] | None = None,
 ) -> PromotionResult:
     """Publish ``kind`` (``version`` resolved through the registry: an unknown one raises
-    ``ModelError`` before anything is published), wait up to ``timeout_s`` for ``workers`` (the
+    ``ModelError`` before anything is published; its digests carried, and the command signed
+    when a signing key is set), wait up to ``timeout_s`` for ``workers`` (the
     live workers by their heartbeats if ``None``), and move the aliases if the result is
     complete."""
     store = FileModelStore(settings.model_dir)
-    if version is not None:
-        version = store.resolve(version).version
-    command = ControlCommand.new(kind, version, issued_by or operator_name())
+    command = ControlCommand.new(kind, None, issued_by or operator_name())
+    if version is not None:  # the version and its digests, as the operator's registry has them
+        metadata = store.resolve(version)
+        digests = ModelDigests.of(metadata)
+        command = msgspec.structs.replace(
+            command,
+            version=metadata.version,
+            model_sha256=digests.model,
+            metadata_sha256=digests.metadata,
+        )
+    signer = CommandSigner.from_settings(settings)
+    if signer is not None:
+        command = signer.sign(command)
     reader = StatusReader(settings)
     try:
         if workers is None:

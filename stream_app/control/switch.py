@@ -23,6 +23,7 @@ from stream_app.control.commands import (
     ControlStatus,
 )
 from stream_app.control.modelset import ModelSet, prepare
+from stream_app.control.signing import CommandVerifier
 from stream_app.errors import ModelError
 from stream_app.events import HEARTBEAT
 from stream_app.kafka.drain import read_to_end
@@ -53,9 +54,11 @@ class ModelSwitch:
         status_topic: str,
         worker_id: str,
         heartbeat_interval_s: float,
+        verifier: CommandVerifier,
         refused_at_start: tuple[str, ...] = (),
     ) -> None:
         self._consumer = consumer
+        self._verifier = verifier
         self._refused_at_start = refused_at_start  # from initial_models, said in catch_up
         self._loader = loader
         self._codecs = codecs
@@ -80,7 +83,7 @@ class ModelSwitch:
         refused: list[tuple[ControlCommand | None, str]] = []
         start = TopicPartition(self._control_topic, 0, OFFSET_BEGINNING)
         for record in read_to_end(self._consumer, start):
-            command, models, reason = self._prepare(record.value(), self.models)
+            command, models, reason = self._prepare(record.value(), self.models, replaying=True)
             replayed += 1
             if models is not None:
                 self.models = models
@@ -139,12 +142,13 @@ class ModelSwitch:
             self._base = prepared[1]
         return prepared
 
-    def _prepare(self, value: bytes | None, base: ModelSet) -> Prepared:
+    def _prepare(self, value: bytes | None, base: ModelSet, replaying: bool = False) -> Prepared:
         try:
             command = self._codecs.decode_command(value)
         except ControlError as exc:
             return None, None, str(exc)
         try:
+            self._verifier.check(command, None if replaying else int(time.time() * 1000))
             return command, prepare(self._loader, base, command), ""
         except (ControlError, ModelError) as exc:
             return command, None, str(exc)

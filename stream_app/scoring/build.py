@@ -17,6 +17,7 @@ from stream_app.codecs.factory import (
 )
 from stream_app.control.commands import ControlCodecs
 from stream_app.control.modelset import initial_models
+from stream_app.control.signing import CommandVerifier
 from stream_app.control.switch import ModelSwitch
 from stream_app.event_checks import EventChecks
 from stream_app.kafka.config import consumer_config, producer_config
@@ -68,6 +69,7 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
         status_topic=settings.topics.control_status,
         worker_id=settings.worker_id,
         heartbeat_interval_s=settings.heartbeat_interval_s,
+        verifier=CommandVerifier.from_settings(settings),
         refused_at_start=tuple(refused_at_start),
     )
     return ScoringLoop(

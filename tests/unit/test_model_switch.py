@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from models.loader import ModelLoader
-from models.registry import CHAMPION, FileModelStore, ModelMetadata
+from models.registry import CHAMPION, FileModelStore, ModelDigests, ModelMetadata
 from models.runtime import LightGBMRuntime
 from stream_app.codecs.factory import schema_registry
 from stream_app.control.commands import (
@@ -28,6 +28,7 @@ from stream_app.control.commands import (
     ControlStatus,
 )
 from stream_app.control.modelset import ModelSet
+from stream_app.control.signing import CommandVerifier
 from stream_app.control.switch import ModelSwitch
 from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import HEARTBEAT
@@ -85,9 +86,11 @@ class GatedLoader(ModelLoader):
         self.gate = threading.Event()
         self.gate.set()
 
-    def load(self, alias_or_version: str = CHAMPION) -> LightGBMRuntime:
+    def load(
+        self, alias_or_version: str = CHAMPION, expected: ModelDigests | None = None
+    ) -> LightGBMRuntime:
         assert self.gate.wait(30), "the test never opened the gate"
-        return super().load(alias_or_version)
+        return super().load(alias_or_version, expected)
 
 
 @dataclass
@@ -150,6 +153,7 @@ def worker(
         status_topic=STATUS_TOPIC,
         worker_id="w-test",
         heartbeat_interval_s=3600,
+        verifier=CommandVerifier.from_settings(settings),
     )
     yield Worker(switch, loader, store, control, producer, codecs)
     switch.announce_stop(producer)

@@ -53,6 +53,8 @@ SPECIAL: dict[str, object] = {
     "schema_registry_secret": SecretStr("user:pw"),
     "warehouse_password": SecretStr("s3cret"),
     "warehouse_dsn": "http://clickhouse:8123",
+    "control_signing_keys": {"k1": SecretStr("hmac key"), "k0": SecretStr("older")},
+    "control_signing_key_id": "k1",
 }
 
 
