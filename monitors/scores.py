@@ -71,6 +71,12 @@ class ScoreMonitor(RiverMonitor):
     def update(self, value: float) -> None:
         super().update((log_odds(value) - self.reference_mean) / self.reference_std)
 
+    @property
+    def statistic(self) -> float:
+        """The larger of the two cumulative deviations the threshold is compared with."""
+        d = self._detector
+        return float(max(d._sum_increase - d._min_increase, d._max_decrease - d._sum_decrease))
+
     def save(self) -> MonitorState:
         d = self._detector
         return self._header() | {
