@@ -27,19 +27,9 @@ import numpy.typing as npt
 
 from monitors.base import JSONValue, MonitorState, MonitorStateError, floats, number
 from monitors.features import BINS, PsiMonitor
-from monitors.scores import EPS, ScoreMonitor
+from monitors.scores import ScoreMonitor, log_odds_array
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def log_odds_array(scores: npt.ArrayLike) -> FloatArray:
-    """:func:`monitors.scores.log_odds` of every score, vectorised.
-
-    >>> log_odds_array([0.5, 1.0]).round(3).tolist()
-    [0.0, 20.723]
-    """
-    p = np.clip(np.asarray(scores, dtype=np.float64), EPS, 1.0 - EPS)
-    return np.asarray(np.log(p / (1.0 - p)), dtype=np.float64)
 
 
 def feature_bins(sample: npt.ArrayLike) -> tuple[list[float], list[float]] | None:

@@ -131,12 +131,11 @@ class DriftObserver:
         rows: np.ndarray,
         partition: int,
     ) -> list[OutputRecord]:
-        found: list[tuple[int, str, str, str, float, float]] = []
         score = monitors.score
-        for row, value in zip(rows.tolist(), events.score[rows].tolist(), strict=True):
-            score.update(value)
-            if score.drift_detected:
-                found.append((row, "score", "", score.kind, score.statistic, score.threshold))
+        found = [
+            (int(rows[i]), "score", "", score.kind, statistic, score.threshold)
+            for i, statistic in score.update_many(events.score[rows])
+        ]
         columns = events.features[rows]
         for name, monitor in monitors.features.items():
             for i, statistic in monitor.update_many(columns[:, reference.columns[name]]):
