@@ -36,6 +36,9 @@ class ModelMetadata(msgspec.Struct, frozen=True):
     evaluation: dict[str, float] = msgspec.field(default_factory=dict)
     parent_version: str | None = None
     num_trees: int = 0
+    monitoring: dict[str, Any] = msgspec.field(default_factory=dict)
+    """the drift monitors' training reference (``monitors.reference``); empty: none (a version
+    registered before the monitors, which is scored unmonitored)"""
 
 
 def sha256_text(text: str) -> str:
@@ -75,6 +78,7 @@ class ModelStore(ABC):
         evaluation: dict[str, float],
         parent_version: str | None = None,
         num_trees: int = 0,
+        monitoring: dict[str, Any] | None = None,
     ) -> ModelMetadata:
         """Store a new version and return its metadata (version ids are 1, 2, 3, ...)."""
 
@@ -141,6 +145,7 @@ class FileModelStore(ModelStore):
         evaluation: dict[str, float],
         parent_version: str | None = None,
         num_trees: int = 0,
+        monitoring: dict[str, Any] | None = None,
     ) -> ModelMetadata:
         numbers = [int(m.version) for m in self.versions()]
         version = str(max(numbers, default=0) + 1)
@@ -155,6 +160,7 @@ class FileModelStore(ModelStore):
             evaluation=evaluation,
             parent_version=parent_version,
             num_trees=num_trees,
+            monitoring=monitoring or {},
         )
         target = self._dir / version
         target.mkdir()

@@ -13,15 +13,25 @@ import numpy as np
 
 from models.evaluation import average_precision, best_f1_threshold, precision_recall_f1, roc_auc
 from models.registry import CHAMPION, ModelMetadata, ModelStore
+from monitors.reference import training_reference
 from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import Transaction, TransactionBatch
 from stream_app.features import (
     CATEGORICAL_FEATURES,
+    EVENT_FEATURES,
     FEATURE_NAMES,
     FEATURE_SET_VERSION,
     compute_features,
 )
 from stream_app.state import replay_velocity_features
+
+#: the features the drift monitors watch: the event's own. Not the calendar (it follows the
+#: clock of the day, not a population) nor the per-card velocity (it depends on how much of each
+#: card's history a worker has seen, and on the stream's pace): both move on a stationary stream.
+MONITORED_FEATURES = tuple(
+    name for name in EVENT_FEATURES if name not in ("hour_of_day", "day_of_week", "is_night")
+)
+MONITORED_COLUMNS = [FEATURE_NAMES.index(name) for name in MONITORED_FEATURES]
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,9 @@ def train_model(
         evaluation=evaluation,
         parent_version=store.aliases().get(CHAMPION),
         num_trees=booster.num_trees(),
+        monitoring=training_reference(
+            holdout_scores, features[split:, MONITORED_COLUMNS], MONITORED_FEATURES
+        ),
     )
     if promote:
         store.set_alias(CHAMPION, metadata.version, by=by)

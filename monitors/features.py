@@ -25,6 +25,9 @@ import statistics
 from collections.abc import Sequence
 from typing import Self
 
+import numpy as np
+import numpy.typing as npt
+
 from monitors import calibrated
 from monitors.base import MonitorState, check_kind, floats, number
 
@@ -92,10 +95,41 @@ class PsiMonitor:
         self._counts[bisect.bisect_right(self.edges, value)] += 1
         self._n += 1
         if self._n == self.window:
-            self.statistic = psi(self._counts, self.expected)
-            self._drift = self.statistic > self.threshold
-            self._counts = [0] * len(self.expected)
-            self._n = 0
+            self._close_window()
+
+    def update_many(self, values: npt.ArrayLike) -> list[tuple[int, float]]:
+        """Read ``values`` in order, a window's counts at a time (vectorised): the position of
+        each drift raised (as :func:`monitors.base.alarm_positions` gives them) with its PSI.
+
+        >>> monitor = PsiMonitor([0.0], [0.5, 0.5], window=4, threshold=0.1)
+        >>> alarms = monitor.update_many([-1, 1, float("nan"), -1, 1, 1, 1, 1, 1])
+        >>> [(i, round(s, 3)) for i, s in alarms], monitor.drift_detected
+        ([(8, 0.879)], True)
+        """
+        array = np.asarray(values, dtype=np.float64)
+        present = np.flatnonzero(~np.isnan(array))
+        bins = np.searchsorted(self.edges, array[present], side="right")
+        alarms: list[tuple[int, float]] = []
+        start = 0
+        while start < len(bins):
+            chunk = bins[start : start + self.window - self._n]
+            counts = np.bincount(chunk, minlength=len(self.expected))
+            self._counts = [a + int(b) for a, b in zip(self._counts, counts, strict=True)]
+            self._n += len(chunk)
+            start += len(chunk)
+            self._drift = False
+            if self._n == self.window:
+                self._close_window()
+                if self._drift:
+                    alarms.append((int(present[start - 1]), self.statistic))
+        self._drift = bool(alarms) and alarms[-1][0] == len(array) - 1
+        return alarms
+
+    def _close_window(self) -> None:
+        self.statistic = psi(self._counts, self.expected)
+        self._drift = self.statistic > self.threshold
+        self._counts = [0] * len(self.expected)
+        self._n = 0
 
     @property
     def drift_detected(self) -> bool:

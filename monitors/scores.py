@@ -22,7 +22,9 @@ from __future__ import annotations
 import math
 from typing import Self
 
-from river import drift
+import numpy as np
+import numpy.typing as npt
+from river import drift, stats
 
 from monitors import calibrated
 from monitors.base import MonitorState, number, number_or_none
@@ -30,6 +32,16 @@ from monitors.river_state import RiverMonitor, finite_or_none, float_or, mean_fr
 
 #: scores are clipped to [EPS, 1 - EPS] before the log-odds: a score of exactly 0 or 1 stays finite
 EPS = 1e-9
+
+
+def log_odds_array(scores: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """:func:`log_odds` of every score, vectorised.
+
+    >>> log_odds_array([0.5, 1.0]).round(3).tolist()
+    [0.0, 20.723]
+    """
+    p = np.clip(np.asarray(scores, dtype=np.float64), EPS, 1.0 - EPS)
+    return np.asarray(np.log(p / (1.0 - p)), dtype=np.float64)
 
 
 def log_odds(score: float) -> float:
@@ -70,6 +82,60 @@ class ScoreMonitor(RiverMonitor):
 
     def update(self, value: float) -> None:
         super().update((log_odds(value) - self.reference_mean) / self.reference_std)
+
+    def update_many(self, scores: npt.ArrayLike) -> list[tuple[int, float]]:
+        """Read ``scores`` in order, vectorised (River's Page-Hinkley recurrences as cumulative
+        sums, the running mean as River's up to rounding): each drift's position with its
+        statistic, as one :meth:`update` a score would give them.
+
+        >>> rng = np.random.default_rng(4)
+        >>> z = np.concatenate([rng.normal(0, 1, 3_000), rng.normal(1, 1, 3_000)])
+        >>> scores = 1 / (1 + np.exp(-z))
+        >>> one, many = ScoreMonitor(0.0, 1.0), ScoreMonitor(0.0, 1.0)
+        >>> by_one = [i for i, s in enumerate(scores) if (one.update(s), one.drift_detected)[1]]
+        >>> parts = np.array_split(scores, 7)
+        >>> starts = np.cumsum([0] + [len(part) for part in parts])
+        >>> by_many = [int(s) + i for s, p in zip(starts, parts) for i, _ in many.update_many(p)]
+        >>> by_one, by_many, abs(many.statistic - one.statistic) < 1e-9
+        ([3053], [3053], True)
+        """
+        return self._update_standardised(
+            (log_odds_array(scores) - self.reference_mean) / self.reference_std
+        )
+
+    def _update_standardised(self, x: npt.NDArray[np.float64]) -> list[tuple[int, float]]:
+        d = self._detector
+        alarms: list[tuple[int, float]] = []
+        start = 0
+        while start < len(x):
+            if d.drift_detected:
+                d._reset()
+            n0, mean0 = d._x_mean.n, d._x_mean.get()
+            chunk = x[start:]
+            n = n0 + np.arange(1, len(chunk) + 1)
+            mean = (n0 * mean0 + np.cumsum(chunk)) / n
+            dev = chunk - mean
+            increase = d._sum_increase + np.cumsum(dev - self.delta)
+            decrease = d._sum_decrease + np.cumsum(dev + self.delta)
+            min_increase = np.minimum(np.minimum.accumulate(increase), d._min_increase)
+            max_decrease = np.maximum(np.maximum.accumulate(decrease), d._max_decrease)
+            statistic = np.maximum(increase - min_increase, max_decrease - decrease)
+            hits = np.flatnonzero((statistic > self.threshold) & (n >= self.min_instances))
+            last = int(hits[0]) if len(hits) else len(chunk) - 1
+            d._x_mean = stats.Mean._from_state(float(n[last]), float(mean[last]))
+            d._sum_increase, d._sum_decrease = float(increase[last]), float(decrease[last])
+            d._min_increase, d._max_decrease = float(min_increase[last]), float(max_decrease[last])
+            d._drift_detected = bool(len(hits))
+            if len(hits):
+                alarms.append((start + last, float(statistic[last])))
+            start += last + 1
+        return alarms
+
+    @property
+    def statistic(self) -> float:
+        """The larger of the two cumulative deviations the threshold is compared with."""
+        d = self._detector
+        return float(max(d._sum_increase - d._min_increase, d._max_decrease - d._sum_decrease))
 
     def save(self) -> MonitorState:
         d = self._detector

@@ -101,6 +101,11 @@ MODEL_VERSIONS = TopicSpec(
 LABELS = TopicSpec(
     "labels", Key.CARD_ID, "label.avsc", compacted=False, worker=Worker.NONE, table="labels"
 )
+#: the worker's drift detections, keyed by model version (detections are rare: one total order)
+DRIFT_EVENTS = TopicSpec(
+    "drift_events", Key.MODEL_VERSION, "drift_event.avsc", compacted=False,
+    worker=Worker.WRITES, table="drift_events",
+)  # fmt: skip
 
 CATALOGUE = (
     TRANSACTIONS,
@@ -112,6 +117,7 @@ CATALOGUE = (
     CONTROL_STATUS,
     MODEL_VERSIONS,
     LABELS,
+    DRIFT_EVENTS,
 )
 
 BY_FIELD = {spec.field: spec for spec in CATALOGUE}

@@ -55,6 +55,8 @@ class Topics(BaseModel):
     """registered model versions (one partition, compacted)"""
     labels: str = "labels"
     """delayed ground truth (alert feedback, chargebacks), keyed by card id"""
+    drift_events: str = "drift-events"
+    """the drift monitors' detections (one partition)"""
     partitions: int = Field(default=4, ge=1)
     """partitions of the keyed topics `stream-app topics` creates"""
     replication_factor: int = Field(default=1, ge=1)
@@ -218,6 +220,12 @@ class Settings(BaseSettings):
     # live model quality (docs/model-quality.md)
     quality_top_k: int = Field(default=100, ge=1)
     """k of the daily alert precision P@k and card precision CP@k (the `quality_at_k` view)"""
+
+    # drift monitors (docs/monitors.md)
+    drift_monitoring: bool = True
+    """the worker watches the scores and features of each input partition and model version
+    with the monitors of `monitors/` and sends every detection to `drift-events`; a model
+    version without a training reference is scored unmonitored"""
 
     @model_validator(mode="after")
     def _signing_key_known(self) -> Settings:

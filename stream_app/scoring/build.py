@@ -25,6 +25,7 @@ from stream_app.kafka.topics import check_topics, worker_topics
 from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.dead_letters import DeadLetters
+from stream_app.scoring.drift import DriftObserver
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.scoring.observers import BatchObserver
 from stream_app.scoring.pipeline import ScoringPipeline
@@ -38,7 +39,8 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
     ``observers`` see each scored batch."""
     check_topics(settings, worker_topics(settings))
     registry = schema_registry(settings)
-    loader = ModelLoader(FileModelStore(settings.model_dir), settings.model_check_timeout_s)
+    model_store = FileModelStore(settings.model_dir)
+    loader = ModelLoader(model_store, settings.model_check_timeout_s)
     alerts = AlertBuilder(
         topic_codec(settings, registry, "alerts"),
         RuleSet.load(settings.alert_rules) if settings.alert_rules else RuleSet.default(),
@@ -58,6 +60,15 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
         store=CardStore(),
         alerts=alerts,
     )
+    if settings.drift_monitoring:
+        drift = DriftObserver(
+            model_store,
+            pipeline.store,
+            topic_codec(settings, registry, "drift_events"),
+            settings.topics.drift_events,
+            settings.worker_id,
+        )
+        observers = [*observers, drift]
     models, refused_at_start = initial_models(loader)
     switch = ModelSwitch(
         # every worker reads every command: assign(), and a group id that is never used to commit

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 from typing import Any
 
@@ -54,6 +54,9 @@ VELOCITY_FEATURES: tuple[str, ...] = (
     "amount_to_mean",
 )
 _WIDTH = len(VELOCITY_FEATURES)
+#: changelog keys that start with it hold a partition's side state, not a card's (a card id
+#: starting with a NUL byte would be read as one: card ids are printable)
+SIDE_PREFIX = b"\x00"
 
 #: amounts as a float array (a batch column) or any sequence of numbers
 Amounts = FloatArray | Sequence[float]
@@ -71,13 +74,15 @@ class PartitionState:
     before the change.
     """
 
-    __slots__ = ("_cards", "_cut", "_cut_records", "_dirty")
+    __slots__ = ("_cards", "_cut", "_cut_records", "_dirty", "_restored_side", "_side")
 
     def __init__(self) -> None:
         self._cards: dict[str, CardState] = {}
         self._dirty: dict[str, None] = {}
         self._cut: dict[str, None] = {}  # cards of the cut not encoded yet
         self._cut_records: list[tuple[bytes, bytes]] = []  # encoded before a change, not taken
+        self._side: dict[bytes, Callable[[], bytes]] = {}  # reserved key → its encoder
+        self._restored_side: dict[bytes, bytes] = {}  # reserved key → its restored record
 
     def __len__(self) -> int:
         return len(self._cards)
@@ -109,7 +114,31 @@ class PartitionState:
         """
         if self.cut_pending():
             raise StateError("the previous cut has not been taken entirely")
+        if self._dirty:  # the partition scored events since the last cut
+            self._cut_records.extend((key, encode()) for key, encode in self._side.items())
         self._cut, self._dirty = self._dirty, {}
+
+    def keep_side_state(self, key: bytes, encode: Callable[[], bytes]) -> None:
+        """Write ``encode()`` under the reserved ``key`` (it starts with :data:`SIDE_PREFIX`)
+        with every cut that follows scored events: state of the partition that is not a card's
+        (the drift monitors'), checkpointed with the cards.
+
+        >>> part = PartitionState()
+        >>> part.keep_side_state(b"\\x00m", lambda: b"{}")
+        >>> _ = part.velocity_features(["a"], ["m"], [1.0], [0])
+        >>> part.cut(); [key for key, _ in part.take_cut()]
+        [b'\\x00m', b'a']
+        >>> restored = PartitionState(); restored.restore([(b"\\x00m", b"{}")])
+        >>> restored.side_state(b"\\x00m"), len(restored)
+        (b'{}', 0)
+        """
+        if not key.startswith(SIDE_PREFIX):
+            raise StateError(f"a side state's key starts with {SIDE_PREFIX!r}: {key!r}")
+        self._side[key] = encode
+
+    def side_state(self, key: bytes) -> bytes | None:
+        """The record restored under the reserved ``key``, if the changelog had one."""
+        return self._restored_side.get(key)
 
     def cut_pending(self) -> bool:
         """Whether records of the cut remain to be taken."""
@@ -150,6 +179,12 @@ class PartitionState:
             raise StateError("cannot restore while a checkpoint's cut is being taken")
         cards = self._cards
         for key, value in records:
+            if key.startswith(SIDE_PREFIX):
+                if value is None:
+                    self._restored_side.pop(key, None)
+                else:
+                    self._restored_side[key] = value
+                continue
             try:
                 card = key.decode()
             except UnicodeDecodeError as exc:

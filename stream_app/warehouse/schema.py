@@ -281,6 +281,29 @@ LABELS = Table(
 FROM {raw} GROUP BY event_id, label_source""",
 )
 
+DRIFT_EVENTS = Table(
+    view="drift_events",
+    columns=(
+        ("event_time", TIME),
+        ("detected_time", TIME),
+        ("signal", "LowCardinality(String)"),
+        ("feature", "LowCardinality(String)"),
+        ("detector", "LowCardinality(String)"),
+        ("statistic", "Float64"),
+        ("threshold", "Float64"),
+        ("model_version", "LowCardinality(String)"),
+        ("input_partition", "UInt16"),
+        ("input_offset", "UInt64"),
+        ("worker_id", "LowCardinality(String)"),
+        ("ingested_time", TIME),
+    ),
+    # a replay after a crash detects again at the same triggering event: it folds onto its row
+    order_by="input_partition, model_version, detector, feature, input_offset",
+    partition_column="event_time",
+    version_column="ingested_time",
+    ttl_column="event_time",
+)
+
 REJECTED_ROWS = Table(
     view="rejected_rows",
     columns=(
@@ -303,6 +326,7 @@ TABLES = (
     CONTROL_EVENTS,
     MODEL_VERSIONS,
     LABELS,
+    DRIFT_EVENTS,
     REJECTED_ROWS,
 )
 BY_VIEW = {table.view: table for table in TABLES}

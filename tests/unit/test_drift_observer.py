@@ -1,0 +1,98 @@
+"""The drift observer: detections as drift-events records, versions without a reference left
+alone, and monitors that continue from the card-state changelog."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.registry import FileModelStore
+from monitors.reference import training_reference
+from stream_app.codecs.factory import schema_registry, topic_codec
+from stream_app.scoring.drift import DriftObserver
+from stream_app.scoring.observers import ScoredEvents
+from stream_app.settings import Settings
+from stream_app.state import CardStore
+
+NAMES = ["amount", "channel"]
+
+
+def batch(version: str, partition: int, start: int, shift: float, n: int = 500) -> ScoredEvents:
+    rng = np.random.default_rng(start)
+    features = np.column_stack([rng.normal(shift, 1.0, n), rng.integers(0, 3, n)])
+    scores = 1 / (1 + np.exp(-rng.normal(shift - 3.0, 1.0, n)))
+    cards = [f"c{i}" for i in range(n)]
+    return ScoredEvents(
+        event_id=cards,
+        card_id=cards,
+        event_time=np.arange(start, start + n, dtype=np.int64),
+        partition=[partition] * n,
+        offset=list(range(start, start + n)),
+        features=features,
+        score=scores,
+        decision=["approve"] * n,
+        model_version=version,
+        challenger_score=None,
+        challenger_version=None,
+    )
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> tuple[DriftObserver, CardStore, Settings]:
+    settings = Settings(model_dir=tmp_path / "models", schema_registry_dir=tmp_path / "registry")
+    store = FileModelStore(settings.model_dir)
+    reference = batch("-", 0, 10_000_000, 0.0, n=20_000)
+    common = {"feature_set_version": "t", "feature_names": NAMES, "threshold": 0.5}
+    store.register("model 1", **common, training={}, evaluation={})  # before the monitors
+    store.register(
+        "model 2",
+        **common,
+        training={},
+        evaluation={},
+        monitoring=training_reference(reference.score, reference.features, NAMES),
+    )
+    cards = CardStore()
+    codec = topic_codec(settings, schema_registry(settings), "drift_events")
+    return DriftObserver(store, cards, codec, "drift-events", "w1"), cards, settings
+
+
+def test_a_shift_is_detected_after_it_and_not_before(kit):
+    observer, _, settings = kit
+    codec = topic_codec(settings, schema_registry(settings), "drift_events")
+    before = [r for i in range(10) for r in observer.observe(batch("2", 1, i * 500, 0.0))]
+    after = [r for i in range(10, 14) for r in observer.observe(batch("2", 1, i * 500, 0.5))]
+    assert before == []
+    rows = [codec.decode(r.value) for r in after]
+    assert {(row["signal"], row["feature"]) for row in rows} >= {
+        ("score", ""),
+        ("feature", "amount"),
+    }
+    assert all(row["input_offset"] >= 5_000 and row["statistic"] > row["threshold"] for row in rows)
+    assert {(row["model_version"], row["input_partition"], row["worker_id"]) for row in rows} == {
+        ("2", 1, "w1")
+    }
+    assert {r.key for r in after} == {b"2"}
+
+
+def test_a_version_without_reference_is_not_monitored_and_logged_once(kit, caplog):
+    observer, _, _ = kit
+    with caplog.at_level(logging.WARNING):
+        records = [r for i in range(4) for r in observer.observe(batch("1", 0, i * 500, 3.0))]
+    assert records == []
+    assert sum("no training reference" in m for m in caplog.messages) == 1
+
+
+def test_monitors_continue_from_the_changelog_after_a_restore(kit):
+    observer, cards, _ = kit
+    observer.observe(batch("2", 0, 0, 0.0))
+    saved = observer.monitors(0)["2"].save()
+    cards.partition(0).velocity_features(["c"], ["m"], [1.0], [0])  # the batch's cards (pipeline)
+    cards.cut()
+    records = [(key, value) for _, key, value in cards.take_cut()]
+    cards.drop(0)
+    cards.restore(0, records)  # as on assignment
+    assert cards.partition(0).side_state(b"\x00drift-monitors") is not None
+    assert observer.monitors(0)["2"].save() == saved  # the restored ones, not fresh ones
