@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,8 @@ import numpy.typing as npt
 
 CHANNELS = ("pos", "ecom", "atm")
 MAX_ID_LENGTH = 128
+#: the control characters (Unicode category Cc) an id may not hold
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 #: the ``command`` of a worker's heartbeat on the status topic (the sink does not store them)
 HEARTBEAT = "heartbeat"
 
@@ -43,8 +46,11 @@ class Transaction(msgspec.Struct, frozen=True):
             )
         for name in ("event_id", "card_id"):
             value = getattr(self, name)
-            if not value or len(value) > MAX_ID_LENGTH:
-                raise ValueError(f"{name} must be 1..{MAX_ID_LENGTH} characters")
+            # no control character: a NUL-led card id would read as a worker's reserved state key
+            if not value or len(value) > MAX_ID_LENGTH or _CONTROL.search(value):
+                raise ValueError(
+                    f"{name} must be 1..{MAX_ID_LENGTH} characters, no control character"
+                )
 
 
 FloatArray = npt.NDArray[np.float64]

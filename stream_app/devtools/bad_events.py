@@ -57,6 +57,13 @@ CATALOGUE: tuple[BadCase, ...] = (
     BadCase("nan_amount", "malformed_json", lambda e: _replace_amount(e, b"NaN")),
     BadCase("infinite_amount", "invalid_field", lambda e: _replace_amount(e, b"1e400")),
     BadCase("empty_event_id", "invalid_field", lambda e: _json_with(e, event_id="")),
+    # a NUL-led card id is how the worker keys its own state in the changelog (state/partition.py)
+    BadCase(
+        "card_id_with_nul",
+        "invalid_field",
+        lambda e: _json_with(e, card_id="\x00drift-monitors"),
+        key=lambda e: b"\x00drift-monitors",
+    ),
     BadCase("json_array", "invalid_field", lambda e: b"[" + msgspec.json.encode(e) + b"]"),
     BadCase("oversized", "oversized", lambda e: _json_with(e, note="x" * 200_000)),
     BadCase("empty_value", "empty_value", lambda e: b""),

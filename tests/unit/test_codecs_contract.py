@@ -35,7 +35,9 @@ CODECS = concrete_subclasses(TransactionCodec)
 HYPOTHESIS = settings(deadline=None, max_examples=50, suppress_health_check=[HealthCheck.too_slow])
 
 _text = st.text(st.characters(codec="utf-8"), max_size=40)
-_id = st.text(st.characters(codec="utf-8"), min_size=1, max_size=MAX_ID_LENGTH)
+_id = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cc",)), min_size=1, max_size=MAX_ID_LENGTH
+)
 
 #: every value a valid Transaction may hold, including extreme floats and int64 times
 transactions = st.builds(
