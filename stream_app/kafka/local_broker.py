@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -75,6 +76,20 @@ logger.broker.level = INFO
 logger.lifecycle.name = org.apache.kafka.server.BrokerLifecycleManager
 logger.lifecycle.level = INFO
 """
+
+
+def new_cluster_id(draw: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A random cluster id in Kafka's form (URL-safe base64 of 16 bytes), never starting with
+    ``-``: the storage tool would read such an id as an option and refuse to format (1 in 64
+    draws), as Kafka's own ``Uuid.randomUuid`` avoids.
+
+    >>> new_cluster_id(iter([bytes([0xFB]) + bytes(15), bytes(16)]).__next__)
+    'AAAAAAAAAAAAAAAAAAAAAA'
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(draw()).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def free_port() -> int:
@@ -205,7 +220,7 @@ class LocalBroker:
         ]
 
     def _format(self, java: Path, libs: Path, properties: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         command = [
             *self._jvm(java, libs, 256),
             "kafka.tools.StorageTool",
