@@ -92,6 +92,7 @@ def test_monitors_continue_from_the_changelog_after_a_restore(kit):
     cards.partition(0).velocity_features(["c"], ["m"], [1.0], [0])  # the batch's cards (pipeline)
     cards.cut()
     records = [(key, value) for _, key, value in cards.take_cut()]
+    observer.observe(batch("2", 0, 500, 0.0))  # after the checkpoint: not in the changelog
     cards.drop(0)
     cards.restore(0, records)  # as on assignment
     assert cards.partition(0).side_state(b"\x00drift-monitors") is not None
