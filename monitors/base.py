@@ -102,6 +102,22 @@ def floats(state: MonitorState, key: str) -> list[float]:
     return [number({key: v}, key) for v in value]
 
 
+def integer(state: MonitorState, key: str) -> int:
+    """The whole number saved under ``key``."""
+    value = number(state, key)
+    if not value.is_integer():
+        raise MonitorStateError(f"{key}: expected a whole number, got {value!r}")
+    return int(value)
+
+
+def flag(state: MonitorState, key: str) -> bool:
+    """The boolean saved under ``key``."""
+    value = state.get(key)
+    if not isinstance(value, bool):
+        raise MonitorStateError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
 def number_or_none(state: MonitorState, key: str) -> float | None:
     """The number saved under ``key``, or ``None`` (JSON's stand-in for an infinity)."""
     return None if state.get(key) is None else number(state, key)

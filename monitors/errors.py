@@ -21,7 +21,7 @@ from typing import Self
 from river import drift
 
 from monitors import calibrated
-from monitors.base import MonitorState, number
+from monitors.base import MonitorState, flag, integer, number
 from monitors.river_state import RiverMonitor, mean_from, mean_state, restore_rust, rust_state
 
 
@@ -49,7 +49,7 @@ class AdwinMonitor(RiverMonitor):
     @classmethod
     def from_state(cls, state: MonitorState) -> Self:
         cls._check(state)
-        monitor = cls(delta=number(state, "delta"), clock=int(number(state, "clock")))
+        monitor = cls(delta=number(state, "delta"), clock=integer(state, "clock"))
         restore_rust(monitor._detector._helper, state, "window")
         monitor._restore_flag(state)
         return monitor
@@ -84,9 +84,9 @@ class HddmMonitor(RiverMonitor):
     @classmethod
     def from_state(cls, state: MonitorState) -> Self:
         cls._check(state)
-        monitor = cls(confidence=number(state, "confidence"), two_sided=state["two_sided"] is True)
+        monitor = cls(confidence=number(state, "confidence"), two_sided=flag(state, "two_sided"))
         d = monitor._detector
         d._z, d._x_min, d._x_max = (mean_from(state, k) for k in ("z", "x_min", "x_max"))
-        d._warning_detected = bool(state["warning"])
+        d._warning_detected = flag(state, "warning")
         monitor._restore_flag(state)
         return monitor

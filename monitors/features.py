@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from monitors import calibrated
-from monitors.base import MonitorState, check_kind, floats, number
+from monitors.base import MonitorState, MonitorStateError, check_kind, flag, floats, integer, number
 
 #: bins of the reference sample (its deciles)
 BINS = 10
@@ -64,6 +64,8 @@ class PsiMonitor:
     ) -> None:
         if len(expected) != len(edges) + 1 or min(expected) <= 0:
             raise ValueError("expected: one positive share per bin, len(edges) + 1 bins")
+        if window < 1:
+            raise ValueError("window: at least one value")
         self.edges = list(edges)
         self.expected = list(expected)
         self.window = window
@@ -158,11 +160,15 @@ class PsiMonitor:
         monitor = cls(
             edges=floats(state, "edges"),
             expected=floats(state, "expected"),
-            window=int(number(state, "window")),
+            window=integer(state, "window"),
             threshold=number(state, "threshold"),
         )
-        monitor._counts = [int(c) for c in floats(state, "counts")]
+        counts = floats(state, "counts")
+        # a window that can never fill would keep update_many from moving on
+        if len(counts) != len(monitor.expected) or min(counts) < 0 or sum(counts) >= monitor.window:
+            raise MonitorStateError("counts: one per bin, fewer than a window in all")
+        monitor._counts = [integer({"count": c}, "count") for c in counts]
         monitor._n = sum(monitor._counts)
         monitor.statistic = number(state, "statistic")
-        monitor._drift = state["drift"] is True
+        monitor._drift = flag(state, "drift")
         return monitor

@@ -14,7 +14,7 @@ from typing import Any
 
 from river import stats
 
-from monitors.base import JSONValue, MonitorState, MonitorStateError, check_kind, floats
+from monitors.base import JSONValue, MonitorState, MonitorStateError, check_kind, flag, floats
 
 #: the River version a state is valid for
 RIVER_VERSION = version("river")
@@ -86,4 +86,4 @@ class RiverMonitor:
             )
 
     def _restore_flag(self, state: MonitorState) -> None:
-        self._detector._drift_detected = bool(state["drift"])
+        self._detector._drift_detected = flag(state, "drift")

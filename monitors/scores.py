@@ -27,7 +27,7 @@ import numpy.typing as npt
 from river import drift, stats
 
 from monitors import calibrated
-from monitors.base import MonitorState, number, number_or_none
+from monitors.base import MonitorState, integer, number, number_or_none
 from monitors.river_state import RiverMonitor, finite_or_none, float_or, mean_from, mean_state
 
 #: scores are clipped to [EPS, 1 - EPS] before the log-odds: a score of exactly 0 or 1 stays finite
@@ -160,7 +160,7 @@ class ScoreMonitor(RiverMonitor):
             reference_std=number(state, "reference_std"),
             threshold=number(state, "threshold"),
             delta=number(state, "delta"),
-            min_instances=int(number(state, "min_instances")),
+            min_instances=integer(state, "min_instances"),
         )
         d = monitor._detector
         d._x_mean = mean_from(state, "mean")

@@ -3,6 +3,7 @@ alone, and monitors that continue from the card-state changelog."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from models.registry import FileModelStore
 from monitors.reference import training_reference
 from stream_app.codecs.factory import schema_registry, topic_codec
-from stream_app.scoring.drift import DriftObserver
+from stream_app.scoring.drift import MONITORS_KEY, DriftObserver
 from stream_app.scoring.observers import ScoredEvents
 from stream_app.settings import Settings
 from stream_app.state import CardStore
@@ -97,3 +98,30 @@ def test_monitors_continue_from_the_changelog_after_a_restore(kit):
     cards.restore(0, records)  # as on assignment
     assert cards.partition(0).side_state(b"\x00drift-monitors") is not None
     assert observer.monitors(0)["2"].save() == saved  # the restored ones, not fresh ones
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda state: state["score"].pop("drift"),
+        lambda state: state["features"]["amount"].update(window=0),
+        lambda state: state["features"]["amount"].update(window=float("inf")),
+        lambda state: state["features"]["amount"].update(counts=[10**9] * 10),
+    ],
+    ids=["no flag", "empty window", "infinite window", "counts past the window"],
+)
+def test_a_damaged_checkpoint_is_not_restored_and_the_monitors_start_afresh(kit, caplog, damage):
+    observer, cards, _ = kit
+    observer.observe(batch("2", 0, 0, 0.0))
+    cards.partition(0).velocity_features(["c"], ["m"], [1.0], [0])
+    cards.cut()
+    records = {key: value for _, key, value in cards.take_cut()}
+    document = json.loads(records[MONITORS_KEY])
+    damage(document["2"])
+    records[MONITORS_KEY] = json.dumps(document).encode()
+    cards.drop(0)
+    cards.restore(0, list(records.items()))
+    with caplog.at_level(logging.WARNING):
+        assert observer.monitors(0) == {}
+    assert any("drift monitors not restored" in m for m in caplog.messages)
+    assert observer.observe(batch("2", 0, 500, 0.0)) == []  # and the partition goes on
