@@ -41,6 +41,25 @@ def month_of(value: Any) -> tuple[int, int] | None:
     return moment.year, moment.month
 
 
+def in_one_month(times: Sequence[Any]) -> bool:
+    """Whether every time falls in one month, told by the earliest and the latest alone (False
+    when they cannot be compared, e.g. a missing one: the caller looks row by row).
+
+    >>> in_one_month([1_767_225_600_000, 1_767_312_000_000]), in_one_month([0, 2**62])
+    (True, False)
+    >>> in_one_month([1_767_225_600_000, None])
+    False
+    """
+    if not times:
+        return True
+    try:
+        first, last = min(times), max(times)
+    except TypeError:
+        return False
+    month = month_of(first)
+    return month is not None and month == month_of(last)
+
+
 @dataclass(frozen=True)
 class Table:
     """A raw table, its view name, and the columns the sink inserts (in order)."""
@@ -80,6 +99,8 @@ class Table:
         if self.time_column is None:
             return [rows]
         at = self.column_names.index(self.time_column)
+        if in_one_month([row[at] for row in rows]):  # the usual batch: no month per row
+            return [rows]
         by_month: dict[tuple[int, int] | None, list[Any]] = {}
         for row in rows:
             by_month.setdefault(month_of(row[at]), []).append(row)
