@@ -58,13 +58,14 @@ class QueryEndpoint:
             return web.Response(
                 status=400, text=f"format must be one of {sorted(FORMATS.values())}"
             )
+        # the body before a place: a client that never sends its body holds none
+        query = await request.text()  # 413 beyond the application's client_max_size
         if self._admitted >= self._capacity:
             return web.Response(
                 status=503, text="too many queries: retry later", headers={"Retry-After": "1"}
             )
         self._admitted += 1
         try:
-            query = await request.text()  # 413 beyond the application's client_max_size
             loop = asyncio.get_running_loop()
             body = await loop.run_in_executor(self._executor, self.sql.run, query, fmt)
         except WarehouseError as exc:

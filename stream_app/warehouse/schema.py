@@ -41,6 +41,25 @@ def month_of(value: Any) -> tuple[int, int] | None:
     return moment.year, moment.month
 
 
+def in_one_month(times: Sequence[Any]) -> bool:
+    """Whether every time falls in one month, told by the earliest and the latest alone (False
+    when they cannot be compared, e.g. a missing one: the caller looks row by row).
+
+    >>> in_one_month([1_767_225_600_000, 1_767_312_000_000]), in_one_month([0, 2**62])
+    (True, False)
+    >>> in_one_month([1_767_225_600_000, None])
+    False
+    """
+    if not times:
+        return True
+    try:
+        first, last = min(times), max(times)
+    except TypeError:
+        return False
+    month = month_of(first)
+    return month is not None and month == month_of(last)
+
+
 @dataclass(frozen=True)
 class Table:
     """A raw table, its view name, and the columns the sink inserts (in order)."""
@@ -48,9 +67,11 @@ class Table:
     view: str
     columns: tuple[tuple[str, str], ...]
     order_by: str
-    partition_column: str | None  # partitions are months of this time column; None: one
-    version_column: str
-    ttl_column: str | None
+    time_column: str | None
+    """partitions are months of this time column and rows expire after it; None: one partition,
+    kept for ever"""
+    version_column: str = "ingested_time"
+    """the ReplacingMergeTree version: of the rows a replay folds together, the latest counts"""
     view_select: str = "SELECT * FROM {raw} FINAL"
     """what the view answers, ``{raw}`` standing for the raw table"""
 
@@ -64,7 +85,7 @@ class Table:
 
     @property
     def partition_by(self) -> str:
-        return f"toYYYYMM({self.partition_column})" if self.partition_column else "tuple()"
+        return f"toYYYYMM({self.time_column})" if self.time_column else "tuple()"
 
     def insert_blocks(
         self, rows: Sequence[Any], max_partitions: int = MAX_PARTITIONS_PER_INSERT
@@ -75,9 +96,11 @@ class Table:
         >>> [len(block) for block in EVENTS.insert_blocks(five_months, max_partitions=2)]
         [2, 2, 1]
         """
-        if self.partition_column is None:
+        if self.time_column is None:
             return [rows]
-        at = self.column_names.index(self.partition_column)
+        at = self.column_names.index(self.time_column)
+        if in_one_month([row[at] for row in rows]):  # the usual batch: no month per row
+            return [rows]
         by_month: dict[tuple[int, int] | None, list[Any]] = {}
         for row in rows:
             by_month.setdefault(month_of(row[at]), []).append(row)
@@ -93,8 +116,8 @@ class Table:
         """Create the table if missing, add columns newer than it, (re)create its view."""
         columns = ",\n  ".join(f"{name} {kind}" for name, kind in self.columns)
         ttl = (
-            f"TTL toDateTime({self.ttl_column}) + INTERVAL {ttl_days} DAY"
-            if self.ttl_column
+            f"TTL toDateTime({self.time_column}) + INTERVAL {ttl_days} DAY"
+            if self.time_column
             else ""
         )
         table = f"{database}.{self.raw}"
@@ -137,9 +160,7 @@ EVENTS = Table(
         ("ingested_time", TIME),
     ),
     order_by="card_id, event_time, event_id",
-    partition_column="event_time",
-    version_column="ingested_time",
-    ttl_column="event_time",
+    time_column="event_time",
 )
 
 PREDICTIONS = Table(
@@ -161,9 +182,7 @@ PREDICTIONS = Table(
         ("challenger_score", "Nullable(Float64)"),
     ),
     order_by="card_id, event_time, event_id",
-    partition_column="event_time",
-    version_column="ingested_time",
-    ttl_column="event_time",
+    time_column="event_time",
 )
 
 DEAD_LETTERS = Table(
@@ -181,9 +200,7 @@ DEAD_LETTERS = Table(
         ("ingested_time", TIME),
     ),
     order_by="source_topic, source_partition, source_offset",
-    partition_column="dead_lettered_time",
-    version_column="ingested_time",
-    ttl_column="dead_lettered_time",
+    time_column="dead_lettered_time",
 )
 
 ALERTS = Table(
@@ -206,9 +223,7 @@ ALERTS = Table(
         ("ingested_time", TIME),
     ),
     order_by="card_id, event_time, event_id",
-    partition_column="event_time",
-    version_column="ingested_time",
-    ttl_column="event_time",
+    time_column="event_time",
 )
 
 CONTROL_EVENTS = Table(
@@ -227,9 +242,7 @@ CONTROL_EVENTS = Table(
         ("ingested_time", TIME),
     ),
     order_by="command_id, worker_id, status",
-    partition_column="acknowledged_at",
-    version_column="ingested_time",
-    ttl_column="acknowledged_at",
+    time_column="acknowledged_at",
 )
 
 MODEL_VERSIONS = Table(
@@ -248,9 +261,7 @@ MODEL_VERSIONS = Table(
         ("ingested_time", TIME),
     ),
     order_by="version",
-    partition_column=None,
-    version_column="ingested_time",
-    ttl_column=None,
+    time_column=None,
 )
 
 LABELS = Table(
@@ -269,9 +280,7 @@ LABELS = Table(
     # every record is a row (a replay folds onto its own row); the view keeps the first per event
     # and source in log order: labels are keyed by card id, so an event's labels share a partition
     order_by="card_id, event_id, label_source, source_partition, source_offset",
-    partition_column="event_time",
-    version_column="ingested_time",
-    ttl_column="event_time",
+    time_column="event_time",
     view_select="""SELECT event_id, label_source,
   argMin(card_id, (source_partition, source_offset)) AS card_id,
   argMin(is_fraud, (source_partition, source_offset)) AS is_fraud,
@@ -299,9 +308,7 @@ DRIFT_EVENTS = Table(
     ),
     # a replay after a crash detects again at the same triggering event: it folds onto its row
     order_by="input_partition, model_version, detector, feature, input_offset",
-    partition_column="event_time",
-    version_column="ingested_time",
-    ttl_column="event_time",
+    time_column="event_time",
 )
 
 REJECTED_ROWS = Table(
@@ -313,9 +320,8 @@ REJECTED_ROWS = Table(
         ("rejected_time", TIME),
     ),
     order_by="table_name, row_json",  # a row parked again after a replay folds away
-    partition_column="rejected_time",
+    time_column="rejected_time",
     version_column="rejected_time",
-    ttl_column="rejected_time",
 )
 
 TABLES = (

@@ -32,7 +32,7 @@ class ReadOnlySql:
     ``readonly=1`` sessions of the warehouse, one session per query running at once.
 
     A session is opened when every open one is busy and kept for the next query; the caller
-    bounds how many run at once. After a failed query the session is replaced: chDB keeps the
+    bounds how many run at once. After a failed query the session is dropped: chDB keeps the
     output of the statements of a multi-statement input that ran before the refused one, and
     would prepend it to the next result (seen with chDB 4.4).
     """
@@ -52,11 +52,9 @@ class ReadOnlySql:
             statement = _allowed_statement(client, query)
             result: bytes = client.raw_query(statement, fmt=clickhouse_format)
         except Exception as exc:  # driver errors carry ClickHouse's own message
-            client = self._open_client()
             raise WarehouseError(_without_parser_scope(str(exc).strip())) from None
-        finally:
-            with self._lock:
-                self._idle.append(client)
+        with self._lock:
+            self._idle.append(client)
         return result
 
 

@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import pytest
 
@@ -148,6 +148,17 @@ def test_a_slow_query_holds_no_other_and_the_backlog_is_bounded(make_settings):
             assert (status, body) == (503, "too many queries: retry later")
             assert time.monotonic() - started < 1.0
     assert [status for status, _ in slow + second] == [400, 400]  # stopped by the time limit
+
+
+def test_clients_that_never_send_their_body_hold_no_place(make_settings):
+    """A place is taken once the body is read: stalled uploads cannot exhaust the endpoint."""
+    settings = make_settings(sql_max_concurrent=1, sql_max_waiting=0)
+    with endpoint(settings) as port, ExitStack() as stalled:
+        for _ in range(3):  # each promises 100 bytes and sends 6
+            raw = stalled.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10))
+            raw.sendall(b"POST /query HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nSELECT")
+        time.sleep(1.0)  # their handlers are waiting for the rest
+        assert post(port, "SELECT 1 AS x", timeout_s=10) == (200, '"x"\n1\n')
 
 
 def test_a_token_is_required_once_set_and_the_cli_sends_it(make_settings):
