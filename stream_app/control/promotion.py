@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from models.registry import CHALLENGER, CHAMPION, FileModelStore, ModelDigests
 from stream_app.control.client import (
     StatusReader,
+    live_within_s,
     live_workers,
     operator_name,
     publish_command,
@@ -92,7 +93,7 @@ def issue(
     reader = StatusReader(settings)
     try:
         if workers is None:
-            workers = live_workers(reader, within_s=3 * settings.heartbeat_interval_s + 1)
+            workers = live_workers(reader, live_within_s(settings))
         publish_command(settings, command)
         acks = wait_for_acks(reader, command.command_id, workers, timeout_s)
     finally:
