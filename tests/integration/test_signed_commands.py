@@ -14,14 +14,13 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from models.registry import FileModelStore, ModelMetadata
-from models.train import TrainingConfig, train_model
 from stream_app.cli import app
 from stream_app.control import promotion
 from stream_app.control.commands import CommandKind
 from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.processes import settings_env
 from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import count, wait_for
+from tests.integration.conftest import copy_registry, count, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +28,11 @@ KEY = "integration-signing-key-never-shown"
 
 
 @pytest.fixture(scope="module")
-def signed_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def signed_models(two_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """v1 champion, v2 a good alternative, v3 the same text as v2 (tampered per test)."""
     directory = tmp_path_factory.mktemp("signed-models")
-    store = FileModelStore(directory)
-    train_model(store, TrainingConfig(events=20_000, num_trees=30))
-    v2 = train_model(store, TrainingConfig(events=20_000, num_trees=40, seed=2), promote=False)
+    store = copy_registry(two_models, directory)
+    v2 = store.metadata("2")
     store.register(
         store.load_text(v2.version), feature_set_version=v2.feature_set_version,
         feature_names=v2.feature_names, threshold=v2.threshold, training={}, evaluation={},
