@@ -38,14 +38,14 @@ class ModelLoader:
         _check_digests(
             metadata.version, digests, self._pinned.get(metadata.version), "when first loaded"
         )
+        text = _text(self.store, metadata)
         if metadata.sha256 not in self._checked:
-            text = self.store.load_text(metadata.version)  # checksum verified first
             try:
                 check_model_text(text, len(FEATURE_NAMES), self._check_timeout_s)
             except ModelError as exc:
                 raise ModelError(f"model {metadata.version} {exc}") from None
             self._checked.add(metadata.sha256)
-        runtime = _runtime(self.store, metadata)
+        runtime = _runtime(metadata, text)  # the text proven in the child, read once
         self._pinned.setdefault(metadata.version, digests)
         return runtime
 
@@ -57,14 +57,20 @@ def load_model(store: ModelStore, alias_or_version: str = CHAMPION) -> LightGBMR
     """
     metadata = store.resolve(alias_or_version)
     _check_compatible(metadata)
-    return _runtime(store, metadata)
+    return _runtime(metadata, _text(store, metadata))
 
 
-def _runtime(store: ModelStore, metadata: ModelMetadata) -> LightGBMRuntime:
-    """The runtime of ``metadata``'s version, its text checked against ``metadata`` itself."""
+def _text(store: ModelStore, metadata: ModelMetadata) -> str:
+    """The text of ``metadata``'s version (checksum verified), checked against ``metadata``
+    itself: the version must not have changed since its metadata was read."""
     text = store.load_text(metadata.version)
     if sha256_text(text) != metadata.sha256:
         raise ModelError(f"model {metadata.version} changed while it was being loaded")
+    return text
+
+
+def _runtime(metadata: ModelMetadata, text: str) -> LightGBMRuntime:
+    """The runtime of ``metadata``'s version from its ``text``."""
     try:
         booster = lgb.Booster(model_str=text)
     except lgb.basic.LightGBMError as exc:

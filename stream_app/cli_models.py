@@ -64,7 +64,7 @@ def _live_models(settings: Settings) -> dict[str, tuple[str, str | None]] | None
     """What each live worker runs, by its latest status; ``None`` if the broker cannot tell."""
     from confluent_kafka import KafkaException
 
-    from stream_app.control.client import StatusReader, live_models
+    from stream_app.control.client import StatusReader, live_models, live_within_s
     from stream_app.errors import BrokerError
 
     try:
@@ -73,7 +73,7 @@ def _live_models(settings: Settings) -> dict[str, tuple[str, str | None]] | None
         console.print(f"[yellow]what the workers run is unknown[/yellow] ({exc})")
         return None
     try:
-        return live_models(reader, within_s=3 * settings.heartbeat_interval_s + 1)
+        return live_models(reader, live_within_s(settings))
     finally:
         reader.close()
 

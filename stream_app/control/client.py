@@ -91,6 +91,12 @@ class StatusReader:
         self._consumer.close()
 
 
+def live_within_s(settings: Settings) -> float:
+    """How recent a worker's latest status must be for it to count as live: three heartbeats
+    missed, and a second."""
+    return 3 * settings.heartbeat_interval_s + 1
+
+
 def live_models(reader: StatusReader, within_s: float) -> dict[str, tuple[str, str | None]]:
     """The ``(champion, challenger)`` versions each live worker last reported: workers whose
     latest record is recent and not the announcement of their stop.

@@ -45,8 +45,23 @@ class ControlCommand(msgspec.Struct, frozen=True):
     metadata_sha256: str | None = None
 
     @classmethod
-    def new(cls, kind: CommandKind, version: str | None, issued_by: str) -> ControlCommand:
-        return cls(uuid.uuid4().hex, kind.value, version, issued_by, int(time.time() * 1000))
+    def new(
+        cls,
+        kind: CommandKind,
+        version: str | None,
+        issued_by: str,
+        digests: ModelDigests | None = None,
+    ) -> ControlCommand:
+        """A new command, issued now; ``digests``: the named version's, as the issuer has it."""
+        return cls(
+            uuid.uuid4().hex,
+            kind.value,
+            version,
+            issued_by,
+            int(time.time() * 1000),
+            model_sha256=digests.model if digests else None,
+            metadata_sha256=digests.metadata if digests else None,
+        )
 
     def kind(self) -> CommandKind:
         """The validated kind; ``ControlError`` for an unknown command or a missing version."""

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import msgspec
-
 from models.registry import CHALLENGER, CHAMPION, FileModelStore, ModelDigests
 from stream_app.control.client import (
     StatusReader,
+    live_within_s,
     live_workers,
     operator_name,
     publish_command,
@@ -83,23 +82,18 @@ def issue(
     live workers by their heartbeats if ``None``), and move the aliases if the result is
     complete."""
     store = FileModelStore(settings.model_dir)
-    command = ControlCommand.new(kind, None, issued_by or operator_name())
+    digests = None
     if version is not None:  # the version and its digests, as the operator's registry has them
         metadata = store.resolve(version)
-        digests = ModelDigests.of(metadata)
-        command = msgspec.structs.replace(
-            command,
-            version=metadata.version,
-            model_sha256=digests.model,
-            metadata_sha256=digests.metadata,
-        )
+        version, digests = metadata.version, ModelDigests.of(metadata)
+    command = ControlCommand.new(kind, version, issued_by or operator_name(), digests)
     signer = CommandSigner.from_settings(settings)
     if signer is not None:
         command = signer.sign(command)
     reader = StatusReader(settings)
     try:
         if workers is None:
-            workers = live_workers(reader, within_s=3 * settings.heartbeat_interval_s + 1)
+            workers = live_workers(reader, live_within_s(settings))
         publish_command(settings, command)
         acks = wait_for_acks(reader, command.command_id, workers, timeout_s)
     finally:

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from models.train import TrainingConfig
+from models.registry import FileModelStore
+from models.train import TrainingConfig, train_model
 from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
 from stream_app.devtools.stack import LocalStack
 from stream_app.kafka.commit import COORDINATOR_AWAY
@@ -100,6 +101,23 @@ def model_dir(local_stack: LocalStack) -> Path:
     """A small champion model, trained once per session."""
     local_stack.ensure_model(TrainingConfig(events=20_000, num_trees=40), lambda _: None)
     return local_stack.model_dir
+
+
+@pytest.fixture(scope="session")
+def two_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry of v1 champion and v2 a good alternative (another seed, not promoted), trained
+    once per session: a module copies it (:func:`copy_registry`) and adds the versions it needs."""
+    directory = tmp_path_factory.mktemp("two-models")
+    store = FileModelStore(directory)
+    train_model(store, TrainingConfig(events=20_000, num_trees=30))
+    train_model(store, TrainingConfig(events=20_000, num_trees=60, seed=2), promote=False)
+    return directory
+
+
+def copy_registry(source: Path, target: Path) -> FileModelStore:
+    """A copy of the registry at ``source``, at ``target`` (created, or empty)."""
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    return FileModelStore(target)
 
 
 SettingsFactory = Callable[..., Settings]

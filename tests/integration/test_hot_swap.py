@@ -10,7 +10,6 @@ import pytest
 from confluent_kafka import Producer
 
 from models.registry import FileModelStore
-from models.train import TrainingConfig, train_model
 from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.control import promotion
 from stream_app.control.commands import CommandKind, ControlCodecs, ControlCommand
@@ -18,18 +17,17 @@ from stream_app.control.promotion import PromotionResult
 from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import producer_config
 from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import read_topic, wait_for
+from tests.integration.conftest import copy_registry, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def swap_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def swap_models(two_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """v1 champion, v2 a good alternative, v3..v5 broken in the ways a worker must refuse."""
     directory = tmp_path_factory.mktemp("swap-models")
-    store = FileModelStore(directory)
-    train_model(store, TrainingConfig(events=20_000, num_trees=30))
-    v2 = train_model(store, TrainingConfig(events=20_000, num_trees=60, seed=2), promote=False)
+    store = copy_registry(two_models, directory)
+    v2 = store.metadata("2")
     text = store.load_text(v2.version)
     meta = dict(feature_set_version=v2.feature_set_version, feature_names=v2.feature_names,
                 threshold=0.5, training={}, evaluation={})  # fmt: skip

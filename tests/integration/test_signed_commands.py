@@ -5,7 +5,6 @@ says so on the status topic; a correctly signed promote is applied (docs/securit
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import msgspec
@@ -13,15 +12,14 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from models.registry import FileModelStore, ModelMetadata
-from models.train import TrainingConfig, train_model
+from models.registry import ModelMetadata
 from stream_app.cli import app
 from stream_app.control import promotion
 from stream_app.control.commands import CommandKind
 from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.processes import settings_env
 from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import count, wait_for
+from tests.integration.conftest import copy_registry, count, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +27,11 @@ KEY = "integration-signing-key-never-shown"
 
 
 @pytest.fixture(scope="module")
-def signed_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def signed_models(two_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """v1 champion, v2 a good alternative, v3 the same text as v2 (tampered per test)."""
     directory = tmp_path_factory.mktemp("signed-models")
-    store = FileModelStore(directory)
-    train_model(store, TrainingConfig(events=20_000, num_trees=30))
-    v2 = train_model(store, TrainingConfig(events=20_000, num_trees=40, seed=2), promote=False)
+    store = copy_registry(two_models, directory)
+    v2 = store.metadata("2")
     store.register(
         store.load_text(v2.version), feature_set_version=v2.feature_set_version,
         feature_names=v2.feature_names, threshold=v2.threshold, training={}, evaluation={},
@@ -47,8 +44,8 @@ def test_only_correctly_signed_commands_are_applied_by_every_worker(
 ):
     caplog.set_level(logging.INFO)
     workers_dir, operator_dir = tmp_path / "workers", tmp_path / "operator"
-    shutil.copytree(signed_models, workers_dir)
-    shutil.copytree(signed_models, operator_dir)
+    copy_registry(signed_models, workers_dir)
+    operator_store = copy_registry(signed_models, operator_dir)
     # the workers' registry: version 3's threshold raised behind the operator's back
     path = workers_dir / "3" / "metadata.json"
     raised = msgspec.structs.replace(
@@ -56,9 +53,9 @@ def test_only_correctly_signed_commands_are_applied_by_every_worker(
     )
     path.write_bytes(msgspec.json.encode(raised))
     # the operator's registry holds a version 4 that the workers' does not
-    v2 = FileModelStore(operator_dir).metadata("2")
-    FileModelStore(operator_dir).register(
-        FileModelStore(operator_dir).load_text("2"), feature_set_version=v2.feature_set_version,
+    v2 = operator_store.metadata("2")
+    operator_store.register(
+        operator_store.load_text("2"), feature_set_version=v2.feature_set_version,
         feature_names=v2.feature_names, threshold=0.5, training={}, evaluation={},
     )  # fmt: skip
     settings = make_settings(
@@ -105,7 +102,7 @@ def test_only_correctly_signed_commands_are_applied_by_every_worker(
         assert scored_by_version(2000, seed=31) == {"1": 2000}  # still scoring on version 1
         applied = issue(signed, "2")
         assert applied.applied == sorted(workers) and applied.aliases_moved
-        assert FileModelStore(operator_dir).aliases()["champion"] == "2"
+        assert operator_store.aliases()["champion"] == "2"
         assert scored_by_version(2000, seed=32) == {"1": 2000, "2": 2000}  # never the tampered 3
         # `models list` shows what every live worker runs, and says where a registry disagrees
         for name, value in settings_env(signed).items():
