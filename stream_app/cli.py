@@ -291,7 +291,8 @@ def bench(
     if ctx.invoked_subcommand is not None:
         return
     from stream_app.devtools.bench.options import BenchOptions, LatencyOptions
-    from stream_app.devtools.bench.runner import bench_command, bench_console
+    from stream_app.devtools.bench.render import bench_console
+    from stream_app.devtools.bench.runner import bench_command
 
     options = BenchOptions(
         events=events,
@@ -312,7 +313,7 @@ def bench_drift(
 ) -> None:
     """Drift monitors: detection delay, missed drifts and false alarms on synthetic streams."""
     from stream_app.devtools.bench.drift import DriftBenchOptions, drift_command
-    from stream_app.devtools.bench.runner import bench_console
+    from stream_app.devtools.bench.render import bench_console
 
     options = DriftBenchOptions.quick() if quick else DriftBenchOptions()
     drift_command(options, json_path, bench_console())
@@ -327,7 +328,7 @@ def bench_estimate(
 ) -> None:
     """The label-free estimate (CBPE) against the realised figures, per scenario and window."""
     from stream_app.devtools.bench.estimate import EstimateBenchOptions, estimate_command
-    from stream_app.devtools.bench.runner import bench_console
+    from stream_app.devtools.bench.render import bench_console
 
     options = EstimateBenchOptions.quick() if quick else EstimateBenchOptions()
     estimate_command(options, json_path, bench_console())

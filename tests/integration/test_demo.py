@@ -12,6 +12,7 @@ from rich.console import Console
 
 from stream_app.devtools.demo import Demo, DemoOptions
 from stream_app.devtools.demo_quality import QUALITY_BY_DAY
+from stream_app.devtools.generator import DAY_MS
 from stream_app.devtools.produce import ProduceReport
 from stream_app.settings import Settings
 from tests.integration.test_quality import (
@@ -22,8 +23,6 @@ from tests.integration.test_quality import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
-
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.factory import schema_registry, topic_codec
+from stream_app.devtools.bench.threads import PhaseThread
 from stream_app.kafka.config import consumer_config
 from stream_app.settings import Settings
 
 
-class ArrivalChecker(threading.Thread):
+class ArrivalChecker(PhaseThread):
     """Collects (arrival ms, CreateTime ms, raw record) of every record of a topic since its
     beginning.
 
@@ -31,27 +32,16 @@ class ArrivalChecker(threading.Thread):
     """
 
     def __init__(self, settings: Settings, topic_field: str, sample_every: int | None) -> None:
-        super().__init__(name=f"bench-checker-{topic_field}", daemon=True)
+        super().__init__(f"bench-checker-{topic_field}")
         self._settings = settings
         self._topic = getattr(settings.topics, topic_field)
         self._sample_every = sample_every
-        self._stopping = threading.Event()
         self.codec: AvroRecordCodec = topic_codec(settings, schema_registry(settings), topic_field)
         self.arrivals: list[tuple[float, int, bytes]] = []
         self.samples: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
-        self.failure: BaseException | None = None
         self.assigned = threading.Event()
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def run(self) -> None:
-        try:
-            self._consume()
-        except BaseException as exc:
-            self.failure = exc
-
-    def _consume(self) -> None:
+    def work(self) -> None:
         settings = self._settings
         consumer = Consumer(consumer_config(settings, f"bench-checker-{uuid.uuid4().hex[:8]}"))
         topic = self._topic

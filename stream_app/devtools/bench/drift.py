@@ -12,7 +12,6 @@ random phase: the floor any detector must beat.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,6 +36,7 @@ from stream_app.devtools.bench.drift_streams import (
     stationary_covariates,
     stationary_errors,
 )
+from stream_app.devtools.bench.render import write_json
 
 #: River's own default for ADWIN, the yardstick of the error-stream delay target
 RIVER_ADWIN_DELTA = 0.002
@@ -311,6 +311,4 @@ def drift_command(options: DriftBenchOptions, json_path: Path | None, console: C
     """``stream-app bench drift``: run, print the table and the targets, write the JSON."""
     report = run_drift_bench(options, lambda line: console.print(line, markup=False))
     render_drift(report, console)
-    if json_path is not None:
-        json_path.write_text(json.dumps(report, indent=2) + "\n")
-        console.print(f"wrote {json_path}")
+    write_json(report, json_path, console)

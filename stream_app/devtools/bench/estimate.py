@@ -12,7 +12,6 @@ point falls on a window boundary, so every window is wholly before or after it.
 from __future__ import annotations
 
 import itertools
-import json
 import statistics
 import tempfile
 import time
@@ -31,6 +30,7 @@ from models.loader import load_model
 from models.registry import FileModelStore
 from models.runtime import LightGBMRuntime
 from models.train import TrainingConfig, train_model, training_features
+from stream_app.devtools.bench.render import write_json
 from stream_app.devtools.generator import TransactionGenerator, drift_schedule
 
 #: the issue's targets, on windows with at least ``min_frauds`` frauds
@@ -226,6 +226,4 @@ def estimate_command(
     """``stream-app bench estimate``: run, print the table and the summaries, write the JSON."""
     report = run_estimate_bench(options, lambda line: console.print(line, markup=False))
     render_estimate(report, console)
-    if json_path is not None:
-        json_path.write_text(json.dumps(report, indent=2) + "\n")
-        console.print(f"wrote {json_path}")
+    write_json(report, json_path, console)

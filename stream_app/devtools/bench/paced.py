@@ -7,42 +7,28 @@ client's batching.
 
 from __future__ import annotations
 
-import threading
 import time
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from stream_app.codecs.json import JsonCodec
+from stream_app.devtools.bench.threads import PhaseThread
 from stream_app.devtools.produce import ProduceOptions, synthetic_records
 from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
 
 
-class PacedProducer(threading.Thread):
+class PacedProducer(PhaseThread):
     """Sends ``events`` records at ``rate`` per second; ``failure`` holds what stopped it."""
 
     def __init__(self, settings: Settings, rate: float, events: int, seed: int) -> None:
-        super().__init__(name="bench-paced-producer", daemon=True)
+        super().__init__("bench-paced-producer")
         self._settings = settings
         self._options = ProduceOptions(events=events, rate=rate, seed=seed)
-        self._stopping = threading.Event()
         self.sent = 0
         self.seconds = 0.0
-        self.failure: BaseException | None = None
-        self.finished = threading.Event()
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def run(self) -> None:
-        try:
-            self._send()
-        except BaseException as exc:
-            self.failure = exc
-        finally:
-            self.finished.set()
-
-    def _send(self) -> None:
+    def work(self) -> None:
         producer = Producer(producer_config(self._settings))
         errors: list[KafkaError] = []
 

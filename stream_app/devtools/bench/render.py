@@ -1,7 +1,11 @@
-"""The benchmark report as rich tables: headline figures against targets, and the profile."""
+"""The benchmark reports on the console and in JSON: for ``stream-app bench``, rich tables of the
+headline figures against targets and of the profile; for every bench, the console and the JSON file.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -211,3 +215,16 @@ def render(report: dict[str, Any], console: Console, profile: bool) -> None:
             "The sink handles two records per event (the transaction and its prediction); "
             "its consume stage includes its idle waits."
         )
+
+
+def bench_console() -> Console:
+    """The terminal's width on a terminal; 120 columns in a pipe or a log (rich's 80 wraps)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
+def write_json(report: dict[str, Any], json_path: Path | None, console: Console) -> None:
+    """Write a bench's JSON document to ``json_path``, if one was asked for, and say so."""
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        console.print(f"wrote {json_path}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from stream_app.devtools.bench.contention import cpu_share
 from stream_app.devtools.bench.latency import measure_latency
 from stream_app.devtools.bench.options import BenchOptions
 from stream_app.devtools.bench.procstat import rss_mb
-from stream_app.devtools.bench.render import render
+from stream_app.devtools.bench.render import render, write_json
 from stream_app.devtools.bench.report import build_report
 from stream_app.devtools.bench.scale import measure_scale
 from stream_app.devtools.bench.soak import measure_soak
@@ -94,19 +93,11 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
     return report
 
 
-def bench_console() -> Console:
-    """The terminal's width on a terminal; 120 columns in a pipe or a log (rich's 80 wraps)."""
-    console = Console()
-    return console if console.is_terminal else Console(width=120)
-
-
 def bench_command(
     options: BenchOptions, json_path: Path | None, profile: bool, console: Console
 ) -> dict[str, Any]:
     """``stream-app bench``: run, print the tables, write the JSON document."""
     report = run_bench(options, console)
     render(report, console, profile)
-    if json_path is not None:
-        json_path.write_text(json.dumps(report, indent=2) + "\n")
-        console.print(f"wrote {json_path}")
+    write_json(report, json_path, console)
     return report
