@@ -81,7 +81,7 @@ def test_a_stopped_broker_is_reported_and_scoring_resumes_after_its_restart(
             wait_for(lambda: unhealthy_because(port, "broker unreachable"), 60, "503: broker")
             broker.start()
             ensure_topics(settings)  # a no-op: the broker kept its log, topics included
-            scored = health(port)[1]["scored"]  # type: ignore[index]
+            scored = field(port, "scored")
             produce(settings, ProduceOptions(events=2000, seed=32))
             wait_for(lambda: healthy_with(port, scored + 2000), 120, "scoring again, healthy")
             worker.check_alive()
