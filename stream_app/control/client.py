@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from models.registry import ModelMetadata
 from stream_app.codecs.factory import schema_registry, topic_codec
-from stream_app.control.commands import ControlCodecs, ControlCommand, ControlStatus
+from stream_app.control.commands import (
+    ControlCodecs,
+    ControlCommand,
+    ControlError,
+    ControlStatus,
+)
 from stream_app.errors import BrokerError
 from stream_app.events import HEARTBEAT
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.kafka.drain import read_all_to_end
 from stream_app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def operator_name() -> str:
@@ -74,8 +82,7 @@ class StatusReader:
 
     def read_to_end(self) -> Iterator[ControlStatus]:
         """From the beginning to the real end; ``follow`` then continues from there."""
-        for record in read_all_to_end(self._consumer, self._starts):
-            yield self._codecs.decode_status(record.value())
+        yield from self._decoded(read_all_to_end(self._consumer, self._starts))
 
     def follow(self, timeout_s: float) -> Iterator[ControlStatus]:
         """New records until a fetch comes back empty or ``timeout_s`` passes."""
@@ -84,8 +91,19 @@ class StatusReader:
             records = [r for r in self._consumer.consume(1000, 0.2) if r.error() is None]
             if not records:
                 return
-            for record in records:
+            yield from self._decoded(records)
+
+    def _decoded(self, records: Iterable[Message]) -> Iterator[ControlStatus]:
+        """The statuses of ``records``; one that does not decode is logged and passed over
+        (anyone who can write the topic must not stop promotions and `models list`)."""
+        for record in records:
+            try:
                 yield self._codecs.decode_status(record.value())
+            except ControlError as exc:
+                log.warning(
+                    "%s[%d]@%d passed over: %s",
+                    record.topic(), record.partition(), record.offset(), exc,
+                )  # fmt: skip
 
     def close(self) -> None:
         self._consumer.close()

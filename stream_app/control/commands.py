@@ -129,4 +129,8 @@ class ControlCodecs:
         return self._status.encode(msgspec.structs.asdict(status))
 
     def decode_status(self, value: bytes | None) -> ControlStatus:
-        return msgspec.convert(self._status.decode(value or b""), ControlStatus)
+        """A status, or ``ControlError`` saying why the record is not one."""
+        try:
+            return msgspec.convert(self._status.decode(value or b""), ControlStatus)
+        except (CodecError, msgspec.ValidationError) as exc:
+            raise ControlError(f"malformed status: {exc}") from None
