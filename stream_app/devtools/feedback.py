@@ -10,6 +10,7 @@ simulation are always right. Offsets are committed once the labels were acknowle
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -20,10 +21,12 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.devtools.labels import DAY_MS, Label
-from stream_app.errors import BrokerError
+from stream_app.errors import BrokerError, CodecError
 from stream_app.kafka.commit import commit_offsets
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 
@@ -98,7 +101,11 @@ def run_feedback(
                 offsets[(record.topic() or "", record.partition() or 0)] = (
                     record.offset() or 0
                 ) + 1
-                alert = alerts.decode(record.value() or b"")
+                try:
+                    alert = alerts.decode(record.value() or b"")
+                except CodecError as exc:  # not an alert: passed over, its offset committed
+                    log.warning("%s@%d is not an alert: %s", record.topic(), record.offset(), exc)
+                    continue
                 label = team.verdict(alert["event_id"], alert["card_id"], alert["event_time"])
                 if label is not None:
                     value = labels.encode(label.record())

@@ -73,3 +73,15 @@ def test_the_first_alerts_of_each_day_get_a_verdict_from_the_truth(make_settings
     # the same group again: the alerts were committed, nothing is labelled twice
     polls = iter(range(4))
     assert run_feedback(settings, truth, options, lambda _: next(polls, None) is None) == 0
+
+
+def test_a_record_that_is_not_an_alert_is_passed_over(make_settings, tmp_path: Path):
+    """One bad record must not stop the labeller, nor crash-loop it on restart."""
+    settings = make_settings()
+    truth = tmp_path / "truth.txt"
+    truth.write_text("a0\n")
+    producer = Producer(producer_config(settings))
+    producer.produce(settings.topics.alerts, b"not an alert", b"card-7")
+    assert producer.flush(30) == 0
+    send_alerts(settings, [("a0", now_ms() - DAY_MS)])
+    assert run_feedback(settings, truth, FeedbackOptions(per_day=3), until(1)) == 1
