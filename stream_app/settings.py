@@ -197,6 +197,19 @@ class Settings(BaseSettings):
     """`local` lowers group timeouts and fetch waits for the local broker; `default` keeps
     librdkafka's"""
 
+    # how every Kafka client connects (docs/kafka-security.md)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """`SASL_SSL` for a cluster with users and TLS; `PLAINTEXT` for the local broker"""
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    """SASL mechanism (with a `SASL_*` protocol)"""
+    kafka_sasl_username: str | None = None
+    """SASL user (with a `SASL_*` protocol)"""
+    kafka_sasl_password: SecretStr | None = None
+    """SASL password, never logged"""
+    kafka_ssl_ca_location: Path | None = None
+    """PEM file of the CA that signed the brokers' certificates (with `SSL`/`SASL_SSL`); none:
+    the system's trust store"""
+
     # local broker (`stream-app broker`, demo, bench, tests): Apache Kafka's jars from Maven
     broker_jars_dir: Path | None = None
     """where Maven puts the local broker's jars; none: `~/.cache/stream_app/kafka-<version>`
@@ -238,6 +251,17 @@ class Settings(BaseSettings):
     def _dead_letters_fit(self) -> Settings:
         if self.dead_letter_max_bytes < 2 * self.max_key_bytes + 2048:
             raise ValueError("dead_letter_max_bytes must leave room for the key twice + 2 KiB")
+        return self
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and (
+            not self.kafka_sasl_username or self.kafka_sasl_password is None
+        ):
+            raise ValueError(
+                f"kafka_security_protocol {self.kafka_security_protocol} needs "
+                "kafka_sasl_username and kafka_sasl_password"
+            )
         return self
 
     @classmethod

@@ -8,7 +8,11 @@ production defaults.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
+
+from faust.auth import SASLCredentials, SSLCredentials
+from faust.types.auth import CredentialsT
 
 from stream_app.settings import Settings
 
@@ -24,6 +28,48 @@ _LOCAL_PROFILE: dict[str, Any] = {
 }
 
 
+def connection_config(settings: Settings) -> dict[str, Any]:
+    """Where the cluster is and how to authenticate to it: shared by every client.
+
+    >>> from pydantic import SecretStr
+    >>> secure = Settings(kafka_security_protocol="SASL_SSL", kafka_sasl_username="scorer",
+    ...                   kafka_sasl_password=SecretStr("s3cret"))
+    >>> sorted(connection_config(secure))  # doctest: +NORMALIZE_WHITESPACE
+    ['bootstrap.servers', 'sasl.mechanism', 'sasl.password', 'sasl.username',
+     'security.protocol']
+    """
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "security.protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        password = settings.kafka_sasl_password
+        config["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl.username"] = settings.kafka_sasl_username
+        config["sasl.password"] = password.get_secret_value() if password else ""
+    if settings.kafka_security_protocol.endswith("SSL") and settings.kafka_ssl_ca_location:
+        config["ssl.ca.location"] = str(settings.kafka_ssl_ca_location)
+    return config
+
+
+def faust_credentials(settings: Settings) -> CredentialsT | None:
+    """The same connection for the faust app that runs the worker's life (its own group)."""
+    protocol = settings.kafka_security_protocol
+    context = None
+    if protocol.endswith("SSL"):
+        ca = settings.kafka_ssl_ca_location
+        context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    if protocol.startswith("SASL_"):
+        password = settings.kafka_sasl_password
+        return SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            ssl_context=context,
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    return SSLCredentials(context) if context else None
+
+
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """A producer that waits for every in-sync replica and batches for throughput.
 
@@ -32,7 +78,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     order of a card's events and of its state changelog records matters here).
     """
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.bootstrap_servers,
+        **connection_config(settings),
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
@@ -50,7 +96,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
 def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
     """A consumer that never commits on its own: offsets move only after outputs are safe."""
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.bootstrap_servers,
+        **connection_config(settings),
         "group.id": group_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -78,4 +124,4 @@ def bulk_consumer_config(settings: Settings, group_id: str) -> dict[str, Any]:
 
 
 def admin_config(settings: Settings) -> dict[str, Any]:
-    return {"bootstrap.servers": settings.bootstrap_servers}
+    return connection_config(settings)

@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
@@ -28,6 +29,7 @@ from confluent_kafka.admin import AdminClient
 
 from stream_app.errors import BrokerError
 from stream_app.kafka.kafka_jars import java_executable, kafka_jars
+from stream_app.kafka.secure_listener import LISTENER, SecureListener
 from stream_app.settings import Settings
 
 BIND_ATTEMPTS = 5
@@ -120,6 +122,7 @@ class LocalBroker:
         *,
         jars_dir: Path | None = None,
         heap_mb: int = 512,
+        secure_listener: bool = False,
     ) -> None:
         self._own_dir = state_dir is None
         self.state_dir = (state_dir or Path(tempfile.mkdtemp(prefix="kafka-"))).resolve()
@@ -129,6 +132,10 @@ class LocalBroker:
         self._jars_dir = jars_dir
         self.heap_mb = heap_mb
         self._process: subprocess.Popen[bytes] | None = None
+        #: a SASL_SSL listener beside the plain one (``docs/kafka-security.md``)
+        self.secure = None
+        if secure_listener:
+            self.secure = SecureListener(free_port(), self.state_dir / "tls")
 
     @classmethod
     def for_settings(
@@ -169,7 +176,7 @@ class LocalBroker:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         attempt = 1
         while True:
-            properties = self._write_config()
+            properties = self._write_config(java)
             if not (self.state_dir / "log" / "meta.properties").exists():
                 self._format(java, libs, properties)
             offset = self.log_file.stat().st_size if self.log_file.exists() else 0
@@ -192,17 +199,22 @@ class LocalBroker:
             if not self._fixed_port:
                 self.port = free_port()
             self.controller_port = free_port()
+            if self.secure is not None:
+                self.secure = replace(self.secure, port=free_port())
             attempt += 1
 
-    def _write_config(self) -> Path:
+    def _write_config(self, java: Path) -> Path:
         properties = self.state_dir / "server.properties"
-        properties.write_text(
-            SERVER_PROPERTIES.format(
-                port=self.port,
-                controller_port=self.controller_port,
-                log_dir=self.state_dir / "log",
-            )
+        text = SERVER_PROPERTIES.format(
+            port=self.port, controller_port=self.controller_port, log_dir=self.state_dir / "log"
         )
+        if self.secure is not None:
+            self.secure.make_certificate(java)
+            listener = f"{LISTENER}://{self.secure.bootstrap_servers}"
+            text = text.replace("listeners=PLAINTEXT", f"listeners={listener},PLAINTEXT")
+            text = text.replace("map=PLAINTEXT", f"map={LISTENER}:{LISTENER},PLAINTEXT")
+            text += self.secure.server_properties()
+        properties.write_text(text)
         (self.state_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
         return properties
 
@@ -229,6 +241,7 @@ class LocalBroker:
             cluster_id,
             "--config",
             str(properties),
+            *(self.secure.format_arguments() if self.secure else []),
         ]
         result = subprocess.run(  # noqa: S603  # a fixed argv
             command, capture_output=True, text=True, timeout=120, check=False

@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, Resourc
 
 from stream_app.catalogue import CATALOGUE, STORED, USED_BY_WORKER
 from stream_app.errors import BrokerError
-from stream_app.kafka.config import admin_config
+from stream_app.kafka.probe import connect
 from stream_app.settings import Settings
 
 
@@ -39,12 +39,9 @@ def check_topics(settings: Settings, needed: tuple[str, ...], timeout_s: float =
 
     Checks the partition count and the cleanup policy (absent means Kafka's default, ``delete``).
     """
-    admin = AdminClient(admin_config(settings))
+    admin, cluster = connect(settings, timeout_s)
+    metadata = cluster.topics
     wanted = wanted_topics(settings)
-    try:
-        metadata = admin.list_topics(timeout=timeout_s).topics
-    except KafkaException as exc:
-        raise BrokerError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
     problems = []
     present = []
     for name in needed:
@@ -85,12 +82,9 @@ def _cleanup_policies(admin: AdminClient, names: list[str], timeout_s: float) ->
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create missing topics; return the names of those created."""
-    admin = AdminClient(admin_config(settings))
+    admin, cluster = connect(settings, timeout_s)
+    existing = set(cluster.topics)
     wanted = wanted_topics(settings)
-    try:
-        existing = set(admin.list_topics(timeout=timeout_s).topics)
-    except KafkaException as exc:
-        raise BrokerError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
     missing = [
         NewTopic(
             name,

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from stream_app.kafka.config import admin_config
+from stream_app.kafka.config import admin_config, faust_credentials
 from stream_app.kafka.probe import broker_unreachable
 from stream_app.prometheus import counters, durations
 from stream_app.scoring.build import build_loop
@@ -90,6 +90,7 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
         settings.worker_web_port,
         settings.web_port_file,
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
         datadir=str(datadir),
         store="memory://",
         autodiscover=False,
