@@ -142,11 +142,23 @@ def test_typo_in_a_nested_environment_variable_is_refused(env: SetEnv) -> None:
 
 def test_secrets_are_hidden(env: SetEnv) -> None:
     env({"STREAM_APP_WAREHOUSE_PASSWORD": "hunter2-env", "STREAM_APP_SQL_TOKEN": "hunter2-token"})
+    env({"STREAM_APP_KAFKA_SASL_PASSWORD": "hunter2-sasl"})
     loaded = Settings(schema_registry_secret=SecretStr("user:hunter2-arg"))
     for shown in (repr(loaded), str(loaded), loaded.model_dump_json()):
         assert "hunter2" not in shown
     assert loaded.warehouse_password is not None
     assert loaded.warehouse_password.get_secret_value() == "hunter2-env"
+
+
+@pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
+def test_a_sasl_protocol_needs_a_user_and_a_password(protocol: str) -> None:
+    with pytest.raises(ValidationError, match="needs kafka_sasl_username and kafka_sasl_password"):
+        Settings(kafka_security_protocol=protocol, kafka_sasl_username="scorer")
+    Settings(
+        kafka_security_protocol=protocol,
+        kafka_sasl_username="u",
+        kafka_sasl_password=SecretStr("p"),
+    )
 
 
 def test_derived_properties() -> None:
