@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format test test-fast demo bench clean
+.PHONY: install lint format test test-fast demo bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .stream_app .pytest_cache .mypy_cache .ruff_cache .coverage
+
+# coverage-guided fuzzing (atheris) of the record decoders, the control-command parser and the
+# rules loader, FUZZ_RUNS executions each (docs/fuzzing.md)
+FUZZ_RUNS ?= 1000000
+fuzz: $(STAMP)
+	for target in record command rules; do \
+		$(BIN)/python -m tests.fuzz.run $$target --runs $(FUZZ_RUNS) || exit 1; \
+	done

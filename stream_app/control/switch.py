@@ -41,6 +41,29 @@ _NON_COMMAND_NAMES = {
 Prepared = tuple[ControlCommand | None, ModelSet | None, str]  # command, result, refusal reason
 
 
+def prepare_command(
+    value: bytes | None,
+    base: ModelSet,
+    codecs: ControlCodecs,
+    verifier: CommandVerifier,
+    loader: ModelLoader,
+    now_ms: int | None,
+) -> Prepared:
+    """A control record's command and the model set it leads to from ``base``, or why it is
+    refused: never raises, whatever the record holds (``now_ms`` None while replaying)."""
+    try:
+        command = codecs.decode_command(value)
+    except ControlError as exc:
+        return None, None, str(exc)
+    try:
+        verifier.check(command, now_ms)
+        return command, prepare(loader, base, command), ""
+    except (ControlError, ModelError) as exc:
+        return command, None, str(exc)
+    except Exception as exc:  # a model file that breaks the loader must not stop scoring
+        return command, None, f"{type(exc).__name__}: {exc}"
+
+
 class ModelSwitch:
     """Owns the worker's current :class:`ModelSet` and the control topic consumer."""
 
@@ -143,17 +166,8 @@ class ModelSwitch:
         return prepared
 
     def _prepare(self, value: bytes | None, base: ModelSet, replaying: bool = False) -> Prepared:
-        try:
-            command = self._codecs.decode_command(value)
-        except ControlError as exc:
-            return None, None, str(exc)
-        try:
-            self._verifier.check(command, None if replaying else int(time.time() * 1000))
-            return command, prepare(self._loader, base, command), ""
-        except (ControlError, ModelError) as exc:
-            return command, None, str(exc)
-        except Exception as exc:  # a model file that breaks the loader must not stop scoring
-            return command, None, f"{type(exc).__name__}: {exc}"
+        now_ms = None if replaying else int(time.time() * 1000)
+        return prepare_command(value, base, self._codecs, self._verifier, self._loader, now_ms)
 
     def _acknowledge(
         self,

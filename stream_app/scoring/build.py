@@ -15,6 +15,7 @@ from stream_app.codecs.factory import (
     topic_codec,
     transaction_decoder,
 )
+from stream_app.codecs.registry import SchemaRegistry
 from stream_app.control.commands import ControlCodecs
 from stream_app.control.modelset import initial_models
 from stream_app.control.signing import CommandVerifier
@@ -34,20 +35,15 @@ from stream_app.settings import Settings
 from stream_app.state import CardStore
 
 
-def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> ScoringLoop:
-    """A loop ready to run: the registry's models loaded, the control topic not yet replayed;
-    ``observers`` see each scored batch."""
-    check_topics(settings, worker_topics(settings))
-    registry = schema_registry(settings)
-    model_store = FileModelStore(settings.model_dir)
-    loader = ModelLoader(model_store, settings.model_check_timeout_s)
+def build_pipeline(settings: Settings, registry: SchemaRegistry) -> ScoringPipeline:
+    """Decode, checks, features, scoring and alerts of one worker, with empty card state."""
     alerts = AlertBuilder(
         topic_codec(settings, registry, "alerts"),
         RuleSet.load(settings.alert_rules) if settings.alert_rules else RuleSet.default(),
         cooldown_ms=int(settings.alert_cooldown_s * 1000),
         worker_id=settings.worker_id,
     )
-    pipeline = ScoringPipeline(
+    return ScoringPipeline(
         decoder=transaction_decoder(settings, registry),
         checks=EventChecks.from_settings(settings),
         predictions=topic_codec(settings, registry, "predictions"),
@@ -60,6 +56,16 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
         store=CardStore(),
         alerts=alerts,
     )
+
+
+def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> ScoringLoop:
+    """A loop ready to run: the registry's models loaded, the control topic not yet replayed;
+    ``observers`` see each scored batch."""
+    check_topics(settings, worker_topics(settings))
+    registry = schema_registry(settings)
+    model_store = FileModelStore(settings.model_dir)
+    loader = ModelLoader(model_store, settings.model_check_timeout_s)
+    pipeline = build_pipeline(settings, registry)
     if settings.drift_monitoring:
         drift = DriftObserver(
             model_store,
@@ -95,7 +101,9 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
             Consumer(consumer_config(settings, f"state-{uuid.uuid4().hex}")),
             settings.topics.card_state,
         ),
-        rules=RulesWatcher(settings.alert_rules, alerts, timeout_s=settings.rules_read_timeout_s),
+        rules=RulesWatcher(
+            settings.alert_rules, pipeline.alerts, timeout_s=settings.rules_read_timeout_s
+        ),
         input_topic=settings.topics.transactions,
         state_topic=settings.topics.card_state,
         checkpoint_interval_s=settings.checkpoint_interval_ms / 1000,
