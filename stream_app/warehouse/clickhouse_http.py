@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from stream_app.warehouse.endpoint import BUSY, QueryEndpoint, Refusal
+from stream_app.warehouse.sql import Question
 
 OK = "Ok.\n"
 DEFAULT_FORMAT = "TabSeparated"
@@ -100,10 +101,12 @@ class ClickHouseHttp:
             return _refused(Refusal(501, 48, "NOT_IMPLEMENTED", unserved))
         started = time.perf_counter_ns()
         answer = await self._endpoint.answer(
-            query,
-            params.get("default_format", DEFAULT_FORMAT),
-            params.get("database"),
-            {k: v for k, v in params.items() if k not in NOT_SETTINGS},
+            Question(
+                query,
+                params.get("default_format", DEFAULT_FORMAT),
+                params.get("database"),
+                {k: v for k, v in params.items() if k not in NOT_SETTINGS},
+            )
         )
         if isinstance(answer, Refusal):
             return _refused(answer)

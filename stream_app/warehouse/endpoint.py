@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import re
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -17,7 +16,7 @@ from pydantic import SecretStr
 
 from stream_app.errors import WarehouseError
 from stream_app.settings import Settings
-from stream_app.warehouse.sql import FORMATS, Answer, ReadOnlySql
+from stream_app.warehouse.sql import FORMATS, Answer, Question, ReadOnlySql
 
 #: the code and name of an engine's message, ``Code: 164. DB::Exception: ... (READONLY)``
 _ENGINE_ERROR = re.compile(r"^Code: (\d+)\..*\(([A-Z_]+)\)", re.DOTALL)
@@ -91,29 +90,19 @@ class QueryEndpoint:
             )
         # the body before a place: a client that never sends its body holds none
         query = await request.text()  # 413 beyond the application's client_max_size
-        answer = await self.answer(query, fmt, format_clause=False)
+        answer = await self.answer(Question(query, fmt, format_clause=False))
         if isinstance(answer, Refusal):
             retry = {"Retry-After": "1"} if answer is BUSY else None
             return web.Response(status=answer.status, text=answer.reason, headers=retry)
         return web.Response(body=answer.body, content_type="text/plain", charset="utf-8")
 
-    async def answer(
-        self,
-        query: str,
-        default_format: str,
-        database: str | None = None,
-        settings: Mapping[str, str] | None = None,
-        *,
-        format_clause: bool = True,
-    ) -> Answer | Refusal:
+    async def answer(self, question: Question) -> Answer | Refusal:
         """:meth:`ReadOnlySql.answer` in a thread of the endpoint, if one is free or a place to
         wait for one; an answer over the size limit is refused."""
         if self._admitted >= self._capacity:
             return BUSY
         self._admitted += 1
-        run = partial(
-            self.sql.answer, query, default_format, database, settings, format_clause=format_clause
-        )
+        run = partial(self.sql.answer, question)
         try:
             answer = await asyncio.get_running_loop().run_in_executor(self._executor, run)
         except WarehouseError as exc:

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -27,6 +27,19 @@ FORMATS = {"table": "JSONCompact", "json": "JSONEachRow", "csv": "CSVWithNames"}
 NO_FORMAT_CLAUSE = "a FORMAT clause: the endpoint answers in the ?format= asked for"
 #: how the engine's parser error names the query that asked it to parse (cut from the message)
 _PARSER_SCOPE = ": In scope SELECT formatQuery("
+
+
+@dataclass(frozen=True)
+class Question:
+    """A query and how to answer it: in the format its ``FORMAT`` clause names (refused unless
+    ``format_clause``), else in ``default_format``; in ``database`` (else the sessions' own); with
+    ``settings`` (the engine refuses any that changes a value: the sessions are ``readonly=1``)."""
+
+    query: str
+    default_format: str
+    database: str | None = None
+    settings: Mapping[str, str] = field(default_factory=dict)
+    format_clause: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,37 +69,28 @@ class ReadOnlySql:
     def run(self, query: str, clickhouse_format: str) -> bytes:
         """The result in ``clickhouse_format``, or ``WarehouseError`` with the reason it has none:
         the engine's own message, or this module's refusal (a ``FORMAT`` clause among them)."""
-        return self.answer(query, clickhouse_format, format_clause=False).body
+        return self.answer(Question(query, clickhouse_format, format_clause=False)).body
 
-    def answer(
-        self,
-        query: str,
-        default_format: str,
-        database: str | None = None,
-        settings: Mapping[str, str] | None = None,
-        *,
-        format_clause: bool = True,
-    ) -> Answer:
-        """The result in the format of the query's ``FORMAT`` clause (refused unless
-        ``format_clause``), else ``default_format``, run in ``database`` (else the sessions' own)
-        with ``settings`` (the engine refuses any that changes a value: ``readonly=1``);
-        ``WarehouseError`` as :meth:`run`."""
+    def answer(self, question: Question) -> Answer:
+        """The result :class:`Question` asks for, or ``WarehouseError`` as :meth:`run`."""
         with self._lock:
             client = self._idle.pop() if self._idle else None
         client = client or self._open_client()
         try:
-            statement, clause = _allowed_statement(client, query)
-            if clause is not None and not format_clause:
+            statement, clause = _allowed_statement(client, question.query)
+            if clause is not None and not question.format_clause:
                 raise WarehouseError(NO_FORMAT_CLAUSE)
-            client.database = database or self._database
+            client.database = question.database or self._database
             body: bytes = client.raw_query(
-                statement, fmt=None if clause else default_format, settings=dict(settings or {})
+                statement,
+                fmt=None if clause else question.default_format,
+                settings=dict(question.settings),
             )
         except Exception as exc:  # driver errors carry ClickHouse's own message
             raise WarehouseError(_without_parser_scope(str(exc).strip())) from None
         with self._lock:
             self._idle.append(client)
-        return Answer(body, clause or default_format)
+        return Answer(body, clause or question.default_format)
 
 
 def _allowed_statement(client: Client, query: str) -> tuple[str, str | None]:
