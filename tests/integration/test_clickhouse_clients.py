@@ -5,6 +5,7 @@ refusals in ClickHouse's error shape; no setting a client sends lifts ``readonly
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import secrets
@@ -138,6 +139,14 @@ def test_the_format_clause_database_and_ping(served):
         assert status == 404 and b"(UNKNOWN_TABLE)" in body, body
         database = settings.warehouse_database
         assert get(port, query="SELECT count() FROM scores", database=database)[2] == b"3\n"
+        compressed = urllib.request.Request(  # as clickhouse-go sends it (Grafana's plugin)
+            f"http://127.0.0.1:{port}/?enable_http_compression=1",
+            data=gzip.compress(b"SELECT count() FROM scores"),
+            headers={"Content-Encoding": "gzip", "Accept-Encoding": "gzip"},
+        )
+        with urllib.request.urlopen(compressed, timeout=60) as response:  # noqa: S310  # loopback
+            assert response.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(response.read()) == b"3\n"
         for path in ("/ping", "/"):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}") as response:
                 assert response.read() == b"Ok.\n"
