@@ -69,8 +69,11 @@ UNSERVED = {
 PARAMETERS = "server-side query parameters (param_*) are not served: bind them in the client"
 #: HTTP status of ClickHouse's errors by code, as its ``exceptionCodeToHTTPStatus`` maps them
 #: (others: 500), but TOO_MANY_SIMULTANEOUS_QUERIES (202): 503 and Retry-After, which clients retry
-STATUS = {62: 400, 516: 403, 46: 404, 47: 404, 60: 404, 73: 404, 81: 404, 115: 404}
-STATUS |= {159: 408, 48: 501, 202: 503}
+STATUS = {
+    **{62: 400, 516: 403, 159: 408, 48: 501, 202: 503},
+    **dict.fromkeys((46, 47, 60, 73, 81, 115), 404),  # UNKNOWN_FUNCTION ... UNKNOWN_SETTING
+}
+OFF = ("0", "false")
 BINARY = ("Native", "RowBinary", "Arrow", "Parquet", "ORC", "Avro", "MsgPack", "Protobuf")
 
 
@@ -130,7 +133,7 @@ class ClickHouseHttp:
 
 def _unserved(params: MultiMapping[str]) -> str | None:
     for name, reason in UNSERVED.items():
-        if params.get(name, "0") != "0":
+        if params.get(name, "0").lower() not in OFF:
             return reason
     if any(name.startswith("param_") for name in params):
         return PARAMETERS

@@ -191,6 +191,8 @@ def test_what_cannot_be_served_is_refused_in_clickhouses_shape(served):
             assert body.startswith(b"Code: 48. DB::Exception: ") and body.endswith(
                 b"(NOT_IMPLEMENTED)\n"
             ), body
+        for off in ("0", "false"):  # asked not to: served
+            assert get(port, query="SELECT 1", compress=off)[::2] == (200, b"1\n"), off
 
 
 def test_the_token_is_asked_of_clickhouse_clients(served):
