@@ -12,7 +12,8 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -20,11 +21,33 @@ from clickhouse_connect.driver.client import Client
 from stream_app.errors import WarehouseError
 from stream_app.settings import Settings
 from stream_app.warehouse.client import connect
-from stream_app.warehouse.statements import refusal
+from stream_app.warehouse.statements import output_format, refusal
 
 FORMATS = {"table": "JSONCompact", "json": "JSONEachRow", "csv": "CSVWithNames"}
+NO_FORMAT_CLAUSE = "a FORMAT clause: the endpoint answers in the ?format= asked for"
 #: how the engine's parser error names the query that asked it to parse (cut from the message)
 _PARSER_SCOPE = ": In scope SELECT formatQuery("
+
+
+@dataclass(frozen=True)
+class Question:
+    """A query and how to answer it: in the format its ``FORMAT`` clause names (refused unless
+    ``format_clause``), else in ``default_format``; in ``database`` (else the sessions' own); with
+    ``settings`` (the engine refuses any that changes a value: the sessions are ``readonly=1``)."""
+
+    query: str
+    default_format: str
+    database: str | None = None
+    settings: Mapping[str, str] = field(default_factory=dict)
+    format_clause: bool = True
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A result: its bytes and the ClickHouse format they are in."""
+
+    body: bytes
+    format: str
 
 
 class ReadOnlySql:
@@ -40,26 +63,39 @@ class ReadOnlySql:
     def __init__(self, open_client: Callable[[], Client]) -> None:
         self._open_client = open_client
         self._idle = [open_client()]
+        self._database = self._idle[0].database
         self._lock = threading.Lock()
 
     def run(self, query: str, clickhouse_format: str) -> bytes:
-        """The result in a ClickHouse format, or ``WarehouseError`` with the reason it has none:
-        the engine's own message, or this module's refusal."""
+        """The result in ``clickhouse_format``, or ``WarehouseError`` with the reason it has none:
+        the engine's own message, or this module's refusal (a ``FORMAT`` clause among them)."""
+        return self.answer(Question(query, clickhouse_format, format_clause=False)).body
+
+    def answer(self, question: Question) -> Answer:
+        """The result :class:`Question` asks for, or ``WarehouseError`` as :meth:`run`."""
         with self._lock:
             client = self._idle.pop() if self._idle else None
         client = client or self._open_client()
         try:
-            statement = _allowed_statement(client, query)
-            result: bytes = client.raw_query(statement, fmt=clickhouse_format)
+            statement, clause = _allowed_statement(client, question.query)
+            if clause is not None and not question.format_clause:
+                raise WarehouseError(NO_FORMAT_CLAUSE)
+            client.database = question.database or self._database
+            body: bytes = client.raw_query(
+                statement,
+                fmt=None if clause else question.default_format,
+                settings=dict(question.settings),
+            )
         except Exception as exc:  # driver errors carry ClickHouse's own message
             raise WarehouseError(_without_parser_scope(str(exc).strip())) from None
         with self._lock:
             self._idle.append(client)
-        return result
+        return Answer(body, clause or question.default_format)
 
 
-def _allowed_statement(client: Client, query: str) -> str:
-    """``query`` in the engine's canonical form, what runs, if its parse tree is allowed.
+def _allowed_statement(client: Client, query: str) -> tuple[str, str | None]:
+    """``query`` in the engine's canonical form, what runs, if its parse tree is allowed, and the
+    format its ``FORMAT`` clause names (None without one).
 
     ``formatQuery`` refuses syntax errors and multi-statement input (chDB would run every
     statement of one); its output, a single statement, is then parsed again for ``EXPLAIN AST``.
@@ -67,10 +103,11 @@ def _allowed_statement(client: Client, query: str) -> str:
     canonical: str = client.query("SELECT formatQuery(%(q)s)", parameters={"q": query}).result_rows[
         0
     ][0]
-    reason = refusal(str(client.command(f"EXPLAIN AST {canonical}")))
+    ast = str(client.command(f"EXPLAIN AST {canonical}"))
+    reason = refusal(ast)
     if reason is not None:
         raise WarehouseError(reason)
-    return canonical
+    return canonical, output_format(ast)
 
 
 def _without_parser_scope(message: str) -> str:

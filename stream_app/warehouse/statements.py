@@ -34,13 +34,20 @@ def refusal(ast: str) -> str | None:
         path.append(kind)
         if depth == 1 and kind == "Literal":
             return "INTO OUTFILE writes files on the server: refused on read-only SQL"
-        if depth == 1 and kind == "Identifier":
-            return "a FORMAT clause: the endpoint answers in the ?format= asked for"
         if kind == "Function" and parent == "TableExpression" and name not in TABLE_FUNCTIONS:
             allowed = ", ".join(sorted(TABLE_FUNCTIONS))
             return f"table function {name}(): only {allowed} are served"
         if kind == "Function" and name.lower() in FILE_FUNCTIONS:
             return f"function {name}() reads the server's files: refused"
+    return None
+
+
+def output_format(ast: str) -> str | None:
+    """The format a ``FORMAT`` clause of the statement parsed as ``ast`` names, if it has one
+    (the statement's only child named by an identifier)."""
+    for depth, kind, name in (_node(line) for line in ast.splitlines() if line.strip()):
+        if depth == 1 and kind == "Identifier":
+            return name
     return None
 
 

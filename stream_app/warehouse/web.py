@@ -1,5 +1,6 @@
 """The sink's web server (aiohttp, run as a ``mode`` Service): ``GET /health``, ``GET /metrics``
-and, with the embedded warehouse, ``POST /query?format=F`` with the SQL as body.
+and, with the embedded warehouse, ``POST /query?format=F`` with the SQL as body and ClickHouse's
+HTTP interface (``/``, ``/ping``: :mod:`stream_app.warehouse.clickhouse_http`).
 
 Queries run in threads of :class:`~stream_app.warehouse.endpoint.QueryEndpoint`, never on the
 loop itself.
@@ -16,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from stream_app.port_file import write_port
+from stream_app.warehouse.clickhouse_http import ClickHouseHttp
 from stream_app.warehouse.endpoint import QueryEndpoint
 
 
@@ -47,6 +49,7 @@ class SinkWeb(mode.Service):
         if self._sql is not None:  # larger bodies: 413, by aiohttp (a bad Content-Length: 400)
             app = web.Application(client_max_size=self._sql.max_query_bytes)
             app.router.add_post("/query", self._sql.post_query)
+            ClickHouseHttp(self._sql).add_routes(app)
         app.router.add_get("/health", self._get_health)
         app.router.add_get("/metrics", self._get_metrics)
         self._runner = web.AppRunner(app, access_log=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream_app.warehouse.statements import refusal
+from stream_app.warehouse.statements import output_format, refusal
 
 SELECT_FROM = """SelectWithUnionQuery (children 1)
  ExpressionList (children 1)
@@ -17,6 +17,12 @@ SELECT_FROM = """SelectWithUnionQuery (children 1)
       Function {name} (alias a) (children 1)
        ExpressionList (children 1)
         Literal UInt64_3"""
+
+#: ``DESCRIBE t FORMAT CSV``
+DESCRIBE_FORMAT = (
+    "DescribeQuery (children 2)\n TableExpression (children 1)\n  TableIdentifier t\n"
+    " Identifier CSV"
+)
 
 
 @pytest.mark.parametrize(
@@ -42,11 +48,7 @@ SELECT_FROM = """SelectWithUnionQuery (children 1)
             "ShowTables (children 1)\n Literal \\'x\\'",
             "INTO OUTFILE writes files on the server: refused on read-only SQL",
         ),
-        (
-            "DescribeQuery (children 2)\n TableExpression (children 1)\n  TableIdentifier t\n"
-            " Identifier CSV",
-            "a FORMAT clause: the endpoint answers in the ?format= asked for",
-        ),
+        (DESCRIBE_FORMAT, None),
         (
             "SelectWithUnionQuery (children 1)\n ExpressionList (children 1)\n  Function FILE",
             "function FILE() reads the server's files: refused",
@@ -55,3 +57,11 @@ SELECT_FROM = """SelectWithUnionQuery (children 1)
 )
 def test_only_reads_of_the_warehouse_pass(ast: str, reason: str | None) -> None:
     assert refusal(ast) == reason
+
+
+def test_the_format_clause_is_the_statements_child_named_by_an_identifier() -> None:
+    assert output_format(DESCRIBE_FORMAT) == "CSV"
+    assert output_format(SELECT_FROM.format(name="numbers")) is None
+    assert output_format(
+        "Explain EXPLAIN (children 2)\n SelectWithUnionQuery\n Identifier JSON"
+    ) == ("JSON")
