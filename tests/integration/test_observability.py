@@ -167,7 +167,5 @@ def test_worker_and_sink_metrics_health_and_logs(make_settings, tmp_path):
         assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
         assert any(line["message"].startswith("assigned ") for line in lines), name
     messages = [line["message"] for line in json_lines(logs["worker"].splitlines())]
-    assert any(
-        message.startswith("worker ") and "starting" in message for message in worker_messages
-    )
+    assert any(message.startswith("worker ") and "starting" in message for message in messages)
     assert any(message.startswith("scoring loop stopped") for message in messages)
