@@ -205,6 +205,23 @@ def label_feedback(
 
 
 @app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON, for scripts.")] = False,
+) -> None:
+    """Lag per group, live workers and their models, aliases, the last drift and retrain, the
+    sink: one screen."""
+    import json
+
+    from stream_app.cli_status import collect_status, render
+
+    found = collect_status(Settings())
+    if as_json:
+        typer.echo(json.dumps(found, indent=2, default=str))
+    else:
+        render(found, Console())
+
+
+@app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="A read-only ClickHouse query.")],
     output: Annotated[str, typer.Option("--output", "-o", help="table, csv or json.")] = "table",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 
 def consumer_lag(consumer: Consumer) -> dict[tuple[str, int], int]:
@@ -38,3 +38,23 @@ class PartitionLag:
     def labelled(self) -> dict[tuple[str, str], int]:
         """The lag by ``(topic, partition)`` as label values."""
         return {(topic, str(p)): lag for (topic, p), lag in self.by_partition.items()}
+
+
+def group_lag(
+    consumer: Consumer, topics: tuple[str, ...], timeout_s: float = 10.0
+) -> dict[str, dict[int, int]]:
+    """``topic → partition → high watermark - committed offset`` of the group ``consumer`` was
+    made with (asked of the broker; the consumer does not join the group). A partition the group
+    never committed counts from its low watermark: all of it is lag."""
+    metadata = consumer.list_topics(timeout=timeout_s).topics
+    wanted = [
+        TopicPartition(topic, partition)
+        for topic in topics
+        if topic in metadata
+        for partition in sorted(metadata[topic].partitions)
+    ]
+    lag: dict[str, dict[int, int]] = {topic: {} for topic in topics if topic in metadata}
+    for tp in consumer.committed(wanted, timeout=timeout_s):
+        low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+        lag[tp.topic][tp.partition] = high - (tp.offset if tp.offset >= 0 else low)
+    return lag

@@ -1,11 +1,15 @@
 """The real worker and sink processes, seen the way an operator sees them: ``/metrics`` has the
-documented names and its counters move, ``/healthz`` and ``/readyz`` answer, the logs are JSON
-lines with one line per lifecycle event, and no secret appears in a log or an answer."""
+documented names and its counters move, ``/healthz`` and ``/readyz`` answer, ``stream-app status``
+shows the stack, the logs are JSON lines with one line per lifecycle event, and no secret appears
+in a log or an answer."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -15,8 +19,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
+from models.registry import FileModelStore
+from stream_app.cli_status import collect_status
 from stream_app.devtools.produce import ProduceOptions, produce
-from stream_app.processes import ChildProcess, get_json
+from stream_app.processes import ChildProcess, get_json, settings_env
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -67,6 +73,40 @@ def json_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.startswith("{")]
 
 
+def worker_lag(status: dict[str, Any], group: str, topic: str) -> int:
+    return sum(status["lag"][group][topic].values())
+
+
+def check_status(settings) -> None:
+    """``stream-app status`` on the running stack: the worker's group caught up, the worker
+    live on the registry's champion, no retrain table (none), the sink healthy."""
+    group, topic = settings.worker_group, settings.topics.transactions
+    wait_for(
+        lambda: worker_lag(collect_status(settings), group, topic) == 0, 60, "offsets committed"
+    )
+    env = {**os.environ, **settings_env(settings)}
+    command = [sys.executable, "-m", "stream_app", "status"]
+    done = subprocess.run([*command, "--json"], env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    status = json.loads(done.stdout)
+    champion = FileModelStore(settings.model_dir).aliases()["champion"]
+    assert status["aliases"]["champion"] == champion
+    assert worker_lag(status, group, topic) == 0
+    sink_lag = status["lag"][settings.sink_group]
+    assert set(sink_lag) >= {topic, settings.topics.predictions}
+    [worker] = [w for w in status["workers"] if w["worker_id"] == settings.worker_id]
+    assert worker["live"] and worker["champion"] == champion
+    assert worker["seconds_since_last_status"] < 3 * settings.heartbeat_interval_s + 1
+    assert status["last_retrain"] is None  # no retrain_runs table here
+    assert status["last_drift"] is None or "detector" in status["last_drift"]
+    assert status["sink"]["status"] == "ok" and status["sink"]["ready"] == "ready"
+    screen = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    assert screen.returncode == 0, screen.stderr.decode()
+    text = screen.stdout.decode()
+    assert f"champion={champion}" in text and settings.worker_id in text
+    assert "last retrain: none" in text
+
+
 def test_worker_and_sink_metrics_health_and_logs(make_settings, tmp_path):
     settings = make_settings(
         warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}",
@@ -96,6 +136,7 @@ def test_worker_and_sink_metrics_health_and_logs(make_settings, tmp_path):
         wait_for(lambda: scrape(sink_url)[0].get(stored) == report.valid, 90, "events stored")
         samples, families = scrape(worker_url)
         sink_samples, sink_families = scrape(sink_url)
+        check_status(settings)
         answers = {
             f"{name} {path}": body(process.web_url(path))
             for name, process in processes.items()
