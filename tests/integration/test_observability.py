@@ -78,7 +78,7 @@ def worker_lag(status: dict[str, Any], group: str, topic: str) -> int:
 
 
 def check_status(settings) -> None:
-    """``stream-app status`` on the running stack: the worker's group caught up, the worker
+    """``stream-app status`` on the running stack (``settings`` name the sink's port): the worker's group caught up, the worker
     live on the registry's champion, no retrain table (none), the sink healthy."""
     group, topic = settings.worker_group, settings.topics.transactions
     wait_for(
@@ -136,7 +136,7 @@ def test_worker_and_sink_metrics_health_and_logs(make_settings, tmp_path):
         wait_for(lambda: scrape(sink_url)[0].get(stored) == report.valid, 90, "events stored")
         samples, families = scrape(worker_url)
         sink_samples, sink_families = scrape(sink_url)
-        check_status(settings)
+        check_status(settings.model_copy(update={"sql_port": sink.web_port()}))
         answers = {
             f"{name} {path}": body(process.web_url(path))
             for name, process in processes.items()
