@@ -62,7 +62,8 @@ def body(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-TEXT_LOG = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
+#: a text log line: ours (``2026-12-01 21:00:00,123 INFO ...``) or faust's (``[2026-12-01 ...``)
+TEXT_LOG = re.compile(r"^\[?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
 def json_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
