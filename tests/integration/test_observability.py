@@ -79,8 +79,9 @@ def worker_lag(status: dict[str, Any], group: str, topic: str) -> int:
 
 
 def check_status(settings) -> None:
-    """``stream-app status`` on the running stack (``settings`` name the sink's port): the worker's group caught up, the worker
-    live on the registry's champion, no retrain table (none), the sink healthy."""
+    """``stream-app status`` on the running stack (``settings`` name the sink's port): the
+    worker's group caught up, the worker live on the registry's champion, no retrain table
+    (none), the sink healthy."""
     group, topic = settings.worker_group, settings.topics.transactions
     wait_for(
         lambda: worker_lag(collect_status(settings), group, topic) == 0, 60, "offsets committed"
