@@ -14,6 +14,7 @@ from rich.console import Console
 
 from stream_app.cli_models import models_app
 from stream_app.errors import StreamAppError
+from stream_app.logs import setup_logging
 from stream_app.settings import Settings
 
 app = typer.Typer(
@@ -23,17 +24,17 @@ app.add_typer(models_app, name="models")
 console = Console(stderr=True)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 @app.callback()
-def _root(log_level: Annotated[str, typer.Option(help="Logging level.")] = "warning") -> None:
-    _setup_logging(log_level)
+def _root(
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "warning",
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="One JSON object per log line (`log_json`).")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log at debug level (a line per batch).")
+    ] = False,
+) -> None:
+    setup_logging("DEBUG" if verbose else log_level.upper(), log_json or Settings().log_json)
 
 
 @app.command()
@@ -201,6 +202,23 @@ def label_feedback(
 
     sent = run_feedback(Settings(), truth, FeedbackOptions(per_day=per_day), stop)
     console.print(f"sent {sent:,} alert_feedback labels")
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON, for scripts.")] = False,
+) -> None:
+    """Lag per group, live workers and their models, aliases, the last drift and retrain, the
+    sink: one screen."""
+    import json
+
+    from stream_app.cli_status import collect_status, render
+
+    found = collect_status(Settings())
+    if as_json:
+        typer.echo(json.dumps(found, indent=2, default=str))
+    else:
+        render(found, Console())
 
 
 @app.command()

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import accumulate
+from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from stream_app.timing import Distribution
 
 
 def counters(prefix: str, values: Iterable[tuple[str, float, str]]) -> Iterator[Metric]:
@@ -22,11 +31,33 @@ def labelled_counter(name: str, doc: str, label: str, values: Mapping[str, float
     return family
 
 
+def labelled_gauge(name: str, doc: str, labels: list[str], values: Mapping[Any, float]) -> Metric:
+    """One gauge family with a sample per key of ``values`` (a tuple of label values)."""
+    family = GaugeMetricFamily(name, doc, labels=labels)
+    for key, value in dict(values).items():
+        family.add_metric(list(key), value)
+    return family
+
+
+def histogram(
+    name: str, doc: str, distributions: Mapping[str, Distribution], label: str = ""
+) -> Metric:
+    """One histogram family: a sample per key of ``distributions`` under ``label``, or the single
+    distribution under the key ``""`` without a label."""
+    family = HistogramMetricFamily(name, doc, labels=[label] if label else None)
+    for key, dist in dict(distributions).items():
+        counts = list(accumulate(dist.counts))
+        bounds = [f"{bound:g}" for bound in dist.bounds] + ["+Inf"]
+        family.add_metric(
+            [key] if label else [], list(zip(bounds, counts, strict=True)), dist.total
+        )
+    return family
+
+
 def durations(
-    prefix: str, unit: str, last_s: float, stages: Mapping[str, float]
+    prefix: str, unit: str, last_s: float, stages: Mapping[str, Distribution]
 ) -> Iterator[Metric]:
-    """``<prefix>_last_<unit>_seconds`` (a gauge) and ``<prefix>_stage_seconds{stage}``."""
+    """``<prefix>_last_<unit>_seconds`` (a gauge) and the ``<prefix>_stage_seconds{stage}``
+    histogram (one observation per stage per loop turn)."""
     yield GaugeMetricFamily(f"{prefix}_last_{unit}_seconds", f"duration of the last {unit}", last_s)
-    yield labelled_counter(
-        f"{prefix}_stage_seconds", f"time spent per stage of a {unit}", "stage", stages
-    )
+    yield histogram(f"{prefix}_stage_seconds", f"time spent per stage of a {unit}", stages, "stage")

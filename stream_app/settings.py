@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     model_dir: Path = Path(".stream_app/models")
     """model registry directory"""
 
+    # logs (docs/operations.md)
+    log_json: bool = False
+    """every process logs one JSON object per line (time, level, logger, thread, message,
+    exception) instead of text; `--log-json` does the same for one command"""
+
     # health (worker and sink /health, docs/operations.md)
     health_stall_s: float = Field(default=30.0, gt=0)
     """no progress for this long while work waits, or no group membership, is unhealthy

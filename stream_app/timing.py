@@ -1,9 +1,15 @@
-"""Seconds spent per stage of a loop, accumulated cheaply (two clock reads per stage per batch)."""
+"""Seconds spent per stage of a loop, accumulated cheaply (two clock reads and a bisection per
+stage per batch), and the distributions behind the Prometheus histograms."""
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from bisect import bisect_left
+
+#: upper bounds of a stage's duration histogram, seconds
+STAGE_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+#: upper bounds of a batch size histogram, records
+BATCH_BOUNDS = (1, 10, 100, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000)
 
 
 def now_ms() -> int:
@@ -11,17 +17,37 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class Distribution:
+    """Observations counted per bucket (non-cumulative; the last one is ``+Inf``) and summed.
+
+    >>> sizes = Distribution((10, 100))
+    >>> for size in (3, 10, 50, 700):
+    ...     sizes.observe(size)
+    >>> sizes.counts, sizes.total
+    ([2, 1, 1], 763.0)
+    """
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+
 class StageTimes:
-    """Laps of a stopwatch, summed per stage name.
+    """Laps of a stopwatch per stage name: their distribution and their sum.
 
     >>> times = StageTimes()
-    >>> times.start(); times.lap("decode"); times.lap("predict")
-    >>> sorted(times.seconds)
-    ['decode', 'predict']
+    >>> times.start(); times.lap("decode"); times.lap("predict"); times.lap("decode")
+    >>> sorted(times.snapshot()), sum(times.laps["decode"].counts)
+    (['decode', 'predict'], 2)
     """
 
     def __init__(self) -> None:
-        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.laps: dict[str, Distribution] = {}
         self._last = time.perf_counter()
 
     def start(self) -> None:
@@ -29,8 +55,13 @@ class StageTimes:
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
-        self.seconds[stage] += now - self._last
+        elapsed = now - self._last
+        laps = self.laps.get(stage)
+        if laps is None:
+            laps = self.laps[stage] = Distribution(STAGE_BOUNDS)
+        laps.observe(elapsed)
         self._last = now
 
     def snapshot(self) -> dict[str, float]:
-        return dict(self.seconds)
+        """Seconds per stage, summed."""
+        return {stage: laps.total for stage, laps in list(self.laps.items())}

@@ -115,23 +115,31 @@ def live_within_s(settings: Settings) -> float:
     return 3 * settings.heartbeat_interval_s + 1
 
 
-def live_models(reader: StatusReader, within_s: float) -> dict[str, tuple[str, str | None]]:
-    """The ``(champion, challenger)`` versions each live worker last reported: workers whose
-    latest record is recent and not the announcement of their stop.
-
-    Latest by acknowledgement time: partitions of the status topic interleave when read.
-    """
-    now_ms = time.time() * 1000
+def latest_statuses(reader: StatusReader) -> dict[str, ControlStatus]:
+    """Each worker's latest status (heartbeat, acknowledgement or stop), by acknowledgement time:
+    partitions of the status topic interleave when read."""
     last_seen: dict[str, ControlStatus] = {}
     for status in reader.read_to_end():
         previous = last_seen.get(status.worker_id)
         seen = (status.acknowledged_at, status.command)
         if previous is None or seen >= (previous.acknowledged_at, previous.command):
             last_seen[status.worker_id] = status
+    return last_seen
+
+
+def is_live(status: ControlStatus, within_s: float, now_ms: float) -> bool:
+    """A worker whose latest status is recent and not the announcement of its stop."""
+    return status.command != "stopped" and now_ms - status.acknowledged_at <= within_s * 1000
+
+
+def live_models(reader: StatusReader, within_s: float) -> dict[str, tuple[str, str | None]]:
+    """The ``(champion, challenger)`` versions each live worker (:func:`is_live`) last
+    reported."""
+    now_ms = time.time() * 1000
     return {
         worker: (status.champion_version, status.challenger_version)
-        for worker, status in last_seen.items()
-        if status.command != "stopped" and now_ms - status.acknowledged_at <= within_s * 1000
+        for worker, status in latest_statuses(reader).items()
+        if is_live(status, within_s, now_ms)
     }
 
 

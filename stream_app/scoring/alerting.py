@@ -10,6 +10,7 @@ thread encodes the batch's predictions meanwhile (:meth:`AlertBuilder.begin`, th
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class AlertBuilder:
         self._worker_id = worker_id
         self._top_k = top_k
         self.fired = 0
+        self.by_rule: Counter[str] = Counter()  # alerts kept, by rule (each rule an alert fired)
         self.suppressed = 0
         self._explainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explainer")
 
@@ -87,6 +89,8 @@ class AlertBuilder:
             )
             self.suppressed += suppressed
             self.fired += len(kept)
+            for _, rule_names in kept:
+                self.by_rule.update(rule_names)
         if not kept:
             return PendingAlerts(None)
         rows = np.fromiter((row for row, _ in kept), dtype=np.int64, count=len(kept))

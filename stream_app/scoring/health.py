@@ -29,12 +29,8 @@ def unhealthy_reasons(
     ...                   stall_s=5, now=101.0)  # doctest: +NORMALIZE_WHITESPACE
     ['records waiting and nothing scored for 11s (limit 5s)', 'broker unreachable: _TRANSPORT']
     """
-    reasons: list[str] = []
-    if failure is not None:
-        reasons.append(f"scoring thread failed: {type(failure).__name__}: {failure}")
-    elif not running:
-        reasons.append("scoring thread not running")
-    else:
+    reasons = not_ready_reasons(failure=failure, running=running, broker_error=None)
+    if not reasons:
         since_turn = now - stats.turn_at
         since_scored = now - stats.scored_at
         since_member = now - stats.member_at
@@ -50,6 +46,25 @@ def unhealthy_reasons(
                 )
             if since_member > stall_s:
                 reasons.append(f"not a member of the consumer group for {since_member:.0f}s")
+    if broker_error is not None:
+        reasons.append(f"broker unreachable: {broker_error}")
+    return reasons
+
+
+def not_ready_reasons(
+    *, failure: BaseException | None, running: bool, broker_error: str | None
+) -> list[str]:
+    """Every reason the worker cannot take work (empty: ready). Its web server starts only once
+    its models are loaded, so a worker that answers has them.
+
+    >>> not_ready_reasons(failure=None, running=False, broker_error="_TRANSPORT")
+    ['scoring thread not running', 'broker unreachable: _TRANSPORT']
+    """
+    reasons = []
+    if failure is not None:
+        reasons.append(f"scoring thread failed: {type(failure).__name__}: {failure}")
+    elif not running:
+        reasons.append("scoring thread not running")
     if broker_error is not None:
         reasons.append(f"broker unreachable: {broker_error}")
     return reasons

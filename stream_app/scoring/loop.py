@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from stream_app.control.switch import ModelSwitch
 from stream_app.errors import BrokerError
+from stream_app.kafka.lag import PartitionLag
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.checkpoint import Checkpointer
 from stream_app.scoring.observers import BatchObserver, Observers
@@ -31,7 +33,7 @@ from stream_app.scoring.poison import PoisonGuard
 from stream_app.scoring.records import DeliveryCounts
 from stream_app.scoring.retry import retry_while_unavailable
 from stream_app.scoring.rules_watch import RulesWatcher
-from stream_app.timing import StageTimes
+from stream_app.timing import BATCH_BOUNDS, Distribution, StageTimes
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +48,11 @@ class LoopStats:
     consumed: int = 0
     scored: int = 0
     dead_lettered: int = 0
+    dead_letter_reasons: Counter[str] = field(default_factory=Counter)
     alerts: int = 0
     poisoned: int = 0  # dead-lettered by the poison-pill policy (in dead_lettered too)
     observer_failures: int = 0  # observer calls that raised (scoring went on)
+    observed: Counter[str] = field(default_factory=Counter)  # the observers' records, by topic
     deliveries: DeliveryCounts = field(default_factory=DeliveryCounts)
     batches: int = 0
     checkpoints: int = 0
@@ -58,6 +62,8 @@ class LoopStats:
     started_at: float = field(default_factory=time.time)
     first_record_at: float | None = None
     stages: StageTimes = field(default_factory=StageTimes)
+    batch_sizes: Distribution = field(default_factory=lambda: Distribution(BATCH_BOUNDS))
+    lag: PartitionLag = field(default_factory=PartitionLag)  # by assigned partition
     # for /health (time.monotonic()): the last loop turn, the last scored batch, the last turn
     # that found this consumer a member of its group, and whether records wait unconsumed
     turn_at: float = field(default_factory=time.monotonic)
@@ -136,7 +142,7 @@ class ScoringLoop:
         self._swap_after: float | None = None  # end of the last batch before a model swap
         self._stopping = threading.Event()
         self._revoked: set[tuple[str, int]] = set()  # by the revoke callback, for next_batch
-        self.stats = LoopStats(deliveries=self._outputs.counts)
+        self.stats = LoopStats(deliveries=self._outputs.counts, observed=self._observers.produced)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -203,11 +209,21 @@ class ScoringLoop:
         stats.consumed += len(good)
         stats.scored += result.scored
         stats.dead_lettered += result.dead_lettered
+        stats.dead_letter_reasons.update(result.dead_letter_reasons)
         stats.alerts += result.alerts
         stats.poisoned = self._guard.poisoned
         stats.batches += 1
+        stats.batch_sizes.observe(len(records))
         self._last_batch_end = time.perf_counter()
         stats.last_batch_seconds = self._last_batch_end - started
+        log.debug(
+            "batch of %d: %d scored, %d dead-lettered, %d alerts in %.1f ms",
+            len(records),
+            result.scored,
+            result.dead_lettered,
+            result.alerts,
+            stats.last_batch_seconds * 1000,
+        )
         return result
 
     def checkpoint(self) -> None:
@@ -220,27 +236,21 @@ class ScoringLoop:
         stages.lap("checkpoint")
 
     def _observe(self, scored: bool) -> None:
-        """Note this turn for /health: membership, and (on an idle turn) whether an assigned
-        partition holds records beyond the position, by the watermarks the client cached from
-        its last fetches (no request to the broker)."""
+        """Note this turn for /health and /metrics: membership, the lag per partition (every
+        idle turn, at most once a second while scoring) and, on an idle turn,
+        whether an assigned partition holds records beyond the position."""
         stats = self.stats
         now = time.monotonic()
         stats.commits_dropped = self._checkpoints.commits_dropped
         if self._consumer.memberid():
             stats.member_at = now
+        lag = stats.lag.update(self._consumer, force=not scored)
         if scored:
             stats.scored_at = now
             stats.waiting = False
         else:
-            stats.waiting = self._records_waiting()
+            stats.waiting = any(lag.values())
         stats.turn_at = now
-
-    def _records_waiting(self) -> bool:
-        for tp in self._consumer.position(self._consumer.assignment()):
-            _, high = self._consumer.get_watermark_offsets(tp, cached=True)
-            if tp.offset >= 0 and high > tp.offset:
-                return True
-        return False
 
     def _is_error(self, record: Message) -> bool:
         error = record.error()

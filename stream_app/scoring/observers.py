@@ -16,6 +16,7 @@ dead-lettered).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -85,6 +86,7 @@ class Observers:
     def __init__(self, observers: Sequence[BatchObserver] = ()) -> None:
         self._observers = tuple(observers)
         self.failures = 0  # observer calls that raised, all observers together
+        self.produced: Counter[str] = Counter()  # the observers' records, by topic
 
     def __bool__(self) -> bool:
         return bool(self._observers)
@@ -105,4 +107,6 @@ class Observers:
                         len(events),
                         self.failures,
                     )
+        if records:
+            self.produced.update(record.topic for record in records)
         return records

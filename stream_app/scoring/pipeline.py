@@ -9,6 +9,7 @@ the loop writes its changelog at each checkpoint.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -38,10 +39,19 @@ class ScoredBatch:
 
     outputs: list[OutputRecord] = field(default_factory=list)
     scored: int = 0
-    dead_lettered: int = 0
+    dead_letter_reasons: Counter[str] = field(default_factory=Counter)
     alerts: int = 0
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     events: ScoredEvents | None = None
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.dead_letter_reasons.total()
+
+    def dead_letter(self, record: OutputRecord, reason: str) -> None:
+        """Add the dead letter ``record``, sent for ``reason``."""
+        self.outputs.append(record)
+        self.dead_letter_reasons[reason] += 1
 
     def absorb(self, later: ScoredBatch) -> None:
         """Add what a later part of the same batch produced."""
@@ -51,7 +61,7 @@ class ScoredBatch:
         else:
             self.events = self.events.joined(later.events)
         self.scored += later.scored
-        self.dead_lettered += later.dead_lettered
+        self.dead_letter_reasons.update(later.dead_letter_reasons)
         self.alerts += later.alerts
         self.next_offsets.update(later.next_offsets)
 
@@ -107,8 +117,7 @@ class ScoringPipeline:
                 valid.append(event)
                 sources.append(record)
             except CodecError as exc:
-                result.outputs.append(self.dead_letters.of(record, exc.reason, exc.detail))
-                result.dead_lettered += 1
+                result.dead_letter(self.dead_letters.of(record, exc.reason, exc.detail), exc.reason)
         times.lap("decode")
         if valid:
             result.outputs.extend(self._score(valid, sources, models, times, result))

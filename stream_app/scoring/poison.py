@@ -113,8 +113,7 @@ class PoisonGuard:
         )
         self.poisoned += 1
         topic, partition, offset = record.topic() or "", record.partition() or 0, record.offset()
-        result = ScoredBatch(
-            outputs=[self._pipeline.dead_letters.of(record, REASON, detail)], dead_lettered=1
-        )
+        result = ScoredBatch()
+        result.dead_letter(self._pipeline.dead_letters.of(record, REASON, detail), REASON)
         result.next_offsets[(topic, partition)] = (offset or 0) + 1
         return result, failure

@@ -13,23 +13,20 @@ import asyncio
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import faust
 from confluent_kafka.admin import AdminClient
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
+from prometheus_client import generate_latest
 
 from stream_app.kafka.config import admin_config, faust_credentials
 from stream_app.kafka.probe import broker_unreachable
-from stream_app.prometheus import counters, durations
 from stream_app.scoring.build import build_loop
-from stream_app.scoring.health import unhealthy_reasons
+from stream_app.scoring.health import not_ready_reasons, unhealthy_reasons
 from stream_app.scoring.listener import ListenerApp
 from stream_app.scoring.loop import ScoringLoop
+from stream_app.scoring.metrics import loop_metrics
 from stream_app.settings import Settings
 from stream_app.thread_service import EXIT_LOOP_FAILED, ThreadService, execute
 
@@ -51,35 +48,6 @@ class ScoringService(ThreadService):
         self.scoring = loop
 
 
-class LoopCollector(Collector):
-    """Prometheus view of the loop's counters, read at scrape time."""
-
-    def __init__(self, loop: ScoringLoop) -> None:
-        self._loop = loop
-
-    def collect(self) -> Iterator[Metric]:
-        stats = self._loop.stats
-        yield from counters(
-            "stream_app_worker",
-            (
-                ("consumed", stats.consumed, "input records consumed"),
-                ("scored", stats.scored, "events scored"),
-                ("dead_lettered", stats.dead_lettered, "records sent to the dead-letter topic"),
-                ("batches", stats.batches, "batches committed"),
-                ("alerts", stats.alerts, "alerts published"),
-                ("poisoned", stats.poisoned, "records dead-lettered by the poison-pill policy"),
-                ("observer_failures", stats.observer_failures, "observer calls that raised"),
-                ("commits_dropped", stats.commits_dropped, "commits refused: membership lost"),
-                ("outputs_retried", stats.deliveries.retried, "outputs sent again"),
-                ("outputs_replaced", stats.deliveries.replaced, "outputs replaced by dead letters"),
-                ("outputs_lost", stats.deliveries.lost, "outputs refused for good"),
-            ),
-        )
-        yield from durations(
-            "stream_app_worker", "batch", stats.last_batch_seconds, stats.stages.snapshot()
-        )
-
-
 def create_app(settings: Settings, service: ScoringService, datadir: Path) -> faust.App:
     """The faust App with the scoring service's web pages."""
     loop = service.scoring
@@ -99,23 +67,44 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
         broker_heartbeat_interval=1.0 if local else 3.0,
         broker_rebalance_timeout=6.0 if local else 60.0,
     )
-    metrics = CollectorRegistry()
-    metrics.register(LoopCollector(loop))
-
+    metrics = loop_metrics(loop, settings.topics.drift_events)
     admin = AdminClient(admin_config(settings))
+
+    async def broker_error() -> str | None:
+        return await asyncio.get_running_loop().run_in_executor(
+            None, broker_unreachable, admin, settings.health_broker_timeout_s
+        )
+
+    @app.page("/healthz")
+    async def alive(web: Any, _request: Any) -> Any:
+        """200 while the process answers (liveness: nothing is asked of the broker)."""
+        return web.json({"status": "alive", "worker_id": settings.worker_id})
+
+    @app.page("/readyz")
+    async def ready(web: Any, _request: Any) -> Any:
+        """200 when the worker can score: its thread runs (so its models are loaded) and a
+        broker answers; 503 with the reasons if not."""
+        reasons = not_ready_reasons(
+            failure=service.failure, running=service.running, broker_error=await broker_error()
+        )
+        return web.json(
+            {
+                "status": "not ready" if reasons else "ready",
+                "reasons": reasons,
+                "model_version": loop.switch.models.champion.version,
+            },
+            status=503 if reasons else 200,
+        )
 
     @app.page("/health")
     async def health(web: Any, _request: Any) -> Any:
         """200 with the counters while the worker does its job; 503 with the reasons if not."""
         stats = loop.stats
-        broker_error = await asyncio.get_running_loop().run_in_executor(
-            None, broker_unreachable, admin, settings.health_broker_timeout_s
-        )
         reasons = unhealthy_reasons(
             stats,
             failure=service.failure,
             running=service.running,
-            broker_error=broker_error,
+            broker_error=await broker_error(),
             stall_s=settings.health_stall_s,
             now=time.monotonic(),
         )
@@ -164,5 +153,5 @@ def serve(settings: Settings, loop: ScoringLoop) -> None:
     with tempfile.TemporaryDirectory(prefix="stream-app-faust-") as datadir:
         service = ScoringService(loop)
         app = create_app(settings, service, Path(datadir))
-        level = logging.getLevelName(logging.getLogger().level).lower()
-        execute(faust.Worker(app, service, loglevel=level), service)
+        # the logging the command line set up (text or JSON) stays: faust does not replace it
+        execute(faust.Worker(app, service, override_logging=False), service)

@@ -1,4 +1,4 @@
-"""Whether the sink writes: what its ``/health`` answers.
+"""Whether the sink writes: what its ``/health`` answers; whether it can take work: ``/readyz``.
 
 The sink cannot write when it has consumed records that no completed flush (insert, then commit)
 has covered for ``stall_s``: inserts failing or hanging, or the ingest loop stuck. When its ingest
@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from stream_app.warehouse.ingest import IngestStats
 
@@ -54,3 +55,26 @@ class SinkHealth:
                 f"(limit {self._stall_s:g}s): inserts failing?"
             )
         return {**stats.as_dict(), "reasons": reasons}
+
+
+def not_ready_reasons(
+    stats: IngestStats, *, thread_running: bool, broker_error: str | None
+) -> list[str]:
+    """Every reason the sink cannot take work (empty: ready): its ingest thread is not running,
+    no broker answers, or the warehouse refuses inserts (the last flush failed).
+
+    >>> stats = IngestStats(failed_inserts=3, unwritable_since=0.0)
+    >>> not_ready_reasons(stats, thread_running=True, broker_error=None)
+    ['warehouse not writable since 1970-01-01T00:00:00+00:00 (3 failed inserts so far)']
+    """
+    reasons = []
+    if not thread_running:
+        reasons.append("ingest thread not running")
+    if broker_error is not None:
+        reasons.append(f"broker unreachable: {broker_error}")
+    if stats.unwritable_since is not None:
+        since = datetime.fromtimestamp(stats.unwritable_since, UTC).isoformat()
+        reasons.append(
+            f"warehouse not writable since {since} ({stats.failed_inserts} failed inserts so far)"
+        )
+    return reasons

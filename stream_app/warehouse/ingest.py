@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from stream_app.errors import BrokerError, CodecError, WarehouseUnavailable
 from stream_app.kafka.commit import commit_offsets
+from stream_app.kafka.lag import PartitionLag
 from stream_app.sinks.base import Sink
 from stream_app.timing import StageTimes, now_ms
 from stream_app.warehouse.rows import RowMapper
@@ -54,6 +55,7 @@ class IngestStats:
     flushes: int = 0
     last_flush_seconds: float = 0.0
     stages: StageTimes = field(default_factory=StageTimes)
+    lag: PartitionLag = field(default_factory=PartitionLag)  # by assigned partition
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -92,7 +94,10 @@ class WarehouseIngest:
 
     def run(self) -> None:
         self._consumer.subscribe(
-            list(self._routes), on_revoke=self._on_revoke, on_lost=self._on_lost
+            list(self._routes),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
         )
         try:
             while not self._stopping.is_set():
@@ -106,6 +111,7 @@ class WarehouseIngest:
         stages = self.stats.stages
         stages.start()
         records = self._consumer.consume(self._batch_rows, 0.1)
+        self.stats.lag.update(self._consumer)
         stages.lap("consume")
         ingested = now_ms()
         for record in records:
@@ -218,6 +224,9 @@ class WarehouseIngest:
         self._pending_offsets = {}
         self._oldest_pending = None
         log.warning("%s: %d uncommitted rows dropped, to be read again", why, dropped)
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("assigned %s", sorted(f"{p.topic}:{p.partition}" for p in partitions))
 
     def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
         # rows of revoked partitions are written and committed before they move, if they can be

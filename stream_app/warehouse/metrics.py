@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from stream_app.prometheus import counters, durations, labelled_counter
+from stream_app.prometheus import counters, durations, labelled_counter, labelled_gauge
 from stream_app.warehouse.ingest import IngestStats
 
 
@@ -38,8 +38,14 @@ class IngestCollector(Collector):
             "topic",
             stats.rejected,
         )
+        yield labelled_gauge(
+            "stream_app_sink_lag",
+            "records past the sink's position, by partition (broker watermarks)",
+            ["topic", "partition"],
+            stats.lag.labelled(),
+        )
         yield from durations(
-            "stream_app_sink", "flush", stats.last_flush_seconds, stats.stages.snapshot()
+            "stream_app_sink", "flush", stats.last_flush_seconds, stats.stages.laps
         )
 
 

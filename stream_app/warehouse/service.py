@@ -12,18 +12,20 @@ import logging
 import mode
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
 
 from stream_app import catalogue
 from stream_app.codecs.factory import schema_registry, topic_codec, transaction_decoder
 from stream_app.codecs.registry import SchemaRegistry
 from stream_app.event_checks import EventChecks
-from stream_app.kafka.config import bulk_consumer_config
+from stream_app.kafka.config import admin_config, bulk_consumer_config
+from stream_app.kafka.probe import broker_unreachable
 from stream_app.kafka.topics import check_topics, sink_topics
 from stream_app.settings import Settings
 from stream_app.thread_service import ThreadService, execute
 from stream_app.warehouse.client import connect, redact
 from stream_app.warehouse.endpoint import QueryEndpoint
-from stream_app.warehouse.health import SinkHealth
+from stream_app.warehouse.health import SinkHealth, not_ready_reasons
 from stream_app.warehouse.ingest import Route, WarehouseIngest
 from stream_app.warehouse.metrics import ingest_metrics
 from stream_app.warehouse.rows import avro_rows, control_rows, event_rows
@@ -79,14 +81,23 @@ def run_sink(settings: Settings) -> None:
 
 
 def serve(settings: Settings, ingest: WarehouseIngest) -> None:
-    """Ingest in a thread and serve ``/health``, ``/metrics`` and (embedded warehouse) read-only
-    SQL until SIGTERM or SIGINT, which flush and commit; exit 70 if the ingest thread ends on its
-    own."""
+    """Ingest in a thread and serve ``/health``, ``/healthz``, ``/readyz``, ``/metrics`` and
+    (embedded warehouse) read-only SQL until SIGTERM or SIGINT, which flush and commit; exit 70
+    if the ingest thread ends on its own."""
     service = ThreadService(ingest, "ingest-loop")
     sql = None
     if settings.embedded_warehouse:
         read_only = ReadOnlySql(lambda: connect(settings, readonly=True))
         sql = QueryEndpoint.from_settings(settings, read_only)
+    admin = AdminClient(admin_config(settings))
+
+    def ready() -> list[str]:
+        return not_ready_reasons(
+            ingest.stats,
+            thread_running=service.running,
+            broker_error=broker_unreachable(admin, settings.health_broker_timeout_s),
+        )
+
     web = SinkWeb(
         settings.sql_host,
         settings.sql_port,
@@ -94,5 +105,6 @@ def serve(settings: Settings, ingest: WarehouseIngest) -> None:
         ingest_metrics(ingest.stats),
         sql,
         settings.web_port_file,
+        ready,
     )
     execute(mode.Worker(service, web, override_logging=False), service)

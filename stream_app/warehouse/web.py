@@ -1,6 +1,7 @@
-"""The sink's web server (aiohttp, run as a ``mode`` Service): ``GET /health``, ``GET /metrics``
-and, with the embedded warehouse, ``POST /query?format=F`` with the SQL as body and ClickHouse's
-HTTP interface (``/``, ``/ping``: :mod:`stream_app.warehouse.clickhouse_http`).
+"""The sink's web server (aiohttp, run as a ``mode`` Service): ``GET /health``, ``/healthz``,
+``/readyz``, ``/metrics`` and, with the embedded warehouse, ``POST /query?format=F`` with the SQL
+as body and ClickHouse's HTTP interface (``/``, ``/ping``:
+:mod:`stream_app.warehouse.clickhouse_http`).
 
 Queries run in threads of :class:`~stream_app.warehouse.endpoint.QueryEndpoint`, never on the
 loop itself.
@@ -8,6 +9,7 @@ loop itself.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,9 @@ class SinkWeb(mode.Service):
     """Serves on ``host:port`` (0: a free port, then read :attr:`port`) from start to stop.
 
     ``health`` gives the counters and ``reasons`` the sink is not doing its job: any reason
-    answers 503. ``sql`` is None when the warehouse is a ClickHouse server (query it directly).
-    The port is written to ``port_file``, if given, once it serves.
+    answers 503 on ``/health``; any reason of ``ready`` (which may block: it runs in a thread)
+    answers 503 on ``/readyz``. ``sql`` is None when the warehouse is a ClickHouse server (query
+    it directly). The port is written to ``port_file``, if given, once it serves.
     """
 
     def __init__(
@@ -37,11 +40,12 @@ class SinkWeb(mode.Service):
         metrics: CollectorRegistry,
         sql: QueryEndpoint | None,
         port_file: Path | None = None,
+        ready: Callable[[], list[str]] = list,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._host, self.port, self._port_file = host, port, port_file
-        self._health, self._metrics, self._sql = health, metrics, sql
+        self._health, self._ready, self._metrics, self._sql = health, ready, metrics, sql
         self._runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
@@ -51,6 +55,8 @@ class SinkWeb(mode.Service):
             app.router.add_post("/query", self._sql.post_query)
             ClickHouseHttp(self._sql).add_routes(app)
         app.router.add_get("/health", self._get_health)
+        app.router.add_get("/healthz", self._get_alive)
+        app.router.add_get("/readyz", self._get_ready)
         app.router.add_get("/metrics", self._get_metrics)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -71,6 +77,16 @@ class SinkWeb(mode.Service):
         ok = not report.get("reasons")
         return web.json_response(
             {"status": "ok" if ok else "unhealthy", **report}, status=200 if ok else 503
+        )
+
+    async def _get_alive(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def _get_ready(self, _request: web.Request) -> web.Response:
+        reasons = await asyncio.get_running_loop().run_in_executor(None, self._ready)
+        return web.json_response(
+            {"status": "not ready" if reasons else "ready", "reasons": reasons},
+            status=503 if reasons else 200,
         )
 
     async def _get_metrics(self, _request: web.Request) -> web.Response:
