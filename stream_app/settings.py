@@ -238,7 +238,7 @@ class Settings(BaseSettings):
     champion are compared on it"""
     retrain_min_frauds: int = Field(default=200, ge=2)
     """the gate refuses with fewer labelled frauds in the held-out slice"""
-    retrain_auc_margin: float = Field(default=0.005, ge=0, lt=1)
+    retrain_auc_margin: float = Field(default=0.01, ge=0, lt=1)
     """the candidate's ROC AUC must exceed the champion's by more than this ..."""
     retrain_alpha: float = Field(default=0.05, gt=0, lt=1)
     """... with DeLong's one-sided p-value below this ..."""
