@@ -24,6 +24,7 @@ class Key(Enum):
     ALIAS = "the alias a command moves"
     WORKER_ID = "worker id"
     MODEL_VERSION = "model version"
+    RUN_ID = "run id"
 
 
 class Worker(Flag):
@@ -106,6 +107,11 @@ DRIFT_EVENTS = TopicSpec(
     "drift_events", Key.MODEL_VERSION, "drift_event.avsc", compacted=False,
     worker=Worker.WRITES, table="drift_events",
 )  # fmt: skip
+#: every run of the retraining job, with its gate's decision (runs are rare: one total order)
+RETRAIN_RUNS = TopicSpec(
+    "retrain_runs", Key.RUN_ID, "retrain_run.avsc", compacted=False, worker=Worker.NONE,
+    table="retrain_runs",
+)  # fmt: skip
 
 CATALOGUE = (
     TRANSACTIONS,
@@ -118,6 +124,7 @@ CATALOGUE = (
     MODEL_VERSIONS,
     LABELS,
     DRIFT_EVENTS,
+    RETRAIN_RUNS,
 )
 
 BY_FIELD = {spec.field: spec for spec in CATALOGUE}

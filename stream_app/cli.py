@@ -224,7 +224,9 @@ def status(
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="A read-only ClickHouse query.")],
-    output: Annotated[str, typer.Option("--output", "-o", help="table, csv or json.")] = "table",
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="table, csv, json or arrow.")
+    ] = "table",
 ) -> None:
     """Run a read-only SQL query on the warehouse (also while the sink holds it)."""
     from stream_app.warehouse.sql import FORMATS, query_rows, run_query
@@ -233,7 +235,7 @@ def sql(
     if output not in FORMATS:
         raise typer.BadParameter(f"--output must be one of {', '.join(FORMATS)}")
     if output != "table":
-        sys.stdout.write(run_query(settings, query, FORMATS[output]).decode())
+        sys.stdout.buffer.write(run_query(settings, query, FORMATS[output]))
         return
     from rich.table import Table
 
@@ -242,6 +244,28 @@ def sql(
     for row in rows:
         table.add_row(*(str(v) for v in row))
     Console().print(table)
+
+
+@app.command()
+def retrain(
+    drift_event: Annotated[
+        str | None, typer.Option(help="The drift_events detection that triggered the run.")
+    ] = None,
+) -> None:
+    """Train a candidate on the recent labelled window, gate it against the champion on the
+    latest held-out slice, set it as challenger if it passes; every run is a retrain_runs row."""
+    settings = Settings()
+    # before any thread starts: LightGBM's and the job's threads inherit the niceness
+    os.nice(settings.retrain_nice)
+    from stream_app.retraining.job import NOT_ACKNOWLEDGED, Trigger
+    from stream_app.retraining.job import retrain as run_retrain
+
+    trigger = Trigger("drift", drift_event) if drift_event else Trigger()
+    record = run_retrain(settings, trigger, progress=console.print)
+    console.print(f"run {record['run_id']}: {record['decision']}, candidate "
+                  f"{record['candidate_version']} ({record['wall_seconds']:.1f} s)")  # fmt: skip
+    if record["decision"] == NOT_ACKNOWLEDGED:
+        raise typer.Exit(1)
 
 
 @app.command()

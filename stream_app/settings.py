@@ -57,6 +57,8 @@ class Topics(BaseModel):
     """delayed ground truth (alert feedback, chargebacks), keyed by card id"""
     drift_events: str = "drift-events"
     """the drift monitors' detections (one partition)"""
+    retrain_runs: str = "retrain-runs"
+    """every run of the retraining job and its gate's decision (one partition)"""
     partitions: int = Field(default=4, ge=1)
     """partitions of the keyed topics `stream-app topics` creates"""
     replication_factor: int = Field(default=1, ge=1)
@@ -244,6 +246,28 @@ class Settings(BaseSettings):
     """the worker watches the scores and features of each input partition and model version
     with the monitors of `monitors/` and sends every detection to `drift-events`; a model
     version without a training reference is scored unmonitored"""
+
+    # retraining (docs/retraining.md)
+    retrain_window_hours: float = Field(default=168.0, gt=0)
+    """`stream-app retrain` reads the events of this many hours of event time up to the latest
+    one (their labels say which are fraud)"""
+    retrain_holdout_fraction: float = Field(default=0.3, gt=0, lt=1)
+    """the most recent share of the labelled events (by event time) is held out: candidate and
+    champion are compared on it"""
+    retrain_min_frauds: int = Field(default=200, ge=2)
+    """the gate refuses with fewer labelled frauds in the held-out slice"""
+    retrain_auc_margin: float = Field(default=0.01, ge=0, lt=1)
+    """the candidate's ROC AUC must exceed the champion's by more than this ..."""
+    retrain_alpha: float = Field(default=0.05, gt=0, lt=1)
+    """... with DeLong's one-sided p-value below this ..."""
+    retrain_precision_tolerance: float = Field(default=0.02, ge=0, le=1)
+    """... and its P@k (k: `quality_top_k`) at most this below the champion's"""
+    retrain_num_trees: int = Field(default=200, ge=1)
+    """boosting rounds of a candidate (one thread)"""
+    retrain_nice: int = Field(default=10, ge=0, le=19)
+    """added to `stream-app retrain`'s nice value: scoring gets the CPU first"""
+    retrain_ack_timeout_s: float = Field(default=30.0, gt=0)
+    """how long the job waits for every live worker to apply the challenger"""
 
     @model_validator(mode="after")
     def _signing_key_known(self) -> Settings:

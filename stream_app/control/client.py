@@ -60,6 +60,13 @@ def publish_model_version(settings: Settings, metadata: ModelMetadata) -> None:
     )
 
 
+def publish_retrain_run(settings: Settings, record: dict[str, object]) -> None:
+    """Send a run of the retraining job to the warehouse (``retrain_runs``) through the sink."""
+    codec = topic_codec(settings, schema_registry(settings), "retrain_runs")
+    key = str(record["run_id"]).encode()
+    _produce(settings, settings.topics.retrain_runs, key, codec.encode(record))
+
+
 class StatusReader:
     """Reads every partition of the status topic from its beginning to its real end, then follows.
 

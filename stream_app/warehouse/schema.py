@@ -311,6 +311,41 @@ DRIFT_EVENTS = Table(
     time_column="event_time",
 )
 
+RETRAIN_RUNS = Table(
+    view="retrain_runs",
+    columns=(
+        ("run_id", "String"),
+        ("started_time", TIME),
+        ("trigger", "LowCardinality(String)"),
+        ("drift_event", "String"),
+        ("window_start", TIME),
+        ("holdout_start", TIME),
+        ("window_end", TIME),
+        ("train_rows", "UInt64"),
+        ("train_frauds", "UInt64"),
+        ("holdout_rows", "UInt64"),
+        ("holdout_frauds", "UInt64"),
+        ("champion_version", "LowCardinality(String)"),
+        ("champion_roc_auc", "Float64"),
+        ("champion_pr_auc", "Float64"),
+        ("champion_precision_at_k", "Float64"),
+        ("candidate_roc_auc", "Float64"),
+        ("candidate_pr_auc", "Float64"),
+        ("candidate_precision_at_k", "Float64"),
+        ("k", "UInt32"),
+        ("statistic", "Float64"),
+        ("p_value", "Float64"),
+        ("decision", "LowCardinality(String)"),
+        ("reason", "String"),
+        ("candidate_version", "Nullable(String)"),
+        ("wall_seconds", "Float64"),
+        ("issued_by", "String"),
+        ("ingested_time", TIME),
+    ),
+    order_by="run_id",
+    time_column="started_time",
+)
+
 REJECTED_ROWS = Table(
     view="rejected_rows",
     columns=(
@@ -333,6 +368,7 @@ TABLES = (
     MODEL_VERSIONS,
     LABELS,
     DRIFT_EVENTS,
+    RETRAIN_RUNS,
     REJECTED_ROWS,
 )
 BY_VIEW = {table.view: table for table in TABLES}

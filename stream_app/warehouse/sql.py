@@ -23,7 +23,12 @@ from stream_app.settings import Settings
 from stream_app.warehouse.client import connect
 from stream_app.warehouse.statements import output_format, refusal
 
-FORMATS = {"table": "JSONCompact", "json": "JSONEachRow", "csv": "CSVWithNames"}
+FORMATS = {
+    "table": "JSONCompact",
+    "json": "JSONEachRow",
+    "csv": "CSVWithNames",
+    "arrow": "ArrowStream",  # columnar, for retraining
+}
 NO_FORMAT_CLAUSE = "a FORMAT clause: the endpoint answers in the ?format= asked for"
 #: how the engine's parser error names the query that asked it to parse (cut from the message)
 _PARSER_SCOPE = ": In scope SELECT formatQuery("

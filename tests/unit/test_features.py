@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.train import training_features
+from models.fit import training_features
 from stream_app.codecs.base import TransactionCodec
 from stream_app.codecs.factory import avro_transactions, schema_registry, transaction_decoder
 from stream_app.codecs.json import JsonCodec

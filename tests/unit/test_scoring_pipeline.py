@@ -20,10 +20,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.fit import training_features
 from models.loader import load_model
 from models.registry import FileModelStore, ModelMetadata
 from models.runtime import LightGBMRuntime
-from models.train import TrainingConfig, train_model, training_features
+from models.train import TrainingConfig, train_model
 from stream_app.alerts import RuleSet
 from stream_app.control.modelset import ModelSet
 from stream_app.devtools.bad_events import CATALOGUE

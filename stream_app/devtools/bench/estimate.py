@@ -26,10 +26,11 @@ from rich.table import Table
 
 from models.estimation import METRICS, Estimator
 from models.evaluation import precision_recall_f1, roc_auc
+from models.fit import training_features
 from models.loader import load_model
 from models.registry import FileModelStore
 from models.runtime import LightGBMRuntime
-from models.train import TrainingConfig, train_model, training_features
+from models.train import TrainingConfig, train_model
 from stream_app.devtools.bench.render import write_json
 from stream_app.devtools.generator import TransactionGenerator, drift_schedule
 
