@@ -106,6 +106,17 @@ DRIFT_EVENTS = TopicSpec(
     "drift_events", Key.MODEL_VERSION, "drift_event.avsc", compacted=False,
     worker=Worker.WRITES, table="drift_events",
 )  # fmt: skip
+#: the feature vectors each worker scored (one record per batch and input partition, written to
+#: the input's partition number), read by the online learner
+SCORED_FEATURES = TopicSpec(
+    "scored_features", Key.CARD_ID, "scored_features.avsc", compacted=False,
+    worker=Worker.WRITES, table=None,
+)  # fmt: skip
+#: the online learner's shadow scores, in the predictions' schema
+ONLINE_PREDICTIONS = TopicSpec(
+    "online_predictions", Key.CARD_ID, "prediction.avsc", compacted=False, worker=Worker.NONE,
+    table="online_predictions",
+)  # fmt: skip
 
 CATALOGUE = (
     TRANSACTIONS,
@@ -118,6 +129,8 @@ CATALOGUE = (
     MODEL_VERSIONS,
     LABELS,
     DRIFT_EVENTS,
+    SCORED_FEATURES,
+    ONLINE_PREDICTIONS,
 )
 
 BY_FIELD = {spec.field: spec for spec in CATALOGUE}
