@@ -95,7 +95,7 @@ def test_full_waiting_rooms_let_the_oldest_go_and_other_features_are_skipped():
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_every_kind_learns_to_rank_a_separable_signal(kind: str):
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(2_000, COLUMNS))
+    x = rng.normal(size=(800, COLUMNS))
     y = x[:, 0] > 1.0
     model = OnlineModel(kind, FEATURE_NAMES)
     model.learn(x, y.tolist())
