@@ -349,12 +349,13 @@ def bench_online(
         Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="One kind, a short stream.")] = False,
+    events: Annotated[int, typer.Option(min=10_000, help="Events per scenario.")] = 40_000,
 ) -> None:
     """The online learner's River classifiers: shadow quality with delayed labels, and cost."""
     from stream_app.devtools.bench.online import OnlineBenchOptions, online_command
     from stream_app.devtools.bench.render import bench_console
 
-    options = OnlineBenchOptions.quick() if quick else OnlineBenchOptions()
+    options = OnlineBenchOptions.quick() if quick else OnlineBenchOptions(events=events)
     online_command(options, json_path, bench_console())
 
 

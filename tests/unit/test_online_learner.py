@@ -95,11 +95,11 @@ def test_full_waiting_rooms_let_the_oldest_go_and_other_features_are_skipped():
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_every_kind_learns_to_rank_a_separable_signal(kind: str):
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(800, COLUMNS))
+    x = rng.normal(size=(400 if kind == "forest" else 800, COLUMNS))  # the forest is slow
     y = x[:, 0] > 1.0
     model = OnlineModel(kind, FEATURE_NAMES)
     model.learn(x, y.tolist())
-    test = rng.normal(size=(500, COLUMNS))
+    test = rng.normal(size=(200, COLUMNS))
     scores = model.predict(test)
     positive, negative = scores[test[:, 0] > 1.5], scores[test[:, 0] < 0.5]
     assert positive.mean() > negative.mean() + 0.3

@@ -40,7 +40,7 @@ class OnlineBenchOptions:
     train_events: int = 200_000
     events: int = 40_000
     #: events left out of the quality while the online model starts from nothing
-    warmup: int = 5_000
+    warmup: int = 3_000
     #: a label arrives this many events after its event
     label_delay: int = 2_000
     batch: int = 500
