@@ -350,12 +350,19 @@ def bench_online(
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="One kind, a short stream.")] = False,
     events: Annotated[int, typer.Option(min=10_000, help="Events per scenario.")] = 40_000,
+    train_events: Annotated[
+        int, typer.Option(min=10_000, help="Events the champion is trained on.")
+    ] = 200_000,
 ) -> None:
     """The online learner's River classifiers: shadow quality with delayed labels, and cost."""
     from stream_app.devtools.bench.online import OnlineBenchOptions, online_command
     from stream_app.devtools.bench.render import bench_console
 
-    options = OnlineBenchOptions.quick() if quick else OnlineBenchOptions(events=events)
+    options = (
+        OnlineBenchOptions.quick()
+        if quick
+        else OnlineBenchOptions(events=events, train_events=train_events)
+    )
     online_command(options, json_path, bench_console())
 
 
@@ -363,15 +370,22 @@ def bench_online(
 def bench_online_tap(
     events: Annotated[int, typer.Option(min=1000, help="Backlog of each drain.")] = 100_000,
     rounds: Annotated[int, typer.Option(min=1, help="Drains with the tap off, and on.")] = 2,
+    train_events: Annotated[
+        int, typer.Option(min=10_000, help="Events the worker's model is trained on.")
+    ] = 200_000,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
     ] = None,
 ) -> None:
     """The online learner's feature tap: worker throughput with it on vs off, in one run."""
+    from models.train import TrainingConfig
     from stream_app.devtools.bench.render import bench_console
     from stream_app.devtools.bench.tap import TapBenchOptions, tap_command
 
-    tap_command(TapBenchOptions(events=events, rounds=rounds), json_path, bench_console())
+    options = TapBenchOptions(
+        events=events, rounds=rounds, training=TrainingConfig(events=train_events)
+    )
+    tap_command(options, json_path, bench_console())
 
 
 @bench_app.command("calibrate-drift")
