@@ -110,7 +110,7 @@ def run_scenario(
         models.append(
             {"model": kind, "predict_us": predict_us, "learn_us": learn_us, **quality(scores)}
         )
-        say(f"{scenario}: {kind} done")
+        say(f"{scenario}: {models[-1]}")
     return {"scenario": scenario, "drift_at": drift_at, "models": models}
 
 
