@@ -112,6 +112,17 @@ RETRAIN_RUNS = TopicSpec(
     "retrain_runs", Key.RUN_ID, "retrain_run.avsc", compacted=False, worker=Worker.NONE,
     table="retrain_runs",
 )  # fmt: skip
+#: the feature vectors each worker scored (one record per batch and input partition, written to
+#: the input's partition number), read by the online learner
+SCORED_FEATURES = TopicSpec(
+    "scored_features", Key.CARD_ID, "scored_features.avsc", compacted=False,
+    worker=Worker.WRITES, table=None,
+)  # fmt: skip
+#: the online learner's shadow scores, in the predictions' schema
+ONLINE_PREDICTIONS = TopicSpec(
+    "online_predictions", Key.CARD_ID, "prediction.avsc", compacted=False, worker=Worker.NONE,
+    table="online_predictions",
+)  # fmt: skip
 
 CATALOGUE = (
     TRANSACTIONS,
@@ -125,6 +136,8 @@ CATALOGUE = (
     LABELS,
     DRIFT_EVENTS,
     RETRAIN_RUNS,
+    SCORED_FEATURES,
+    ONLINE_PREDICTIONS,
 )
 
 BY_FIELD = {spec.field: spec for spec in CATALOGUE}

@@ -58,6 +58,15 @@ def sink() -> None:
     run_sink(settings)
 
 
+@app.command()
+def learner() -> None:
+    """Run the online learner: a River classifier learning from labels, scoring in shadow."""
+    from stream_app.online.service import run_learner
+
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    run_learner(Settings())
+
+
 @app.command("settings")
 def show_settings(
     markdown: Annotated[
@@ -374,6 +383,51 @@ def bench_estimate(
 
     options = EstimateBenchOptions.quick() if quick else EstimateBenchOptions()
     estimate_command(options, json_path, bench_console())
+
+
+@bench_app.command("online")
+def bench_online(
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="One kind, a short stream.")] = False,
+    events: Annotated[int, typer.Option(min=10_000, help="Events per scenario.")] = 40_000,
+    train_events: Annotated[
+        int, typer.Option(min=10_000, help="Events the champion is trained on.")
+    ] = 200_000,
+) -> None:
+    """The online learner's River classifiers: shadow quality with delayed labels, and cost."""
+    from stream_app.devtools.bench.online import OnlineBenchOptions, online_command
+    from stream_app.devtools.bench.render import bench_console
+
+    options = (
+        OnlineBenchOptions.quick()
+        if quick
+        else OnlineBenchOptions(events=events, train_events=train_events)
+    )
+    online_command(options, json_path, bench_console())
+
+
+@bench_app.command("online-tap")
+def bench_online_tap(
+    events: Annotated[int, typer.Option(min=1000, help="Backlog of each drain.")] = 100_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Drains with the tap off, and on.")] = 2,
+    train_events: Annotated[
+        int, typer.Option(min=10_000, help="Events the worker's model is trained on.")
+    ] = 200_000,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
+    ] = None,
+) -> None:
+    """The online learner's feature tap: worker throughput with it on vs off, in one run."""
+    from models.train import TrainingConfig
+    from stream_app.devtools.bench.render import bench_console
+    from stream_app.devtools.bench.tap import TapBenchOptions, tap_command
+
+    options = TapBenchOptions(
+        events=events, rounds=rounds, training=TrainingConfig(events=train_events)
+    )
+    tap_command(options, json_path, bench_console())
 
 
 @bench_app.command("calibrate-drift")

@@ -59,6 +59,10 @@ class Topics(BaseModel):
     """the drift monitors' detections (one partition)"""
     retrain_runs: str = "retrain-runs"
     """every run of the retraining job and its gate's decision (one partition)"""
+    scored_features: str = "scored-features"
+    """the feature vectors workers scored, for the online learner (with `online_features`)"""
+    online_predictions: str = "online-predictions"
+    """the online learner's shadow scores, keyed by card id"""
     partitions: int = Field(default=4, ge=1)
     """partitions of the keyed topics `stream-app topics` creates"""
     replication_factor: int = Field(default=1, ge=1)
@@ -268,6 +272,21 @@ class Settings(BaseSettings):
     """added to `stream-app retrain`'s nice value: scoring gets the CPU first"""
     retrain_ack_timeout_s: float = Field(default=30.0, gt=0)
     """how long the job waits for every live worker to apply the challenger"""
+    # the online learner (docs/online-learner.md)
+    online_features: bool = False
+    """the worker records the feature vectors of each scored batch on `scored-features`, one
+    record per input partition, for `stream-app learner`"""
+    online_model: Literal["logistic", "hoeffding", "forest"] = "logistic"
+    """the learner's River classifier (`stream-app bench online` compares them); its shadow
+    scores carry the model version `online-<model>`"""
+    online_threshold: float = Field(default=0.5, gt=0, lt=1)
+    """the learner's shadow decision: decline at or above this probability"""
+    online_state_dir: Path = Path(".stream_app/online")
+    """the learner's local checkpoint (model, waiting vectors and labels, input offsets)"""
+    online_buffer_events: int = Field(default=200_000, ge=1)
+    """scored vectors (and early labels) kept waiting for their label; the oldest go first"""
+    online_checkpoint_interval_s: float = Field(default=5.0, gt=0)
+    """how often the learner saves its checkpoint (its input offsets live in it)"""
 
     @model_validator(mode="after")
     def _signing_key_known(self) -> Settings:

@@ -27,6 +27,7 @@ from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.dead_letters import DeadLetters
 from stream_app.scoring.drift import DriftObserver
+from stream_app.scoring.feature_tap import FeatureTap
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.scoring.observers import BatchObserver
 from stream_app.scoring.pipeline import ScoringPipeline
@@ -75,6 +76,11 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
             settings.worker_id,
         )
         observers = [*observers, drift]
+    if settings.online_features:
+        tap = FeatureTap(
+            topic_codec(settings, registry, "scored_features"), settings.topics.scored_features
+        )
+        observers = [*observers, tap]
     models, refused_at_start = initial_models(loader)
     switch = ModelSwitch(
         # every worker reads every command: assign(), and a group id that is never used to commit

@@ -1,13 +1,14 @@
 """Live model quality: views over predictions joined with their labels (docs/model-quality.md).
 
-``prediction_labels`` gives each prediction its labels (the chargeback's when there is one, else
-the alert feedback's); ``quality_hourly`` and ``quality_daily`` give per model version and
-event-time window the counts, precision, recall and F1 at the model's threshold (its
-``decision``), ROC and PR AUC over the labelled predictions, the positive and fraud rates, score
-quantiles and label maturity; ``quality_at_k`` the daily alert precision P@k and card precision
-CP@k. A figure a window cannot define (no fraud labelled: recall, the AUCs) is NaN. The AUCs
-are computed over arrays aggregated in a subquery, then the view's outer query
-(ClickHouse #77605: ``arrayROCAUC`` over ``groupArray`` in some query shapes went wrong).
+``prediction_labels`` gives each prediction, the champion's and the online learner's shadow
+ones (``online_predictions``, under its own model version), its labels (the chargeback's when
+there is one, else the alert feedback's); ``quality_hourly`` and ``quality_daily`` give per
+model version and event-time window the counts, precision, recall and F1 at the model's
+threshold (its ``decision``), ROC and PR AUC over the labelled predictions, the positive and
+fraud rates, score quantiles and label maturity; ``quality_at_k`` the daily alert precision
+P@k and card precision CP@k. A figure a window cannot define (no fraud labelled: recall, the
+AUCs) is NaN. The AUCs are computed over arrays aggregated in a subquery, then the view's outer
+query (ClickHouse #77605: ``arrayROCAUC`` over ``groupArray`` in some query shapes went wrong).
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ SELECT p.model_version AS model_version, p.event_id AS event_id, p.card_id AS ca
   p.event_time AS event_time, p.score AS score, p.decision = 'decline' AS flagged,
   c.known AS chargeback_known, f.known AS feedback_known, c.known OR f.known AS labelled,
   if(c.known, c.is_fraud, f.is_fraud) AS is_fraud
-FROM {db}.predictions AS p
+FROM (
+  SELECT model_version, event_id, card_id, event_time, score, decision FROM {db}.predictions
+  UNION ALL
+  SELECT model_version, event_id, card_id, event_time, score, decision
+  FROM {db}.online_predictions
+) AS p
 LEFT JOIN (SELECT event_id, is_fraud, true AS known FROM {db}.labels
   WHERE label_source = 'chargeback') AS c ON c.event_id = p.event_id
 LEFT JOIN (SELECT event_id, is_fraud, true AS known FROM {db}.labels

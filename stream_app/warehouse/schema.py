@@ -185,6 +185,14 @@ PREDICTIONS = Table(
     time_column="event_time",
 )
 
+#: the online learner's shadow scores: its own version, so keyed by version as well as event
+ONLINE_PREDICTIONS = Table(
+    view="online_predictions",
+    columns=PREDICTIONS.columns,
+    order_by="card_id, event_time, event_id, model_version",
+    time_column="event_time",
+)
+
 DEAD_LETTERS = Table(
     view="dead_letters",
     columns=(
@@ -362,6 +370,7 @@ REJECTED_ROWS = Table(
 TABLES = (
     EVENTS,
     PREDICTIONS,
+    ONLINE_PREDICTIONS,
     DEAD_LETTERS,
     ALERTS,
     CONTROL_EVENTS,

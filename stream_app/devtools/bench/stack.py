@@ -6,6 +6,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from models.registry import FileModelStore
 from models.train import TrainingConfig
@@ -61,13 +62,14 @@ class BenchStack:
         assert self.stack.broker is not None, "the benchmark starts its own broker"
         return self.stack.broker.pid
 
-    def phase_settings(self, phase: str) -> Settings:
+    def phase_settings(self, phase: str, **overrides: Any) -> Settings:
         """Settings with this phase's own topics (created), groups and database."""
         return self.stack.settings(
             f"bench-{self._run}-{phase}",
             self.partitions,
             warehouse_database=f"bench_{phase.replace('-', '_')}",
             worker_id=f"bench-{phase}",
+            **overrides,
         )
 
     def deploy(self, settings: Settings, phase: str, workers: int = 1) -> Deployment:

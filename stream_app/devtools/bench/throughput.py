@@ -39,16 +39,23 @@ class ThroughputResult:
 
 
 def measure_throughput(
-    stack: BenchStack, event_format: EventFormat, events: int, seed: int
+    stack: BenchStack,
+    event_format: EventFormat,
+    events: int,
+    seed: int,
+    phase: str = "",
+    **overrides: Any,
 ) -> ThroughputResult:
+    """One drain; ``phase`` names it (default ``throughput-<format>``: its own topics), the
+    deployment's settings with ``overrides``."""
     say = stack.say
-    settings = stack.phase_settings(f"throughput-{event_format}")
+    settings = stack.phase_settings(phase or f"throughput-{event_format}", **overrides)
     say(f"[{event_format}] producing a backlog of {events:,} events")
     sent = produce(settings, ProduceOptions(events=events, seed=seed, event_format=event_format))
     if sent.valid != events:
         raise BenchError(f"produced {sent.valid} valid events, wanted {events}")
     say(f"[{event_format}] starting the worker and the sink on the backlog")
-    deployment = stack.deploy(settings, f"throughput-{event_format}")
+    deployment = stack.deploy(settings, phase or f"throughput-{event_format}")
     try:
         return _drain(deployment, event_format, events, say)
     finally:

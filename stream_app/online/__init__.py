@@ -1,0 +1,1 @@
+"""The online learner: a River classifier learning from labels, scoring in shadow."""

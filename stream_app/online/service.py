@@ -1,0 +1,168 @@
+"""``stream-app learner``: the online learner's process.
+
+One consumer reads every partition of ``scored-features`` (the workers' feature tap) and of
+``labels`` from the offsets of its checkpoint (``assign()``, no group: there is one learner).
+Each feature record is scored and its shadow predictions produced to ``online-predictions``
+(the predictions' schema, the learner's model version); each label is learnt from
+(:mod:`stream_app.online.learner`). Every ``online_checkpoint_interval_s`` and on stop, in this
+order: the producer is flushed (every shadow prediction acknowledged), then the state is saved
+with its offsets. A prediction the broker refuses stops the learner before the next checkpoint,
+so a restart replays from the last one. A record that cannot be decoded is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+import mode
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from models.online import OnlineModel
+from stream_app.codecs.avro import AvroRecordCodec
+from stream_app.codecs.factory import schema_registry, topic_codec
+from stream_app.errors import BrokerError, CodecError
+from stream_app.features import FEATURE_NAMES
+from stream_app.kafka.config import consumer_config, producer_config
+from stream_app.kafka.topics import check_topics
+from stream_app.online.checkpoint import load_state, save_state
+from stream_app.online.learner import LearnerState
+from stream_app.settings import Settings
+from stream_app.thread_service import ThreadService, execute
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+POLL_S = 0.2
+
+
+class OnlineLearnerLoop:
+    """The learner's blocking loop (a :class:`~stream_app.thread_service.BlockingLoop`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        topics = settings.topics
+        self._settings = settings
+        self._features_topic, self._labels_topic = topics.scored_features, topics.labels
+        self._predictions_topic = topics.online_predictions
+        check_topics(settings, (self._features_topic, self._labels_topic, self._predictions_topic))
+        registry = schema_registry(settings)
+        self._features: AvroRecordCodec = topic_codec(settings, registry, "scored_features")
+        self._labels: AvroRecordCodec = topic_codec(settings, registry, "labels")
+        self._predictions: AvroRecordCodec = topic_codec(settings, registry, "online_predictions")
+        restored = load_state(settings.online_state_dir)
+        if restored is not None and restored.model.kind != settings.online_model:
+            log.warning("checkpoint holds a %s model, not %s: starting afresh",
+                        restored.model.kind, settings.online_model)  # fmt: skip
+            restored = None
+        self.state = restored or LearnerState(
+            OnlineModel(settings.online_model, FEATURE_NAMES), settings.online_buffer_events
+        )
+        self._consumer = Consumer(consumer_config(settings, f"learner-{uuid.uuid4().hex}"))
+        self._producer = Producer(producer_config(settings))
+        self._failed: list[KafkaError] = []
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        self._consumer.assign(self._assignment())
+        interval_s = self._settings.online_checkpoint_interval_s
+        last_checkpoint = time.monotonic()
+        try:
+            while not self._stopping.is_set():
+                for message in self._consumer.consume(BATCH, POLL_S):
+                    self._handle(message)
+                self._producer.poll(0)
+                if time.monotonic() - last_checkpoint >= interval_s:
+                    self.checkpoint()
+                    last_checkpoint = time.monotonic()
+            self.checkpoint()
+        finally:
+            self._consumer.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def checkpoint(self) -> None:
+        """Producer flushed, then the state saved with its offsets."""
+        self._producer.flush()
+        if self._failed:
+            raise BrokerError(f"shadow predictions refused: {self._failed[0]}: not checkpointed")
+        save_state(self.state, self._settings.online_state_dir)
+        log.info("online learner checkpoint: %s", self.state.stats.as_dict())
+
+    def _assignment(self) -> list[TopicPartition]:
+        assignment = []
+        for topic in (self._features_topic, self._labels_topic):
+            metadata = self._consumer.list_topics(topic, timeout=10).topics[topic]
+            for partition in metadata.partitions:
+                offset = self.state.offsets.get((topic, partition), OFFSET_BEGINNING)
+                assignment.append(TopicPartition(topic, partition, offset))
+        return assignment
+
+    def _handle(self, message: Message) -> None:
+        if message.error() is not None:
+            log.warning("consume: %s", message.error())
+            return
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        assert topic is not None and partition is not None and offset is not None
+        try:
+            value = (self._features if topic == self._features_topic else self._labels).decode(
+                message.value() or b""
+            )
+        except CodecError as exc:
+            log.warning("%s[%d]@%d skipped: %s", topic, partition, offset, exc)
+        else:
+            if topic == self._features_topic:
+                self._score(value, message.timestamp()[1])
+            else:
+                self.state.on_label(value["event_id"], value["is_fraud"])
+        self.state.offsets[(topic, partition)] = offset + 1
+
+    def _score(self, value: dict[str, Any], produced_ms: int) -> None:
+        shadow = self.state.on_features(value, self._settings.online_threshold)
+        if shadow is None:
+            log.warning("scored features of other names than the model's: skipped")
+            return
+        encoded = self._predictions.encode_columns(
+            {
+                "event_id": value["event_id"],
+                "card_id": value["card_id"],
+                "event_time": value["event_time"],
+                "score": shadow.scores.tolist(),
+                "decision": ["decline" if d else "approve" for d in shadow.decline],
+                "source_offset": value["input_offset"],
+            },
+            constants={
+                "input_create_time": produced_ms,
+                "scored_time": int(time.time() * 1000),
+                "model_version": self.state.model.version,
+                "worker_id": self._settings.worker_id,
+                "source_partition": value["input_partition"],
+                "challenger_version": None,
+                "challenger_score": None,
+            },
+        )
+        for card, record in zip(value["card_id"], encoded, strict=True):
+            self._producer.produce(
+                self._predictions_topic, record, card.encode(), on_delivery=self._delivered
+            )
+
+    def _delivered(self, error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            self._failed.append(error)
+
+
+def run_learner(settings: Settings) -> None:
+    """Learn and score in shadow until SIGTERM or SIGINT (which checkpoint first)."""
+    loop = OnlineLearnerLoop(settings)
+    service = ThreadService(loop, "online-learner")
+    execute(mode.Worker(service, override_logging=False), service)

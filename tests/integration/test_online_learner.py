@@ -1,0 +1,97 @@
+"""The online learner on the real broker and warehouse: the worker's feature tap, the learner's
+shadow scores under their own model version, its quality row beside the champion's, and its
+state across a restart."""
+
+from __future__ import annotations
+
+import pytest
+
+from stream_app.devtools.produce import ProduceOptions, produce
+from stream_app.online.checkpoint import load_state
+from stream_app.online.service import OnlineLearnerLoop
+from stream_app.warehouse.sql import query_rows
+from tests.integration.conftest import count, in_thread, wait_for, wait_until_stored
+
+pytestmark = pytest.mark.integration
+
+VERSION = "online-logistic"
+
+
+def learner_settings(make_settings, tmp_path):
+    return make_settings(
+        online_features=True,
+        online_state_dir=tmp_path / "online",
+        online_checkpoint_interval_s=0.5,
+    )
+
+
+def test_labels_teach_the_learner_and_its_quality_sits_beside_the_champions(
+    make_settings, running_sink, running_worker, tmp_path
+):
+    settings = learner_settings(make_settings, tmp_path)
+    report = produce(settings, ProduceOptions(events=6_000, seed=31, labels=True))
+    assert report.labels > 0
+    learner = OnlineLearnerLoop(settings)
+    with running_sink(settings), running_worker(settings), in_thread(learner):
+        wait_until_stored(settings, report)
+        wait_for(
+            lambda: count(settings, "SELECT count() FROM online_predictions") == report.valid,
+            120,
+            "every scored event's shadow prediction stored",
+        )
+        # every label is a chargeback here (one per labelled event): each is learnt from once
+        wait_for(lambda: learner.state.stats.learned == report.labels, 60, "every label learnt")
+        wait_for(lambda: count(settings, "SELECT count() FROM labels") == report.labels, 60, "")
+    _, shadow = query_rows(
+        settings,
+        "SELECT model_version, count(), uniqExact(event_id), uniqExact(score)"
+        " FROM online_predictions GROUP BY model_version",
+    )
+    ((version, rows, events, distinct_scores),) = shadow
+    assert (version, int(rows), int(events)) == (VERSION, report.valid, report.valid)
+    assert int(distinct_scores) > 100  # it scored with what it learnt, not a constant
+    _, quality = query_rows(
+        settings,
+        "SELECT model_version, sum(predictions), sum(labelled) FROM quality_hourly"
+        " GROUP BY model_version ORDER BY model_version",
+    )
+    assert [(v, int(p), int(n)) for v, p, n in quality] == [
+        ("1", report.valid, report.labels),
+        (VERSION, report.valid, report.labels),
+    ]
+    _, daily = query_rows(
+        settings, "SELECT model_version, roc_auc FROM quality_daily ORDER BY model_version"
+    )
+    assert {row[0] for row in daily} == {"1", VERSION}
+
+
+def test_the_learner_resumes_from_its_checkpoint_after_a_restart(
+    make_settings, running_worker, tmp_path
+):
+    settings = learner_settings(make_settings, tmp_path)
+    first = produce(settings, ProduceOptions(events=3_000, seed=41, labels=True))
+    with running_worker(settings):
+        learner = OnlineLearnerLoop(settings)
+        with in_thread(learner):
+            wait_for(lambda: learner.state.stats.learned == first.labels, 120, "first labels")
+        saved = load_state(settings.online_state_dir)  # written on stop
+        assert saved is not None and saved.stats.learned == first.labels
+        assert saved.stats.scored == first.valid
+
+        second = produce(settings, ProduceOptions(events=2_000, seed=42, labels=True))
+        restarted = OnlineLearnerLoop(settings)
+        assert restarted.state.stats.learned == first.labels  # restored, not afresh
+        with in_thread(restarted):
+            wait_for(
+                lambda: restarted.state.stats.scored == first.valid + second.valid,
+                120,
+                "the second part scored",
+            )
+            wait_for(
+                lambda: restarted.state.stats.learned == first.labels + second.labels,
+                60,
+                "the second part's labels learnt",
+            )
+    # nothing of the first part was read twice: it went on from the checkpoint's offsets
+    assert restarted.state.stats.scored == first.valid + second.valid
+    assert restarted.state.stats.learned == first.labels + second.labels
