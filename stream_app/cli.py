@@ -319,6 +319,35 @@ def bench_drift(
     drift_command(options, json_path, bench_console())
 
 
+@bench_app.command("guarantees")
+def bench_guarantees(
+    events: Annotated[
+        int, typer.Option(min=1000, help="Backlog of each throughput run.")
+    ] = 100_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Runs of each guarantee, alternated.")] = 2,
+    latency_seconds: Annotated[
+        float, typer.Option(min=3, help="Duration of each paced latency run.")
+    ] = 20.0,
+    latency_rate: Annotated[
+        float, typer.Option(min=1, help="Events per second offered in the latency runs.")
+    ] = 5000.0,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
+    ] = None,
+) -> None:
+    """At-least-once against exactly-once: throughput ratio and decision latency, one run."""
+    from stream_app.devtools.bench.guarantees import GuaranteeBenchOptions, guarantee_command
+    from stream_app.devtools.bench.options import LatencyOptions
+    from stream_app.devtools.bench.render import bench_console
+
+    options = GuaranteeBenchOptions(
+        events=events,
+        rounds=rounds,
+        latency=LatencyOptions(seconds=latency_seconds, rate=latency_rate),
+    )
+    guarantee_command(options, json_path, bench_console())
+
+
 @bench_app.command("estimate")
 def bench_estimate(
     json_path: Annotated[

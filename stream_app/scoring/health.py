@@ -1,6 +1,7 @@
 """Whether a scoring worker is doing its job, and if not why: what ``/health`` answers.
 
-Unhealthy when the scoring thread failed or is not running, when it is stalled (no loop turn for
+Unhealthy when the worker's transactional producer was fenced (exactly-once), when the scoring
+thread failed or is not running, when it is stalled (no loop turn for
 ``stall_s``, or records waiting and nothing scored for ``stall_s``), when the consumer has not
 been a member of its group for ``stall_s``, or when no broker answers.
 """
@@ -30,6 +31,8 @@ def unhealthy_reasons(
     ['records waiting and nothing scored for 11s (limit 5s)', 'broker unreachable: _TRANSPORT']
     """
     reasons: list[str] = []
+    if stats.fenced is not None:
+        reasons.append(f"fenced, output stopped: {stats.fenced}")
     if failure is not None:
         reasons.append(f"scoring thread failed: {type(failure).__name__}: {failure}")
     elif not running:
