@@ -29,6 +29,10 @@ def unhealthy_reasons(
     >>> unhealthy_reasons(stats, failure=None, running=True, broker_error="_TRANSPORT",
     ...                   stall_s=5, now=101.0)  # doctest: +NORMALIZE_WHITESPACE
     ['records waiting and nothing scored for 11s (limit 5s)', 'broker unreachable: _TRANSPORT']
+    >>> stats.fenced = "_FENCED"
+    >>> unhealthy_reasons(stats, failure=None, running=True, broker_error=None,
+    ...                   stall_s=30, now=101.0)
+    ['fenced, output stopped: _FENCED']
     """
     reasons: list[str] = []
     if stats.fenced is not None:
