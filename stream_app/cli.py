@@ -255,6 +255,10 @@ def demo(
 
 
 bench_app = typer.Typer(help="Benchmarks: the service's (default) or the drift monitors'.")
+LatencySeconds = Annotated[float, typer.Option(min=3, help="Duration of each paced latency run.")]
+LatencyRate = Annotated[
+    float, typer.Option(min=1, help="Events per second offered in the latency runs.")
+]
 app.add_typer(bench_app, name="bench")
 
 
@@ -265,12 +269,8 @@ def bench(
         int,
         typer.Option(min=1000, help="Backlog of each throughput phase (JSON, Avro, bare, scale)."),
     ] = 200_000,
-    latency_seconds: Annotated[
-        float, typer.Option(min=3, help="Duration of the paced latency run.")
-    ] = 60.0,
-    latency_rate: Annotated[
-        float, typer.Option(min=1, help="Events per second offered in the latency run.")
-    ] = 5000.0,
+    latency_seconds: LatencySeconds = 60.0,
+    latency_rate: LatencyRate = 5000.0,
     soak: Annotated[
         int, typer.Option(min=0, metavar="EVENTS", help="Also a soak run: worker RSS over EVENTS.")
     ] = 0,
@@ -325,12 +325,8 @@ def bench_guarantees(
         int, typer.Option(min=1000, help="Backlog of each throughput run.")
     ] = 100_000,
     rounds: Annotated[int, typer.Option(min=1, help="Runs of each guarantee, alternated.")] = 2,
-    latency_seconds: Annotated[
-        float, typer.Option(min=3, help="Duration of each paced latency run.")
-    ] = 20.0,
-    latency_rate: Annotated[
-        float, typer.Option(min=1, help="Events per second offered in the latency runs.")
-    ] = 5000.0,
+    latency_seconds: LatencySeconds = 20.0,
+    latency_rate: LatencyRate = 5000.0,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
     ] = None,

@@ -132,17 +132,30 @@ def assert_state_is_a_clean_replay(settings: Settings, events: int) -> None:
     assert not differ, f"{len(differ)} of {len(expected)} cards differ, e.g. {differ[:3]}"
 
 
-@pytest.mark.parametrize("guarantee", GUARANTEES)
-def test_sigkill_mid_transaction_then_restart_commits_each_event_once(
-    make_settings, tmp_path, guarantee
-):
-    settings = make_settings(
+def under_load(make_settings, guarantee: str, worker_id: str) -> Settings:
+    """Small batches and checkpoints every 200 ms in either guarantee: many commits in a run."""
+    return make_settings(
         processing_guarantee=guarantee,
-        worker_id="eos-worker",  # the restarted worker fences what the killed one left open
+        worker_id=worker_id,
         batch_size=200,
         checkpoint_interval_ms=200,
         transaction_interval_ms=200,
     )
+
+
+def wait_all_committed(settings: Settings, result: dict[str, ProduceReport], events: int) -> None:
+    wait_for(lambda: "report" in result, 60, "every event produced")
+    wait_for(
+        lambda: committed(settings, settings.worker_group) == events, 180, "every event committed"
+    )
+
+
+@pytest.mark.parametrize("guarantee", GUARANTEES)
+def test_sigkill_mid_transaction_then_restart_commits_each_event_once(
+    make_settings, tmp_path, guarantee
+):
+    # the restarted worker has the same transactional.id: it fences what the killed one left open
+    settings = under_load(make_settings, guarantee, "eos-worker")
     options = ProduceOptions(events=20_000, rate=2500, bad_fraction=0.01, seed=21)
     with producing(settings, options) as result:
         first = ChildProcess("worker-1", ["worker"], settings, tmp_path)
@@ -156,12 +169,7 @@ def test_sigkill_mid_transaction_then_restart_commits_each_event_once(
             first.kill()  # SIGKILL: a transaction open, outputs of uncommitted batches sent
         second = ChildProcess("worker-2", ["worker"], settings, tmp_path)
         try:
-            wait_for(lambda: "report" in result, 60, "every event produced")
-            wait_for(
-                lambda: committed(settings, settings.worker_group) == options.events,
-                120,
-                "the replacement scored and committed the rest",
-            )
+            wait_all_committed(settings, result, options.events)
         finally:
             code = second.stop()
     assert code == 0, second.log_path.read_text()[-2000:]
@@ -173,13 +181,7 @@ def test_sigkill_mid_transaction_then_restart_commits_each_event_once(
 def test_a_zombie_worker_is_fenced_and_its_late_output_never_visible(
     make_settings, tmp_path, guarantee
 ):
-    settings = make_settings(
-        processing_guarantee=guarantee,
-        worker_id="eos-zombie",  # its replacement has the same transactional.id
-        batch_size=200,
-        checkpoint_interval_ms=200,
-        transaction_interval_ms=200,
-    )
+    settings = under_load(make_settings, guarantee, "eos-zombie")  # its replacement's id too
     options = ProduceOptions(events=20_000, rate=2500, bad_fraction=0.01, seed=22)
     with producing(settings, options) as result:
         zombie = ChildProcess("zombie", ["worker"], settings, tmp_path)
@@ -194,12 +196,7 @@ def test_a_zombie_worker_is_fenced_and_its_late_output_never_visible(
                 wait_for(lambda: "fenced" in str(health(zombie)), 60, "the zombie fenced")
                 assert health(zombie)["status"] == "unhealthy"
                 assert zombie.alive()  # stays up, unhealthy: no crash loop
-            wait_for(lambda: "report" in result, 60, "every event produced")
-            wait_for(
-                lambda: committed(settings, settings.worker_group) == options.events,
-                120,
-                "every event committed",
-            )
+            wait_all_committed(settings, result, options.events)
         finally:
             os.kill(zombie.pid, signal.SIGCONT)
             codes = [zombie.stop()] + ([replacement.stop()] if replacement else [])
