@@ -310,7 +310,8 @@ class ScoringLoop:
         dropped (the next owner replays from the last commit); the client rejoins by itself."""
         lost = {(tp.topic, tp.partition) for tp in partitions}
         log.warning("lost %s: uncommitted work dropped, the next owner replays it", sorted(lost))
-        self._checkpoints.forget(lost)
+        if not self.stats.fenced:  # a fenced producer has no transaction left to abort
+            self._checkpoints.forget(lost)
         for tp in partitions:
             self.pipeline.store.drop(tp.partition)
         self._revoked |= lost
