@@ -39,7 +39,7 @@ GUARANTEES = [
 
 
 def health(worker: ChildProcess) -> dict[str, object]:
-    return get_json(worker.web_url("/health")) or {}
+    return get_json(worker.web_url("/health", timeout_s=300)) or {}  # slow to start when busy
 
 
 def scored(worker: ChildProcess) -> int:
