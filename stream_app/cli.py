@@ -306,6 +306,10 @@ def demo(
 
 
 bench_app = typer.Typer(help="Benchmarks: the service's (default) or the drift monitors'.")
+LatencySeconds = Annotated[float, typer.Option(min=3, help="Duration of each paced latency run.")]
+LatencyRate = Annotated[
+    float, typer.Option(min=1, help="Events per second offered in the latency runs.")
+]
 app.add_typer(bench_app, name="bench")
 
 
@@ -316,12 +320,8 @@ def bench(
         int,
         typer.Option(min=1000, help="Backlog of each throughput phase (JSON, Avro, bare, scale)."),
     ] = 200_000,
-    latency_seconds: Annotated[
-        float, typer.Option(min=3, help="Duration of the paced latency run.")
-    ] = 60.0,
-    latency_rate: Annotated[
-        float, typer.Option(min=1, help="Events per second offered in the latency run.")
-    ] = 5000.0,
+    latency_seconds: LatencySeconds = 60.0,
+    latency_rate: LatencyRate = 5000.0,
     soak: Annotated[
         int, typer.Option(min=0, metavar="EVENTS", help="Also a soak run: worker RSS over EVENTS.")
     ] = 0,
@@ -368,6 +368,31 @@ def bench_drift(
 
     options = DriftBenchOptions.quick() if quick else DriftBenchOptions()
     drift_command(options, json_path, bench_console())
+
+
+@bench_app.command("guarantees")
+def bench_guarantees(
+    events: Annotated[
+        int, typer.Option(min=1000, help="Backlog of each throughput run.")
+    ] = 100_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Runs of each guarantee, alternated.")] = 2,
+    latency_seconds: LatencySeconds = 20.0,
+    latency_rate: LatencyRate = 5000.0,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
+    ] = None,
+) -> None:
+    """At-least-once against exactly-once: throughput ratio and decision latency, one run."""
+    from stream_app.devtools.bench.guarantees import GuaranteeBenchOptions, guarantee_command
+    from stream_app.devtools.bench.options import LatencyOptions
+    from stream_app.devtools.bench.render import bench_console
+
+    options = GuaranteeBenchOptions(
+        events=events,
+        rounds=rounds,
+        latency=LatencyOptions(seconds=latency_seconds, rate=latency_rate),
+    )
+    guarantee_command(options, json_path, bench_console())
 
 
 @bench_app.command("estimate")

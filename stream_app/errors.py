@@ -13,6 +13,11 @@ class BrokerError(StreamAppError):
     """The Kafka-protocol broker could not be started, reached or administered."""
 
 
+class ProducerFenced(BrokerError):
+    """Another producer with this worker's ``transactional.id`` took over, or the broker aborted
+    its transaction: this worker's output is over (exactly-once mode)."""
+
+
 class CodecError(StreamAppError):
     """A record could not be encoded or decoded; ``reason`` is a short machine-readable code."""
 

@@ -69,6 +69,10 @@ class Topics(BaseModel):
     """replication factor of the topics `stream-app topics` creates"""
 
 
+#: what a scoring worker promises about its outputs (docs/guarantees.md)
+ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
+
+
 class Settings(BaseSettings):
     """Everything a worker, the sink or the CLI needs to know, validated once at start.
 
@@ -114,6 +118,13 @@ class Settings(BaseSettings):
     """how often a checkpoint is cut (state changelog, then offset commit)"""
     checkpoint_chunk_cards: int = Field(default=256, ge=1)
     """changelog records written per loop turn"""
+    processing_guarantee: ProcessingGuarantee = "at_least_once"
+    """`exactly_once`: each checkpoint is one Kafka transaction of outputs, card state and input
+    offsets ([guarantees.md](guarantees.md)); `worker_id` then names the transactional producer"""
+    transaction_interval_ms: int = Field(default=50, ge=1)
+    """`exactly_once`: how often a transaction is committed (outputs become visible then)"""
+    transaction_timeout_ms: int = Field(default=10_000, ge=1000)
+    """`exactly_once`: the broker aborts a transaction left open this long (a dead worker's)"""
     max_message_bytes: int = Field(default=64 * 1024, ge=256)
     """larger input records are dead-lettered as `oversized`"""
     # dead letters and poison pills (docs/dead-letters.md)

@@ -93,8 +93,20 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return config
 
 
+def transactional_config(settings: Settings) -> dict[str, Any]:
+    """What makes a worker's producer transactional (exactly-once): its ``transactional.id`` is
+    stable per worker instance, so that a restarted instance fences what its predecessor left
+    open; a transaction left open longer than ``transaction_timeout_ms`` is aborted by the
+    broker."""
+    return {
+        "transactional.id": f"{settings.worker_group}-{settings.worker_id}",
+        "transaction.timeout.ms": settings.transaction_timeout_ms,
+    }
+
+
 def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
-    """A consumer that never commits on its own: offsets move only after outputs are safe."""
+    """A consumer that never commits on its own: offsets move only after outputs are safe; it
+    reads committed records only (what an aborted transaction wrote stays invisible)."""
     config: dict[str, Any] = {
         **connection_config(settings),
         "group.id": group_id,
@@ -102,6 +114,7 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "enable.partition.eof": False,
+        "isolation.level": "read_committed",
         "fetch.max.bytes": 52_428_800,
         "max.partition.fetch.bytes": 10_485_760,
         "allow.auto.create.topics": False,

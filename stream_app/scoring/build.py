@@ -21,7 +21,7 @@ from stream_app.control.modelset import initial_models
 from stream_app.control.signing import CommandVerifier
 from stream_app.control.switch import ModelSwitch
 from stream_app.event_checks import EventChecks
-from stream_app.kafka.config import consumer_config, producer_config
+from stream_app.kafka.config import consumer_config, producer_config, transactional_config
 from stream_app.kafka.topics import check_topics, worker_topics
 from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
@@ -95,6 +95,7 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
         verifier=CommandVerifier.from_settings(settings),
         refused_at_start=tuple(refused_at_start),
     )
+    exactly_once = settings.processing_guarantee == "exactly_once"
     return ScoringLoop(
         consumer=Consumer(
             consumer_config(settings, settings.worker_group, **{"client.id": settings.worker_id})
@@ -112,10 +113,14 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
         ),
         input_topic=settings.topics.transactions,
         state_topic=settings.topics.card_state,
-        checkpoint_interval_s=settings.checkpoint_interval_ms / 1000,
+        checkpoint_interval_s=(
+            settings.transaction_interval_ms if exactly_once else settings.checkpoint_interval_ms
+        )
+        / 1000,
         checkpoint_chunk_cards=settings.checkpoint_chunk_cards,
         poison_max_attempts=settings.poison_max_attempts,
         batch_size=settings.batch_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
         observers=observers,
+        transactional=transactional_config(settings) if exactly_once else None,
     )

@@ -1,6 +1,7 @@
 """Whether a scoring worker is doing its job, and if not why: what ``/health`` answers.
 
-Unhealthy when the scoring thread failed or is not running, when it is stalled (no loop turn for
+Unhealthy when the worker's transactional producer was fenced (exactly-once), when the scoring
+thread failed or is not running, when it is stalled (no loop turn for
 ``stall_s``, or records waiting and nothing scored for ``stall_s``), when the consumer has not
 been a member of its group for ``stall_s``, or when no broker answers.
 """
@@ -28,9 +29,15 @@ def unhealthy_reasons(
     >>> unhealthy_reasons(stats, failure=None, running=True, broker_error="_TRANSPORT",
     ...                   stall_s=5, now=101.0)  # doctest: +NORMALIZE_WHITESPACE
     ['records waiting and nothing scored for 11s (limit 5s)', 'broker unreachable: _TRANSPORT']
+    >>> stats.fenced = "_FENCED"
+    >>> unhealthy_reasons(stats, failure=None, running=True, broker_error=None,
+    ...                   stall_s=30, now=101.0)
+    ['fenced, output stopped: _FENCED']
     """
-    reasons = not_ready_reasons(failure=failure, running=running, broker_error=None)
-    if not reasons:
+    reasons = [f"fenced, output stopped: {stats.fenced}"] if stats.fenced is not None else []
+    not_ready = not_ready_reasons(failure=failure, running=running, broker_error=None)
+    reasons += not_ready
+    if not not_ready:
         since_turn = now - stats.turn_at
         since_scored = now - stats.scored_at
         since_member = now - stats.member_at

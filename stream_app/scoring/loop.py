@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from stream_app.control.switch import ModelSwitch
-from stream_app.errors import BrokerError
+from stream_app.errors import BrokerError, ProducerFenced
 from stream_app.kafka.lag import PartitionLag
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.checkpoint import Checkpointer
@@ -33,6 +33,7 @@ from stream_app.scoring.poison import PoisonGuard
 from stream_app.scoring.records import DeliveryCounts
 from stream_app.scoring.retry import retry_while_unavailable
 from stream_app.scoring.rules_watch import RulesWatcher
+from stream_app.scoring.transactions import TransactionalCheckpointer
 from stream_app.timing import BATCH_BOUNDS, Distribution, StageTimes
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class LoopStats:
     member_at: float = field(default_factory=time.monotonic)
     waiting: bool = False
     commits_dropped: int = 0
+    fenced: str | None = None  # why this worker's output stopped for good (exactly-once)
 
 
 def next_batch(
@@ -118,9 +120,12 @@ class ScoringLoop:
         checkpoint_chunk_cards: int,
         poison_max_attempts: int,
         observers: Sequence[BatchObserver] = (),
+        transactional: dict[str, Any] | None = None,
     ) -> None:
+        """With ``transactional`` (producer settings), exactly-once: each checkpoint is a
+        transaction (:mod:`stream_app.scoring.transactions`) and the model switch's status
+        records, which belong to no checkpoint, go through a producer of their own."""
         self._consumer = consumer
-        self._outputs = Outputs(producer_config, pipeline.refused_output)
         self.pipeline = pipeline
         self._guard = PoisonGuard(pipeline, poison_max_attempts)
         self._observers = Observers(observers)
@@ -130,14 +135,30 @@ class ScoringLoop:
         self._input_topic = input_topic
         self._batch_size = batch_size
         self._max_wait_s = max_wait_s
-        self._checkpoints = Checkpointer(
-            store=pipeline.store,
-            consumer=consumer,
-            outputs=self._outputs,
-            state_topic=state_topic,
-            interval_s=checkpoint_interval_s,
-            chunk_cards=checkpoint_chunk_cards,
-        )
+        self._checkpoints: Checkpointer | TransactionalCheckpointer
+        self._transactional = transactional is not None
+        if transactional is None:
+            self._outputs = Outputs(producer_config, pipeline.refused_output)
+            self._status = self._outputs.producer
+            self._checkpoints = Checkpointer(
+                store=pipeline.store,
+                consumer=consumer,
+                outputs=self._outputs,
+                state_topic=state_topic,
+                interval_s=checkpoint_interval_s,
+                chunk_cards=checkpoint_chunk_cards,
+            )
+        else:
+            self._outputs = Outputs({**producer_config, **transactional}, pipeline.refused_output)
+            self._status = Producer(producer_config)
+            self._checkpoints = TransactionalCheckpointer(
+                store=pipeline.store,
+                consumer=consumer,
+                outputs=self._outputs,
+                restorer=restorer,
+                state_topic=state_topic,
+                interval_s=checkpoint_interval_s,
+            )
         self._last_batch_end: float | None = None
         self._swap_after: float | None = None  # end of the last batch before a model swap
         self._stopping = threading.Event()
@@ -149,7 +170,7 @@ class ScoringLoop:
 
     def run(self) -> None:
         """Reach the current models, subscribe and score until stopped, then leave cleanly."""
-        self.switch.catch_up(self._outputs.producer)
+        self.switch.catch_up(self._status)
         self._consumer.subscribe(
             [self._input_topic],
             on_assign=self._on_assign,
@@ -157,32 +178,47 @@ class ScoringLoop:
             on_lost=self._on_lost,
         )
         try:
-            stages = self.stats.stages
-            while not self._stopping.is_set():
-                if self.switch.between_batches(self._outputs.producer):
-                    self._swap_after = self._last_batch_end
-                self.rules.check()
-                stages.start()
-                records = next_batch(
-                    self._consumer.consume, self._batch_size, self._max_wait_s, self._revoked
-                )
-                stages.lap("consume")
-                # before the batch: the last batch's outputs have had the wait to be acknowledged
-                if self._checkpoints.step():
-                    self.stats.checkpoints += 1
-                stages.lap("checkpoint")
-                if records:
-                    if self.stats.first_record_at is None:
-                        self.stats.first_record_at = time.time()
-                    self.run_batch(records)
-                self._observe(bool(records))
-            self.checkpoint()
+            self._score_until_stopped()
+        except ProducerFenced as exc:
+            # a supervisor restarting this worker would only fence the other one back: stay up,
+            # unhealthy, out of the group, until stopped
+            log.error("output stopped, leaving the group: %s", exc)
+            self.stats.fenced = str(exc)
+            self._consumer.close()
+            self._stopping.wait()
         finally:
-            self._consumer.close()  # leaves the group: partitions move at once
-            self.switch.announce_stop(self._outputs.producer)
+            if not self.stats.fenced:
+                self._consumer.close()  # leaves the group: partitions move at once
+            self.switch.announce_stop(self._status)
             self._restorer.close()
             self.pipeline.alerts.close()
             log.info("scoring loop stopped after %d batches", self.stats.batches)
+
+    def _score_until_stopped(self) -> None:
+        stages = self.stats.stages
+        checkpoints = self._checkpoints
+        while not self._stopping.is_set():
+            if self.switch.between_batches(self._status):
+                self._swap_after = self._last_batch_end
+            self.rules.check()
+            stages.start()
+            records = next_batch(
+                self._consumer.consume, self._batch_size, self._max_wait_s, self._revoked
+            )
+            stages.lap("consume")
+            # before the batch: the last batch's outputs have had the wait to be acknowledged
+            dropped = checkpoints.commits_dropped
+            if checkpoints.step():
+                self.stats.checkpoints += 1
+            if self._transactional and checkpoints.commits_dropped != dropped:
+                records = []  # consumed before a rewind: read again from the committed offsets
+            stages.lap("checkpoint")
+            if records:
+                if self.stats.first_record_at is None:
+                    self.stats.first_record_at = time.time()
+                self.run_batch(records)
+            self._observe(bool(records))
+        self.checkpoint()
 
     def run_batch(self, records: list[Message]) -> ScoredBatch | None:
         """Score, publish and note the offsets of one batch; ``None`` if the worker was told to
@@ -271,7 +307,8 @@ class ScoringLoop:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Checkpoint before the partitions move: the next owner restores complete state."""
         log.info("revoked %s", sorted(f"{p.topic}:{p.partition}" for p in partitions))
-        self.checkpoint()
+        if not self.stats.fenced:  # a fenced producer has nothing left to commit
+            self.checkpoint()
         for tp in partitions:
             self.pipeline.store.drop(tp.partition)
             self._revoked.add((tp.topic, tp.partition))
@@ -283,7 +320,8 @@ class ScoringLoop:
         dropped (the next owner replays from the last commit); the client rejoins by itself."""
         lost = {(tp.topic, tp.partition) for tp in partitions}
         log.warning("lost %s: uncommitted work dropped, the next owner replays it", sorted(lost))
-        self._checkpoints.forget(lost)
+        if not self.stats.fenced:  # a fenced producer has no transaction left to abort
+            self._checkpoints.forget(lost)
         for tp in partitions:
             self.pipeline.store.drop(tp.partition)
         self._revoked |= lost

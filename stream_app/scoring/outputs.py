@@ -18,7 +18,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from stream_app.errors import BrokerError
+from stream_app.errors import BrokerError, ProducerFenced
 from stream_app.scoring.records import DeliveryCounts, Headers, OutputRecord, Undelivered
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,11 @@ TRANSIENT = frozenset(
         KafkaError.NOT_ENOUGH_REPLICAS,
         KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
     }
+)
+
+#: a transactional producer that another one with its ``transactional.id`` superseded
+FENCED = frozenset(
+    {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 )
 
 Replace = Callable[[Undelivered], OutputRecord | None]
@@ -110,6 +115,10 @@ class Outputs:
                 "failed and not settled); input offsets were not committed"
             )
 
+    def discard(self) -> None:
+        """Forget the failed deliveries: their transaction was aborted (exactly-once mode)."""
+        self._undelivered = []
+
     def on_delivery(self, error: KafkaError | None, message: Message | None) -> None:
         if error is None:
             return
@@ -135,7 +144,8 @@ class Outputs:
         for failed in undelivered:
             error = failed.error
             if error.fatal():
-                raise BrokerError(f"fatal producer error: {error}")
+                fatal = ProducerFenced if error.code() in FENCED else BrokerError
+                raise fatal(f"fatal producer error: {error}")
             if error.retriable() or error.code() in TRANSIENT:
                 log.warning("delivery to %s failed (%s): sending it again", failed.topic, error)
                 partition = failed.partition if failed.partition >= 0 else None

@@ -11,6 +11,9 @@ from stream_app.processes import ChildProcess, get_json, wait_until
 from stream_app.settings import Settings
 from stream_app.warehouse.sql import query_rows
 
+#: for a child to serve its web pages: chDB and the model load slowly on a busy machine
+START_TIMEOUT_S = 300.0
+
 
 class Deployment:
     """The workers and the sink of one phase; ``stop`` ends what was started (SIGTERM, SIGKILL).
@@ -40,9 +43,11 @@ class Deployment:
             self.children.append(
                 ChildProcess(f"{name}-worker{suffix}", ["worker"], worker, self.log_dir)
             )
-        sql_port = self.sink.web_port()
+        sql_port = self.sink.web_port(START_TIMEOUT_S)
         self.worker_settings = [
-            worker.model_copy(update={"sql_port": sql_port, "worker_web_port": child.web_port()})
+            worker.model_copy(
+                update={"sql_port": sql_port, "worker_web_port": child.web_port(START_TIMEOUT_S)}
+            )
             for worker, child in zip(self.worker_settings, self.workers, strict=True)
         ]
         self.settings = self.worker_settings[0]

@@ -24,10 +24,11 @@ from rich.console import Console
 from rich.table import Table
 
 from models.evaluation import average_precision, roc_auc
+from models.fit import training_features
 from models.loader import load_model
 from models.online import KINDS, OnlineModel
 from models.registry import FileModelStore
-from models.train import TrainingConfig, train_model, training_features
+from models.train import TrainingConfig, train_model
 from stream_app.devtools.bench.render import write_json
 from stream_app.devtools.generator import TransactionGenerator, drift_schedule
 from stream_app.events import FloatArray

@@ -14,7 +14,7 @@ from stream_app.devtools.bench.deployment import Deployment
 from stream_app.devtools.stack import LocalStack, Say
 from stream_app.features import FEATURE_NAMES
 from stream_app.kafka.kafka_jars import KAFKA_VERSION
-from stream_app.settings import Settings
+from stream_app.settings import ProcessingGuarantee, Settings
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class BenchStack:
         self.logs = self.stack.logs
         self.deployments: list[Deployment] = []
         self._run = uuid.uuid4().hex[:6]
+        #: of the phases that follow (``stream-app bench guarantees`` alternates them)
+        self.guarantee: ProcessingGuarantee = "at_least_once"
 
     def start(self, training: TrainingConfig) -> ModelInfo:
         """Wipe the state directory, start the broker, train the model."""
@@ -63,12 +65,16 @@ class BenchStack:
         return self.stack.broker.pid
 
     def phase_settings(self, phase: str, **overrides: Any) -> Settings:
-        """Settings with this phase's own topics (created), groups and database."""
+        """Settings with this phase's own topics (created), groups and database, in
+        :attr:`guarantee` (named in them unless it is the default)."""
+        if self.guarantee != "at_least_once":
+            phase = f"{phase}-{self.guarantee.replace('_', '-')}"
         return self.stack.settings(
             f"bench-{self._run}-{phase}",
             self.partitions,
             warehouse_database=f"bench_{phase.replace('-', '_')}",
             worker_id=f"bench-{phase}",
+            processing_guarantee=self.guarantee,
             **overrides,
         )
 

@@ -1,0 +1,146 @@
+"""Exactly-once checkpoints: each one Kafka transaction of outputs, card state and input offsets.
+
+In the manner of Kafka Streams' exactly-once v2: the worker's one producer is transactional, its
+``transactional.id`` stable per worker instance (a restarted instance fences its predecessor and
+aborts what that one left open). A transaction is always open; every ``interval_s`` it receives
+the changed card state (:meth:`CardStore.cut`, written whole) and the input offsets of the
+batches scored in it (``send_offsets_to_transaction`` with the consumer's group metadata, so that
+a member the group has moved on from cannot commit), and is committed: the batches' outputs, their
+state and their offsets become visible together, or not at all, to ``read_committed`` readers
+(the sink, the changelog restore, the checking consumers of tests and benchmark).
+
+An abortable error aborts the transaction and rewinds what it held: the consumer to the group's
+committed offsets, the card state of every assigned partition to its committed changelog, so that
+the same inputs are scored again onto the same state. A fenced producer raises
+:class:`ProducerFenced`: this worker's output is over (the loop stops scoring).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+
+from stream_app.errors import ProducerFenced
+from stream_app.scoring.changelog import ChangelogRestorer
+from stream_app.scoring.checkpoint import Offsets
+from stream_app.scoring.outputs import FENCED, Outputs
+from stream_app.scoring.records import OutputRecord
+from stream_app.state.store import CardStore
+
+log = logging.getLogger(__name__)
+
+#: how long a transactional call may take before it is asked again (retriable) or fails
+CALL_TIMEOUT_S = 30.0
+
+
+class TransactionalCheckpointer:
+    """Commits a transaction per checkpoint; the same calls as :class:`Checkpointer`."""
+
+    def __init__(
+        self,
+        store: CardStore,
+        consumer: Consumer,
+        outputs: Outputs,
+        restorer: ChangelogRestorer,
+        state_topic: str,
+        interval_s: float,
+    ) -> None:
+        self._store = store
+        self._consumer = consumer
+        self._outputs = outputs
+        self._producer = outputs.producer
+        self._restorer = restorer
+        self._state_topic = state_topic
+        self._interval_s = interval_s
+        self._pending: Offsets = {}  # of batches scored in the open transaction
+        self._last_commit = time.monotonic()
+        self.commits_dropped = 0  # transactions aborted (for /health)
+        self._call(self._producer.init_transactions)  # fences an earlier instance
+        self._producer.begin_transaction()
+
+    def scored(self, next_offsets: Offsets) -> None:
+        """Note the offsets after a scored batch whose outputs were produced in the transaction."""
+        self._pending.update(next_offsets)
+
+    def step(self) -> bool:
+        """Between batches: commit the transaction once ``interval_s`` old. True when one was
+        committed."""
+        if time.monotonic() - self._last_commit < self._interval_s:
+            return False
+        return self.complete()
+
+    def complete(self) -> bool:
+        """Commit everything scored so far, now (revoke, stop); False if nothing was, or the
+        transaction was aborted and rewound."""
+        self._last_commit = time.monotonic()
+        if not self._pending:
+            return False
+        store = self._store
+        store.cut()
+        self._outputs.send(
+            [OutputRecord(self._state_topic, k, v, partition=p) for p, k, v in store.take_cut()]
+        )
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
+        try:
+            self._outputs.outstanding()  # outputs refused at once: their dead letters go too
+            metadata = self._consumer.consumer_group_metadata()
+            self._call(self._producer.send_offsets_to_transaction, offsets, metadata)
+            self._call(self._producer.commit_transaction)
+        except KafkaException as exc:
+            self._abort(exc.args[0])
+            return False
+        finally:
+            self._pending = {}
+        self._producer.begin_transaction()
+        return True
+
+    def forget(self, partitions: set[tuple[str, int]]) -> None:
+        """Partitions this member lost: the open transaction holds their outputs, which must never
+        become visible, so it is aborted (the other partitions rewound with it)."""
+        if any(tp in partitions for tp in self._pending):
+            self._abort(None)
+
+    def _abort(self, error: KafkaError | None) -> None:
+        """Abort the open transaction, rewind consumer and card state to the last commit, open the
+        next transaction; :class:`ProducerFenced` if this producer may not go on."""
+        if error is not None:
+            if error.fatal():
+                raise ProducerFenced(f"transaction failed for good: {error}") from None
+            log.warning("transaction aborted, rewinding to the last commit: %s", error)
+        self._pending = {}
+        try:
+            self._call(self._producer.abort_transaction)
+        except KafkaException as exc:
+            if exc.args[0].code() in FENCED or exc.args[0].fatal():
+                raise ProducerFenced(f"transaction not aborted: {exc}") from None
+            raise
+        self._outputs.discard()
+        self.commits_dropped += 1
+        self._rewind()
+        self._producer.begin_transaction()
+
+    def _rewind(self) -> None:
+        """Consumer positions to the group's committed offsets; card state to the changelog."""
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return
+        for tp in self._consumer.committed(assigned, timeout=CALL_TIMEOUT_S):
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+            self._restorer.restore(self._store, tp.partition)
+
+    @staticmethod
+    def _call(method: Callable[..., object], *args: object) -> None:
+        """A transactional call, asked again while its error is retriable."""
+        deadline = time.monotonic() + CALL_TIMEOUT_S
+        while True:
+            try:
+                method(*args, CALL_TIMEOUT_S)
+                return
+            except KafkaException as exc:
+                if not exc.args[0].retriable() or time.monotonic() > deadline:
+                    raise
+                log.warning("transactional call failed, asking again: %s", exc)
