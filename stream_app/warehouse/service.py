@@ -7,17 +7,20 @@ Like the worker, a ``mode`` Worker owns the process: signals, the web server
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import mode
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
 
 from stream_app import catalogue
 from stream_app.codecs.factory import schema_registry, topic_codec, transaction_decoder
 from stream_app.codecs.registry import SchemaRegistry
 from stream_app.event_checks import EventChecks
-from stream_app.kafka.config import bulk_consumer_config
+from stream_app.kafka.config import admin_config, bulk_consumer_config
+from stream_app.kafka.probe import broker_unreachable
 from stream_app.kafka.topics import check_topics, sink_topics
 from stream_app.settings import Settings
 from stream_app.thread_service import ThreadService, execute
@@ -90,7 +93,15 @@ def serve(settings: Settings, ingest: WarehouseIngest) -> None:
     web = SinkWeb(
         settings.sql_host,
         settings.sql_port,
-        SinkHealth(ingest.stats, settings.health_stall_s),
+        SinkHealth(
+            ingest.stats,
+            settings.health_stall_s,
+            broker_error=functools.partial(
+                broker_unreachable,
+                AdminClient(admin_config(settings)),
+                settings.health_broker_timeout_s,
+            ),
+        ),
         ingest_metrics(ingest.stats),
         sql,
         settings.web_port_file,

@@ -1,0 +1,45 @@
+"""The figures each test of the fault suite (marker ``faults``, ``make test-faults``) reports,
+through the ``fault_figures`` fixture; it ends with the ledger check (``assert_ledger``), which
+fills in what was lost, duplicated and replayed.
+
+The figures of a run are printed at its end as the table of ``docs/faults.md`` and, when the
+environment variable ``FAULT_FIGURES`` names a file, written there as JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stream_app.devtools.bench.procstat import status_mb
+
+
+@dataclass
+class FaultFigures:
+    """One fault test's figures; ``None``: not measured by that test."""
+
+    fault: str
+    recovery_s: float | None = None  # from the fault's end (or the kill) to scoring/storing again
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # VmHWM by process
+    replayed: int | None = None  # prediction records beyond one per valid event (a replay)
+    lost: int | None = None
+    duplicated: int | None = None
+    notes: dict[str, float] = field(default_factory=dict)  # fault-specific figures
+
+    def peak_rss(self, name: str, pid: int) -> None:
+        """Note the peak resident set of a running process (call it just before stopping it)."""
+        self.peak_rss_mb[name] = round(status_mb(pid, "VmHWM"), 1)
+
+
+def table(rows: list[FaultFigures]) -> str:
+    """The figures as a Markdown table."""
+    lines = [
+        "| fault | recovery (s) | peak RSS (MB) | replayed | lost | duplicated | other |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f in rows:
+        rss = ", ".join(f"{name} {mb:.0f}" for name, mb in f.peak_rss_mb.items())
+        notes = ", ".join(f"{name} {value:g}" for name, value in f.notes.items())
+        recovery = "" if f.recovery_s is None else f"{f.recovery_s:.1f}"
+        cells = [f.fault, recovery, rss, f.replayed, f.lost, f.duplicated, notes]
+        lines.append("| " + " | ".join("" if c is None else str(c) for c in cells) + " |")
+    return "\n".join(lines)
