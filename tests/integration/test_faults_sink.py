@@ -9,11 +9,12 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stream_app.devtools.bench.deployment import Deployment
-from stream_app.devtools.produce import ProduceOptions
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.processes import ChildProcess, get_json
 from tests.integration.conftest import (
     assert_ledger,
@@ -77,48 +78,35 @@ def small_filesystem(tmp_path: Path) -> Iterator[Path]:
 
 def test_warehouse_full_for_a_while(make_settings, fault_figures, small_filesystem, tmp_path):
     """The warehouse directory on a small filesystem, filled up by another file: every insert
-    fails until that file is removed."""
+    fails (NOT_ENOUGH_SPACE) until that file is removed; events keep coming meanwhile."""
     settings = make_settings(
         warehouse_dsn=f"chdb://{small_filesystem / 'warehouse'}", health_stall_s=5.0
     )
-    options = ProduceOptions(events=30_000, rate=1000, bad_fraction=0.01, seed=62)
     deployment = Deployment(settings, "warehouse-full", tmp_path)
     filler = small_filesystem / "filler"
     try:
         deployment.start()
         settings = deployment.settings
+        before = produce(settings, ProduceOptions(events=2000, bad_fraction=0.01, seed=62))
+        wait_for(lambda: committed(settings, settings.sink_group) == 2000, 90, "stored")
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True)
+        options = ProduceOptions(events=OUTAGE_S * 1000, rate=1000, bad_fraction=0.01, seed=63)
         with producing(settings, options) as result:
-            wait_for(lambda: stored(deployment.sink_health()) >= 2000, 90, "the sink storing")
-            subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True)
-            wait_for(
-                lambda: (deployment.sink_health() or {}).get("failed_inserts", 0) > 0,
-                60,
-                "inserts failing",
-            )
+            wait_for(lambda: sink_field(deployment, "failed_inserts") > 0, 60, "inserts failing")
             outage_started = time.monotonic()
-            committed_then = committed(settings, settings.sink_group)
             scored_then = deployment.worker_health()["scored"]
-            wait_for(
-                lambda: (deployment.sink_health() or {}).get("status") == "unhealthy",
-                30,
-                "the sink reporting it",
-            )
-            consumed = deployment.sink_health()["consumed"]  # paused: it reads no more
+            wait_for(lambda: sink_field(deployment, "status") == "unhealthy", 30, "503")
+            consumed = sink_field(deployment, "consumed")  # paused: it reads no more
             time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - outage_started)))  # the outage
-            during = deployment.sink_health()
-            assert during["status"] == "unhealthy"
-            assert during["consumed"] == consumed  # consumption paused: memory bounded
-            assert committed(settings, settings.sink_group) == committed_then
+            assert sink_field(deployment, "status") == "unhealthy"
+            assert sink_field(deployment, "consumed") == consumed  # paused: memory bounded
+            assert committed(settings, settings.sink_group) == 2000  # nothing unstored committed
             assert deployment.worker_health()["scored"] > scored_then  # workers keep scoring
             fault_figures.peak_rss("sink", deployment.sink.pid)
             filler.unlink()
             restored_at = time.monotonic()
             backlog = committed(settings, settings.worker_group)  # scored, so in the topics
-            wait_for(
-                lambda: (deployment.sink_health() or {}).get("status") == "ok",
-                120,
-                "the sink healthy again",
-            )
+            wait_for(lambda: sink_field(deployment, "status") == "ok", 120, "healthy again")
             fault_figures.recovery_s = round(time.monotonic() - restored_at, 1)
             wait_for(
                 lambda: committed(settings, settings.sink_group) >= backlog,
@@ -126,13 +114,21 @@ def test_warehouse_full_for_a_while(make_settings, fault_figures, small_filesyst
                 "the sink caught up with what was scored during the outage",
             )
             fault_figures.notes["catch-up events/s"] = round(
-                (backlog - committed_then) / (time.monotonic() - restored_at)
+                (backlog - 2000) / (time.monotonic() - restored_at)
             )
         fault_figures.notes["outage s"] = OUTAGE_S
         report = result["report"]
+        report.valid, report.malformed = (
+            report.valid + before.valid,
+            report.malformed + before.malformed,
+        )
         wait_until_stored(settings, report)
         fault_figures.peak_rss("worker", deployment.worker.pid)
     finally:
         filler.unlink(missing_ok=True)
         deployment.stop()
     assert_ledger(settings, report, fault_figures)
+
+
+def sink_field(deployment: Deployment, name: str) -> Any:
+    return (deployment.sink_health() or {}).get(name, 0)
