@@ -21,7 +21,8 @@ from tests.integration.conftest import (
     wait_until_stored,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults]
+# a sink process on a chDB directory of its own
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.local_stack]
 
 
 def test_model_corrupted_on_disk_after_promotion_then_restart(

@@ -27,6 +27,7 @@ from tests.integration.conftest import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
+OWN_WAREHOUSE = pytest.mark.local_stack  # a sink process on a chDB directory of its own
 
 
 def committed_by_partition(settings: Settings, partitions: list[int]) -> list[int]:
@@ -38,6 +39,7 @@ def committed_by_partition(settings: Settings, partitions: list[int]) -> list[in
         consumer.close()
 
 
+@OWN_WAREHOUSE
 def test_two_workers_one_killed(make_settings, fault_figures, tmp_path):
     settings = make_settings(
         warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}", checkpoint_interval_ms=1000
@@ -82,6 +84,7 @@ def test_two_workers_one_killed(make_settings, fault_figures, tmp_path):
 BACKLOG = 200_000  # ten times a minute of a worker here would be ~18 M events: scaled down
 
 
+@OWN_WAREHOUSE
 def test_burst_backlog_then_the_worker_started(make_settings, fault_figures, tmp_path):
     settings = make_settings(warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}", batch_size=2000)
     report = produce(settings, ProduceOptions(events=BACKLOG, bad_fraction=0.01, seed=72))
