@@ -8,7 +8,10 @@ environment variable ``FAULT_FIGURES`` names a file, written there as JSON.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from stream_app.devtools.bench.procstat import status_mb
 
@@ -43,3 +46,15 @@ def table(rows: list[FaultFigures]) -> str:
         cells = [f.fault, recovery, rss, f.replayed, f.lost, f.duplicated, notes]
         lines.append("| " + " | ".join("" if c is None else str(c) for c in cells) + " |")
     return "\n".join(lines)
+
+
+def answered(
+    health: Callable[[], dict[str, Any] | None], timeout_s: float = 60.0
+) -> dict[str, Any]:
+    """The first answer of a ``/health`` getter: a loaded machine can miss the client's 2 s."""
+    deadline = time.monotonic() + timeout_s
+    while (document := health()) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no /health answer within {timeout_s} s")
+        time.sleep(0.2)
+    return document

@@ -24,6 +24,7 @@ from stream_app.devtools.produce import ProduceOptions
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.local_broker import LocalBroker
 from tests.integration.conftest import assert_ledger, producing, wait_for, wait_until_stored
+from tests.integration.faults import answered
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
@@ -66,7 +67,9 @@ def test_a_broker_stopped_20s_under_load_loses_nothing_and_duplicates_nothing(
             deployment.start()
             settings = deployment.settings
             with producing(settings, options) as result:
-                wait_for(lambda: deployment.worker_health()["scored"] >= 2000, 90, "scoring")
+                wait_for(
+                    lambda: answered(deployment.worker_health)["scored"] >= 2000, 90, "scoring"
+                )
                 broker.stop_process()  # SIGTERM: Kafka's own clean shutdown, mid-stream
                 stopped_at = time.monotonic()
                 wait_for(
@@ -78,10 +81,14 @@ def test_a_broker_stopped_20s_under_load_loses_nothing_and_duplicates_nothing(
                     "the worker and the sink reporting the broker unreachable",
                 )
                 time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped_at)))  # the outage
-                scored = deployment.worker_health()["scored"]
+                scored = answered(deployment.worker_health)["scored"]
                 broker.start()  # the same ports and log
                 restarted_at = time.monotonic()
-                wait_for(lambda: deployment.worker_health()["scored"] > scored, 90, "scoring again")
+                wait_for(
+                    lambda: answered(deployment.worker_health)["scored"] > scored,
+                    90,
+                    "scoring again",
+                )
                 fault_figures.recovery_s = round(time.monotonic() - restarted_at, 1)
             report = result["report"]  # produce() raises unless every record was acknowledged
             wait_until_stored(settings, report)
@@ -97,8 +104,8 @@ def test_a_broker_stopped_20s_under_load_loses_nothing_and_duplicates_nothing(
             )
             wait_for(
                 lambda: (
-                    deployment.worker_health()["status"] == "ok"
-                    and deployment.sink_health()["status"] == "ok"
+                    answered(deployment.worker_health)["status"] == "ok"
+                    and answered(deployment.sink_health)["status"] == "ok"
                 ),
                 30,
                 "both healthy again",

@@ -20,6 +20,7 @@ from tests.integration.conftest import (
     wait_for,
     wait_until_stored,
 )
+from tests.integration.faults import answered
 
 # a sink process on a chDB directory of its own
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.local_stack]
@@ -37,7 +38,7 @@ def test_model_corrupted_on_disk_after_promotion_then_restart(
     try:
         deployment.start()
         with producing(deployment.settings, options) as result:
-            wait_for(lambda: deployment.worker_health()["scored"] >= 1000, 90, "scoring")
+            wait_for(lambda: answered(deployment.worker_health)["scored"] >= 1000, 90, "scoring")
             assert promote(deployment.settings, "2").aliases_moved
             model = tmp_path / "models" / "2" / "model.txt"
             model.write_text(model.read_text()[: model.stat().st_size // 2])  # cut in half
@@ -48,7 +49,7 @@ def test_model_corrupted_on_disk_after_promotion_then_restart(
             url = worker.web_url("/health")
             wait_for(lambda: (get_json(url) or {}).get("scored", 0) > 0, 90, "scoring again")
             fault_figures.recovery_s = round(time.monotonic() - restarted_at, 1)
-            assert get_json(url)["model_version"] == "1"
+            assert answered(lambda: get_json(url))["model_version"] == "1"
         report = result["report"]
         settings = deployment.settings
         wait_until_stored(settings, report)

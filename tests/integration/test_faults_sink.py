@@ -23,6 +23,7 @@ from tests.integration.conftest import (
     wait_for,
     wait_until_stored,
 )
+from tests.integration.faults import answered
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.local_stack]
 
@@ -94,14 +95,16 @@ def test_warehouse_full_for_a_while(make_settings, fault_figures, small_filesyst
         with producing(settings, options) as result:
             wait_for(lambda: sink_field(deployment, "failed_inserts") > 0, 60, "inserts failing")
             outage_started = time.monotonic()
-            scored_then = deployment.worker_health()["scored"]
+            scored_then = answered(deployment.worker_health)["scored"]
             wait_for(lambda: sink_field(deployment, "status") == "unhealthy", 30, "503")
             consumed = sink_field(deployment, "consumed")  # paused: it reads no more
             time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - outage_started)))  # the outage
             assert sink_field(deployment, "status") == "unhealthy"
             assert sink_field(deployment, "consumed") == consumed  # paused: memory bounded
             assert committed(settings, settings.sink_group) == 2000  # nothing unstored committed
-            assert deployment.worker_health()["scored"] > scored_then  # workers keep scoring
+            assert (
+                answered(deployment.worker_health)["scored"] > scored_then
+            )  # workers keep scoring
             fault_figures.peak_rss("sink", deployment.sink.pid)
             filler.unlink()
             restored_at = time.monotonic()

@@ -25,6 +25,7 @@ from tests.integration.conftest import (
     wait_for,
     wait_until_stored,
 )
+from tests.integration.faults import answered
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 OWN_WAREHOUSE = pytest.mark.local_stack  # a sink process on a chDB directory of its own
@@ -52,11 +53,16 @@ def test_two_workers_one_killed(make_settings, fault_figures, tmp_path):
         settings = deployment.settings
         with producing(settings, options) as result:
             wait_for(
-                lambda: min(h["scored"] for h in deployment.workers_health()) >= 2000,
+                lambda: (
+                    min((h or {}).get("scored", 0) for h in deployment.workers_health()) >= 2000
+                ),
                 90,
                 "both workers scoring",
             )
-            moved = [int(tp.rsplit(":", 1)[1]) for tp in deployment.worker_health(1)["assigned"]]
+            moved = [
+                int(tp.rsplit(":", 1)[1])
+                for tp in answered(lambda: deployment.worker_health(1))["assigned"]
+            ]
             deployment.workers[1].kill()  # SIGKILL: its partitions wait for the session timeout
             killed_at = time.monotonic()
             at_kill = committed_by_partition(settings, moved)
@@ -70,7 +76,10 @@ def test_two_workers_one_killed(make_settings, fault_figures, tmp_path):
                 "the survivor scoring the partitions of the killed worker",
             )  # fmt: skip
             fault_figures.recovery_s = round(time.monotonic() - killed_at, 1)
-            assert len(deployment.worker_health(0)["assigned"]) == settings.topics.partitions
+            assert (
+                len(answered(lambda: deployment.worker_health(0))["assigned"])
+                == settings.topics.partitions
+            )
         report = result["report"]
         wait_until_stored(settings, report)
         fault_figures.peak_rss("worker", deployment.worker.pid)
