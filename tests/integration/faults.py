@@ -15,6 +15,8 @@ from typing import Any
 
 from stream_app.devtools.bench.procstat import status_mb
 
+STARTUP_S = 300.0  # for a process to serve: minutes where eight suites share two cores
+
 
 @dataclass
 class FaultFigures:

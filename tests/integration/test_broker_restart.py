@@ -24,7 +24,7 @@ from stream_app.devtools.produce import ProduceOptions
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.local_broker import LocalBroker
 from tests.integration.conftest import assert_ledger, producing, wait_for, wait_until_stored
-from tests.integration.faults import answered
+from tests.integration.faults import STARTUP_S, answered
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
@@ -64,7 +64,7 @@ def test_a_broker_stopped_20s_under_load_loses_nothing_and_duplicates_nothing(
         options = ProduceOptions(events=12_000, rate=400, bad_fraction=0.01, seed=21)
         deployment = Deployment(settings, "broker-restart", tmp_path)
         try:
-            deployment.start()
+            deployment.start(STARTUP_S)
             settings = deployment.settings
             with producing(settings, options) as result:
                 wait_for(

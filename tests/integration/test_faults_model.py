@@ -20,7 +20,7 @@ from tests.integration.conftest import (
     wait_for,
     wait_until_stored,
 )
-from tests.integration.faults import answered
+from tests.integration.faults import STARTUP_S, answered
 
 # a sink process on a chDB directory of its own
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.local_stack]
@@ -36,9 +36,11 @@ def test_model_corrupted_on_disk_after_promotion_then_restart(
     options = ProduceOptions(events=20_000, rate=1000, bad_fraction=0.01, seed=81)
     deployment = Deployment(settings, "corrupt-model", tmp_path)
     try:
-        deployment.start()
+        deployment.start(STARTUP_S)
         with producing(deployment.settings, options) as result:
-            wait_for(lambda: answered(deployment.worker_health)["scored"] >= 1000, 90, "scoring")
+            wait_for(
+                lambda: answered(deployment.worker_health)["scored"] >= 1000, STARTUP_S, "scoring"
+            )
             assert promote(deployment.settings, "2").aliases_moved
             model = tmp_path / "models" / "2" / "model.txt"
             model.write_text(model.read_text()[: model.stat().st_size // 2])  # cut in half
@@ -46,8 +48,8 @@ def test_model_corrupted_on_disk_after_promotion_then_restart(
             restarted_at = time.monotonic()
             worker = ChildProcess("corrupt-model-worker-2", ["worker"], settings, tmp_path)
             deployment.children[1] = worker
-            url = worker.web_url("/health")
-            wait_for(lambda: (get_json(url) or {}).get("scored", 0) > 0, 90, "scoring again")
+            url = worker.web_url("/health", STARTUP_S)
+            wait_for(lambda: (get_json(url) or {}).get("scored", 0) > 0, STARTUP_S, "scoring again")
             fault_figures.recovery_s = round(time.monotonic() - restarted_at, 1)
             assert answered(lambda: get_json(url))["model_version"] == "1"
         report = result["report"]

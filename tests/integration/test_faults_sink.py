@@ -23,7 +23,7 @@ from tests.integration.conftest import (
     wait_for,
     wait_until_stored,
 )
-from tests.integration.faults import answered
+from tests.integration.faults import STARTUP_S, answered
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.local_stack]
 
@@ -41,14 +41,18 @@ def test_sink_sigkill_mid_insert_then_restarted(make_settings, fault_figures, tm
     options = ProduceOptions(events=20_000, rate=2000, bad_fraction=0.01, seed=61)
     deployment = Deployment(settings, "sink-kill", tmp_path)
     try:
-        deployment.start()
+        deployment.start(STARTUP_S)
         with producing(deployment.settings, options) as result:
-            wait_for(lambda: stored(deployment.sink_health()) >= 5000, 90, "the sink storing")
+            wait_for(
+                lambda: stored(deployment.sink_health()) >= 5000, STARTUP_S, "the sink storing"
+            )
             deployment.sink.kill()  # SIGKILL, flushing every 100 ms: an insert is likely in flight
             killed_at = time.monotonic()
             deployment.children[0] = ChildProcess("sink-2", ["sink"], settings, tmp_path)
-            url = deployment.sink.web_url("/health")
-            wait_for(lambda: (get_json(url) or {}).get("flushes", 0) > 0, 90, "storing again")
+            url = deployment.sink.web_url("/health", STARTUP_S)
+            wait_for(
+                lambda: (get_json(url) or {}).get("flushes", 0) > 0, STARTUP_S, "storing again"
+            )
             fault_figures.recovery_s = round(time.monotonic() - killed_at, 1)
         settings = settings.model_copy(update={"sql_port": deployment.sink.web_port()})
         report = result["report"]
@@ -86,10 +90,10 @@ def test_warehouse_full_for_a_while(make_settings, fault_figures, small_filesyst
     deployment = Deployment(settings, "warehouse-full", tmp_path)
     filler = small_filesystem / "filler"
     try:
-        deployment.start()
+        deployment.start(STARTUP_S)
         settings = deployment.settings
         before = produce(settings, ProduceOptions(events=2000, bad_fraction=0.01, seed=62))
-        wait_for(lambda: committed(settings, settings.sink_group) == 2000, 90, "stored")
+        wait_for(lambda: committed(settings, settings.sink_group) == 2000, STARTUP_S, "stored")
         subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True)
         options = ProduceOptions(events=OUTAGE_S * 1000, rate=1000, bad_fraction=0.01, seed=63)
         with producing(settings, options) as result:

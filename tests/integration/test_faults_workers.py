@@ -25,7 +25,7 @@ from tests.integration.conftest import (
     wait_for,
     wait_until_stored,
 )
-from tests.integration.faults import answered
+from tests.integration.faults import STARTUP_S, answered
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 OWN_WAREHOUSE = pytest.mark.local_stack  # a sink process on a chDB directory of its own
@@ -48,7 +48,7 @@ def test_two_workers_one_killed(make_settings, fault_figures, tmp_path):
     options = ProduceOptions(events=30_000, rate=2000, bad_fraction=0.01, seed=71)
     deployment = Deployment(settings, "two-workers", tmp_path, workers=2)
     try:
-        deployment.start()
+        deployment.start(STARTUP_S)
         deployment.wait_ready()
         settings = deployment.settings
         with producing(settings, options) as result:
@@ -56,7 +56,7 @@ def test_two_workers_one_killed(make_settings, fault_figures, tmp_path):
                 lambda: (
                     min((h or {}).get("scored", 0) for h in deployment.workers_health()) >= 2000
                 ),
-                90,
+                STARTUP_S,
                 "both workers scoring",
             )
             moved = [
@@ -72,7 +72,7 @@ def test_two_workers_one_killed(make_settings, fault_figures, tmp_path):
                     for now, then in zip(committed_by_partition(settings, moved), at_kill,
                                          strict=True)
                 ),
-                90,
+                STARTUP_S,
                 "the survivor scoring the partitions of the killed worker",
             )  # fmt: skip
             fault_figures.recovery_s = round(time.monotonic() - killed_at, 1)
@@ -100,7 +100,7 @@ def test_burst_backlog_then_the_worker_started(make_settings, fault_figures, tmp
     deployment = Deployment(settings, "burst", tmp_path)
     try:
         started = time.monotonic()
-        deployment.start()
+        deployment.start(STARTUP_S)
         settings = deployment.settings
         wait_for(
             lambda: committed(settings, settings.worker_group) == BACKLOG,
