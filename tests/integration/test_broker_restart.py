@@ -68,7 +68,9 @@ def test_a_broker_stopped_20s_under_load_loses_nothing_and_duplicates_nothing(
             settings = deployment.settings
             with producing(settings, options) as result:
                 wait_for(
-                    lambda: answered(deployment.worker_health)["scored"] >= 2000, 90, "scoring"
+                    lambda: answered(deployment.worker_health)["scored"] >= 2000,
+                    STARTUP_S,
+                    "scoring",
                 )
                 broker.stop_process()  # SIGTERM: Kafka's own clean shutdown, mid-stream
                 stopped_at = time.monotonic()
@@ -86,7 +88,7 @@ def test_a_broker_stopped_20s_under_load_loses_nothing_and_duplicates_nothing(
                 restarted_at = time.monotonic()
                 wait_for(
                     lambda: answered(deployment.worker_health)["scored"] > scored,
-                    90,
+                    STARTUP_S,
                     "scoring again",
                 )
                 fault_figures.recovery_s = round(time.monotonic() - restarted_at, 1)
