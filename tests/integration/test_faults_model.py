@@ -41,7 +41,7 @@ def test_model_corrupted_on_disk_after_promotion_then_restart(
             wait_for(
                 lambda: answered(deployment.worker_health)["scored"] >= 1000, STARTUP_S, "scoring"
             )
-            assert promote(deployment.settings, "2").aliases_moved
+            assert promote(deployment.settings, "2", timeout_s=STARTUP_S).aliases_moved
             model = tmp_path / "models" / "2" / "model.txt"
             model.write_text(model.read_text()[: model.stat().st_size // 2])  # cut in half
             deployment.workers[0].stop()
