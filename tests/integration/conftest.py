@@ -237,11 +237,13 @@ def count(settings: Settings, query: str) -> int:
 
 
 def wait_until_stored(settings: Settings, report: ProduceReport, timeout_s: float = 120.0) -> None:
-    """Until every produced record has a prediction or a dead-letter row (or more: replays)."""
+    """Until every produced record has a prediction or a dead-letter row, and every valid one an
+    ``events`` row (or more: replays)."""
     wait_for(
         lambda: (
             count(settings, "SELECT count() FROM predictions") >= report.valid
             and count(settings, "SELECT count() FROM dead_letters") >= report.malformed
+            and count(settings, "SELECT count() FROM events") >= report.valid
         ),
         timeout_s,
         "every produced record stored",
