@@ -11,7 +11,7 @@ import pytest
 from stream_app.control.client import StatusReader
 from stream_app.control.promotion import promote
 from stream_app.devtools.bench.deployment import Deployment
-from stream_app.devtools.produce import ProduceOptions
+from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.processes import ChildProcess, get_json
 from tests.integration.conftest import (
     assert_ledger,
@@ -49,10 +49,15 @@ def test_model_corrupted_on_disk_after_promotion_then_restart(
             worker = ChildProcess("corrupt-model-worker-2", ["worker"], settings, tmp_path)
             deployment.children[1] = worker
             url = worker.web_url("/health", STARTUP_S)
+            after = produce(settings, ProduceOptions(events=2000, bad_fraction=0.01, seed=82))
             wait_for(lambda: (get_json(url) or {}).get("scored", 0) > 0, STARTUP_S, "scoring again")
             fault_figures.recovery_s = round(time.monotonic() - restarted_at, 1)
             assert answered(lambda: get_json(url))["model_version"] == "1"
-        report = result["report"]
+        report = result["report"]  # and what came after the restart: load for the new worker
+        report.valid, report.malformed = (
+            report.valid + after.valid,
+            report.malformed + after.malformed,
+        )
         settings = deployment.settings
         wait_until_stored(settings, report)
         fault_figures.peak_rss("worker", worker.pid)
