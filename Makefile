@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format test test-fast demo bench fuzz clean
+.PHONY: install lint format test test-fast test-faults demo bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# lint and types first, then unit, doctests and integration tests with coverage
+# lint and types first, then unit, doctests and integration tests with coverage; the fault
+# suite (marker `faults`) is part of it, its figures printed at the end
 test: lint
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+# the fault suite alone (docs/faults.md), its figures also in fault-figures.json
+test-faults: $(STAMP)
+	FAULT_FIGURES=fault-figures.json $(BIN)/pytest -m faults
 
 test-fast: $(STAMP)
 	$(BIN)/pytest tests/unit stream_app models monitors
@@ -39,7 +44,7 @@ bench: $(STAMP)
 	$(BIN)/stream-app bench --json bench.json
 
 clean:
-	rm -rf $(VENV) .stream_app .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .stream_app .pytest_cache .mypy_cache .ruff_cache .coverage fault-figures.json
 
 # coverage-guided fuzzing (atheris) of the record decoders, the control-command parser and the
 # rules loader, FUZZ_RUNS executions each (docs/fuzzing.md)

@@ -1,8 +1,10 @@
 """Whether the sink writes: what its ``/health`` answers; whether it can take work: ``/readyz``.
 
 The sink cannot write when it has consumed records that no completed flush (insert, then commit)
-has covered for ``stall_s``: inserts failing or hanging, or the ingest loop stuck. When its ingest
-thread dies the process exits with code 70 (:mod:`stream_app.thread_service`).
+has covered for ``stall_s``: inserts failing or hanging, or the ingest loop stuck; while records
+wait for a Schema Registry that does not answer; and while no broker answers (``broker_error``,
+asked at each call). When its ingest thread dies the process exits with code 70
+(:mod:`stream_app.thread_service`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,14 @@ class SinkHealth:
     not doing its job (empty when it is). Progress is sampled at each call."""
 
     def __init__(
-        self, stats: IngestStats, stall_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        stats: IngestStats,
+        stall_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        broker_error: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._stats = stats
+        self._broker_error = broker_error
         self._stall_s = stall_s
         self._clock = clock
         self._lock = threading.Lock()  # callers may be in any thread
@@ -40,6 +47,9 @@ class SinkHealth:
         >>> stats.flushes = 1
         >>> health()["reasons"]
         []
+        >>> stats.registry_unavailable_since = 1.0
+        >>> health()["reasons"]
+        ['records wait for the Schema Registry, which does not answer']
         """
         stats = self._stats
         now = self._clock()
@@ -54,6 +64,10 @@ class SinkHealth:
                 f"{waiting} records consumed and no flush completed for {stalled:.0f}s "
                 f"(limit {self._stall_s:g}s): inserts failing?"
             )
+        if stats.registry_unavailable_since is not None:
+            reasons.append("records wait for the Schema Registry, which does not answer")
+        if (broker_error := self._broker_error()) is not None:
+            reasons.append(f"broker unreachable: {broker_error}")
         return {**stats.as_dict(), "reasons": reasons}
 
 

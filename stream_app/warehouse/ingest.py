@@ -8,7 +8,9 @@ Nothing the warehouse or the group does stops it: rows the warehouse refuses are
 sinks; while it cannot write (:class:`WarehouseUnavailable`) the rows stay buffered, consumption
 pauses, offsets stay uncommitted and the insert is retried with a growing backoff; a lost group
 membership (a pause past the session timeout) drops what was not committed, to be read again
-once the consumer has rejoined.
+once the consumer has rejoined. A Schema Registry that does not answer
+(:class:`SchemaRegistryUnavailable`) is waited for the same way: the records not yet mapped are
+held, consumption pauses, their offsets stay uncommitted and the mapping is retried.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from stream_app.errors import BrokerError, CodecError, WarehouseUnavailable
+from stream_app.errors import (
+    BrokerError,
+    CodecError,
+    SchemaRegistryUnavailable,
+    WarehouseUnavailable,
+)
 from stream_app.kafka.commit import commit_offsets
 from stream_app.kafka.lag import PartitionLag
 from stream_app.sinks.base import Sink
@@ -42,6 +49,34 @@ class Route:
     sink: Sink
 
 
+class Outage:
+    """A dependency that cannot be used now: since when (epoch seconds), and when to try again,
+    after a backoff doubled at each failure."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.backoff_s = RETRY_FIRST_S
+        self._retry_at = 0.0
+
+    def failed(self) -> bool:
+        """Note a failure; True if it starts an outage."""
+        started = self.since is None
+        if started:
+            self.since = time.time()
+        self._retry_at = time.monotonic() + self.backoff_s
+        self.backoff_s = min(2 * self.backoff_s, RETRY_MAX_S)
+        return started
+
+    def due(self) -> bool:
+        return time.monotonic() >= self._retry_at
+
+    def ended(self) -> bool:
+        """Note a success; True if it ends an outage."""
+        ended = self.since is not None
+        self.since, self.backoff_s, self._retry_at = None, RETRY_FIRST_S, 0.0
+        return ended
+
+
 @dataclass
 class IngestStats:
     consumed: int = 0
@@ -50,6 +85,7 @@ class IngestStats:
     rejected: dict[str, int] = field(default_factory=dict)  # rows parked, by topic
     failed_inserts: int = 0  # flushes the warehouse could not take (retried)
     unwritable_since: float | None = None  # epoch seconds of the first failure of a run of them
+    registry_unavailable_since: float | None = None  # records wait for the Schema Registry
     failed_commits: int = 0
     lost_assignments: int = 0  # group memberships lost (e.g. paused past the session timeout)
     flushes: int = 0
@@ -65,6 +101,7 @@ class IngestStats:
             "rejected": self.rejected,
             "failed_inserts": self.failed_inserts,
             "unwritable_since": self.unwritable_since,
+            "registry_unavailable_since": self.registry_unavailable_since,
             "failed_commits": self.failed_commits,
             "lost_assignments": self.lost_assignments,
             "flushes": self.flushes,
@@ -84,8 +121,9 @@ class WarehouseIngest:
         self._flush_interval_s = flush_interval_s
         self._pending_offsets: dict[tuple[str, int], int] = {}
         self._oldest_pending: float | None = None
-        self._retry_at: float | None = None  # set while the warehouse cannot be written
-        self._backoff_s = RETRY_FIRST_S
+        self._warehouse = Outage()  # inserts failing: rows buffered, retried
+        self._registry = Outage()  # the Schema Registry silent: records held unmapped, retried
+        self._unmapped: list[Message] = []
         self._stopping = threading.Event()
         self.stats = IngestStats()
 
@@ -113,44 +151,73 @@ class WarehouseIngest:
         records = self._consumer.consume(self._batch_rows, 0.1)
         self.stats.lag.update(self._consumer)
         stages.lap("consume")
-        ingested = now_ms()
         for record in records:
             error = record.error()
-            if error is not None:
-                if error.fatal():
-                    raise BrokerError(f"fatal consumer error: {error}")
+            if error is None:
+                self._unmapped.append(record)
+            elif error.fatal():
+                raise BrokerError(f"fatal consumer error: {error}")
+            else:
                 log.warning("consumer error: %s", error)
-                continue
-            topic, partition, offset = (
-                record.topic() or "",
-                record.partition() or 0,
-                record.offset() or 0,
-            )
-            self._pending_offsets[(topic, partition)] = offset + 1
-            route = self._routes[topic]
-            try:
-                row = route.to_row(record, ingested)
-            except CodecError as exc:  # a record a worker wrote that no longer decodes
-                self.stats.undecodable += 1
-                log.error("%s[%d]@%d not stored: %s", topic, partition, offset, exc)
-                continue
-            if row is not None:
-                route.sink.add([row])
-        stages.lap("decode")
         if records:
             self.stats.consumed += len(records)
             if self._oldest_pending is None:
                 self._oldest_pending = time.monotonic()
+        if self._registry.since is None or self._registry.due():
+            self._map_unmapped()
+        stages.lap("decode")
         pending = sum(route.sink.pending for route in self._routes.values())
         age = time.monotonic() - self._oldest_pending if self._oldest_pending else 0.0
-        if self._retry_at is not None:
-            due = time.monotonic() >= self._retry_at
+        if self._warehouse.since is not None:
+            due = self._warehouse.due()
         else:
             due = pending >= self._batch_rows or bool(
                 self._pending_offsets and age >= self._flush_interval_s
             )
         if due:
             self.flush()
+
+    def _map_unmapped(self) -> None:
+        """Rows of the held records into their sinks, in log order; a record is pending (its
+        offset to commit) once mapped. A silent Schema Registry holds it and those after it."""
+        ingested = now_ms()
+        for index, record in enumerate(self._unmapped):
+            topic, partition, offset = (
+                record.topic() or "",
+                record.partition() or 0,
+                record.offset() or 0,
+            )
+            route = self._routes[topic]
+            try:
+                row = route.to_row(record, ingested)
+            except SchemaRegistryUnavailable as exc:
+                self._unmapped = self._unmapped[index:]
+                self._registry_failed(exc)
+                return
+            except CodecError as exc:  # a record a worker wrote that no longer decodes
+                self.stats.undecodable += 1
+                log.error("%s[%d]@%d not stored: %s", topic, partition, offset, exc)
+                row = None
+            self._pending_offsets[(topic, partition)] = offset + 1
+            if row is not None:
+                route.sink.add([row])
+        self._unmapped = []
+        if self._registry.ended():
+            log.info("Schema Registry answers again: held records mapped")
+            self.stats.registry_unavailable_since = None
+            self._resume_if_clear()
+
+    def _registry_failed(self, error: SchemaRegistryUnavailable) -> None:
+        log.error("%s: %d records held, retrying in %.1fs (offsets not committed)",
+                  error, len(self._unmapped), self._registry.backoff_s)  # fmt: skip
+        if self._registry.failed():
+            self.stats.registry_unavailable_since = self._registry.since
+            self._consumer.pause(self._consumer.assignment())
+
+    def _resume_if_clear(self) -> None:
+        """Consume again once neither the warehouse nor the Schema Registry holds it back."""
+        if self._warehouse.since is None and self._registry.since is None:
+            self._consumer.resume(self._consumer.assignment())
 
     def flush(self) -> bool:
         """Insert every buffered row, then commit the offsets of the records they came from.
@@ -167,11 +234,10 @@ class WarehouseIngest:
             self._insert_failed(exc)
             return False
         stages.lap("insert")
-        if self._retry_at is not None:
-            log.info("warehouse writable again: buffered rows written, consumption resumed")
-            self._retry_at, self._backoff_s = None, RETRY_FIRST_S
+        if self._warehouse.ended():
+            log.info("warehouse writable again: buffered rows written")
             self.stats.unwritable_since = None
-            self._consumer.resume(self._consumer.assignment())
+            self._resume_if_clear()
         self._commit()
         stages.lap("commit")
         self._oldest_pending = None
@@ -195,12 +261,10 @@ class WarehouseIngest:
     def _insert_failed(self, error: WarehouseUnavailable) -> None:
         self.stats.failed_inserts += 1
         log.error("warehouse insert failed, retrying in %.1fs (offsets not committed): %s",
-                  self._backoff_s, error)  # fmt: skip
-        if self._retry_at is None:
-            self.stats.unwritable_since = time.time()
+                  self._warehouse.backoff_s, error)  # fmt: skip
+        if self._warehouse.failed():
+            self.stats.unwritable_since = self._warehouse.since
             self._consumer.pause(self._consumer.assignment())
-        self._retry_at = time.monotonic() + self._backoff_s
-        self._backoff_s = min(2 * self._backoff_s, RETRY_MAX_S)
 
     def _commit(self) -> None:
         """Commit what was written (through a broker restart: :mod:`stream_app.kafka.commit`); a
@@ -221,7 +285,8 @@ class WarehouseIngest:
     def _discard(self, why: str) -> None:
         """Forget what was read and not committed: it is read again after the (re)assignment."""
         dropped = sum(route.sink.discard() for route in self._routes.values())
-        self._pending_offsets = {}
+        dropped += len(self._unmapped)
+        self._pending_offsets, self._unmapped = {}, []
         self._oldest_pending = None
         log.warning("%s: %d uncommitted rows dropped, to be read again", why, dropped)
 
@@ -229,9 +294,14 @@ class WarehouseIngest:
         log.info("assigned %s", sorted(f"{p.topic}:{p.partition}" for p in partitions))
 
     def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
-        # rows of revoked partitions are written and committed before they move, if they can be
+        # rows of revoked partitions are written and committed before they move, if they can be;
+        # records held for the Schema Registry are read again by the partitions' next owner
         if not self.flush():
             self._discard("partitions revoked while the warehouse cannot be written")
+        elif self._unmapped:
+            self._unmapped = []
+            log.warning("partitions revoked while the Schema Registry is silent: held records "
+                        "left to be read again")  # fmt: skip
 
     def _on_lost(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
         # the group moved on without this member (its offsets can no longer be committed)

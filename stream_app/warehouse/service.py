@@ -7,6 +7,7 @@ Like the worker, a ``mode`` Worker owns the process: signals, the web server
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import mode
@@ -101,7 +102,15 @@ def serve(settings: Settings, ingest: WarehouseIngest) -> None:
     web = SinkWeb(
         settings.sql_host,
         settings.sql_port,
-        SinkHealth(ingest.stats, settings.health_stall_s),
+        SinkHealth(
+            ingest.stats,
+            settings.health_stall_s,
+            broker_error=functools.partial(
+                broker_unreachable,
+                AdminClient(admin_config(settings)),
+                settings.health_broker_timeout_s,
+            ),
+        ),
         ingest_metrics(ingest.stats),
         sql,
         settings.web_port_file,

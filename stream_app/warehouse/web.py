@@ -26,10 +26,10 @@ from stream_app.warehouse.endpoint import QueryEndpoint
 class SinkWeb(mode.Service):
     """Serves on ``host:port`` (0: a free port, then read :attr:`port`) from start to stop.
 
-    ``health`` gives the counters and ``reasons`` the sink is not doing its job: any reason
-    answers 503 on ``/health``; any reason of ``ready`` (which may block: it runs in a thread)
-    answers 503 on ``/readyz``. ``sql`` is None when the warehouse is a ClickHouse server (query
-    it directly). The port is written to ``port_file``, if given, once it serves.
+    ``health`` gives the counters and ``reasons`` the sink is not doing its job (it may block: it
+    runs in a thread): any reason answers 503 on ``/health``; any reason of ``ready`` (also run in
+    a thread) answers 503 on ``/readyz``. ``sql`` is None when the warehouse is a ClickHouse
+    server (query it directly). The port is written to ``port_file``, if given, once it serves.
     """
 
     def __init__(
@@ -73,7 +73,7 @@ class SinkWeb(mode.Service):
             self._sql.close()
 
     async def _get_health(self, _request: web.Request) -> web.Response:
-        report = self._health()
+        report = await asyncio.get_running_loop().run_in_executor(None, self._health)  # may block
         ok = not report.get("reasons")
         return web.json_response(
             {"status": "ok" if ok else "unhealthy", **report}, status=200 if ok else 503

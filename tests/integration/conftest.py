@@ -11,6 +11,8 @@ run here). Each test gets its own topics, consumer groups and warehouse database
 from __future__ import annotations
 
 import functools
+import json
+import os
 import shutil
 import subprocess
 import threading
@@ -18,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from stream_app.settings import Settings
 from stream_app.warehouse.ingest import WarehouseIngest
 from stream_app.warehouse.service import build_ingest
 from stream_app.warehouse.sql import query_rows
+from tests.integration.faults import FaultFigures, table
 
 pytestmark = pytest.mark.integration
 
@@ -234,22 +237,63 @@ def count(settings: Settings, query: str) -> int:
 
 
 def wait_until_stored(settings: Settings, report: ProduceReport, timeout_s: float = 120.0) -> None:
-    """Until every produced record has a prediction or a dead-letter row (or more: replays)."""
+    """Until every produced record has a prediction or a dead-letter row, and every valid one an
+    ``events`` row (or more: replays)."""
     wait_for(
         lambda: (
             count(settings, "SELECT count() FROM predictions") >= report.valid
             and count(settings, "SELECT count() FROM dead_letters") >= report.malformed
+            and count(settings, "SELECT count() FROM events") >= report.valid
         ),
         timeout_s,
         "every produced record stored",
     )
 
 
-def assert_ledger(settings: Settings, report: ProduceReport) -> None:
-    """The ledger check: one prediction row per valid event, one dead letter per malformed one."""
-    assert count(settings, "SELECT count() FROM predictions") == report.valid
-    assert count(settings, "SELECT uniqExact(event_id) FROM predictions") == report.valid
-    assert count(settings, "SELECT count() FROM dead_letters") == report.malformed
+def assert_ledger(
+    settings: Settings, report: ProduceReport, figures: FaultFigures | None = None
+) -> None:
+    """The ledger check: every valid event the broker acknowledged is stored once (``events``)
+    and has exactly one prediction row, no event id twice, one dead letter per malformed record.
+    With ``figures``, notes what was lost, duplicated and replayed (prediction records beyond
+    one per event) before checking."""
+    ((events, scored, predictions, unique, dead_letters),) = query_rows(
+        settings,
+        "SELECT (SELECT count() FROM events),"
+        " (SELECT count() FROM events WHERE event_id IN (SELECT event_id FROM predictions)),"
+        " (SELECT count() FROM predictions), (SELECT uniqExact(event_id) FROM predictions),"
+        " (SELECT count() FROM dead_letters)",
+    )[1]
+    if figures is not None:
+        records = read_topic(settings, settings.topics.predictions, report.valid + 1, 30)
+        figures.lost, figures.duplicated = report.valid - scored, predictions - unique
+        figures.replayed = len(records) - report.valid
+        print(f"\n{figures}")  # in the test's output too
+    assert (events, scored) == (report.valid, report.valid)
+    assert (predictions, unique) == (report.valid, report.valid)
+    assert dead_letters == report.malformed
+
+
+FIGURES = pytest.StashKey[list[FaultFigures]]()
+
+
+@pytest.fixture
+def fault_figures(request: pytest.FixtureRequest) -> FaultFigures:
+    """This fault test's figures, collected for the summary at the end of the run."""
+    figures = FaultFigures(request.node.name.removeprefix("test_"))
+    request.config.stash.setdefault(FIGURES, []).append(figures)
+    return figures
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    collected = config.stash.get(FIGURES, [])
+    if not collected:
+        return
+    terminalreporter.write_sep("=", "fault suite figures (docs/faults.md)")
+    terminalreporter.write_line(table(collected))
+    if target := os.environ.get("FAULT_FIGURES"):
+        Path(target).write_text(json.dumps([asdict(f) for f in collected], indent=2) + "\n")
+        terminalreporter.write_line(f"written to {target}")
 
 
 def committed_offsets(consumer: Consumer, partitions: list[TopicPartition]) -> list[int]:

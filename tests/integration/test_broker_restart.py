@@ -1,8 +1,9 @@
 """The broker stops under load and starts again on the same log: nothing acknowledged is lost.
 
-The worker (a real process) and the sink reconnect by themselves; the producer's records were
-all acknowledged, so each must end as exactly one prediction or dead-letter row; afterwards both
-consumer groups have committed up to the high watermarks (no lag), which on Kafka are exact.
+The worker and the sink (real processes) say on ``/health`` that the broker is unreachable, and
+reconnect by themselves; the producer's records were all acknowledged, so each must end as
+exactly one prediction or dead-letter row; afterwards both consumer groups have committed up to
+the high watermarks (no lag), which on Kafka are exact.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from stream_app.devtools.bench.deployment import Deployment
 from stream_app.devtools.produce import ProduceOptions
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.local_broker import LocalBroker
-from stream_app.processes import ChildProcess, get_json
 from tests.integration.conftest import assert_ledger, producing, wait_for, wait_until_stored
+from tests.integration.faults import STARTUP_S, answered
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
@@ -37,38 +41,84 @@ def lag(settings, group: str, topic: str) -> int:
     return sum(end - max(tp.offset, 0) for tp, end in zip(committed, ends, strict=True))
 
 
-def test_a_broker_restart_under_load_loses_nothing_and_duplicates_nothing(
-    make_settings, running_sink, tmp_path
+OUTAGE_S = 20
+
+
+def unhealthy_because_of_the_broker(health: dict[str, Any] | None) -> bool:
+    return health is not None and any("broker unreachable" in r for r in health["reasons"])
+
+
+@pytest.mark.faults
+def test_a_broker_stopped_20s_under_load_loses_nothing_and_duplicates_nothing(
+    make_settings, fault_figures, tmp_path
 ):
     broker = LocalBroker(tmp_path / "broker")  # a node of its own: this test stops it
     broker.start()
     try:
-        settings = make_settings(bootstrap_servers=broker.bootstrap_servers, batch_size=200)
-        options = ProduceOptions(events=12_000, rate=1000, bad_fraction=0.01, seed=21)
-        with running_sink(settings):
-            worker = ChildProcess("worker", ["worker"], settings, tmp_path)
-            try:
-                with producing(settings, options) as result:
-                    url = worker.web_url("/health")
-                    wait_for(lambda: (get_json(url) or {}).get("scored", 0) >= 2000, 90, "scoring")
-                    broker.stop_process()  # SIGTERM: Kafka's own clean shutdown, mid-stream
-                    broker.start()  # the same ports and log
-                report = result["report"]  # produce() raises unless every record was acknowledged
-                wait_until_stored(settings, report)
+        settings = make_settings(
+            bootstrap_servers=broker.bootstrap_servers,
+            batch_size=200,
+            warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}",
+            health_broker_timeout_s=0.5,  # /health answers within the client's 2 s
+        )
+        options = ProduceOptions(events=12_000, rate=400, bad_fraction=0.01, seed=21)
+        deployment = Deployment(settings, "broker-restart", tmp_path)
+        try:
+            deployment.start(STARTUP_S)
+            settings = deployment.settings
+            with producing(settings, options) as result:
                 wait_for(
-                    lambda: lag(settings, settings.worker_group, settings.topics.transactions) == 0,
-                    60,
-                    "the worker's offsets at the watermarks",
+                    lambda: answered(deployment.worker_health)["scored"] >= 2000,
+                    STARTUP_S,
+                    "scoring",
                 )
+                broker.stop_process()  # SIGTERM: Kafka's own clean shutdown, mid-stream
+                stopped_at = time.monotonic()
                 wait_for(
-                    lambda: lag(settings, settings.sink_group, settings.topics.predictions) == 0,
+                    lambda: (
+                        unhealthy_because_of_the_broker(deployment.worker_health())
+                        and unhealthy_because_of_the_broker(deployment.sink_health())
+                    ),
                     60,
-                    "the sink's offsets at the watermarks",
+                    "the worker and the sink reporting the broker unreachable",
                 )
-                assert get_json(url)["status"] == "ok"  # its scoring loop never failed
-            finally:
-                assert worker.stop() == 0, worker.log_path.read_text()[-3000:]
-        assert_ledger(settings, report)
+                time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped_at)))  # the outage
+                scored = answered(deployment.worker_health)["scored"]
+                broker.start()  # the same ports and log
+                restarted_at = time.monotonic()
+                wait_for(
+                    lambda: answered(deployment.worker_health)["scored"] > scored,
+                    STARTUP_S,
+                    "scoring again",
+                )
+                fault_figures.recovery_s = round(time.monotonic() - restarted_at, 1)
+            report = result["report"]  # produce() raises unless every record was acknowledged
+            wait_until_stored(settings, report)
+            wait_for(
+                lambda: lag(settings, settings.worker_group, settings.topics.transactions) == 0,
+                60,
+                "the worker's offsets at the watermarks",
+            )
+            wait_for(
+                lambda: lag(settings, settings.sink_group, settings.topics.predictions) == 0,
+                60,
+                "the sink's offsets at the watermarks",
+            )
+            wait_for(
+                lambda: (
+                    answered(deployment.worker_health)["status"] == "ok"
+                    and answered(deployment.sink_health)["status"] == "ok"
+                ),
+                30,
+                "both healthy again",
+            )
+            fault_figures.peak_rss("worker", deployment.worker.pid)
+            fault_figures.peak_rss("sink", deployment.sink.pid)
+            fault_figures.notes["outage s"] = OUTAGE_S
+        finally:
+            deployment.check_alive()  # neither gave up on the broker
+            deployment.stop()
+        assert_ledger(settings, report, fault_figures)
     finally:
         broker.stop()
 

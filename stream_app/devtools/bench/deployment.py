@@ -32,10 +32,10 @@ class Deployment:
         ]
         self.children: list[ChildProcess] = []
 
-    def start(self) -> None:
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Start the sink and the workers at once: none gets a head start on a backlog. Return
-        once each serves, :attr:`settings` and :attr:`worker_settings` then holding the ports
-        they bound."""
+        once each serves (each within ``timeout_s``), :attr:`settings` and
+        :attr:`worker_settings` then holding the ports they bound."""
         name, settings = self.name, self.settings
         self.children.append(ChildProcess(f"{name}-sink", ["sink"], settings, self.log_dir))
         for n, worker in enumerate(self.worker_settings, 1):
@@ -43,10 +43,10 @@ class Deployment:
             self.children.append(
                 ChildProcess(f"{name}-worker{suffix}", ["worker"], worker, self.log_dir)
             )
-        sql_port = self.sink.web_port(START_TIMEOUT_S)
+        sql_port = self.sink.web_port(timeout_s)
         self.worker_settings = [
             worker.model_copy(
-                update={"sql_port": sql_port, "worker_web_port": child.web_port(START_TIMEOUT_S)}
+                update={"sql_port": sql_port, "worker_web_port": child.web_port(timeout_s)}
             )
             for worker, child in zip(self.worker_settings, self.workers, strict=True)
         ]
