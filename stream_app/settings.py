@@ -182,8 +182,9 @@ class Settings(BaseSettings):
     """consumer group of the warehouse sink"""
     sink_batch_rows: int = Field(default=10_000, ge=1)
     """the sink flushes when this many rows are buffered ..."""
-    sink_flush_interval_ms: int = Field(default=1000, ge=10)
-    """... or when its oldest buffered record is this old"""
+    sink_flush_interval_ms: int = Field(default=500, ge=10)
+    """... or when its oldest buffered record is this old: with the fetch's wait (a fifth of
+    it) and the insert, what a row takes to become queryable"""
     sink_nice: int = Field(default=10, ge=0, le=19)
     """added to the sink process's nice value at start (all its threads inherit it): on a machine
     shared with a worker, scoring gets the CPU first"""

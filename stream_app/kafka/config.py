@@ -128,11 +128,14 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
 def bulk_consumer_config(settings: Settings, group_id: str) -> dict[str, Any]:
     """A consumer for a reader that flushes in bulk anyway (the warehouse sink).
 
-    Each fetch waits for a megabyte or half a second instead of coming back with whatever
-    arrived: far fewer fetch requests, and larger batches, for the same records.
+    Each fetch waits for a megabyte or a fifth of the sink's flush interval (at most half a
+    second) instead of coming back with whatever arrived: far fewer fetch requests, and larger
+    batches, for the same records, while a record still reaches the buffer early in the interval
+    that bounds its visibility.
     """
+    wait_ms = min(500, settings.sink_flush_interval_ms // 5)
     return consumer_config(
-        settings, group_id, **{"fetch.wait.max.ms": 500, "fetch.min.bytes": 1_000_000}
+        settings, group_id, **{"fetch.wait.max.ms": wait_ms, "fetch.min.bytes": 1_000_000}
     )
 
 

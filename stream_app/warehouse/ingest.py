@@ -36,6 +36,8 @@ from stream_app.warehouse.rows import RowMapper
 
 log = logging.getLogger(__name__)
 
+#: the longest a consume waits for records; the flush is due-checked after each one
+CONSUME_WAIT_S = 0.1
 RETRY_FIRST_S = 0.5  # backoff after a first failed insert, doubled after each one
 RETRY_MAX_S = 30.0
 
@@ -145,10 +147,11 @@ class WarehouseIngest:
             self._consumer.close()
 
     def poll_once(self) -> None:
-        """Consume what is there (≤ 100 ms wait), then flush if the batch is big or old enough."""
+        """Consume what is there (≤ CONSUME_WAIT_S), then flush if the batch is big or old
+        enough."""
         stages = self.stats.stages
         stages.start()
-        records = self._consumer.consume(self._batch_rows, 0.1)
+        records = self._consumer.consume(self._batch_rows, CONSUME_WAIT_S)
         self.stats.lag.update(self._consumer)
         stages.lap("consume")
         for record in records:
