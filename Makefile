@@ -32,7 +32,7 @@ test-fast: $(STAMP)
 	$(BIN)/pytest tests/unit stream_app models monitors
 
 # The suite with every process's wall clock FUTURE_CLOCK ahead (default 400 days: past
-# 2027-01-01), monotonic clocks real: libfaketime built from PyPI's sdist, preloaded with
+# 2027-01-01), monotonic clocks and sleeps real: libfaketime built from PyPI's sdist, preloaded with
 # tests/future_clock/cnd_timedwait.c (docs/contributing.md). PYTEST_ARGS picks tests.
 FAKETIME := $(VENV)/faketime
 FAKETIME_SRC := $(FAKETIME)/libfaketime-3.0.1/libfaketime/vendor/libfaketime/src
@@ -42,12 +42,12 @@ PYTEST_ARGS ?=
 $(FAKETIME)/libfaketime.so.1: $(STAMP)
 	$(BIN)/python -m pip download --quiet --no-deps --no-binary libfaketime libfaketime==3.0.1 -d $(FAKETIME)
 	tar -xzf $(FAKETIME)/libfaketime-3.0.1.tar.gz -C $(FAKETIME)
-	$(MAKE) -C $(FAKETIME_SRC) libfaketime.so.1
+	$(MAKE) -C $(FAKETIME_SRC) libfaketime.so.1 FAKETIME_COMPILE_CFLAGS="-UFAKE_SLEEP -UFAKE_PTHREAD"
 	cp $(FAKETIME_SRC)/libfaketime.so.1 $@
 
 $(FAKETIME)/cnd_timedwait.so: tests/future_clock/cnd_timedwait.c
 	mkdir -p $(FAKETIME)
-	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $<
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
 
 test-future-clock: $(FAKETIME)/libfaketime.so.1 $(FAKETIME)/cnd_timedwait.so
 	export LD_PRELOAD="$(abspath $^)" FAKETIME=$(FUTURE_CLOCK) DONT_FAKE_MONOTONIC=1 && \
