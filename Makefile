@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format test test-fast test-faults demo bench fuzz clean
+.PHONY: install lint format test test-fast test-faults test-future-clock demo bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,29 @@ test-faults: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest tests/unit stream_app models monitors
+
+# The suite with every process's wall clock FUTURE_CLOCK ahead (default 400 days: past
+# 2027-01-01), monotonic clocks and sleeps real: libfaketime built from PyPI's sdist, preloaded with
+# tests/future_clock/cnd_timedwait.c (docs/contributing.md). PYTEST_ARGS picks tests.
+FAKETIME := $(VENV)/faketime
+FAKETIME_SRC := $(FAKETIME)/libfaketime-3.0.1/libfaketime/vendor/libfaketime/src
+FUTURE_CLOCK ?= +400d
+PYTEST_ARGS ?=
+
+$(FAKETIME)/libfaketime.so.1: $(STAMP)
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary libfaketime libfaketime==3.0.1 -d $(FAKETIME)
+	tar -xzf $(FAKETIME)/libfaketime-3.0.1.tar.gz -C $(FAKETIME)
+	$(MAKE) -C $(FAKETIME_SRC) libfaketime.so.1 FAKETIME_COMPILE_CFLAGS="-UFAKE_SLEEP -UFAKE_PTHREAD"
+	cp $(FAKETIME_SRC)/libfaketime.so.1 $@
+
+$(FAKETIME)/cnd_timedwait.so: tests/future_clock/cnd_timedwait.c
+	mkdir -p $(FAKETIME)
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
+
+test-future-clock: $(FAKETIME)/libfaketime.so.1 $(FAKETIME)/cnd_timedwait.so
+	export LD_PRELOAD="$(abspath $^)" FAKETIME=$(FUTURE_CLOCK) DONT_FAKE_MONOTONIC=1 && \
+	$(BIN)/python -c 'import datetime as d; assert d.date.today() > d.date(2027, 1, 1), "clock not shifted"' && \
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/stream-app demo

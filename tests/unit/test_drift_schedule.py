@@ -1,4 +1,9 @@
-"""Drift schedules: the stream changes exactly where the schedule says, and only as it says."""
+"""Drift schedules: the stream changes exactly where the schedule says, and only as it says.
+
+The tests compare streams drawn at different moments; a generator's event times follow the day
+of the clock's ``now``, so the module reads the clock once (a stream drawn just before UTC
+midnight and its twin drawn just after would otherwise differ by a day).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,14 @@ import itertools
 import math
 import statistics
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+import stream_app.devtools.generator.stream
 from stream_app.cli import app
 from stream_app.devtools.generator import (
     SCENARIOS,
@@ -20,9 +27,19 @@ from stream_app.devtools.generator import (
     drift_schedule,
 )
 from stream_app.devtools.produce import ProduceOptions, synthetic_generator, synthetic_records
+from stream_app.timing import now_ms
 
 EVENTS = 80_000
 POINT = EVENTS // 2  # every built-in scenario drifts half-way
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_day() -> Iterator[None]:
+    """Every generator of the module sees the same ``now``."""
+    with pytest.MonkeyPatch.context() as patch:
+        fixed = now_ms()
+        patch.setattr(stream_app.devtools.generator.stream, "now_ms", lambda: fixed)
+        yield
 
 
 def run(scenario: str, events: int = EVENTS, seed: int = 11) -> list[LabelledTransaction]:
