@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 #: the longest a consume waits for records; the flush is due-checked after each one
 CONSUME_WAIT_S = 0.1
+#: a record that no longer decodes is logged the first time, then one in this many (the counter
+#: ``undecodable`` has them all): a flood of them is never one log line each
+UNDECODABLE_LOG_EVERY = 1000
 RETRY_FIRST_S = 0.5  # backoff after a first failed insert, doubled after each one
 RETRY_MAX_S = 30.0
 
@@ -199,7 +202,12 @@ class WarehouseIngest:
                 return
             except CodecError as exc:  # a record a worker wrote that no longer decodes
                 self.stats.undecodable += 1
-                log.error("%s[%d]@%d not stored: %s", topic, partition, offset, exc)
+                if self.stats.undecodable % UNDECODABLE_LOG_EVERY == 1:
+                    log.error(
+                        "%s[%d]@%d not stored (%d undecodable so far, 1 in %d logged): %s",
+                        *(topic, partition, offset, self.stats.undecodable),
+                        *(UNDECODABLE_LOG_EVERY, exc),
+                    )
                 row = None
             self._pending_offsets[(topic, partition)] = offset + 1
             if row is not None:

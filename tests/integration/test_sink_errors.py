@@ -63,6 +63,19 @@ def test_one_batch_across_more_months_than_one_insert_takes_is_stored(make_setti
     assert count(settings, "SELECT count() FROM rejected_rows") == 0
 
 
+def test_records_that_no_longer_decode_are_counted_and_not_logged_one_by_one(make_settings, caplog):
+    settings = make_settings()
+    producer = Producer(producer_config(settings))
+    for i in range(5):
+        producer.produce(settings.topics.predictions, b"not avro %d" % i, b"card")
+    assert producer.flush(30) == 0
+    with in_thread(build_ingest(settings)) as sink:
+        wait_for(lambda: sink.loop.stats.undecodable == 5, what="5 records undecodable")
+    lines = [r for r in caplog.records if "not stored" in r.getMessage()]
+    assert len(lines) == 1  # before: one error line per record
+    assert "1 undecodable so far" in lines[0].getMessage()
+
+
 def test_rows_the_warehouse_refuses_are_parked_and_the_rest_stored(make_settings):
     settings = make_settings()
     ingest = build_ingest(settings)  # creates the tables
