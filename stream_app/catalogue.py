@@ -118,10 +118,11 @@ SCORED_FEATURES = TopicSpec(
     "scored_features", Key.CARD_ID, "scored_features.avsc", compacted=False,
     worker=Worker.WRITES, table=None,
 )  # fmt: skip
-#: the online learner's shadow scores, in the predictions' schema
+#: the online learner's shadow scores, with the predictions' fields (its own record name, so
+#: that every schema id names one subject in both registries)
 ONLINE_PREDICTIONS = TopicSpec(
-    "online_predictions", Key.CARD_ID, "prediction.avsc", compacted=False, worker=Worker.NONE,
-    table="online_predictions",
+    "online_predictions", Key.CARD_ID, "online_prediction.avsc", compacted=False,
+    worker=Worker.NONE, table="online_predictions",
 )  # fmt: skip
 
 CATALOGUE = (

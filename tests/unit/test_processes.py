@@ -55,6 +55,11 @@ SPECIAL: dict[str, object] = {
     "warehouse_dsn": "http://clickhouse:8123",
     "control_signing_keys": {"k1": SecretStr("hmac key"), "k0": SecretStr("older")},
     "control_signing_key_id": "k1",
+    "processing_guarantee": "exactly_once",
+    "kafka_security_protocol": "SASL_SSL",
+    "kafka_sasl_mechanism": "PLAIN",
+    "kafka_sasl_password": SecretStr("sasl pw"),
+    "online_model": "forest",
 }
 
 
