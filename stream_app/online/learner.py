@@ -29,10 +29,14 @@ class LearnerStats:
     scored: int = 0  # events given a shadow score
     learned: int = 0  # labels learnt from
     expired: int = 0  # vectors or labels pushed out of a full waiting room
-    skipped_batches: int = 0  # scored-features records with other feature names
+    skipped_batches: int = 0  # scored-features records of other features, or malformed
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
+
+
+#: the per-event columns of a scored-features record besides ``event_id``
+_PER_EVENT = ("card_id", "event_time", "input_offset")
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,15 @@ class LearnerState:
     def on_features(self, value: dict[str, Any], threshold: float) -> ShadowScores | None:
         """Score a record's vectors, keep them for their labels, learn any label already here;
         ``None`` if its features are not the model's."""
-        if tuple(value["feature_names"]) != self.model.feature_names:
+        columns = len(self.model.feature_names)
+        events = len(value["event_id"])
+        if (
+            tuple(value["feature_names"]) != self.model.feature_names
+            or len(value["features"]) != 4 * columns * events
+            or any(len(value[k]) != events for k in _PER_EVENT if k in value)
+        ):  # another model's features, or a record whose columns do not add up
             self.stats.skipped_batches += 1
             return None
-        columns = len(self.model.feature_names)
         matrix = np.frombuffer(value["features"], dtype="<f4").reshape(-1, columns)
         matrix = matrix.astype(np.float64)
         scores = self.model.predict(matrix)

@@ -92,6 +92,20 @@ def test_full_waiting_rooms_let_the_oldest_go_and_other_features_are_skipped():
     assert state.stats.skipped_batches == 1 and state.stats.scored == 3
 
 
+def test_a_record_whose_columns_do_not_add_up_is_skipped_not_raised():
+    """A scored-features record that decodes but whose matrix or id list is cut would stop the
+    learner on every restart (its offset never moves past it)."""
+    state = LearnerState(OnlineModel("logistic", FEATURE_NAMES), capacity=10)
+    good = features_value(scored(3, [0] * 3))
+    for bad in (
+        good | {"features": good["features"][:-4]},  # type: ignore[index]
+        good | {"event_id": ["e0-0"]},
+        good | {"card_id": ["c"]},
+    ):
+        assert state.on_features(bad, threshold=0.5) is None
+    assert state.stats.skipped_batches == 3 and state.stats.scored == 0
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_every_kind_learns_to_rank_a_separable_signal(kind: str):
     rng = np.random.default_rng(3)
