@@ -137,9 +137,14 @@ class ScoringLoop:
         self._max_wait_s = max_wait_s
         self._checkpoints: Checkpointer | TransactionalCheckpointer
         self._transactional = transactional is not None
+        self._outputs = Outputs(
+            {**producer_config, **(transactional or {})}, pipeline.refused_output
+        )
+        # status records belong to no checkpoint: in a transaction they need a producer of their own
+        self._status = (
+            self._outputs.producer if transactional is None else Producer(producer_config)
+        )
         if transactional is None:
-            self._outputs = Outputs(producer_config, pipeline.refused_output)
-            self._status = self._outputs.producer
             self._checkpoints = Checkpointer(
                 store=pipeline.store,
                 consumer=consumer,
@@ -149,8 +154,6 @@ class ScoringLoop:
                 chunk_cards=checkpoint_chunk_cards,
             )
         else:
-            self._outputs = Outputs({**producer_config, **transactional}, pipeline.refused_output)
-            self._status = Producer(producer_config)
             self._checkpoints = TransactionalCheckpointer(
                 store=pipeline.store,
                 consumer=consumer,
