@@ -266,3 +266,77 @@ def test_build_context_has_what_the_image_needs() -> None:
     assert not needed & ignored
     assert {".venv", ".git", "tests"} <= ignored
     assert "pip install" in DOCKERFILE.read_text()
+
+
+# docker-compose.secure.yml: the same stack with every client-facing Kafka listener SASL_SSL
+
+SECURE = REPO_ROOT / "docker-compose.secure.yml"
+INTERPOLATION = re.compile(r"\$\{([A-Z_]+):\?[^}]*\}")
+
+
+def secured_services() -> dict[str, Service]:
+    """The override applied to the base file as compose merges them: environment maps merged,
+    volumes merged by their target, other keys replaced; ``${X:?...}`` replaced by ``<X>``."""
+    base: dict[str, Service] = yaml.safe_load(COMPOSE.read_text())["services"]
+    text = INTERPOLATION.sub(lambda m: f"<{m.group(1)}>", SECURE.read_text())
+    override: dict[str, Service] = yaml.safe_load(text)["services"]
+    merged = {name: dict(service) for name, service in base.items()}
+    for name, service in override.items():
+        target = merged.setdefault(name, {})
+        for key, value in service.items():
+            if key == "environment":
+                target[key] = {**environment(target), **environment({"environment": value})}
+            elif key == "volumes":
+                mounts = {str(v).split(":")[1]: v for v in [*target.get(key, []), *value]}
+                target[key] = list(mounts.values())
+            else:
+                target[key] = value
+    return merged
+
+
+def broker_properties(kafka: Service) -> dict[str, str]:
+    """The ``server.properties`` the secured broker's start script writes."""
+    script = kafka["command"][2]
+    body = script.split("cat > /tmp/server.properties <<EOF\n", 1)[1].split("\nEOF\n", 1)[0]
+    return dict(line.split("=", 1) for line in body.splitlines())
+
+
+def test_secure_override_keeps_no_secret_in_the_file() -> None:
+    text = SECURE.read_text()
+    assert INTERPOLATION.search(text), "secrets come from the environment"
+    for line in text.splitlines():
+        if re.search(r"PASSWORD:\s", line) and not line.lstrip().startswith("#"):
+            assert INTERPOLATION.search(line), f"a literal secret: {line.strip()}"
+
+
+def test_secure_override_secures_every_listener_a_client_reaches() -> None:
+    properties = broker_properties(secured_services()["kafka"])
+    protocols = dict(p.split(":") for p in properties["listener.security.protocol.map"].split(","))
+    advertised = [a.split("://")[0] for a in properties["advertised.listeners"].split(",")]
+    assert advertised and all(protocols[name] == "SASL_SSL" for name in advertised), protocols
+    assert properties["controller.listener.names"] not in advertised
+    assert properties["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+
+
+def test_every_secured_client_uses_the_user_and_certificate_the_broker_has(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    services = secured_services()
+    script = services["kafka"]["command"][2]
+    scram_user = re.search(r"--add-scram \"SCRAM-SHA-512=\[name=([^,]+),", script)
+    assert scram_user, "the broker creates its SCRAM user when formatting its storage"
+    certs = [str(v) for v in services["kafka-certs"]["volumes"]]
+    volume, made_in = certs[0].split(":")[:2]
+    assert f"-file {made_in}/ca.pem" in services["kafka-certs"]["command"][2]
+    clients = stream_app_services(services)
+    assert set(clients) == {"init", "sink", "worker-1", "worker-2", "producer"}
+    for name, service in clients.items():
+        built = settings_of(service, monkeypatch)
+        assert built.kafka_security_protocol == "SASL_SSL", name
+        assert built.kafka_sasl_username == scram_user.group(1), name
+        assert built.kafka_sasl_password is not None
+        assert built.kafka_sasl_password.get_secret_value() == "<KAFKA_PASSWORD>", name
+        mounts = {str(v).split(":")[1]: str(v) for v in service["volumes"]}
+        assert built.kafka_ssl_ca_location == Path(mounts["/certs"].split(":")[1]) / "ca.pem"
+        assert mounts["/certs"] == f"{volume}:/certs:ro", f"{name}: the certificates, read-only"
+        assert built.model_dir == Path("/data/models") and "/data/models" in mounts, name
