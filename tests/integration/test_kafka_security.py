@@ -14,6 +14,7 @@ from stream_app.kafka.local_broker import LocalBroker
 from stream_app.kafka.secure_listener import SecureListener
 from stream_app.processes import ChildProcess, wait_until
 from tests.integration.conftest import assert_ledger, wait_until_stored
+from tests.integration.test_observability import body
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
@@ -35,11 +36,19 @@ def test_a_short_pipeline_runs_through_sasl_ssl(make_settings, secured, tmp_path
         stored = settings.model_copy(update={"sql_port": sink.web_port()})
         wait_until_stored(stored, report)
         assert_ledger(stored, report)
+        seen = {
+            f"{child.name} {path}": body(child.web_url(path))[1]
+            for child in (worker, sink)
+            for path in ("/health", "/readyz", "/metrics")
+        }
     finally:
         codes = worker.stop(), sink.stop()
     assert codes == (0, 0), worker.log_path.read_text()[-2000:] + sink.log_path.read_text()[-2000:]
     for child in (worker, sink):
         assert secured.password not in child.log_path.read_text()
+    assert all(seen.values()), seen
+    for where, text in seen.items():
+        assert secured.password not in text, f"the SASL password in {where}"
 
 
 @pytest.mark.parametrize("wrong", [{"kafka_sasl_password": "not-the-password"}, {}])
