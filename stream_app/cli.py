@@ -278,6 +278,16 @@ def retrain(
 
 
 @app.command()
+def estimate() -> None:
+    """Estimate each model version's quality per hour and day from its scores alone (CBPE,
+    calibrated on its first chargeback-labelled hours), into quality_estimates via the sink."""
+    from stream_app.estimating.job import estimate as run_estimate
+
+    sent = run_estimate(Settings(), progress=console.print)
+    console.print(f"{sent} window estimates sent to the warehouse (quality_estimated)")
+
+
+@app.command()
 def demo(
     events: Annotated[int, typer.Option(min=1, help="Transactions to produce.")] = 100_000,
     bad_fraction: Annotated[float, typer.Option(min=0, max=1)] = 0.003,

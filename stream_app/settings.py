@@ -59,6 +59,9 @@ class Topics(BaseModel):
     """the drift monitors' detections (one partition)"""
     retrain_runs: str = "retrain-runs"
     """every run of the retraining job and its gate's decision (one partition)"""
+    quality_estimates: str = "quality-estimates"
+    """`stream-app estimate`'s label-free quality estimates per version and window (one
+    partition)"""
     scored_features: str = "scored-features"
     """the feature vectors workers scored, for the online learner (with `online_features`)"""
     online_predictions: str = "online-predictions"
@@ -256,6 +259,11 @@ class Settings(BaseSettings):
     # live model quality (docs/model-quality.md)
     quality_top_k: int = Field(default=100, ge=1)
     """k of the daily alert precision P@k and card precision CP@k (the `quality_at_k` view)"""
+    estimate_reference_hours: float = Field(default=24.0, gt=0)
+    """`stream-app estimate` calibrates each version on its chargeback-labelled predictions of
+    this many hours of event time from its first prediction, and estimates the windows after"""
+    estimate_min_reference_frauds: int = Field(default=20, ge=1)
+    """... and skips a version whose reference holds fewer frauds"""
 
     # drift monitors (docs/monitors.md)
     drift_monitoring: bool = True
