@@ -284,7 +284,7 @@ def estimate() -> None:
     from stream_app.estimating.job import estimate as run_estimate
 
     sent = run_estimate(Settings(), progress=console.print)
-    console.print(f"{sent} window estimates sent to the warehouse (quality_estimated)")
+    console.print(f"{len(sent)} window estimates sent to the warehouse (quality_estimated)")
 
 
 @app.command()

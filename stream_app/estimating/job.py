@@ -124,8 +124,10 @@ def estimate_version(
     return records
 
 
-def estimate(settings: Settings, progress: Callable[[str], None] = lambda _: None) -> int:
-    """Run once: estimate every version's windows, publish them; the number of records sent."""
+def estimate(
+    settings: Settings, progress: Callable[[str], None] = lambda _: None
+) -> list[dict[str, Any]]:
+    """Run once: estimate every version's windows, publish them; the records sent."""
     body = run_query(settings, QUERY, FORMATS["arrow"])
     run = {"run_id": uuid.uuid4().hex, "estimated_time": now_ms()}
     records = []
@@ -135,4 +137,4 @@ def estimate(settings: Settings, progress: Callable[[str], None] = lambda _: Non
         progress(f"{predictions.version}: {told}")
         records.extend(found)
     publish_quality_estimates(settings, records)
-    return len(records)
+    return records

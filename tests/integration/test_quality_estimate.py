@@ -121,7 +121,7 @@ def test_the_stored_estimate_is_the_estimators_and_sits_beside_the_realised_figu
             60,
             "events, predictions and labels stored",
         )
-        assert estimate(settings) == len(expected)
+        assert len(estimate(settings)) == len(expected)
         wait_for(
             lambda: count(settings, "SELECT count() FROM quality_estimates") == len(expected),
             60,
