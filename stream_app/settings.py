@@ -270,6 +270,9 @@ class Settings(BaseSettings):
     """the worker watches the scores and features of each input partition and model version
     with the monitors of `monitors/` and sends every detection to `drift-events`; a model
     version without a training reference is scored unmonitored"""
+    error_monitor_state: Path = Path(".stream_app/error-monitor.json")
+    """`stream-app monitor-errors` keeps its monitors (ADWIN, HDDM_A per model version) and
+    how far it read the stored chargebacks here"""
 
     # retraining (docs/retraining.md)
     retrain_window_hours: float = Field(default=168.0, gt=0)

@@ -68,6 +68,13 @@ def publish_retrain_run(settings: Settings, record: dict[str, object]) -> None:
     _produce(settings, settings.topics.retrain_runs, (key, codec.encode(record)))
 
 
+def publish_drift_events(settings: Settings, records: list[dict[str, object]]) -> None:
+    """Send detections of a monitor outside the workers to ``drift_events`` through the sink."""
+    codec = topic_codec(settings, schema_registry(settings), "drift_events")
+    messages = ((str(r["model_version"]).encode(), codec.encode(r)) for r in records)
+    _produce(settings, settings.topics.drift_events, *messages)
+
+
 def publish_quality_estimates(settings: Settings, records: list[dict[str, object]]) -> None:
     """Send ``stream-app estimate``'s records to the warehouse (``quality_estimates``)."""
     codec = topic_codec(settings, schema_registry(settings), "quality_estimates")
