@@ -112,6 +112,11 @@ RETRAIN_RUNS = TopicSpec(
     "retrain_runs", Key.RUN_ID, "retrain_run.avsc", compacted=False, worker=Worker.NONE,
     table="retrain_runs",
 )  # fmt: skip
+#: ``stream-app estimate``'s label-free quality estimates (rare: one total order)
+QUALITY_ESTIMATES = TopicSpec(
+    "quality_estimates", Key.MODEL_VERSION, "quality_estimate.avsc", compacted=False,
+    worker=Worker.NONE, table="quality_estimates",
+)  # fmt: skip
 #: the feature vectors each worker scored (one record per batch and input partition, written to
 #: the input's partition number), read by the online learner
 SCORED_FEATURES = TopicSpec(
@@ -137,6 +142,7 @@ CATALOGUE = (
     LABELS,
     DRIFT_EVENTS,
     RETRAIN_RUNS,
+    QUALITY_ESTIMATES,
     SCORED_FEATURES,
     ONLINE_PREDICTIONS,
 )

@@ -278,6 +278,26 @@ def retrain(
 
 
 @app.command()
+def estimate() -> None:
+    """Estimate each model version's quality per hour and day from its scores alone (CBPE,
+    calibrated on its first chargeback-labelled hours), into quality_estimates via the sink."""
+    from stream_app.estimating.job import estimate as run_estimate
+
+    sent = run_estimate(Settings(), progress=console.print)
+    console.print(f"{len(sent)} window estimates sent to the warehouse (quality_estimated)")
+
+
+@app.command("monitor-errors")
+def monitor_errors() -> None:
+    """Feed the chargebacks stored since the last run, joined with their predictions, to ADWIN
+    and HDDM_A per model version; detections go to drift_events (signal error)."""
+    from stream_app.error_stream.job import monitor_errors as run_monitor
+
+    found = run_monitor(Settings(), progress=console.print)
+    console.print(f"{len(found)} detections sent to drift_events")
+
+
+@app.command()
 def demo(
     events: Annotated[int, typer.Option(min=1, help="Transactions to produce.")] = 100_000,
     bad_fraction: Annotated[float, typer.Option(min=0, max=1)] = 0.003,

@@ -59,6 +59,9 @@ class Topics(BaseModel):
     """the drift monitors' detections (one partition)"""
     retrain_runs: str = "retrain-runs"
     """every run of the retraining job and its gate's decision (one partition)"""
+    quality_estimates: str = "quality-estimates"
+    """`stream-app estimate`'s label-free quality estimates per version and window (one
+    partition)"""
     scored_features: str = "scored-features"
     """the feature vectors workers scored, for the online learner (with `online_features`)"""
     online_predictions: str = "online-predictions"
@@ -256,12 +259,20 @@ class Settings(BaseSettings):
     # live model quality (docs/model-quality.md)
     quality_top_k: int = Field(default=100, ge=1)
     """k of the daily alert precision P@k and card precision CP@k (the `quality_at_k` view)"""
+    estimate_reference_hours: float = Field(default=24.0, gt=0)
+    """`stream-app estimate` calibrates each version on its chargeback-labelled predictions of
+    this many hours of event time from its first prediction, and estimates the windows after"""
+    estimate_min_reference_frauds: int = Field(default=20, ge=1)
+    """... and skips a version whose reference holds fewer frauds"""
 
     # drift monitors (docs/monitors.md)
     drift_monitoring: bool = True
     """the worker watches the scores and features of each input partition and model version
     with the monitors of `monitors/` and sends every detection to `drift-events`; a model
     version without a training reference is scored unmonitored"""
+    error_monitor_state: Path = Path(".stream_app/error-monitor.json")
+    """`stream-app monitor-errors` keeps its monitors (ADWIN, HDDM_A per model version) and
+    how far it read the stored chargebacks here"""
 
     # retraining (docs/retraining.md)
     retrain_window_hours: float = Field(default=168.0, gt=0)

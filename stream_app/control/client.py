@@ -35,9 +35,11 @@ def operator_name() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-def _produce(settings: Settings, topic: str, key: bytes, value: bytes) -> None:
+def _produce(settings: Settings, topic: str, *messages: tuple[bytes, bytes]) -> None:
+    """Send ``(key, value)`` messages and wait until the broker acknowledged them all."""
     producer = Producer(producer_config(settings, **{"linger.ms": 0}))
-    producer.produce(topic, value, key)
+    for key, value in messages:
+        producer.produce(topic, value, key)
     if producer.flush(15):
         raise BrokerError(
             f"{topic}: the broker at {settings.bootstrap_servers} did not acknowledge"
@@ -46,7 +48,7 @@ def _produce(settings: Settings, topic: str, key: bytes, value: bytes) -> None:
 
 def publish_command(settings: Settings, command: ControlCommand) -> None:
     codecs = ControlCodecs(settings, schema_registry(settings))
-    _produce(settings, settings.topics.control, command.key(), codecs.encode_command(command))
+    _produce(settings, settings.topics.control, (command.key(), codecs.encode_command(command)))
 
 
 def publish_model_version(settings: Settings, metadata: ModelMetadata) -> None:
@@ -55,16 +57,31 @@ def publish_model_version(settings: Settings, metadata: ModelMetadata) -> None:
     record["training_json"] = json.dumps(record.pop("training"), sort_keys=True)
     record["evaluation_json"] = json.dumps(record.pop("evaluation"), sort_keys=True)
     codec = topic_codec(settings, schema_registry(settings), "model_versions")
-    _produce(
-        settings, settings.topics.model_versions, metadata.version.encode(), codec.encode(record)
-    )
+    message = (metadata.version.encode(), codec.encode(record))
+    _produce(settings, settings.topics.model_versions, message)
 
 
 def publish_retrain_run(settings: Settings, record: dict[str, object]) -> None:
     """Send a run of the retraining job to the warehouse (``retrain_runs``) through the sink."""
     codec = topic_codec(settings, schema_registry(settings), "retrain_runs")
     key = str(record["run_id"]).encode()
-    _produce(settings, settings.topics.retrain_runs, key, codec.encode(record))
+    _produce(settings, settings.topics.retrain_runs, (key, codec.encode(record)))
+
+
+def publish_drift_events(settings: Settings, records: list[dict[str, object]]) -> None:
+    """Send detections of a monitor outside the workers to ``drift_events`` through the sink."""
+    codec = topic_codec(settings, schema_registry(settings), "drift_events")
+    messages = ((str(r["model_version"]).encode(), codec.encode(r)) for r in records)
+    _produce(settings, settings.topics.drift_events, *messages)
+
+
+def publish_quality_estimates(settings: Settings, records: list[dict[str, object]]) -> None:
+    """Send ``stream-app estimate``'s records to the warehouse (``quality_estimates``)."""
+    codec = topic_codec(settings, schema_registry(settings), "quality_estimates")
+    topic = settings.topics.quality_estimates
+    _produce(
+        settings, topic, *((str(r["model_version"]).encode(), codec.encode(r)) for r in records)
+    )
 
 
 class StatusReader:

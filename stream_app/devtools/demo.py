@@ -18,7 +18,9 @@ from models.train import TrainingConfig
 from stream_app.alert_ticker import AlertTicker
 from stream_app.control.client import publish_model_version
 from stream_app.devtools.demo_quality import (
+    ESTIMATED_BY_DAY,
     LABELS_BY_SOURCE,
+    PREDICTED_HOURS,
     QUALITY_BY_DAY,
     FeedbackThread,
     around_drift,
@@ -28,6 +30,7 @@ from stream_app.devtools.feedback import FeedbackOptions
 from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
 from stream_app.devtools.stack import LocalStack
 from stream_app.errors import StreamAppError
+from stream_app.estimating.job import estimate
 from stream_app.kafka.kafka_jars import KAFKA_VERSION
 from stream_app.processes import ChildProcess, get_json, wait_until
 from stream_app.settings import Settings
@@ -300,6 +303,24 @@ class Demo:
             self._table(settings, title, query)
             command = escape(self._sql_command(query))
             self.console.print(f"  {command}", highlight=False, soft_wrap=True)
+        self._estimate(settings)
+
+    def _estimate(self, settings: Settings) -> None:
+        """``stream-app estimate`` calibrated on the first third of the run's event time, and
+        its daily estimates beside the realised figures."""
+        _, rows = query_rows(settings, PREDICTED_HOURS)
+        hours = max(float(rows[0][0]) / 3, 1.0)
+        sent = estimate(settings.model_copy(update={"estimate_reference_hours": hours}))
+        run = sent[0]["run_id"] if sent else ""
+        stored = f"SELECT count() FROM quality_estimates WHERE run_id = '{run}'"  # noqa: S608
+        wait_until(lambda: query_rows(settings, stored)[1][0][0] == len(sent), 60, "the estimates")
+        title = (
+            f"Estimated without labels (calibrated on the first {hours:.1f} h of event time) "
+            "beside the realised figures (docs/model-quality.md)"
+        )
+        self._table(settings, title, ESTIMATED_BY_DAY)
+        command = escape(self._sql_command(ESTIMATED_BY_DAY))
+        self.console.print(f"  {command}", highlight=False, soft_wrap=True)
 
     def _table(self, settings: Settings, title: str, query: str) -> None:
         columns, rows = query_rows(settings, query)

@@ -32,6 +32,23 @@ QUALITY_BY_DAY = (
     "ORDER BY version, day"
 )
 
+#: the label-free estimate per model version and day beside the realised figures
+ESTIMATED_BY_DAY = (
+    "SELECT model_version AS version, toDate(window_start) AS day, predictions AS events, "
+    "round(estimated_roc_auc, 3) AS est_roc_auc, "
+    "concat('[', toString(round(roc_auc_low, 3)), ', ', toString(round(roc_auc_high, 3)), ']') "
+    "AS interval, round(realised_roc_auc, 3) AS roc_auc, "
+    "round(estimated_recall, 3) AS est_recall, round(realised_recall, 3) AS recall, "
+    "round(estimated_precision, 3) AS est_precision, round(realised_precision, 3) AS precision "
+    "FROM quality_estimated WHERE window = 'day' ORDER BY version, day"
+)
+
+#: the event-time span of the predictions, in hours
+PREDICTED_HOURS = (
+    "SELECT (toUnixTimestamp64Milli(max(event_time)) - toUnixTimestamp64Milli(min(event_time)))"
+    " / 3600000 FROM predictions"
+)
+
 #: counts of the stored labels by source and truth
 LABELS_BY_SOURCE = (
     "SELECT label_source, is_fraud, count() AS labels FROM labels GROUP BY label_source, is_fraud "

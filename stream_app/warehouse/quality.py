@@ -81,10 +81,37 @@ INNER JOIN (
 ) AS c ON e.model_version = c.model_version AND e.day = c.day"""
 
 
+#: the label-free estimate (``quality_estimates``, written by ``stream-app estimate``) beside the
+#: realised figures of the same version and window, as the labels have them so far
+ESTIMATED = """CREATE OR REPLACE VIEW {db}.quality_estimated AS
+SELECT e.model_version AS model_version, e.window AS window, e.window_start AS window_start,
+  e.predictions AS predictions, q.labelled AS labelled, q.label_maturity AS label_maturity,
+  q.chargeback_maturity AS chargeback_maturity,
+  {pairs},
+  e.reference_start AS reference_start, e.reference_end AS reference_end,
+  e.estimated_time AS estimated_time
+FROM {db}.quality_estimates AS e
+LEFT JOIN (
+  SELECT 'hour' AS window, * FROM {db}.quality_hourly
+  UNION ALL SELECT 'day' AS window, * FROM {db}.quality_daily
+) AS q ON q.model_version = e.model_version AND q.window = e.window
+  AND toDateTime64(q.window_start, 3, 'UTC') = e.window_start
+SETTINGS join_use_nulls = 1"""
+ESTIMATED_METRICS = ("precision", "recall", "f1", "roc_auc")
+
+
 def quality_views(database: str, top_k: int) -> list[str]:
     """(Re)create the quality views in ``database`` (after the tables they read)."""
     return [
         PREDICTION_LABELS.format(db=database),
         *(QUALITY.format(db=database, name=n, window=w) for n, w in WINDOWS.items()),
         AT_K.format(db=database, k=int(top_k)),
+        ESTIMATED.format(
+            db=database,
+            pairs=",\n  ".join(
+                f"e.{m} AS estimated_{m}, e.{m}_low AS {m}_low, e.{m}_high AS {m}_high, "
+                f"q.{m} AS realised_{m}"
+                for m in ESTIMATED_METRICS
+            ),
+        ),
     ]

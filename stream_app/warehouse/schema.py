@@ -354,6 +354,31 @@ RETRAIN_RUNS = Table(
     time_column="started_time",
 )
 
+#: ``stream-app estimate``'s estimates; a later run's row for the same window replaces the earlier
+QUALITY_ESTIMATES = Table(
+    view="quality_estimates",
+    columns=(
+        ("run_id", "String"),
+        ("estimated_time", TIME),
+        ("model_version", "LowCardinality(String)"),
+        ("window", "LowCardinality(String)"),
+        ("window_start", TIME),
+        ("predictions", "UInt64"),
+        ("reference_start", TIME),
+        ("reference_end", TIME),
+        ("reference_rows", "UInt64"),
+        ("reference_frauds", "UInt64"),
+        *(
+            (f"{metric}{part}", "Float64")
+            for metric in ("precision", "recall", "f1", "roc_auc")
+            for part in ("", "_low", "_high")
+        ),
+        ("ingested_time", TIME),
+    ),
+    order_by="model_version, window, window_start",
+    time_column="window_start",
+)
+
 REJECTED_ROWS = Table(
     view="rejected_rows",
     columns=(
@@ -378,6 +403,7 @@ TABLES = (
     LABELS,
     DRIFT_EVENTS,
     RETRAIN_RUNS,
+    QUALITY_ESTIMATES,
     REJECTED_ROWS,
 )
 BY_VIEW = {table.view: table for table in TABLES}

@@ -83,9 +83,9 @@ def _realised(
 
 def _scored(
     model: LightGBMRuntime, scenario: str, options: EstimateBenchOptions
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], int]:
-    """Scores and labels of a scenario's run after the warm-up, and its drift point (counted
-    from the reference's start; ``events`` if none)."""
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], list[np.ndarray[Any, Any]], int]:
+    """Scores, labels and clusters (card ids, terminal ids) of a scenario's run after the
+    warm-up, and its drift point (counted from the reference's start; ``events`` if none)."""
     warmup = options.warmup_events
     schedule = drift_schedule(scenario, options.events)
     generator = TransactionGenerator(
@@ -96,7 +96,11 @@ def _scored(
     generated = list(itertools.islice(generator, warmup + options.events))
     scores = model.predict(training_features([g.event for g in generated]))[warmup:]
     labels = np.fromiter((g.is_fraud for g in generated[warmup:]), dtype=bool, count=len(scores))
-    return scores, labels, schedule[0].index if schedule else options.events
+    clusters = [
+        np.array([g.event.card_id for g in generated[warmup:]]),
+        np.array([g.event.merchant_id for g in generated[warmup:]]),
+    ]
+    return scores, labels, clusters, schedule[0].index if schedule else options.events
 
 
 def run_scenario(
@@ -104,16 +108,22 @@ def run_scenario(
 ) -> dict[str, Any]:
     """One scenario: per window, the estimate with its interval, the realised figures and the
     baseline's; then the summary over windows with enough frauds."""
-    scores, labels, drift_at = _scored(model, scenario, options)
+    scores, labels, clusters, drift_at = _scored(model, scenario, options)
     reference = slice(0, options.reference_events)
-    estimator = Estimator.fit(scores[reference], labels[reference], seed=options.seed)
+    estimator = Estimator.fit(
+        scores[reference],
+        labels[reference],
+        scores[reference] >= model.threshold,
+        clusters=[c[reference] for c in clusters],
+        seed=options.seed,
+    )
     baseline = _realised(labels[reference], scores[reference], model.threshold)
     windows = []
     for number in range(options.windows):
         start = options.reference_events + number * options.window_events
         window = slice(start, start + options.window_events)
         estimate = estimator.estimate(
-            scores[window], model.threshold, draws=options.draws, seed=number
+            scores[window], scores[window] >= model.threshold, draws=options.draws, seed=number
         )
         realised = _realised(labels[window], scores[window], model.threshold)
         windows.append(
@@ -136,7 +146,11 @@ def run_scenario(
     return {
         "scenario": scenario,
         "drift_at": drift_at,
-        "reference": {"frauds": int(labels[reference].sum()), **baseline},
+        "reference": {
+            "frauds": int(labels[reference].sum()),
+            **baseline,
+            "design_effects": dict(zip(METRICS, estimator.design_effects.tolist(), strict=True)),
+        },
         "windows": windows,
         "summary": {
             part: _summary([w for w in windows if w["after_drift"] == after], baseline, options)

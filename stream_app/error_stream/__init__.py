@@ -1,0 +1,1 @@
+"""``stream-app monitor-errors``: drift monitors over the error stream of joined labels."""

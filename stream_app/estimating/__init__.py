@@ -1,0 +1,1 @@
+"""``stream-app estimate``: the label-free quality estimate per model version and window."""
