@@ -15,8 +15,7 @@ import clickhouse_connect
 import pytest
 
 from stream_app.devtools.produce import ProduceOptions, produce
-from stream_app.processes import ChildProcess, get_json
-from tests.integration.conftest import count, wait_for, wait_until_stored
+from tests.integration.conftest import count, serving_sink, wait_for, wait_until_stored
 
 pytestmark = pytest.mark.integration
 
@@ -70,11 +69,7 @@ def test_every_dashboard_query_runs_on_the_embedded_warehouse(
     queries = dashboard_queries()
     assert set(queries) >= FILLED and len(queries) >= 10
     settings = make_settings(warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}")
-    sink = ChildProcess("sink", ["sink"], settings, tmp_path)
-    try:
-        ready = sink.web_url("/readyz")
-        wait_for(lambda: (get_json(ready) or {}).get("status") == "ready", 90, ready)
-        settings = settings.model_copy(update={"sql_port": sink.web_port()})
+    with serving_sink(settings, tmp_path) as (sink, settings):
         start_s = int(time.time()) - 60
         options = ProduceOptions(events=2000, bad_fraction=0.03, fraud_rate=0.05, labels=True)
         with running_worker(settings):
@@ -89,8 +84,6 @@ def test_every_dashboard_query_runs_on_the_embedded_warehouse(
             name: client.query(expand(sql, start_s - 86_400, int(time.time()) + 86_400))
             for name, sql in queries.items()
         }
-    finally:
-        assert sink.stop() == 0, sink.log_path.read_text()[-3000:]
     empty = sorted(name for name in FILLED if not answers[name].result_rows)
     assert not empty, f"no rows: {empty}"
     predictions = sum(row[1] for row in answers["Events scored per second"].result_rows)

@@ -17,9 +17,9 @@ from models.registry import FileModelStore
 from stream_app.control import promotion
 from stream_app.control.commands import CommandKind
 from stream_app.devtools.produce import ProduceOptions, produce
-from stream_app.processes import ChildProcess, get_json, settings_env
+from stream_app.processes import settings_env
 from stream_app.report.page import PLOTS
-from tests.integration.conftest import count, wait_for, wait_until_stored
+from tests.integration.conftest import count, serving_sink, wait_for, wait_until_stored
 
 pytestmark = pytest.mark.integration
 
@@ -84,12 +84,7 @@ def write_report(settings, out: Path) -> subprocess.CompletedProcess[bytes]:
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no Chromium: `make test` installs it")
 def test_report_renders_every_plot_in_chromium(make_settings, running_worker, tmp_path):
     settings = make_settings(warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}")
-    sink = ChildProcess("sink", ["sink"], settings, tmp_path)
-    try:
-        ready = sink.web_url("/readyz")
-        wait_for(lambda: (get_json(ready) or {}).get("status") == "ready", 90, ready)
-        settings = settings.model_copy(update={"sql_port": sink.web_port()})
-
+    with serving_sink(settings, tmp_path) as (_, settings):
         # an empty warehouse: a page that says so, no plot, no traceback
         empty = write_report(settings, tmp_path / "empty.html")
         assert empty.returncode == 0, empty.stderr.decode()
@@ -112,8 +107,6 @@ def test_report_renders_every_plot_in_chromium(make_settings, running_worker, tm
             )  # fmt: skip
         wait_for(lambda: count(settings, "SELECT count() FROM labels") > 0, 60, "labels stored")
         written = write_report(settings, tmp_path / "report.html")
-    finally:
-        assert sink.stop() == 0, sink.log_path.read_text()[-3000:]
     assert written.returncode == 0, written.stderr.decode()
     page = tmp_path / "report.html"
     html = page.read_text()
