@@ -24,9 +24,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# the report's browser test (tests/integration/test_report.py) opens it in Debian's Chromium
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -q && apt-get install -y -q chromium
+
 # lint and types first, then unit, doctests and integration tests with coverage; the fault
 # suite (marker `faults`) is part of it, its figures printed at the end
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
 # the fault suite alone (docs/faults.md), its figures also in fault-figures.json

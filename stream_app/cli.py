@@ -231,6 +231,27 @@ def status(
 
 
 @app.command()
+def report(
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+) -> None:
+    """One self-contained HTML page of the warehouse: throughput, latency, scores, quality,
+    drift and model changes, alerts, dead letters (docs/report.md)."""
+    from stream_app.report.page import report_page, unreadable_page
+    from stream_app.report.queries import read_warehouse
+
+    try:
+        page = report_page(read_warehouse(Settings()))
+    except StreamAppError as exc:
+        out.write_text(unreadable_page(str(exc)), encoding="utf-8")
+        Console(stderr=True).print(f"the warehouse could not be read, {out} says why: {exc}")
+        raise typer.Exit(1) from None
+    out.write_text(page, encoding="utf-8")
+    Console().print(f"wrote {out} ({out.stat().st_size:,} bytes)")
+
+
+@app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="A read-only ClickHouse query.")],
     output: Annotated[

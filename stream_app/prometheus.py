@@ -2,24 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import accumulate
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.registry import Collector
 
 from stream_app.timing import Distribution
+
+
+class _Families(Collector):
+    def __init__(self, families: Callable[[], Iterable[Metric]]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families()
+
+
+def registry(families: Callable[[], Iterable[Metric]]) -> CollectorRegistry:
+    """A registry that answers a scrape with what ``families()`` gives then (a process's
+    counters, read at scrape time), and nothing else: no process or platform collectors."""
+    collectors = CollectorRegistry()
+    collectors.register(_Families(families))
+    return collectors
 
 
 def counters(prefix: str, values: Iterable[tuple[str, float, str]]) -> Iterator[Metric]:
     """One counter per ``(name, value, help)``, named ``<prefix>_<name>``."""
     for name, value, doc in values:
         yield CounterMetricFamily(f"{prefix}_{name}", doc, value=value)
+
+
+def counters_of(prefix: str, source: object, table: Mapping[str, str]) -> Iterator[Metric]:
+    """One counter per ``attribute: help`` of ``table``, named ``<prefix>_<attribute>``, its
+    value ``source``'s attribute of that name.
+
+    >>> from types import SimpleNamespace
+    >>> [m.name for m in counters_of("app", SimpleNamespace(sent=2, lost=0), {"sent": "sent"})]
+    ['app_sent']
+    """
+    return counters(prefix, ((name, getattr(source, name), doc) for name, doc in table.items()))
 
 
 def labelled_counter(name: str, doc: str, label: str, values: Mapping[str, float]) -> Metric:

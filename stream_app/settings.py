@@ -310,6 +310,9 @@ class Settings(BaseSettings):
     """scored vectors (and early labels) kept waiting for their label; the oldest go first"""
     online_checkpoint_interval_s: float = Field(default=5.0, gt=0)
     """how often the learner saves its checkpoint (its input offsets live in it)"""
+    online_web_port: int = Field(default=6070, ge=0, le=65535)
+    """the learner's `/health`, `/healthz`, `/readyz` and `/metrics` (on `sql_host`); 0: a free
+    port (`web_port_file`)"""
 
     @model_validator(mode="after")
     def _signing_key_known(self) -> Settings:

@@ -95,6 +95,7 @@ class LocalStack:
             "schema_registry_dir": self.state_dir / "schemas",  # ids registered at run time
             "sql_port": 0,
             "worker_web_port": 0,
+            "online_web_port": 0,
         }
         if name is not None:
             values |= {

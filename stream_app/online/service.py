@@ -27,16 +27,20 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
 
 from models.online import OnlineModel
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.errors import BrokerError, CodecError
 from stream_app.features import FEATURE_NAMES
-from stream_app.kafka.config import consumer_config, producer_config
+from stream_app.health_web import HealthWeb
+from stream_app.kafka.config import admin_config, consumer_config, producer_config
+from stream_app.kafka.probe import broker_unreachable
 from stream_app.kafka.topics import check_topics
 from stream_app.online.checkpoint import load_state, save_state
 from stream_app.online.learner import LearnerState
+from stream_app.online.metrics import learner_metrics
 from stream_app.settings import Settings
 from stream_app.thread_service import ThreadService, execute
 
@@ -161,8 +165,41 @@ class OnlineLearnerLoop:
             self._failed.append(error)
 
 
+def not_ready_reasons(service: ThreadService, broker_error: str | None) -> list[str]:
+    """Every reason the learner cannot take work (empty: ready).
+
+    >>> class Stopped:
+    ...     running, failure = False, None
+    >>> not_ready_reasons(Stopped(), "_TRANSPORT")
+    ['learner thread not running', 'broker unreachable: _TRANSPORT']
+    """
+    reasons = []
+    if service.failure is not None:
+        reasons.append(f"learner thread failed: {type(service.failure).__name__}")
+    elif not service.running:
+        reasons.append("learner thread not running")
+    if broker_error is not None:
+        reasons.append(f"broker unreachable: {broker_error}")
+    return reasons
+
+
 def run_learner(settings: Settings) -> None:
-    """Learn and score in shadow until SIGTERM or SIGINT (which checkpoint first)."""
+    """Learn and score in shadow until SIGTERM or SIGINT (which checkpoint first), serving
+    ``/health``, ``/healthz``, ``/readyz`` and ``/metrics`` on ``online_web_port``."""
     loop = OnlineLearnerLoop(settings)
     service = ThreadService(loop, "online-learner")
-    execute(mode.Worker(service, override_logging=False), service)
+    admin = AdminClient(admin_config(settings))
+
+    def ready() -> list[str]:
+        return not_ready_reasons(
+            service, broker_unreachable(admin, settings.health_broker_timeout_s)
+        )
+
+    def health() -> dict[str, object]:
+        return {**loop.state.stats.as_dict(), "reasons": ready()}
+
+    web = HealthWeb(
+        settings.sql_host, settings.online_web_port, health, learner_metrics(loop.state),
+        settings.web_port_file, ready,
+    )  # fmt: skip
+    execute(mode.Worker(service, web, override_logging=False), service)

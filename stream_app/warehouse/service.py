@@ -112,8 +112,8 @@ def serve(settings: Settings, ingest: WarehouseIngest) -> None:
             ),
         ),
         ingest_metrics(ingest.stats),
-        sql,
         settings.web_port_file,
         ready,
+        sql=sql,
     )
     execute(mode.Worker(service, web, override_logging=False), service)

@@ -33,6 +33,7 @@ from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
 from stream_app.devtools.stack import LocalStack
 from stream_app.kafka.commit import COORDINATOR_AWAY
 from stream_app.kafka.config import consumer_config
+from stream_app.processes import ChildProcess, get_json
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.settings import Settings
@@ -194,6 +195,20 @@ def running_worker() -> Callable[[Settings], Any]:
         return in_thread(build_loop(settings))
 
     return start
+
+
+@contextmanager
+def serving_sink(settings: Settings, log_dir: Path) -> Iterator[tuple[ChildProcess, Settings]]:
+    """A sink process on ``settings``, ready, and the settings naming its SQL port; stopped on
+    exit, where an exit code other than 0 fails the test."""
+    sink = ChildProcess("sink", ["sink"], settings, log_dir)
+    try:
+        ready = sink.web_url("/readyz")
+        wait_for(lambda: (get_json(ready) or {}).get("status") == "ready", 90, ready)
+        yield sink, settings.model_copy(update={"sql_port": sink.web_port()})
+    finally:
+        code = sink.stop()
+    assert code == 0, sink.log_path.read_text()[-3000:]
 
 
 def read_topic(

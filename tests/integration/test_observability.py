@@ -16,12 +16,16 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from models.registry import FileModelStore
 from stream_app.cli_status import collect_status
+from stream_app.control import promotion
+from stream_app.control.commands import CommandKind
 from stream_app.devtools.produce import ProduceOptions, produce
+from stream_app.kafka.config import producer_config
 from stream_app.processes import ChildProcess, get_json, settings_env
 from tests.integration.conftest import wait_for
 
@@ -109,6 +113,33 @@ def check_status(settings) -> None:
     assert "last retrain: none" in text
 
 
+SWAPS, REFUSALS, DRIFT = (
+    "stream_app_worker_model_swaps_total",
+    "stream_app_worker_model_refusals_total",
+    "stream_app_worker_drift_detections_total",
+)
+
+
+def drive_swap_refusal_and_drift(settings, worker_url: str) -> Samples:
+    """A promotion the worker applies, a control record it refuses and a covariate shift its
+    monitors detect (the drift test's stream); the worker's samples once all three counted."""
+    champion = FileModelStore(settings.model_dir).aliases()["champion"]
+    applied = promotion.issue(settings, CommandKind.PROMOTE, champion, 30, "pytest")
+    assert applied.acks[settings.worker_id].status == "applied"
+    producer = Producer(producer_config(settings))
+    producer.produce(settings.topics.control, b"not a command", b"champion")
+    producer.flush(10)
+    produce(settings, ProduceOptions(events=20_000, seed=7, drift="covariate-shift"))
+    moved: dict[str, Samples] = {}
+
+    def counted() -> bool:
+        moved["samples"] = scrape(worker_url)[0]
+        return all(total(moved["samples"], name) > 0 for name in (SWAPS, REFUSALS, DRIFT))
+
+    wait_for(counted, 120, "a swap, a refusal and a drift detection counted")
+    return moved["samples"]
+
+
 def test_worker_and_sink_metrics_health_and_logs(make_settings, tmp_path):
     settings = make_settings(
         warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}",
@@ -138,6 +169,7 @@ def test_worker_and_sink_metrics_health_and_logs(make_settings, tmp_path):
         wait_for(lambda: scrape(sink_url)[0].get(stored) == report.valid, 90, "events stored")
         samples, families = scrape(worker_url)
         sink_samples, sink_families = scrape(sink_url)
+        moved = drive_swap_refusal_and_drift(settings, worker_url)
         check_status(settings.model_copy(update={"sql_port": sink.web_port()}))
         answers = {
             f"{name} {path}": body(process.web_url(path))
@@ -163,8 +195,11 @@ def test_worker_and_sink_metrics_health_and_logs(make_settings, tmp_path):
         "stream_app_worker_batch_size:histogram",
         "stream_app_worker_stage_seconds:histogram",
     } <= families
-    # ... and its counters moved by what was produced
+    # ... and its counters moved by what was produced, and by the commands and the drift
     assert total(before, "stream_app_worker_scored_total") == 0
+    assert [total(samples, name) for name in (SWAPS, REFUSALS, DRIFT)] == [0, 0, 0]
+    assert total(moved, SWAPS) == 1 and total(moved, REFUSALS) == 1
+    assert total(moved, DRIFT) > 0
     assert total(samples, "stream_app_worker_scored_total") == report.valid
     dead = total(samples, "stream_app_worker_dead_letters_total")
     assert dead == report.malformed > 0
@@ -206,7 +241,7 @@ def test_worker_and_sink_metrics_health_and_logs(make_settings, tmp_path):
     # JSON lines, one per lifecycle event: never one per record
     for name, text in logs.items():
         lines = json_lines(text.splitlines())
-        assert len(lines) < 200, f"{name}: {len(lines)} log lines for 1000 records"
+        assert len(lines) < 200, f"{name}: {len(lines)} log lines for 21,000 records"
         assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
         assert any(line["message"].startswith("assigned ") for line in lines), name
     messages = [line["message"] for line in json_lines(logs["worker"].splitlines())]

@@ -9,8 +9,10 @@ import pytest
 from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.online.checkpoint import load_state
 from stream_app.online.service import OnlineLearnerLoop
+from stream_app.processes import ChildProcess, get_json
 from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import count, in_thread, wait_for, wait_until_stored
+from tests.integration.test_observability import scrape, total
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +97,32 @@ def test_the_learner_resumes_from_its_checkpoint_after_a_restart(
     # nothing of the first part was read twice: it went on from the checkpoint's offsets
     assert restarted.state.stats.scored == first.valid + second.valid
     assert restarted.state.stats.learned == first.labels + second.labels
+
+
+def test_the_learner_process_serves_health_readiness_and_metrics(
+    make_settings, running_worker, tmp_path
+):
+    settings = learner_settings(make_settings, tmp_path)
+    learner = ChildProcess("learner", ["learner"], settings, tmp_path)
+    try:
+        ready = learner.web_url("/readyz")
+        wait_for(lambda: (get_json(ready) or {}).get("status") == "ready", 90, ready)
+        assert get_json(learner.web_url("/healthz")) == {"status": "alive"}
+        metrics = learner.web_url("/metrics")
+        before, families = scrape(metrics)
+        report = produce(settings, ProduceOptions(events=2_000, seed=33, labels=True))
+        with running_worker(settings):
+            wait_for(
+                lambda: [
+                    total(scrape(metrics)[0], f"stream_app_learner_{name}_total")
+                    for name in ("scored", "learned")
+                ] == [report.valid, report.labels],
+                120, "every event scored in shadow and every label learnt, counted",
+            )  # fmt: skip
+        health = get_json(learner.web_url("/health"))
+    finally:
+        code = learner.stop()
+    assert code == 0, learner.log_path.read_text()[-3000:]
+    assert {"stream_app_learner_scored:counter", "stream_app_learner_learned:counter"} <= families
+    assert total(before, "stream_app_learner_scored_total") == 0
+    assert health["status"] == "ok" and health["scored"] == report.valid

@@ -36,9 +36,7 @@ def test_the_sink_is_unhealthy_while_its_inserts_fail(make_settings):
     ingest = build_ingest(settings)
     health_of = SinkHealth(ingest.stats, settings.health_stall_s)
     web = running(
-        lambda loop: SinkWeb(
-            "127.0.0.1", 0, health_of, ingest_metrics(ingest.stats), None, loop=loop
-        )
+        lambda loop: SinkWeb("127.0.0.1", 0, health_of, ingest_metrics(ingest.stats), loop=loop)
     )
     failures: list[BaseException] = []
 

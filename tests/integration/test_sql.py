@@ -149,7 +149,7 @@ def sink_web(settings: Settings, loop) -> SinkWeb:
     sql = QueryEndpoint.from_settings(
         settings, ReadOnlySql(lambda: connect(settings, readonly=True))
     )
-    return SinkWeb("127.0.0.1", 0, stats.as_dict, ingest_metrics(stats), sql, loop=loop)
+    return SinkWeb("127.0.0.1", 0, stats.as_dict, ingest_metrics(stats), sql=sql, loop=loop)
 
 
 @pytest.mark.parametrize("through_endpoint", [True, False], ids=["endpoint", "direct"])

@@ -1,0 +1,1 @@
+"""``stream-app report``: one self-contained HTML page of the warehouse (docs/report.md)."""
