@@ -24,6 +24,7 @@ from stream_app.retraining.job import Trigger, retrain
 from stream_app.retraining.queries import RetrainError
 from stream_app.retraining.service import RetrainerLoop
 from stream_app.scoring.build import build_loop
+from stream_app.timing import now_ms
 from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import count, in_thread, sink_process, wait_for, wait_until_stored
 
@@ -134,8 +135,9 @@ def test_a_stream_without_drift_leads_to_no_run_and_no_promotion(
 
 
 def detection(offset: int) -> dict:
+    """A detection of the score monitor, dated now (older rows fall to the tables' TTL)."""
     return {
-        "event_time": 1_700_000_000_000, "detected_time": 1_700_000_000_000, "signal": "score",
+        "event_time": now_ms(), "detected_time": now_ms(), "signal": "score",
         "feature": "", "detector": "page_hinkley_log_odds", "statistic": 2.0, "threshold": 1.0,
         "model_version": "1", "input_partition": 0, "input_offset": offset, "worker_id": "w",
     }  # fmt: skip
