@@ -20,6 +20,7 @@ import dataclasses
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from stream_app.control.client import operator_name
@@ -37,29 +38,28 @@ KEPT = "kept"
 ROLLED_BACK = "rolled_back"
 
 
-def follow(settings: Settings, run: dict[str, Any], stopping: threading.Event) -> list[str]:
-    """Shadow, promote and watch the challenger ``run`` set; the decisions taken, in order
-    (fewer when ``stopping`` is set on the way: the rest is left to a person)."""
+def follow(settings: Settings, run: dict[str, Any], stopping: threading.Event) -> Iterator[str]:
+    """Shadow, promote and watch the challenger ``run`` set; yields each decision once it is
+    recorded (fewer when ``stopping`` is set on the way: the rest is left to a person)."""
     champion, candidate = str(run["champion_version"]), str(run["candidate_version"])
     watch_events = settings.retrain_watch_events
-    decisions: list[str] = []
     step = _Step(settings, run)
     shadow = step.period(champion, candidate, settings.retrain_shadow_events, stopping)
     if shadow is None:
-        return decisions
+        return
     gate = step.gate(shadow)
     if not gate.passed:
         cleared = step.command(CommandKind.CLEAR_CHALLENGER, None)
-        decisions.append(step.record("shadow", champion, gate, SHADOW_REFUSED, candidate, cleared))
-        return decisions
+        yield step.record("shadow", champion, gate, SHADOW_REFUSED, candidate, cleared)
+        return
     problem = step.command(CommandKind.PROMOTE, candidate)
-    decisions.append(step.record("shadow", champion, gate, PROMOTED, candidate, problem))
+    yield step.record("shadow", champion, gate, PROMOTED, candidate, problem)
     if problem:
-        return decisions
+        return
     problem = step.command(CommandKind.SET_CHALLENGER, champion)
     period = None if problem else step.period(candidate, champion, watch_events, stopping)
     if period is None:
-        return decisions
+        return
     watch = step.gate(period)  # the new champion first, the previous one in shadow
     new, previous = watch.champion.roc_auc, watch.candidate.roc_auc
     floor = previous - settings.retrain_rollback_margin
@@ -78,8 +78,7 @@ def follow(settings: Settings, run: dict[str, Any], stopping: threading.Event) -
         kind, decision = CommandKind.CLEAR_CHALLENGER, KEPT
     problem = step.command(kind, champion if kind is CommandKind.ROLLBACK else None)
     watch = dataclasses.replace(watch, reason=reason)
-    decisions.append(step.record("watch", candidate, watch, decision, champion, problem))
-    return decisions
+    yield step.record("watch", candidate, watch, decision, champion, problem)
 
 
 class _Step:

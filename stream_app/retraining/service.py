@@ -118,7 +118,8 @@ class RetrainerLoop:
         self.decisions.append(run["decision"])
         log.info("run for %s: %s (%s)", event_id, run["decision"], run["reason"])
         if run["decision"] == CHALLENGER_SET:
-            self.decisions.extend(follow(self._settings, run, self._stopping))
+            for decision in follow(self._settings, run, self._stopping):
+                self.decisions.append(decision)
         return not self._stopping.is_set()
 
     def _train(self, trigger: Trigger) -> dict[str, Any] | None:

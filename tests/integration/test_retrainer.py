@@ -37,9 +37,9 @@ LOOP = {
     "retrain_num_trees": 100,
     "quality_top_k": 100,
     "retrainer_min_new_frauds": 200,
-    "retrain_shadow_events": 5_000,
-    "retrain_shadow_min_frauds": 150,
-    "retrain_watch_events": 5_000,
+    "retrain_shadow_events": 12_000,
+    "retrain_shadow_min_frauds": 1_100,
+    "retrain_watch_events": 12_000,
     "retrain_shadow_timeout_s": 120.0,
 }
 MOVED = """[[drift]]
@@ -66,6 +66,13 @@ def rows(settings, query: str) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in values]
 
 
+def decided(settings) -> list[dict]:
+    """The decisions recorded so far, for an assertion's message."""
+    return rows(
+        settings, "SELECT trigger, decision, reason FROM retrain_runs ORDER BY started_time"
+    )
+
+
 def test_a_drift_detection_leads_to_a_run_a_shadow_period_and_a_promotion_on_every_worker(
     make_settings, drift_champion, tmp_path
 ):
@@ -81,18 +88,19 @@ def test_a_drift_detection_leads_to_a_run_a_shadow_period_and_a_promotion_on_eve
             wait_for(lambda: count(settings, "SELECT count() FROM drift_events") > 0, 60, "drift")
             retrainer = stack.enter_context(in_thread(RetrainerLoop(settings))).loop
             wait_for(lambda: retrainer.decisions, 300, "a training run")
-            assert retrainer.decisions == ["challenger"], retrainer.decisions
+            assert retrainer.decisions == ["challenger"], decided(settings)
             (run,) = rows(settings, "SELECT * FROM retrain_runs")
             candidate = run["candidate_version"]
-            after = ProduceOptions(events=8_000, seed=8, fraud_rate=0.05, labels=True,
+            after = ProduceOptions(events=12_000, seed=8, fraud_rate=0.05, labels=True,
                                    drift=str(tmp_path / "moved.toml"))  # fmt: skip
             produce(settings, after)  # the shadow period
             wait_for(lambda: len(retrainer.decisions) > 1, 120, "the shadow decision")
-            assert retrainer.decisions == ["challenger", "promoted"]
-            assert all(r.loop.switch.models.versions == (candidate, "1") for r in running)
+            assert retrainer.decisions == ["challenger", "promoted"], decided(settings)
+            watched = (candidate, "1")  # the previous champion in shadow
+            wait_for(lambda: all(r.loop.switch.models.versions == watched for r in running), 60)
             produce(settings, replace(after, seed=9))  # the watch period
             wait_for(lambda: len(retrainer.decisions) > 2, 120, "the watch decision")
-            assert retrainer.decisions == ["challenger", "promoted", "kept"]
+            assert retrainer.decisions == ["challenger", "promoted", "kept"], decided(settings)
             assert all(r.loop.switch.models.versions == (candidate, None) for r in running)
         partition, offset, detector, feature = run["drift_event"].split(":")
         stored = (
