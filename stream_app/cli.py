@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -279,8 +280,12 @@ def sql(
 @app.command()
 def retrain(
     drift_event: Annotated[
-        str | None, typer.Option(help="The drift_events detection that triggered the run.")
+        str | None,
+        typer.Option(help="The drift_events detection that triggered the run (checked to exist)."),
     ] = None,
+    json_record: Annotated[
+        bool, typer.Option("--json", help="Print the run's retrain_runs record as JSON.")
+    ] = False,
 ) -> None:
     """Train a candidate on the recent labelled window, gate it against the champion on the
     latest held-out slice, set it as challenger if it passes; every run is a retrain_runs row."""
@@ -294,6 +299,8 @@ def retrain(
     record = run_retrain(settings, trigger, progress=console.print)
     console.print(f"run {record['run_id']}: {record['decision']}, candidate "
                   f"{record['candidate_version']} ({record['wall_seconds']:.1f} s)")  # fmt: skip
+    if json_record:
+        typer.echo(json.dumps(record))
     if record["decision"] == NOT_ACKNOWLEDGED:
         raise typer.Exit(1)
 
@@ -316,6 +323,16 @@ def monitor_errors() -> None:
 
     found = run_monitor(Settings(), progress=console.print)
     console.print(f"{len(found)} detections sent to drift_events")
+
+
+@app.command()
+def retrainer() -> None:
+    """Run the retrainer: drift detections trigger training runs by a policy; a passing candidate
+    is scored in shadow, promoted, watched and rolled back if it does worse."""
+    from stream_app.retraining.service import run_retrainer
+
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    run_retrainer(Settings())
 
 
 @app.command()

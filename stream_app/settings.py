@@ -295,6 +295,33 @@ class Settings(BaseSettings):
     """added to `stream-app retrain`'s nice value: scoring gets the CPU first"""
     retrain_ack_timeout_s: float = Field(default=30.0, gt=0)
     """how long the job waits for every live worker to apply the challenger"""
+
+    # the retrainer service: policy, shadow, promotion, watch (docs/retraining.md#the-retrainer)
+    retrainer_group: str = "stream-app-retrainer"
+    """the group whose offsets on `drift-events` say which detections `stream-app retrainer` has
+    decided on"""
+    retrainer_signals: str = "score,feature"
+    """comma-separated signals of `drift_events` that may trigger a run (`score`, `feature`)"""
+    retrainer_detectors: str = ""
+    """comma-separated detectors that may trigger a run; empty: every detector"""
+    retrainer_cooldown_hours: float = Field(default=24.0, ge=0)
+    """no run for a detection dated (event time) less than this after the last run's window"""
+    retrainer_min_new_frauds: int = Field(default=200, ge=0)
+    """no run until this many labelled frauds are dated after the last run's window"""
+    retrainer_run_timeout_s: float = Field(default=1800.0, gt=0)
+    """a training run (a child process) still going after this is stopped and recorded failed"""
+    retrainer_stored_timeout_s: float = Field(default=120.0, gt=0)
+    """how long a detection may take to reach `drift_events` before the run is recorded failed"""
+    retrain_shadow_events: int = Field(default=20_000, ge=1)
+    """a challenger is compared with the champion after this many predictions scored it"""
+    retrain_shadow_min_frauds: int = Field(default=50, ge=2)
+    """labelled frauds among those predictions the shadow gate (and the watch) needs to judge"""
+    retrain_shadow_timeout_s: float = Field(default=3600.0, gt=0)
+    """the shadow period (and the watch) gives up waiting for predictions and labels after this"""
+    retrain_watch_events: int = Field(default=20_000, ge=1)
+    """after a promotion, predictions of the new champion (the previous one in shadow) watched"""
+    retrain_rollback_margin: float = Field(default=0.02, ge=0, lt=1)
+    """the new champion is rolled back if its realised ROC AUC is this far below the previous"""
     # the online learner (docs/online-learner.md)
     online_features: bool = False
     """the worker records the feature vectors of each scored batch on `scored-features`, one

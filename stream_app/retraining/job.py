@@ -22,6 +22,7 @@ from stream_app.control.client import operator_name, publish_model_version, publ
 from stream_app.control.commands import CommandKind
 from stream_app.control.promotion import issue
 from stream_app.retraining.gate import GateConfig, GateResult, Scorecard, decide
+from stream_app.retraining.queries import RetrainError, drift_event_stored
 from stream_app.retraining.window import LabelledWindow, read_window
 from stream_app.settings import Settings
 from stream_app.timing import now_ms
@@ -29,6 +30,7 @@ from stream_app.timing import now_ms
 CHALLENGER_SET = "challenger"
 REFUSED = "refused"
 NOT_ACKNOWLEDGED = "not_acknowledged"
+FAILED = "failed"
 _NO_SCORES = Scorecard(float("nan"), float("nan"), float("nan"))
 
 
@@ -46,8 +48,11 @@ def retrain(
     issued_by: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Run the job once; publish and return its ``retrain_runs`` record."""
+    """Run the job once; publish and return its ``retrain_runs`` record. A drift trigger whose
+    detection is not in ``drift_events`` raises ``RetrainError`` before anything is read."""
     started_ms, started = now_ms(), time.perf_counter()
+    if trigger.kind == "drift" and not drift_event_stored(settings, trigger.drift_event):
+        raise RetrainError(f"drift event {trigger.drift_event!r} is not in drift_events")
     run_id, by = uuid.uuid4().hex, issued_by or operator_name()
     store = FileModelStore(settings.model_dir)
     champion = store.resolve(CHAMPION).version
@@ -63,6 +68,7 @@ def retrain(
         "champion_version": champion,
         "k": settings.quality_top_k,
         "issued_by": by,
+        "parent_run_id": "",
     }
     config = GateConfig.from_settings(settings)
     if split == 0 or split == len(window) or not window.labels[:split].any():
@@ -70,7 +76,7 @@ def retrain(
             f"{len(window)} labelled events, {int(window.labels.sum())} frauds: nothing to learn"
         )
         gate = GateResult(_NO_SCORES, _NO_SCORES, None, False, reason)
-        return _finish(settings, record, gate, REFUSED, None, started)
+        return finish(settings, record, gate, REFUSED, None, started)
     fitted = fit_and_register(
         store,
         window.features,
@@ -91,18 +97,18 @@ def retrain(
     progress(gate.reason)
     version = fitted.metadata.version
     if not gate.passed:
-        return _finish(settings, record, gate, REFUSED, version, started)
+        return finish(settings, record, gate, REFUSED, version, started)
     result = issue(
         settings, CommandKind.SET_CHALLENGER, version, settings.retrain_ack_timeout_s, by
     )
     if result.aliases_moved:
-        return _finish(settings, record, gate, CHALLENGER_SET, version, started)
+        return finish(settings, record, gate, CHALLENGER_SET, version, started)
     unacknowledged = (
         f"{gate.reason}; the challenger command was not applied by every live worker "
         f"(refused: {result.refused}, silent: {result.silent}, answered: {len(result.acks)})"
     )
     gate = GateResult(gate.champion, gate.candidate, gate.comparison, True, unacknowledged)
-    return _finish(settings, record, gate, NOT_ACKNOWLEDGED, version, started)
+    return finish(settings, record, gate, NOT_ACKNOWLEDGED, version, started)
 
 
 def _window_fields(window: LabelledWindow, split: int) -> dict[str, int]:
@@ -118,7 +124,26 @@ def _window_fields(window: LabelledWindow, split: int) -> dict[str, int]:
     }
 
 
-def _finish(
+def failed(settings: Settings, trigger: Trigger, reason: str, started: float) -> dict[str, Any]:
+    """Publish and return the record of a run that did not finish (it crashed, hung or was
+    refused before reading anything): no window, no scores, the reason."""
+    record: dict[str, Any] = {
+        "run_id": uuid.uuid4().hex,
+        "started_time": now_ms() - int((time.perf_counter() - started) * 1000),
+        "trigger": trigger.kind,
+        "drift_event": trigger.drift_event,
+        **dict.fromkeys(("window_start", "holdout_start", "window_end"), 0),
+        **dict.fromkeys(("train_rows", "train_frauds", "holdout_rows", "holdout_frauds"), 0),
+        "champion_version": FileModelStore(settings.model_dir).aliases().get(CHAMPION, ""),
+        "k": settings.quality_top_k,
+        "issued_by": operator_name(),
+        "parent_run_id": "",
+    }
+    gate = GateResult(_NO_SCORES, _NO_SCORES, None, False, reason)
+    return finish(settings, record, gate, FAILED, None, started)
+
+
+def finish(
     settings: Settings,
     record: dict[str, Any],
     gate: GateResult,
@@ -126,6 +151,8 @@ def _finish(
     version: str | None,
     started: float,
 ) -> dict[str, Any]:
+    """Complete ``record`` with the gate's figures, the decision and the time taken since
+    ``started`` (``time.perf_counter``); publish it to ``retrain-runs`` and return it."""
     comparison = gate.comparison
     record |= {
         **{f"champion_{name}": value for name, value in vars(gate.champion).items()},

@@ -348,6 +348,7 @@ RETRAIN_RUNS = Table(
         ("candidate_version", "Nullable(String)"),
         ("wall_seconds", "Float64"),
         ("issued_by", "String"),
+        ("parent_run_id", "String"),
         ("ingested_time", TIME),
     ),
     order_by="run_id",

@@ -118,13 +118,37 @@ def two_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture(scope="session")
+def drift_champion(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry whose champion learnt from 40,000 events at the retraining streams' fraud rate
+    (5 %), trained once per session: a stream whose fraud moves gives a better candidate."""
+    directory = tmp_path_factory.mktemp("retrain-champion")
+    train_model(FileModelStore(directory), TrainingConfig(events=40_000, fraud_rate=0.05,
+                                                          num_trees=60))  # fmt: skip
+    return directory
+
+
+def sink_process(
+    make_settings: SettingsFactory, model_dir: Path, tmp_path: Path, **overrides: Any
+) -> tuple[ChildProcess, Settings, FileModelStore]:
+    """The sink as its own process on its own chDB directory, as in production; settings that
+    query its endpoint, and this test's copy of the registry at ``model_dir``."""
+    registry = copy_registry(model_dir, tmp_path / "models")
+    settings = make_settings(
+        model_dir=tmp_path / "models", warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}",
+        **overrides,
+    )  # fmt: skip
+    sink = ChildProcess("sink", ["sink"], settings, tmp_path)
+    return sink, settings.model_copy(update={"sql_port": sink.web_port()}), registry
+
+
 def copy_registry(source: Path, target: Path) -> FileModelStore:
     """A copy of the registry at ``source``, at ``target`` (created, or empty)."""
     shutil.copytree(source, target, dirs_exist_ok=True)
     return FileModelStore(target)
-
-
-SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture

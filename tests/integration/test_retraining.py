@@ -18,14 +18,13 @@ from contextlib import ExitStack
 
 import pytest
 
-from models.registry import CHALLENGER, CHAMPION, FileModelStore
-from models.train import TrainingConfig, train_model
+from models.registry import CHALLENGER, CHAMPION
 from stream_app.devtools.produce import ProduceOptions, produce
-from stream_app.processes import ChildProcess, settings_env
+from stream_app.processes import settings_env
 from stream_app.retraining.job import retrain
 from stream_app.scoring.build import build_loop
 from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import copy_registry, count, in_thread, wait_for
+from tests.integration.conftest import count, in_thread, sink_process, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
@@ -35,25 +34,6 @@ COLUMNS = (
     "run_id, trigger, decision, candidate_version, champion_version, train_rows, holdout_frauds, "
     "candidate_roc_auc, champion_roc_auc, p_value, reason"
 )
-
-
-@pytest.fixture(scope="module")
-def champion(tmp_path_factory):
-    """A registry whose champion learnt from 40,000 events at the streams' fraud rate."""
-    directory = tmp_path_factory.mktemp("retrain-champion")
-    train_model(FileModelStore(directory), TrainingConfig(events=40_000, fraud_rate=0.05,
-                                                          num_trees=60))  # fmt: skip
-    return directory
-
-
-def start_sink(make_settings, model_dir, tmp_path):
-    """The sink as its own process on its own chDB directory; settings that query its endpoint."""
-    registry = copy_registry(model_dir, tmp_path / "models")
-    settings = make_settings(
-        model_dir=tmp_path / "models", warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}", **RETRAIN
-    )
-    sink = ChildProcess("sink", ["sink"], settings, tmp_path)
-    return sink, settings.model_copy(update={"sql_port": sink.web_port()}), registry
 
 
 def stored_stream(settings, drift: str) -> None:
@@ -78,9 +58,9 @@ def runs(settings, expected: int) -> list[dict]:
 
 
 def test_a_drifted_stream_gives_a_candidate_that_every_live_worker_scores_in_shadow(
-    make_settings, champion, tmp_path
+    make_settings, drift_champion, tmp_path
 ):
-    sink, settings, registry = start_sink(make_settings, champion, tmp_path)
+    sink, settings, registry = sink_process(make_settings, drift_champion, tmp_path, **RETRAIN)
     workers = [
         settings.model_copy(update={"worker_id": f"{settings.worker_id}-{i}"}) for i in (1, 2)
     ]
@@ -114,9 +94,9 @@ def test_a_drifted_stream_gives_a_candidate_that_every_live_worker_scores_in_sha
 
 
 def test_a_stream_without_drift_gives_a_refusal_and_leaves_the_workers_as_they_were(
-    make_settings, champion, tmp_path
+    make_settings, drift_champion, tmp_path
 ):
-    sink, settings, registry = start_sink(make_settings, champion, tmp_path)
+    sink, settings, registry = sink_process(make_settings, drift_champion, tmp_path, **RETRAIN)
     try:
         with in_thread(build_loop(settings)) as running:
             stored_stream(settings, "none")

@@ -1,0 +1,127 @@
+"""What the retraining loop asks the warehouse, read-only through the sink's endpoint.
+
+Values that reach a query's text are either integers or quoted as ClickHouse string literals
+(:func:`literal`): a drift event's id comes from a user or from the drift-events topic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from stream_app.errors import StreamAppError
+from stream_app.settings import Settings
+from stream_app.warehouse.sql import FORMATS, query_rows, run_query
+
+_DRIFT_EVENT_ID = re.compile(r"(\d+):(\d+):([^:]+):(.*)")
+
+
+class RetrainError(StreamAppError):
+    """The retraining loop was asked something it cannot do (an unknown drift event)."""
+
+
+def literal(value: str) -> str:
+    """``value`` as a ClickHouse string literal.
+
+    >>> print(literal("it's"))
+    'it\\'s'
+    """
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def drift_event_id(event: Mapping[str, Any]) -> str:
+    """The id of a detection (``partition:offset:detector:feature``), as runs record it."""
+    return (
+        f"{event['input_partition']}:{event['input_offset']}:{event['detector']}:{event['feature']}"
+    )
+
+
+def drift_event_stored(settings: Settings, event_id: str) -> bool:
+    """Whether ``drift_events`` holds the detection ``event_id`` (a malformed id raises)."""
+    match = _DRIFT_EVENT_ID.fullmatch(event_id)
+    if match is None:
+        raise RetrainError(f"drift event {event_id!r}: not partition:offset:detector:feature")
+    partition, offset, detector, feature = match.groups()
+    query = (
+        f"SELECT count() FROM drift_events WHERE input_partition = {int(partition)}"  # noqa: S608
+        f" AND input_offset = {int(offset)} AND detector = {literal(detector)}"
+        f" AND feature = {literal(feature)}"
+    )
+    return scalar(settings, query) > 0
+
+
+def scalar(settings: Settings, query: str) -> int:
+    _, rows = query_rows(settings, query)
+    return int(rows[0][0])
+
+
+def last_window_end_ms(settings: Settings) -> int:
+    """Event time (epoch ms) where the last training run's window ended; 0 before any run."""
+    return scalar(
+        settings,
+        "SELECT toUnixTimestamp64Milli(max(window_end)) FROM retrain_runs"
+        " WHERE trigger IN ('manual', 'drift') AND candidate_version IS NOT NULL",
+    )
+
+
+def frauds_since(settings: Settings, since_ms: int) -> int:
+    """Labelled frauds whose events are dated after ``since_ms`` (epoch ms)."""
+    return scalar(
+        settings,
+        "SELECT uniqExact(event_id) FROM labels WHERE is_fraud"  # noqa: S608
+        f" AND toUnixTimestamp64Milli(event_time) > {int(since_ms)}",
+    )
+
+
+def _pair(champion: str, challenger: str) -> str:
+    return f"model_version = {literal(champion)} AND challenger_version = {literal(challenger)}"
+
+
+def shadow_progress(settings: Settings, champion: str, challenger: str) -> tuple[int, int]:
+    """Predictions of ``champion`` with ``challenger`` in shadow, and the labelled frauds among
+    them."""
+    _, rows = query_rows(
+        settings,
+        "SELECT count(), countIf(event_id IN (SELECT event_id FROM labels WHERE is_fraud))"  # noqa: S608
+        f" FROM predictions WHERE {_pair(champion, challenger)}",
+    )
+    return int(rows[0][0]), int(rows[0][1])
+
+
+@dataclass(frozen=True)
+class ShadowScores:
+    """The labelled events both models scored, oldest first."""
+
+    labels: npt.NDArray[np.float64]
+    champion: npt.NDArray[np.float64]
+    challenger: npt.NDArray[np.float64]
+    event_time: npt.NDArray[np.int64]
+
+
+def shadow_scores(settings: Settings, champion: str, challenger: str) -> ShadowScores:
+    """Both models' scores of the labelled events they scored together, as Arrow."""
+    query = (
+        "SELECT event_id IN (SELECT event_id FROM labels WHERE is_fraud) AS is_fraud,"  # noqa: S608
+        " score, assumeNotNull(challenger_score) AS challenger,"
+        " toUnixTimestamp64Milli(event_time) AS event_time_ms"
+        f" FROM predictions WHERE {_pair(champion, challenger)}"
+        " AND event_id IN (SELECT event_id FROM labels) ORDER BY event_time, event_id"
+    )
+    table = pa.ipc.open_stream(run_query(settings, query, FORMATS["arrow"])).read_all()
+
+    def column(name: str) -> npt.NDArray[np.float64]:
+        values: npt.NDArray[np.float64] = table.column(name).to_numpy().astype(np.float64)
+        return values
+
+    return ShadowScores(
+        column("is_fraud"),
+        column("score"),
+        column("challenger"),
+        table.column("event_time_ms").to_numpy().astype(np.int64),
+    )

@@ -1,0 +1,169 @@
+"""``stream-app retrainer``: drift detections start training runs by a policy, and a passing
+candidate goes through shadow, promotion and watch (:mod:`stream_app.retraining.rollout`).
+
+One consumer reads ``drift-events`` from the offsets its group committed (``assign()``: there is
+one retrainer), one detection at a time. A detection the policy ignores, or that comes too soon,
+is logged and passed over; one that starts a run waits until the sink stored it in
+``drift_events``, then ``stream-app retrain --drift-event ID`` runs as a child process (its nice
+value raised, LightGBM on one thread: never on the scoring path). A run that crashes, hangs past
+``retrainer_run_timeout_s`` or answers nonsense is a ``failed`` row with the reason; the service
+goes on. The detection's offset is committed once its decisions are recorded; on stop, a run in
+flight is ended and its detection is read again at the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import mode
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from stream_app.codecs.factory import schema_registry, topic_codec
+from stream_app.errors import CodecError
+from stream_app.kafka.config import consumer_config
+from stream_app.kafka.topics import check_topics
+from stream_app.processes import settings_env
+from stream_app.retraining.job import CHALLENGER_SET, Trigger, failed
+from stream_app.retraining.policy import Policy
+from stream_app.retraining.queries import (
+    drift_event_id,
+    drift_event_stored,
+    frauds_since,
+    last_window_end_ms,
+)
+from stream_app.retraining.rollout import follow
+from stream_app.settings import Settings
+from stream_app.thread_service import ThreadService, execute
+
+log = logging.getLogger(__name__)
+
+
+class RetrainerLoop:
+    """The retrainer's blocking loop (a :class:`~stream_app.thread_service.BlockingLoop`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._topic = settings.topics.drift_events
+        check_topics(settings, (self._topic, settings.topics.retrain_runs))
+        self._codec = topic_codec(settings, schema_registry(settings), "drift_events")
+        self._policy = Policy.from_settings(settings)
+        self._consumer = Consumer(consumer_config(settings, settings.retrainer_group))
+        self._stopping = threading.Event()
+        self._child: subprocess.Popen[str] | None = None
+        self.decisions: list[str] = []
+        """every decision taken, in order (runs and rollout steps)"""
+
+    def run(self) -> None:
+        self._consumer.assign(self._assignment())
+        try:
+            while not self._stopping.is_set():
+                for message in self._consumer.consume(100, 0.5):
+                    if not self._decide(message):
+                        return
+                    self._consumer.commit(
+                        offsets=[TopicPartition(self._topic, message.partition() or 0,
+                                                (message.offset() or 0) + 1)],
+                        asynchronous=False,
+                    )  # fmt: skip
+        finally:
+            self._consumer.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        child = self._child
+        if child is not None and child.poll() is None:
+            child.terminate()
+
+    def _assignment(self) -> list[TopicPartition]:
+        metadata = self._consumer.list_topics(self._topic, timeout=10).topics[self._topic]
+        partitions = [TopicPartition(self._topic, p) for p in metadata.partitions]
+        committed = self._consumer.committed(partitions, timeout=10)
+        return [
+            TopicPartition(
+                self._topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            )
+            for tp in committed
+        ]
+
+    def _decide(self, message: Message) -> bool:
+        """Decide on one detection; False when stopped before its decisions were recorded."""
+        if message.error() is not None:
+            log.warning("consume: %s", message.error())
+            return True
+        try:
+            detection = self._codec.decode(message.value() or b"")
+        except CodecError as exc:
+            log.warning("drift-events@%s passed over: %s", message.offset(), exc)
+            return True
+        event_id = drift_event_id(detection)
+        why_not = self._policy.ignored(detection)
+        if why_not is None:
+            since = last_window_end_ms(self._settings)
+            why_not = self._policy.not_yet(
+                detection["event_time"], since, frauds_since(self._settings, since)
+            )
+        if why_not is not None:
+            log.info("detection %s starts no run: %s", event_id, why_not)
+            return True
+        run = self._train(Trigger("drift", event_id))
+        if run is None:
+            return False
+        self.decisions.append(run["decision"])
+        log.info("run for %s: %s (%s)", event_id, run["decision"], run["reason"])
+        if run["decision"] == CHALLENGER_SET:
+            for decision in follow(self._settings, run, self._stopping):
+                self.decisions.append(decision)
+        return not self._stopping.is_set()
+
+    def _train(self, trigger: Trigger) -> dict[str, Any] | None:
+        """The record of a training run in a child process, or of its failure; None when
+        stopped."""
+        settings, started = self._settings, time.perf_counter()
+        deadline = time.monotonic() + settings.retrainer_stored_timeout_s
+        while not drift_event_stored(settings, trigger.drift_event):
+            if time.monotonic() > deadline:
+                reason = f"not in drift_events after {settings.retrainer_stored_timeout_s} s"
+                return failed(settings, trigger, reason, started)
+            if self._stopping.wait(1.0):
+                return None
+        command = [sys.executable, "-m", "stream_app", "retrain", "--json",
+                   "--drift-event", trigger.drift_event]  # fmt: skip
+        self._child = subprocess.Popen(  # noqa: S603  # our own interpreter and module
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **settings_env(settings)},
+        )
+        try:
+            out, err = self._child.communicate(timeout=settings.retrainer_run_timeout_s)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.communicate()
+            reason = f"still running after {settings.retrainer_run_timeout_s} s: killed"
+            return failed(settings, trigger, reason, started)
+        if self._stopping.is_set():
+            return None
+        code = self._child.returncode
+        try:
+            record: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+            if code in (0, 1) and {"decision", "reason"} <= set(record):
+                return record
+        except (IndexError, ValueError, TypeError):
+            pass
+        tail = " | ".join(line for line in err.strip().splitlines()[-3:])[-500:]
+        return failed(settings, trigger, f"exit code {code}: {tail or 'no output'}", started)
+
+
+def run_retrainer(settings: Settings) -> None:
+    """Decide on drift detections until SIGTERM or SIGINT."""
+    loop = RetrainerLoop(settings)
+    service = ThreadService(loop, "retrainer")
+    execute(mode.Worker(service, override_logging=False), service)
