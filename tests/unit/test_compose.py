@@ -298,7 +298,7 @@ def broker_properties(kafka: Service) -> dict[str, str]:
     """The ``server.properties`` the secured broker's start script writes."""
     script = kafka["command"][2]
     body = script.split("cat > /tmp/server.properties <<EOF\n", 1)[1].split("\nEOF\n", 1)[0]
-    return dict(line.split("=", 1) for line in body.splitlines())
+    return dict(line.split("=", 1) for line in body.splitlines() if not line.startswith("#"))
 
 
 def test_secure_override_keeps_no_secret_in_the_file() -> None:
