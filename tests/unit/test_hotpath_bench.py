@@ -33,3 +33,4 @@ def test_every_stage_is_timed_in_cpu_and_the_process_total_covers_them(
     assert all(value > 0 for value in stages.values())
     # the scoring thread's CPU is part of the process's
     assert figures["total"] >= sum(stages.values())
+    assert figures["other_threads"] == pytest.approx(figures["total"] - sum(stages.values()))
