@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.fit import BoosterConfig, fit_and_register, training_features
+from models.fit import NUM_LEAVES, BoosterConfig, fit_and_register, training_features
 from models.registry import CHAMPION, ModelMetadata, ModelStore
 from stream_app.devtools.generator import TransactionGenerator
 
@@ -22,7 +22,7 @@ class TrainingConfig:
     seed: int = 1
     fraud_rate: float = 0.01
     num_trees: int = 200
-    num_leaves: int = 31
+    num_leaves: int = NUM_LEAVES
     holdout_fraction: float = 0.2
     time_scale: float = 600.0  # ~33 h of event time for 200k events: days and nights
 

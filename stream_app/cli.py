@@ -513,6 +513,29 @@ def bench_online_tap(
     tap_command(options, json_path, bench_console())
 
 
+@bench_app.command("hotpath")
+def bench_hotpath(
+    model_dir: Annotated[
+        list[Path] | None,
+        typer.Option(help="A model registry whose champion scores (repeat to compare several)."),
+    ] = None,
+    events: Annotated[int, typer.Option(min=1000, help="Synthetic events per run.")] = 30_000,
+    batch: Annotated[
+        list[int] | None, typer.Option(min=1, help="Batch sizes (repeat; default 50, 500, 5000).")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
+    ] = None,
+) -> None:
+    """The worker's CPU per event by stage at several batch sizes, in process, without Kafka."""
+    from stream_app.devtools.bench.hotpath import hotpath_command
+    from stream_app.devtools.bench.render import bench_console
+
+    settings = Settings()
+    dirs = model_dir or [settings.model_dir]
+    hotpath_command(settings, dirs, events, batch or [50, 500, 5000], json_path, bench_console())
+
+
 @bench_app.command("calibrate-drift")
 def bench_calibrate_drift(
     target: Annotated[

@@ -24,7 +24,7 @@ def train(
     events: Annotated[int, typer.Option(min=1000, help="Synthetic events to train on.")] = 200_000,
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 1,
     trees: Annotated[int, typer.Option(min=1, help="Boosting rounds.")] = 200,
-    leaves: Annotated[int, typer.Option(min=2, help="Leaves per tree.")] = 31,
+    leaves: Annotated[int, typer.Option(min=2, help="Leaves per tree.")] = 15,
     promote: Annotated[
         bool, typer.Option(help="Make it champion in the registry (no workers told).")
     ] = True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
+from collections.abc import Callable
 
 #: upper bounds of a stage's duration histogram, seconds
 STAGE_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -46,15 +47,17 @@ class StageTimes:
     (['decode', 'predict'], 2)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        """``clock``: wall time by default; ``time.thread_time`` counts the thread's CPU only."""
         self.laps: dict[str, Distribution] = {}
-        self._last = time.perf_counter()
+        self._clock = clock
+        self._last = clock()
 
     def start(self) -> None:
-        self._last = time.perf_counter()
+        self._last = self._clock()
 
     def lap(self, stage: str) -> None:
-        now = time.perf_counter()
+        now = self._clock()
         elapsed = now - self._last
         laps = self.laps.get(stage)
         if laps is None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from confluent_kafka import Consumer
 
 from models.loader import ModelLoader
-from models.registry import FileModelStore
+from models.registry import FileModelStore, ModelStore
 from stream_app.alerts import RuleSet
 from stream_app.codecs.factory import (
     schema_registry,
@@ -59,6 +59,19 @@ def build_pipeline(settings: Settings, registry: SchemaRegistry) -> ScoringPipel
     )
 
 
+def drift_observer(
+    settings: Settings, registry: SchemaRegistry, models: ModelStore, pipeline: ScoringPipeline
+) -> DriftObserver:
+    """The label-free drift monitors over ``pipeline``'s scored batches."""
+    return DriftObserver(
+        models,
+        pipeline.store,
+        topic_codec(settings, registry, "drift_events"),
+        settings.topics.drift_events,
+        settings.worker_id,
+    )
+
+
 def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> ScoringLoop:
     """A loop ready to run: the registry's models loaded, the control topic not yet replayed;
     ``observers`` see each scored batch."""
@@ -68,14 +81,7 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
     loader = ModelLoader(model_store, settings.model_check_timeout_s)
     pipeline = build_pipeline(settings, registry)
     if settings.drift_monitoring:
-        drift = DriftObserver(
-            model_store,
-            pipeline.store,
-            topic_codec(settings, registry, "drift_events"),
-            settings.topics.drift_events,
-            settings.worker_id,
-        )
-        observers = [*observers, drift]
+        observers = [*observers, drift_observer(settings, registry, model_store, pipeline)]
     if settings.online_features:
         tap = FeatureTap(
             topic_codec(settings, registry, "scored_features"), settings.topics.scored_features

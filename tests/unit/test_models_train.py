@@ -65,3 +65,18 @@ def test_gain_shares_follow_the_booster_and_add_up_to_one(
     assert shares.shape == (len(FEATURE_NAMES),)
     assert shares.sum() == pytest.approx(1.0)
     assert np.allclose(shares * gains.sum(), gains)
+
+
+def test_the_default_model_keeps_its_trees_small(
+    trained_store: tuple[FileModelStore, ModelMetadata],
+) -> None:
+    """15 leaves per tree at most (docs/benchmarks.md, "Where the worker's time goes"): LightGBM's
+    31 grew trees of depth 18 on this data, for no better held-out quality and several times the
+    TreeSHAP cost of an alert's contributions."""
+    store, metadata = trained_store
+    text = store.load_text(metadata.version)
+    leaves = [
+        int(line.split("=", 1)[1]) for line in text.splitlines() if line.startswith("num_leaves=")
+    ]
+    assert len(leaves) == metadata.num_trees
+    assert max(leaves) == 15
