@@ -329,10 +329,11 @@ def secured_services() -> dict[str, Service]:
 
 
 def broker_properties(kafka: Service) -> dict[str, str]:
-    """The ``server.properties`` the secured broker's start script writes."""
+    """The ``server.properties`` the secured broker's start script writes (comments skipped)."""
     script = kafka["command"][2]
     body = script.split("cat > /tmp/server.properties <<EOF\n", 1)[1].split("\nEOF\n", 1)[0]
-    return dict(line.split("=", 1) for line in body.splitlines())
+    lines = [line for line in body.splitlines() if not line.lstrip().startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
 
 
 def test_secure_override_keeps_no_secret_in_the_file() -> None:
