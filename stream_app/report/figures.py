@@ -109,8 +109,8 @@ def scores(warehouse: Warehouse) -> go.Figure | None:
 
 
 def quality(warehouse: Warehouse) -> go.Figure | None:
-    rows = warehouse.quality
-    if not rows.rows:
+    rows, estimated = warehouse.quality, warehouse.estimated
+    if not rows.rows and not estimated.rows:
         return None
     figure = make_subplots(rows=1, cols=1)
     for version, group in rows.groups("model_version").items():
@@ -122,9 +122,31 @@ def quality(warehouse: Warehouse) -> go.Figure | None:
                     mode="lines+markers", line={"dash": dash},
                 )
             )  # fmt: skip
+    _estimates(figure, estimated)
     _mark(figure, drift_by_event_time(warehouse))
     figure.update_layout(xaxis_title="event time, hourly windows (UTC)", yaxis_range=[0, 1.05])
     return figure
+
+
+def _estimates(figure: go.Figure, rows: Rows) -> None:
+    """Per version, the estimated ROC AUC inside its interval, drawn as a band (a single window's
+    band is a segment: its edge is drawn too)."""
+    for version, group in rows.groups("model_version").items():
+        times, name = group.column("window_start"), f"estimated roc_auc · model {version}"
+        band = [*group.column("roc_auc_high"), *reversed(group.column("roc_auc_low"))]
+        figure.add_trace(
+            go.Scatter(
+                x=[*times, *reversed(times)], y=band, fill="toself", mode="lines",
+                fillcolor="rgba(23, 190, 207, 0.2)", line={"color": "#17becf", "width": 1},
+                name=f"interval of the {name}", legendgroup=name, hoverinfo="skip",
+            )
+        )  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=times, y=group.column("estimated_roc_auc"), name=name, legendgroup=name,
+                mode="lines+markers", line={"color": "#17becf", "dash": "dashdot"},
+            )
+        )  # fmt: skip
 
 
 def alerts(warehouse: Warehouse) -> go.Figure | None:
@@ -164,11 +186,20 @@ def dead_letters(warehouse: Warehouse) -> go.Figure | None:
     return figure
 
 
-def quality_note(rows: Rows) -> str:
-    """What the quality plot shows, and what it does not (yet)."""
+def quality_note(warehouse: Warehouse) -> str:
+    """What the quality plot shows, and how to add the estimate when none is stored."""
+    rows = warehouse.quality
     labelled = sum(int(n) for n in rows.column("labelled")) if rows.rows else 0
-    return (
+    realised = (
         f"Realised precision, recall and ROC AUC per model version and event-time hour, over "
-        f"{labelled:,} labelled predictions (quality_hourly). The label-free estimate is not in "
-        "the warehouse, so it is not drawn."
+        f"{labelled:,} labelled predictions (quality_hourly)."
+    )
+    if warehouse.estimated.rows:
+        return (
+            f"{realised} Beside them, the label-free estimate of ROC AUC from the scores alone "
+            "and its interval as a band (quality_estimated, written by `stream-app estimate`)."
+        )
+    return (
+        f"{realised} No label-free estimate is stored: run `stream-app estimate` to draw the "
+        "estimated ROC AUC and its interval beside the realised figures."
     )

@@ -89,7 +89,7 @@ def _summary(warehouse: Warehouse) -> str:
 
 def _section(plot: Plot, warehouse: Warehouse) -> str:
     figure = plot.draw(warehouse)
-    note = plot.note or figures.quality_note(warehouse.quality)
+    note = plot.note or figures.quality_note(warehouse)
     shown = (
         f'<p class="empty">{escape(plot.empty)}</p>'
         if figure is None

@@ -76,6 +76,10 @@ FROM (
 QUALITY = """SELECT model_version, window_start, labelled, precision, recall, roc_auc
 FROM quality_hourly WHERE labelled > 0 ORDER BY model_version, window_start"""
 
+#: the label-free estimate of ROC AUC and its interval (`stream-app estimate`), hourly as QUALITY
+ESTIMATED = """SELECT model_version, window_start, estimated_roc_auc, roc_auc_low, roc_auc_high
+FROM quality_estimated WHERE window = 'hour' ORDER BY model_version, window_start"""
+
 DRIFT = """SELECT detected_time, event_time, signal, feature, detector, model_version
 FROM drift_events ORDER BY detected_time"""
 
@@ -105,6 +109,7 @@ class Warehouse:
     throughput: Rows
     scores: Rows
     quality: Rows
+    estimated: Rows
     drift: Rows
     retrains: Rows
     swaps: Rows
@@ -139,6 +144,7 @@ def read_warehouse(settings: Settings) -> Warehouse:
         throughput=_rows(settings, THROUGHPUT.format(step=step_seconds(totals.span_s))),
         scores=_rows(settings, SCORES.format(bins=SCORE_BINS)),
         quality=_rows(settings, QUALITY),
+        estimated=_rows(settings, ESTIMATED),
         drift=_rows(settings, DRIFT),
         retrains=_rows(settings, RETRAINS),
         swaps=_rows(settings, SWAPS),

@@ -88,6 +88,7 @@ class IngestStats:
     stored: dict[str, int] = field(default_factory=dict)
     undecodable: int = 0
     rejected: dict[str, int] = field(default_factory=dict)  # rows parked, by topic
+    labels_by_source: dict[str, int] = field(default_factory=dict)  # label rows stored
     failed_inserts: int = 0  # flushes the warehouse could not take (retried)
     unwritable_since: float | None = None  # epoch seconds of the first failure of a run of them
     registry_unavailable_since: float | None = None  # records wait for the Schema Registry
@@ -104,6 +105,7 @@ class IngestStats:
             "stored": self.stored,
             "undecodable": self.undecodable,
             "rejected": self.rejected,
+            "labels_by_source": self.labels_by_source,
             "failed_inserts": self.failed_inserts,
             "unwritable_since": self.unwritable_since,
             "registry_unavailable_since": self.registry_unavailable_since,
@@ -118,7 +120,12 @@ class WarehouseIngest:
     """Batches records into sinks; commit order is always: sinks flushed → offsets committed."""
 
     def __init__(
-        self, consumer: Consumer, routes: list[Route], batch_rows: int, flush_interval_s: float
+        self,
+        consumer: Consumer,
+        routes: list[Route],
+        batch_rows: int,
+        flush_interval_s: float,
+        stats: IngestStats | None = None,
     ) -> None:
         self._consumer = consumer
         self._routes = {route.topic: route for route in routes}
@@ -130,7 +137,7 @@ class WarehouseIngest:
         self._registry = Outage()  # the Schema Registry silent: records held unmapped, retried
         self._unmapped: list[Message] = []
         self._stopping = threading.Event()
-        self.stats = IngestStats()
+        self.stats = stats or IngestStats()
 
     def stop(self) -> None:
         self._stopping.set()

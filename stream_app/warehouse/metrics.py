@@ -34,6 +34,10 @@ def families(stats: IngestStats) -> Iterator[Metric]:
         "topic",
         stats.rejected,
     )
+    yield labelled_counter(
+        f"{PREFIX}_labels", "label rows written, by label source", "source",
+        stats.labels_by_source,
+    )  # fmt: skip
     yield labelled_gauge(
         f"{PREFIX}_lag",
         "records past the sink's position, by partition (broker watermarks)",

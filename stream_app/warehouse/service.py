@@ -27,7 +27,7 @@ from stream_app.thread_service import ThreadService, execute
 from stream_app.warehouse.client import connect, redact
 from stream_app.warehouse.endpoint import QueryEndpoint
 from stream_app.warehouse.health import SinkHealth, not_ready_reasons
-from stream_app.warehouse.ingest import Route, WarehouseIngest
+from stream_app.warehouse.ingest import IngestStats, Route, WarehouseIngest
 from stream_app.warehouse.metrics import ingest_metrics
 from stream_app.warehouse.rows import avro_rows, control_rows, event_rows
 from stream_app.warehouse.schema import BY_VIEW, create_statements
@@ -45,17 +45,21 @@ def build_ingest(settings: Settings) -> WarehouseIngest:
     database, ttl_days = settings.warehouse_database, settings.retention_days
     for statement in create_statements(database, ttl_days, settings.quality_top_k):
         client.command(statement)
-    routes = topic_routes(settings, schema_registry(settings), client)
+    stats = IngestStats()
+    routes = topic_routes(settings, schema_registry(settings), client, stats)
     consumer = Consumer(bulk_consumer_config(settings, settings.sink_group))
     return WarehouseIngest(
-        consumer, routes, settings.sink_batch_rows, settings.sink_flush_interval_ms / 1000
+        consumer, routes, settings.sink_batch_rows, settings.sink_flush_interval_ms / 1000, stats
     )
 
 
-def topic_routes(settings: Settings, registry: SchemaRegistry, client: Client) -> list[Route]:
+def topic_routes(
+    settings: Settings, registry: SchemaRegistry, client: Client, stats: IngestStats
+) -> list[Route]:
     """One route per stored topic of the catalogue, into its table: the Avro fields are the
     columns, except for the transactions (decoded and checked as the workers do) and the control
-    statuses (heartbeats are not stored)."""
+    statuses (heartbeats are not stored). The labels written are counted by source in
+    ``stats``."""
     routes = []
     for spec, table_name in catalogue.STORED.items():
         table = BY_VIEW[table_name]
@@ -69,7 +73,8 @@ def topic_routes(settings: Settings, registry: SchemaRegistry, client: Client) -
             to_row = avro_rows(
                 topic_codec(settings, registry, spec.field), table, spec is catalogue.LABELS
             )
-        sink = ClickHouseSink(client, settings.warehouse_database, table)
+        counted = ("label_source", stats.labels_by_source) if spec is catalogue.LABELS else None
+        sink = ClickHouseSink(client, settings.warehouse_database, table, counted)
         routes.append(Route(spec.name(settings.topics), to_row, sink))
     return routes
 

@@ -50,12 +50,13 @@ def expand(sql: str, start_s: int, end_s: int, interval_s: int = INTERVAL_S) -> 
 
 
 def dashboard_queries() -> dict[str, str]:
-    """Every query of the dashboard by panel or annotation name."""
+    """Every query of the dashboard by panel or annotation name (a panel's first query by its
+    title, a further one by its title and refId)."""
     dashboard: dict[str, Any] = json.loads(DASHBOARD.read_text())
     queries = {
-        panel["title"]: target["rawSql"]
+        panel["title"] if at == 0 else f"{panel['title']} · {target['refId']}": target["rawSql"]
         for panel in dashboard["panels"]
-        for target in panel["targets"]
+        for at, target in enumerate(panel["targets"])
     }
     for annotation in dashboard["annotations"]["list"]:
         if "target" in annotation:

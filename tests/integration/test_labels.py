@@ -14,6 +14,8 @@ from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
 from stream_app.timing import now_ms
+from stream_app.warehouse.ingest import WarehouseIngest
+from stream_app.warehouse.metrics import ingest_metrics
 from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import count, wait_for
 
@@ -47,6 +49,22 @@ def stored(settings: Settings, raw_rows: int) -> list[list[Any]]:
     return query_rows(settings, query)[1]
 
 
+def labels_counted(ingest: WarehouseIngest, expected: int) -> dict[str, float]:
+    """``stream_app_sink_labels_total`` by source, as a scrape reads it, once it adds up to
+    ``expected`` (the counter moves right after the insert)."""
+
+    def counted() -> dict[str, float]:
+        return {
+            sample.labels["source"]: sample.value
+            for family in ingest_metrics(ingest.stats).collect()
+            for sample in family.samples
+            if sample.name == "stream_app_sink_labels_total"
+        }
+
+    wait_for(lambda: sum(counted().values()) >= expected, 30, f"{expected} labels counted")
+    return counted()
+
+
 def test_a_label_sent_twice_or_late_changes_nothing_already_stored(make_settings, running_sink):
     settings = make_settings()
 
@@ -65,9 +83,11 @@ def test_a_label_sent_twice_or_late_changes_nothing_already_stored(make_settings
         ["e1", "chargeback", True, T0 + 10 * DAY_MS],
         ["e2", "chargeback", False, T0 + 40 * DAY_MS],
     ]
-    with running_sink(settings):
+    with running_sink(settings) as sink:
         send(settings, first)
         assert stored(settings, len(first)) == expected
+        # every record stored counts, by its source (the view keeps the first per source)
+        assert labels_counted(sink.loop, len(first)) == {"chargeback": 4, "alert_feedback": 1}
         late = [
             label("e1", False, "chargeback", 5),  # arrives after, claims an earlier label time
             label("e2", True, "chargeback", 1),
@@ -75,6 +95,8 @@ def test_a_label_sent_twice_or_late_changes_nothing_already_stored(make_settings
         ]
         send(settings, late)
         assert stored(settings, len(first) + len(late)) == expected
+        counted = labels_counted(sink.loop, len(first) + len(late))
+        assert counted == {"chargeback": 6, "alert_feedback": 2}
 
 
 def test_produced_chargeback_labels_land_once_per_labelled_event(

@@ -17,6 +17,7 @@ from models.registry import FileModelStore
 from stream_app.control import promotion
 from stream_app.control.commands import CommandKind
 from stream_app.devtools.produce import ProduceOptions, produce
+from stream_app.estimating.job import estimate
 from stream_app.processes import settings_env
 from stream_app.report.page import PLOTS
 from tests.integration.conftest import count, serving_sink, wait_for, wait_until_stored
@@ -34,12 +35,14 @@ CHROMIUM_FLAGS = (
 
 class PlotsInDom(HTMLParser):
     """Per plot ``<div id="plot-...">``: whether an ``svg.main-svg`` holding at least one drawn
-    trace (``g.trace``) is inside it; and the text of the page."""
+    trace (``g.trace``) is inside it and the legend entries it drew; and the text of the page."""
 
     def __init__(self) -> None:
         super().__init__()
         self.plots: dict[str, set[str]] = {}
+        self.legends: dict[str, list[str]] = {}
         self.text: list[str] = []
+        self._legend_text: str | None = None  # the plot whose legend entry is open
         self._open: list[str | None] = []  # per open tag: the plot it opens, if any
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -51,6 +54,7 @@ class PlotsInDom(HTMLParser):
         inside = next((plot for plot in reversed(self._open) if plot), None)
         if inside:
             self.plots[inside].update(c for c in classes if c in ("main-svg", "trace"))
+            self._legend_text = inside if "legendtext" in classes else None
         if tag not in ("br", "img", "input", "meta", "link", "path", "rect", "line", "circle"):
             self._open.append(opens)
 
@@ -60,6 +64,9 @@ class PlotsInDom(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
+        if self._legend_text:
+            self.legends.setdefault(self._legend_text, []).append(data)
+            self._legend_text = None
 
 
 def rendered_dom(page: Path, tmp_path: Path) -> str:
@@ -83,7 +90,11 @@ def write_report(settings, out: Path) -> subprocess.CompletedProcess[bytes]:
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no Chromium: `make test` installs it")
 def test_report_renders_every_plot_in_chromium(make_settings, running_worker, tmp_path):
-    settings = make_settings(warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}")
+    # the run spans about 3 minutes of event time: calibrate the estimate on its first 72 s
+    settings = make_settings(
+        warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}", estimate_reference_hours=0.02,
+        estimate_min_reference_frauds=5,
+    )  # fmt: skip
     with serving_sink(settings, tmp_path) as (_, settings):
         # an empty warehouse: a page that says so, no plot, no traceback
         empty = write_report(settings, tmp_path / "empty.html")
@@ -105,7 +116,16 @@ def test_report_renders_every_plot_in_chromium(make_settings, running_worker, tm
                               "status = 'applied'") > 0,
                 60, "the promotion acknowledged and stored",
             )  # fmt: skip
-        wait_for(lambda: count(settings, "SELECT count() FROM labels") > 0, 60, "labels stored")
+        wait_for(
+            lambda: count(settings, "SELECT count() FROM labels_raw") == report.labels, 60,
+            "labels stored",
+        )  # fmt: skip
+        estimates = estimate(settings)
+        assert estimates, "no window estimated"
+        wait_for(
+            lambda: count(settings, "SELECT count() FROM quality_estimates") == len(estimates),
+            60, "estimates stored",
+        )  # fmt: skip
         written = write_report(settings, tmp_path / "report.html")
     assert written.returncode == 0, written.stderr.decode()
     page = tmp_path / "report.html"
@@ -120,3 +140,7 @@ def test_report_renders_every_plot_in_chromium(make_settings, running_worker, tm
         assert found == {"main-svg", "trace"}, f"{plot} not rendered: {found}"
     text = " ".join(dom.text)
     assert "model change" in text  # the promotion marked on the time axis
+    # the estimate drawn beside the realised figures, its band too
+    drawn = dom.legends["plot-quality"]
+    assert any(name.startswith("estimated roc_auc · model ") for name in drawn), drawn
+    assert any(name.startswith("interval of the estimated roc_auc") for name in drawn), drawn

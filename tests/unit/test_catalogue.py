@@ -15,6 +15,7 @@ from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.kafka.topics import sink_topics, wanted_topics, worker_topics
 from stream_app.settings import Settings, Topics
 from stream_app.timing import now_ms
+from stream_app.warehouse.ingest import IngestStats
 from stream_app.warehouse.schema import BY_VIEW, REJECTED_ROWS, create_statements
 from stream_app.warehouse.service import topic_routes
 from stream_app.warehouse.sink import ClickHouseSink
@@ -141,7 +142,8 @@ def test_a_record_of_every_stored_topic_reaches_its_table(
     for statement in create_statements(database):
         chdb_client.command(statement)
     registry = schema_registry(settings)
-    routes = {route.topic: route for route in topic_routes(settings, registry, chdb_client)}
+    stats = IngestStats()
+    routes = {r.topic: r for r in topic_routes(settings, registry, chdb_client, stats)}
     assert list(routes) == list(sink_topics(settings))
     for spec, view in STORED.items():
         route = routes[spec.name(settings.topics)]
@@ -157,3 +159,6 @@ def test_a_record_of_every_stored_topic_reaches_its_table(
         assert route.sink.flush() == 1
         query = f"SELECT count() FROM {database}.{view}"  # noqa: S608  # the test's own names
         assert chdb_client.command(query) == 1, view
+    # the one label written counted by its source, and nothing else counted
+    label = sample(fields("labels")["label_source"])
+    assert stats.labels_by_source == {str(label): 1}

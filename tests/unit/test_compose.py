@@ -144,6 +144,7 @@ def test_expected_services_exist(services: dict[str, Service]) -> None:
     assert len(workers) >= 2, commands
     assert commands["sink"] == ["sink"]
     assert commands["producer"] == ["produce"]
+    assert commands["learner"] == ["learner"]
     assert commands["init"] == ["topics", "models train"]
     assert services["kafka"]["image"].startswith("apache/kafka")
     assert services["clickhouse"]["image"].startswith("clickhouse/clickhouse-server")
@@ -244,6 +245,39 @@ def test_published_ports_match_the_settings(
     assert len(set(host_ports)) == len(host_ports) >= 2, host_ports
 
 
+#: the long-running commands and the setting of the port their web server (with /readyz) uses
+WEB_PORT = {"worker": "worker_web_port", "sink": "sql_port", "learner": "online_web_port"}
+
+
+def test_long_running_services_are_checked_for_readiness(
+    services: dict[str, Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked = []
+    for name, service in stream_app_services(services).items():
+        commands = [subcommand(a) for a in invocations(service)]
+        if len(commands) != 1 or commands[0] not in WEB_PORT:
+            continue
+        port = getattr(settings_of(service, monkeypatch), WEB_PORT[commands[0]])
+        test = " ".join(service["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{port}/readyz" in test, f"{name}: {test}"
+        assert service["restart"] == "unless-stopped", name
+        checked.append(commands[0])
+    assert set(checked) == set(WEB_PORT), checked
+
+
+def test_the_learner_is_fed_and_reachable(
+    services: dict[str, Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    learner = settings_of(services["learner"], monkeypatch)
+    assert learner.sql_host == "0.0.0.0", "the web server must be reachable"  # noqa: S104
+    assert published(services["learner"]).get(learner.online_web_port) == Settings().online_web_port
+    mounts = {str(v).split(":")[1] for v in services["learner"]["volumes"]}
+    assert str(learner.online_state_dir) in mounts, "the checkpoint must outlive the container"
+    for name, service in stream_app_services(services).items():
+        if [subcommand(a) for a in invocations(service)] == ["worker"]:
+            assert settings_of(service, monkeypatch).online_features, f"{name} feeds no learner"
+
+
 def test_startup_order(services: dict[str, Service]) -> None:
     for name, service in services.items():
         depends = service.get("depends_on") or {}
@@ -295,7 +329,7 @@ def secured_services() -> dict[str, Service]:
 
 
 def broker_properties(kafka: Service) -> dict[str, str]:
-    """The ``server.properties`` the secured broker's start script writes."""
+    """The ``server.properties`` the secured broker's start script writes (comments skipped)."""
     script = kafka["command"][2]
     body = script.split("cat > /tmp/server.properties <<EOF\n", 1)[1].split("\nEOF\n", 1)[0]
     return dict(line.split("=", 1) for line in body.splitlines() if not line.startswith("#"))
@@ -329,7 +363,7 @@ def test_every_secured_client_uses_the_user_and_certificate_the_broker_has(
     volume, made_in = certs[0].split(":")[:2]
     assert f"-file {made_in}/ca.pem" in services["kafka-certs"]["command"][2]
     clients = stream_app_services(services)
-    assert set(clients) == {"init", "sink", "worker-1", "worker-2", "producer"}
+    assert set(clients) == {"init", "sink", "worker-1", "worker-2", "learner", "producer"}
     for name, service in clients.items():
         built = settings_of(service, monkeypatch)
         assert built.kafka_security_protocol == "SASL_SSL", name
