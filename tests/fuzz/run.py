@@ -3,15 +3,17 @@
     python -m tests.fuzz.run record --runs 1000000 [--work .stream_app/fuzz]
 
 The seeds (``seeds.py``) are written to ``<work>/<target>/corpus`` and the corpus grows there; an
-input that breaks the target's promise (an exception, a hang past ``--timeout`` s, memory past
-2 GiB) stops the run with exit code 1 and is saved as ``<work>/<target>/crash-*``: fix the cause,
-then keep the input in ``tests/fuzz/regressions/<target>/`` (the suite replays it).
+input that breaks the target's promise (an exception, a hang past ``--timeout`` s, memory
+2 GiB above its start) stops the run with exit code 1 and is saved as
+``<work>/<target>/crash-*``: fix the cause, then keep the input in
+``tests/fuzz/regressions/<target>/`` (the suite replays it).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import resource
 import sys
 from pathlib import Path
 
@@ -20,6 +22,14 @@ import atheris
 with atheris.instrument_imports(include=["stream_app", "models"]):
     from tests.fuzz.seeds import seeds
     from tests.fuzz.targets import TARGETS, kit
+
+
+def rss_limit_mb(allowed: int = 2048) -> int:
+    """``allowed`` MB above this process's peak at start. libFuzzer compares the peak RSS
+    (``ru_maxrss``) with its limit, and Linux carries a parent's peak into a child across fork and
+    exec: started from a test process of 3 GB, a run was stopped as out of memory at its first
+    input with its own 0.3 GB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024 + allowed
 
 
 def main() -> None:
@@ -39,7 +49,7 @@ def main() -> None:
         sys.argv[0],
         f"-runs={args.runs}",
         f"-timeout={args.timeout}",
-        "-rss_limit_mb=2048",
+        f"-rss_limit_mb={rss_limit_mb()}",
         "-print_final_stats=1",
         f"-artifact_prefix={work}/",
         str(corpus),
