@@ -80,7 +80,7 @@ class DriftBenchOptions:
     #: events the online classifier learns from before the detectors see its errors
     warmup: int = 2_000
     #: events of each generated stream (its drift point halfway) and of the champion's training
-    generated_events: int = 40_000
+    generated_events: int = 20_000
     champion_events: int = 50_000
 
     @classmethod
