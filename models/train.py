@@ -25,6 +25,8 @@ class TrainingConfig:
     num_leaves: int = NUM_LEAVES
     holdout_fraction: float = 0.2
     time_scale: float = 600.0  # ~33 h of event time for 200k events: days and nights
+    #: event time of the first event (default: the UTC midnight before yesterday's clock)
+    start_ms: int | None = None
 
 
 def train_model(
@@ -41,7 +43,10 @@ def train_model(
     generated = list(
         itertools.islice(
             TransactionGenerator(
-                seed=config.seed, fraud_rate=config.fraud_rate, time_scale=config.time_scale
+                seed=config.seed,
+                fraud_rate=config.fraud_rate,
+                time_scale=config.time_scale,
+                start_ms=config.start_ms,
             ),
             config.events,
         )

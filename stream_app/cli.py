@@ -419,12 +419,17 @@ def bench_drift(
         Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Fewer seeds and events.")] = False,
+    only: Annotated[
+        str, typer.Option(help="Run only the scenarios whose name contains this, e.g. generator.")
+    ] = "",
 ) -> None:
     """Drift monitors: detection delay, missed drifts and false alarms on synthetic streams."""
+    from dataclasses import replace
+
     from stream_app.devtools.bench.drift import DriftBenchOptions, drift_command
     from stream_app.devtools.bench.render import bench_console
 
-    options = DriftBenchOptions.quick() if quick else DriftBenchOptions()
+    options = replace(DriftBenchOptions.quick() if quick else DriftBenchOptions(), only=only)
     drift_command(options, json_path, bench_console())
 
 

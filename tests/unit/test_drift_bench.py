@@ -22,6 +22,10 @@ SCENARIOS = {
     ("sea gradual", "error"),
     ("covariate shift", "score"),
     ("covariate shift", "feature"),
+    ("generator covariate-shift", "score"),
+    ("generator covariate-shift", "feature"),
+    ("generator pattern-moves", "error"),
+    ("generator new-pattern", "error"),
     ("stationary", "error"),
     ("stationary", "score"),
     ("stationary", "feature"),
@@ -46,7 +50,8 @@ def test_the_quick_drift_bench_writes_every_row_and_beats_the_dummy(tmp_path: Pa
         expected = (
             0
             if row["scenario"] == "stationary"
-            else seeds * (1 if row["scenario"] == "covariate shift" else drifts)
+            else seeds
+            * (1 if "covariate" in row["scenario"] or "generator" in row["scenario"] else drifts)
         )
         assert row["drifts"] == expected
         assert 0 <= row["missed"] <= row["drifts"]
@@ -58,8 +63,10 @@ def test_the_quick_drift_bench_writes_every_row_and_beats_the_dummy(tmp_path: Pa
     assert dummy["error"]["false_alarms_per_100k"] > 10  # the floor alarms all the time
     # ADWIN, Page-Hinkley and PSI beat the floor everywhere; HDDM_A, whose means never forget,
     # is allowed to miss SEA's mild and short-lived rise of the error rate (docs/monitors.md)
+    # (the generator's schedules are measured, not held to the floor: docs/monitors.md)
     failing = report["targets"]["every detector beats the dummy"]["failing"]
-    assert all(f.startswith("sea ") and f.endswith(" / hddm_a") for f in failing), failing
+    synthetic = [f for f in failing if not f.startswith("generator ")]
+    assert all(f.startswith("sea ") and f.endswith(" / hddm_a") for f in synthetic), failing
     assert report["targets"][
         "covariate shift of 0.25 sd found within 2,000 events (score or feature)"
     ]["met"]
