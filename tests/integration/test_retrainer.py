@@ -201,7 +201,7 @@ def test_a_run_that_fails_or_hangs_is_a_row_with_its_reason_and_the_retrainer_go
         assert total(after, "stream_app_retrainer_detections_skipped_total") == 0
         assert total(after, "stream_app_retrainer_run_seconds_count") == 1
         assert after[("stream_app_retrainer_state", (("stream_app_retrainer_state", "idle"),))] == 1
-        assert {"stream_app_retrainer_runs:counter", "stream_app_retrainer_state:stateset",
+        assert {"stream_app_retrainer_runs:counter", "stream_app_retrainer_state:gauge",
                 "stream_app_retrainer_run_seconds:histogram"} <= families  # fmt: skip
         assert answers["/readyz"][0] == 200, answers["/readyz"]
         assert answers["/health"][0] == 200, answers["/health"]
