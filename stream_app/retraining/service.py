@@ -46,7 +46,7 @@ from stream_app.retraining.queries import (
 )
 from stream_app.retraining.rollout import follow
 from stream_app.settings import Settings
-from stream_app.thread_service import ThreadService, execute
+from stream_app.thread_service import ThreadService, execute, not_ready_reasons
 from stream_app.warehouse.sql import unanswered
 
 log = logging.getLogger(__name__)
@@ -189,28 +189,6 @@ class RetrainerLoop:
         return failed(settings, trigger, f"exit code {code}: {tail or 'no output'}", started)
 
 
-def not_ready_reasons(
-    service: ThreadService, broker_error: str | None, sql_error: str | None
-) -> list[str]:
-    """Every reason the retrainer cannot take work (empty: ready).
-
-    >>> class Stopped:
-    ...     running, failure = False, None
-    >>> not_ready_reasons(Stopped(), None, "connection refused")
-    ['retrainer thread not running', "sink's SQL endpoint not answering: connection refused"]
-    """
-    reasons = []
-    if service.failure is not None:
-        reasons.append(f"retrainer thread failed: {type(service.failure).__name__}")
-    elif not service.running:
-        reasons.append("retrainer thread not running")
-    if broker_error is not None:
-        reasons.append(f"broker unreachable: {broker_error}")
-    if sql_error is not None:
-        reasons.append(f"sink's SQL endpoint not answering: {sql_error}")
-    return reasons
-
-
 def run_retrainer(settings: Settings) -> None:
     """Decide on drift detections until SIGTERM or SIGINT, serving ``/health``, ``/healthz``,
     ``/readyz`` and ``/metrics`` on ``retrainer_web_port``."""
@@ -220,8 +198,9 @@ def run_retrainer(settings: Settings) -> None:
 
     def ready() -> list[str]:
         timeout_s = settings.health_broker_timeout_s
-        broker, sql = broker_unreachable(admin, timeout_s), unanswered(settings, timeout_s)
-        return not_ready_reasons(service, broker, sql)
+        problems = {"broker unreachable": broker_unreachable(admin, timeout_s),
+                    "SQL not answering": unanswered(settings, timeout_s)}  # fmt: skip
+        return not_ready_reasons("retrainer", service, problems)
 
     def health() -> dict[str, object]:
         stats = loop.stats
