@@ -194,9 +194,10 @@ def test_a_run_that_fails_or_hangs_is_a_row_with_its_reason_and_the_retrainer_go
             total(before, RUNS) == 0
             and total(before, "stream_app_retrainer_run_seconds_count") == 0
         )
-        assert after[(RUNS, (("decision", "failed"), ("trigger", "drift")))] == count(
-            settings, "SELECT count() FROM retrain_runs WHERE decision = 'failed'"
-        )  # the row the run produced, counted by trigger and decision
+        failed_rows = "SELECT count() FROM retrain_runs WHERE decision = 'failed'"
+        wait_for(lambda: count(settings, failed_rows) == 1, 60, "the run's row")
+        # the row the run produced, counted by trigger and decision
+        assert after[(RUNS, (("decision", "failed"), ("trigger", "drift")))] == 1
         assert total(after, "stream_app_retrainer_detections_read_total") == 1
         assert total(after, "stream_app_retrainer_detections_skipped_total") == 0
         assert total(after, "stream_app_retrainer_run_seconds_count") == 1
