@@ -1,6 +1,7 @@
 """A process's web server (aiohttp, run as a ``mode`` Service): ``GET /health``, ``/healthz``,
 ``/readyz`` and ``/metrics``, for the long-running processes that are not a faust App (the sink,
-the online learner). A subclass adds its own routes (:meth:`HealthWeb.application`)."""
+the online learner, the retrainer). A subclass adds its own routes
+(:meth:`HealthWeb.application`)."""
 
 from __future__ import annotations
 

@@ -51,12 +51,15 @@ def counters_of(prefix: str, source: object, table: Mapping[str, str]) -> Iterat
     return counters(prefix, ((name, getattr(source, name), doc) for name, doc in table.items()))
 
 
-def labelled_counter(name: str, doc: str, label: str, values: Mapping[str, float]) -> Metric:
+def labelled_counter(
+    name: str, doc: str, label: str | list[str], values: Mapping[Any, float]
+) -> Metric:
     """One counter family with a sample per key of ``values`` (a copy is read: writers may add
-    keys from another thread)."""
-    family = CounterMetricFamily(name, doc, labels=[label])
+    keys from another thread); with several labels, each key is a tuple of label values."""
+    labels = [label] if isinstance(label, str) else label
+    family = CounterMetricFamily(name, doc, labels=labels)
     for key, value in dict(values).items():
-        family.add_metric([key], value)
+        family.add_metric([key] if isinstance(label, str) else list(key), value)
     return family
 
 

@@ -312,6 +312,9 @@ class Settings(BaseSettings):
     """a training run (a child process) still going after this is stopped and recorded failed"""
     retrainer_stored_timeout_s: float = Field(default=120.0, gt=0)
     """how long a detection may take to reach `drift_events` before the run is recorded failed"""
+    retrainer_web_port: int = Field(default=6071, ge=0, le=65535)
+    """the retrainer's `/health`, `/healthz`, `/readyz` and `/metrics` (on `sql_host`); 0: a free
+    port (`web_port_file`)"""
     retrain_shadow_events: int = Field(default=20_000, ge=1)
     """a challenger is compared with the champion after this many predictions scored it"""
     retrain_shadow_min_frauds: int = Field(default=50, ge=2)

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import mode
@@ -74,6 +75,26 @@ class ThreadService(mode.Service):
         self.work.stop()
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 60.0)
+
+
+def not_ready_reasons(
+    thread: str, service: ThreadService, problems: Mapping[str, str | None]
+) -> list[str]:
+    """Every reason a process cannot take work (empty: ready): its ``thread`` failed or is not
+    running, then ``<problem>: <why>`` for each of ``problems`` that has a why.
+
+    >>> class Stopped:
+    ...     running, failure = False, None
+    >>> not_ready_reasons("learner", Stopped(), {"broker unreachable": "_TRANSPORT", "x": None})
+    ['learner thread not running', 'broker unreachable: _TRANSPORT']
+    """
+    reasons = []
+    if service.failure is not None:
+        reasons.append(f"{thread} thread failed: {type(service.failure).__name__}")
+    elif not service.running:
+        reasons.append(f"{thread} thread not running")
+    reasons.extend(f"{problem}: {why}" for problem, why in problems.items() if why is not None)
+    return reasons
 
 
 def execute(worker: mode.Worker, service: ThreadService) -> None:

@@ -96,6 +96,7 @@ class LocalStack:
             "sql_port": 0,
             "worker_web_port": 0,
             "online_web_port": 0,
+            "retrainer_web_port": 0,
         }
         if name is not None:
             values |= {

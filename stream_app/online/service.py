@@ -42,7 +42,7 @@ from stream_app.online.checkpoint import load_state, save_state
 from stream_app.online.learner import LearnerState
 from stream_app.online.metrics import learner_metrics
 from stream_app.settings import Settings
-from stream_app.thread_service import ThreadService, execute
+from stream_app.thread_service import ThreadService, execute, not_ready_reasons
 
 log = logging.getLogger(__name__)
 
@@ -165,24 +165,6 @@ class OnlineLearnerLoop:
             self._failed.append(error)
 
 
-def not_ready_reasons(service: ThreadService, broker_error: str | None) -> list[str]:
-    """Every reason the learner cannot take work (empty: ready).
-
-    >>> class Stopped:
-    ...     running, failure = False, None
-    >>> not_ready_reasons(Stopped(), "_TRANSPORT")
-    ['learner thread not running', 'broker unreachable: _TRANSPORT']
-    """
-    reasons = []
-    if service.failure is not None:
-        reasons.append(f"learner thread failed: {type(service.failure).__name__}")
-    elif not service.running:
-        reasons.append("learner thread not running")
-    if broker_error is not None:
-        reasons.append(f"broker unreachable: {broker_error}")
-    return reasons
-
-
 def run_learner(settings: Settings) -> None:
     """Learn and score in shadow until SIGTERM or SIGINT (which checkpoint first), serving
     ``/health``, ``/healthz``, ``/readyz`` and ``/metrics`` on ``online_web_port``."""
@@ -191,9 +173,8 @@ def run_learner(settings: Settings) -> None:
     admin = AdminClient(admin_config(settings))
 
     def ready() -> list[str]:
-        return not_ready_reasons(
-            service, broker_unreachable(admin, settings.health_broker_timeout_s)
-        )
+        broker = broker_unreachable(admin, settings.health_broker_timeout_s)
+        return not_ready_reasons("learner", service, {"broker unreachable": broker})
 
     def health() -> dict[str, object]:
         return {**loop.state.stats.as_dict(), "reasons": ready()}

@@ -38,9 +38,12 @@ KEPT = "kept"
 ROLLED_BACK = "rolled_back"
 
 
-def follow(settings: Settings, run: dict[str, Any], stopping: threading.Event) -> Iterator[str]:
-    """Shadow, promote and watch the challenger ``run`` set; yields each decision once it is
-    recorded (fewer when ``stopping`` is set on the way: the rest is left to a person)."""
+def follow(
+    settings: Settings, run: dict[str, Any], stopping: threading.Event
+) -> Iterator[tuple[str, str]]:
+    """Shadow, promote and watch the challenger ``run`` set; yields each step's trigger
+    (``shadow``, ``watch``) and decision once it is recorded (fewer when ``stopping`` is set on
+    the way: the rest is left to a person)."""
     champion, candidate = str(run["champion_version"]), str(run["candidate_version"])
     watch_events = settings.retrain_watch_events
     step = _Step(settings, run)
@@ -135,8 +138,9 @@ class _Step:
         decision: str,
         version: str,
         unacknowledged: str,
-    ) -> str:
-        """Publish the step's row (``not_acknowledged`` when its command was not applied)."""
+    ) -> tuple[str, str]:
+        """Publish the step's row (``not_acknowledged`` when its command was not applied); its
+        trigger and decision."""
         assert self.shadow is not None  # a step is recorded after its period
         times, labels = self.shadow.event_time, self.shadow.labels
         record: dict[str, Any] = {
@@ -160,4 +164,4 @@ class _Step:
             gate = dataclasses.replace(gate, reason=f"{gate.reason}; {unacknowledged}")
             decision = NOT_ACKNOWLEDGED
         finish(self.settings, record, gate, decision, version, self.started)
-        return decision
+        return trigger, decision

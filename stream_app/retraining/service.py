@@ -8,7 +8,9 @@ is logged and passed over; one that starts a run waits until the sink stored it 
 value raised, LightGBM on one thread: never on the scoring path). A run that crashes, hangs past
 ``retrainer_run_timeout_s`` or answers nonsense is a ``failed`` row with the reason; the service
 goes on. The detection's offset is committed once its decisions are recorded; on stop, a run in
-flight is ended and its detection is read again at the next start.
+flight is ended and its detection is read again at the next start. It serves ``/health``,
+``/healthz``, ``/readyz`` and ``/metrics`` (:mod:`stream_app.retraining.metrics`) on
+``retrainer_web_port``.
 """
 
 from __future__ import annotations
@@ -24,13 +26,17 @@ from typing import Any
 
 import mode
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.errors import CodecError
-from stream_app.kafka.config import consumer_config
+from stream_app.health_web import HealthWeb
+from stream_app.kafka.config import admin_config, consumer_config
+from stream_app.kafka.probe import broker_unreachable
 from stream_app.kafka.topics import check_topics
 from stream_app.processes import settings_env
 from stream_app.retraining.job import CHALLENGER_SET, Trigger, failed
+from stream_app.retraining.metrics import RetrainerStats, retrainer_metrics
 from stream_app.retraining.policy import Policy
 from stream_app.retraining.queries import (
     drift_event_id,
@@ -40,7 +46,8 @@ from stream_app.retraining.queries import (
 )
 from stream_app.retraining.rollout import follow
 from stream_app.settings import Settings
-from stream_app.thread_service import ThreadService, execute
+from stream_app.thread_service import ThreadService, execute, not_ready_reasons
+from stream_app.warehouse.sql import unanswered
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,7 @@ class RetrainerLoop:
         self._child: subprocess.Popen[str] | None = None
         self.decisions: list[str] = []
         """every decision taken, in order (runs and rollout steps)"""
+        self.stats = RetrainerStats()
 
     def run(self) -> None:
         self._consumer.assign(self._assignment())
@@ -97,29 +105,48 @@ class RetrainerLoop:
         if message.error() is not None:
             log.warning("consume: %s", message.error())
             return True
+        stats = self.stats
+        stats.detections_read += 1
         try:
             detection = self._codec.decode(message.value() or b"")
         except CodecError as exc:
             log.warning("drift-events@%s passed over: %s", message.offset(), exc)
+            stats.skipped["undecodable"] += 1
             return True
         event_id = drift_event_id(detection)
-        why_not = self._policy.ignored(detection)
+        why_not, kind = self._policy.ignored(detection), "not_configured"
         if why_not is None:
             since = last_window_end_ms(self._settings)
-            why_not = self._policy.not_yet(
+            why_not, kind = self._policy.not_yet(
                 detection["event_time"], since, frauds_since(self._settings, since)
-            )
+            ), "too_soon"  # fmt: skip
         if why_not is not None:
             log.info("detection %s starts no run: %s", event_id, why_not)
+            stats.skipped[kind] += 1
             return True
+        stats.state = "training"
+        try:
+            return self._run(event_id)
+        finally:
+            stats.state = "idle"
+
+    def _run(self, event_id: str) -> bool:
+        """A training run for the detection ``event_id`` and, if it sets a challenger, its
+        rollout; False when stopped before its decisions were recorded."""
+        stats = self.stats
         run = self._train(Trigger("drift", event_id))
         if run is None:
             return False
         self.decisions.append(run["decision"])
+        stats.record(run["trigger"], run["decision"])
+        stats.run_seconds.observe(run["wall_seconds"])
         log.info("run for %s: %s (%s)", event_id, run["decision"], run["reason"])
         if run["decision"] == CHALLENGER_SET:
-            for decision in follow(self._settings, run, self._stopping):
+            stats.state = "shadow"
+            for trigger, decision in follow(self._settings, run, self._stopping):
                 self.decisions.append(decision)
+                stats.record(trigger, decision)
+                stats.state = "watch"  # after the shadow step, the only one left
         return not self._stopping.is_set()
 
     def _train(self, trigger: Trigger) -> dict[str, Any] | None:
@@ -163,7 +190,25 @@ class RetrainerLoop:
 
 
 def run_retrainer(settings: Settings) -> None:
-    """Decide on drift detections until SIGTERM or SIGINT."""
+    """Decide on drift detections until SIGTERM or SIGINT, serving ``/health``, ``/healthz``,
+    ``/readyz`` and ``/metrics`` on ``retrainer_web_port``."""
     loop = RetrainerLoop(settings)
     service = ThreadService(loop, "retrainer")
-    execute(mode.Worker(service, override_logging=False), service)
+    admin = AdminClient(admin_config(settings))
+
+    def ready() -> list[str]:
+        timeout_s = settings.health_broker_timeout_s
+        problems = {"broker unreachable": broker_unreachable(admin, timeout_s),
+                    "SQL not answering": unanswered(settings, timeout_s)}  # fmt: skip
+        return not_ready_reasons("retrainer", service, problems)
+
+    def health() -> dict[str, object]:
+        stats = loop.stats
+        return {"state": stats.state, "detections_read": stats.detections_read,
+                "decisions": loop.decisions[-20:], "reasons": ready()}  # fmt: skip
+
+    web = HealthWeb(
+        settings.sql_host, settings.retrainer_web_port, health, retrainer_metrics(loop.stats),
+        settings.web_port_file, ready,
+    )  # fmt: skip
+    execute(mode.Worker(service, web, override_logging=False), service)

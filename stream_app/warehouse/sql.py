@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 
 from stream_app.errors import WarehouseError
 from stream_app.settings import Settings
@@ -152,3 +153,17 @@ def query_rows(settings: Settings, query: str) -> tuple[list[str], list[list[Any
     """Column names and rows of a read-only query."""
     document = json.loads(run_query(settings, query, FORMATS["table"]))
     return [c["name"] for c in document["meta"]], document["data"]
+
+
+def unanswered(settings: Settings, timeout_s: float) -> str | None:
+    """None when read-only SQL answers (the sink's endpoint's ``/ping`` with the embedded
+    warehouse, else the server, ``SELECT 1``), else why not. Never opens the warehouse itself."""
+    try:
+        if settings.embedded_warehouse:
+            url = f"{settings.sql_url}/ping"
+            with urllib.request.urlopen(url, timeout=timeout_s):  # noqa: S310  # from settings
+                return None
+        run_query(settings, "SELECT 1", FORMATS["table"], timeout_s)
+    except (OSError, WarehouseError, ClickHouseError) as exc:  # URLError is an OSError
+        return str(exc)
+    return None

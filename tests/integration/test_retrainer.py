@@ -22,6 +22,7 @@ from models.registry import CHAMPION
 from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import producer_config
+from stream_app.processes import ChildProcess
 from stream_app.retraining.job import Trigger, retrain
 from stream_app.retraining.queries import RetrainError
 from stream_app.retraining.service import RetrainerLoop
@@ -29,6 +30,7 @@ from stream_app.scoring.build import build_loop
 from stream_app.timing import now_ms
 from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import count, in_thread, sink_process, wait_for, wait_until_stored
+from tests.integration.test_observability import SQL_TOKEN, body, scrape, total
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
@@ -148,6 +150,9 @@ def test_a_stream_without_drift_leads_to_a_refused_run_and_no_promotion(
         assert sink.stop() == 0
 
 
+RUNS = "stream_app_retrainer_runs_total"
+
+
 def detection(offset: int) -> dict:
     """A detection of the score monitor, dated now (older rows fall to the tables' TTL)."""
     return {
@@ -160,21 +165,49 @@ def detection(offset: int) -> dict:
 def test_a_run_that_fails_or_hangs_is_a_row_with_its_reason_and_the_retrainer_goes_on(
     make_settings, tmp_path
 ):
-    """No champion in the registry: the run's child process exits with an error; then a run
-    given less time than a child takes to start is killed. Both are ``failed`` rows."""
+    """No champion in the registry: the run's child process exits with an error (the retrainer
+    runs as its own process here: its metrics count the run, it stays ready); then a run given
+    less time than a child takes to start is killed. Both are ``failed`` rows."""
     (tmp_path / "empty").mkdir()
     sink, settings, _ = sink_process(make_settings, tmp_path / "empty", tmp_path,
-                                     retrainer_min_new_frauds=0)  # fmt: skip
+                                     retrainer_min_new_frauds=0, sql_token=SQL_TOKEN)  # fmt: skip
     codec = topic_codec(settings, schema_registry(settings), "drift_events")
     producer = Producer(producer_config(settings))
     try:
         with pytest.raises(RetrainError, match="not in drift_events"):
             retrain(settings, Trigger("drift", "0:1:page_hinkley_log_odds:"))
-        producer.produce(settings.topics.drift_events, codec.encode(detection(1)), b"1")
-        producer.flush(10)
-        wait_for(lambda: count(settings, "SELECT count() FROM drift_events") == 1, 60, "stored")
-        with in_thread(RetrainerLoop(settings)) as running:
-            wait_for(lambda: running.loop.decisions, 120, "the first run")
+        retrainer = ChildProcess("retrainer", ["retrainer"], settings, tmp_path)
+        try:
+            ready, metrics = retrainer.web_url("/readyz"), retrainer.web_url("/metrics")
+            wait_for(lambda: body(ready)[0] == 200, 90, ready)
+            before, _ = scrape(metrics)
+            producer.produce(settings.topics.drift_events, codec.encode(detection(1)), b"1")
+            producer.flush(10)
+            wait_for(lambda: total(scrape(metrics)[0], RUNS) == 1, 180, "the first run, counted")
+            answers = {path: body(retrainer.web_url(path)) for path in ("/readyz", "/health")}
+            after, families = scrape(metrics)
+            answers["/metrics"] = body(metrics)
+        finally:
+            code = retrainer.stop()
+        assert code == 0, retrainer.log_path.read_text()[-3000:]
+        assert (
+            total(before, RUNS) == 0
+            and total(before, "stream_app_retrainer_run_seconds_count") == 0
+        )
+        failed_rows = "SELECT count() FROM retrain_runs WHERE decision = 'failed'"
+        wait_for(lambda: count(settings, failed_rows) == 1, 60, "the run's row")
+        # the row the run produced, counted by trigger and decision
+        assert after[(RUNS, (("decision", "failed"), ("trigger", "drift")))] == 1
+        assert total(after, "stream_app_retrainer_detections_read_total") == 1
+        assert total(after, "stream_app_retrainer_detections_skipped_total") == 0
+        assert total(after, "stream_app_retrainer_run_seconds_count") == 1
+        assert after[("stream_app_retrainer_state", (("stream_app_retrainer_state", "idle"),))] == 1
+        assert {"stream_app_retrainer_runs:counter", "stream_app_retrainer_state:gauge",
+                "stream_app_retrainer_run_seconds:histogram"} <= families  # fmt: skip
+        assert answers["/readyz"][0] == 200, answers["/readyz"]
+        assert answers["/health"][0] == 200, answers["/health"]
+        for path, (_, text) in answers.items():
+            assert SQL_TOKEN not in text, path
         hung = settings.model_copy(update={"retrainer_run_timeout_s": 0.05})
         producer.produce(settings.topics.drift_events, codec.encode(detection(2)), b"1")
         producer.flush(10)

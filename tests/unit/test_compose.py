@@ -290,6 +290,21 @@ def test_startup_order(services: dict[str, Service]) -> None:
     assert services["sink"]["depends_on"]["clickhouse"]["condition"] == "service_healthy"
 
 
+def test_long_running_services_check_their_readiness(
+    services: dict[str, Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ports = {"sink": "sql_port", "worker": "worker_web_port", "retrainer": "retrainer_web_port"}
+    checked = []
+    for name, service in stream_app_services(services).items():
+        command = " ".join(subcommand(a) for a in invocations(service))
+        if command not in ports:
+            continue
+        port = getattr(settings_of(service, monkeypatch), ports[command])
+        assert f"http://127.0.0.1:{port}/readyz" in str(service["healthcheck"]["test"]), name
+        checked.append(command)
+    assert {"sink", "worker", "retrainer"} <= set(checked), checked
+
+
 def test_build_context_has_what_the_image_needs() -> None:
     ignored = {
         line.strip().rstrip("/")
@@ -363,7 +378,15 @@ def test_every_secured_client_uses_the_user_and_certificate_the_broker_has(
     volume, made_in = certs[0].split(":")[:2]
     assert f"-file {made_in}/ca.pem" in services["kafka-certs"]["command"][2]
     clients = stream_app_services(services)
-    assert set(clients) == {"init", "sink", "worker-1", "worker-2", "learner", "producer"}
+    assert set(clients) == {
+        "init",
+        "sink",
+        "worker-1",
+        "worker-2",
+        "learner",
+        "producer",
+        "retrainer",
+    }
     for name, service in clients.items():
         built = settings_of(service, monkeypatch)
         assert built.kafka_security_protocol == "SASL_SSL", name
