@@ -27,7 +27,7 @@ format: $(STAMP)
 # the report's browser test (tests/integration/test_report.py) opens it in Debian's Chromium
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
-	apt-get update -q && apt-get install -y -q chromium
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 # lint and types first, then unit, doctests and integration tests with coverage; the fault
 # suite (marker `faults`) is part of it, its figures printed at the end
