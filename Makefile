@@ -59,7 +59,7 @@ $(FAKETIME)/cnd_timedwait.so: tests/future_clock/cnd_timedwait.c
 	mkdir -p $(FAKETIME)
 	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
 
-test-future-clock: $(FAKETIME)/libfaketime.so.1 $(FAKETIME)/cnd_timedwait.so
+test-future-clock: $(FAKETIME)/libfaketime.so.1 $(FAKETIME)/cnd_timedwait.so | $(CHROMIUM)
 	export LD_PRELOAD="$(abspath $^)" FAKETIME=$(FUTURE_CLOCK) DONT_FAKE_MONOTONIC=1 && \
 	$(BIN)/python -c 'import datetime as d; assert d.date.today() > d.date(2027, 1, 1), "clock not shifted"' && \
 	$(BIN)/pytest $(PYTEST_ARGS)
