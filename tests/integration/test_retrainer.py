@@ -12,6 +12,7 @@ regime.
 
 from __future__ import annotations
 
+import threading
 from contextlib import ExitStack
 from dataclasses import replace
 
@@ -23,8 +24,9 @@ from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import producer_config
 from stream_app.processes import ChildProcess
-from stream_app.retraining.job import Trigger, retrain
+from stream_app.retraining.job import CHALLENGER_SET, Trigger, retrain
 from stream_app.retraining.queries import RetrainError
+from stream_app.retraining.rollout import follow
 from stream_app.retraining.service import RetrainerLoop
 from stream_app.scoring.build import build_loop
 from stream_app.timing import now_ms
@@ -75,6 +77,12 @@ def decided(settings) -> list[dict]:
     )
 
 
+def rollout_steps(settings) -> list[dict]:
+    """The rollout's rows (shadow, watch) of the training runs, in order."""
+    return rows(settings, "SELECT * FROM retrain_runs WHERE parent_run_id != ''"
+                          " ORDER BY started_time")  # fmt: skip
+
+
 def test_a_drift_detection_leads_to_a_run_a_shadow_period_and_a_promotion_on_every_worker(
     make_settings, drift_champion, tmp_path
 ):
@@ -111,8 +119,7 @@ def test_a_drift_detection_leads_to_a_run_a_shadow_period_and_a_promotion_on_eve
         )
         assert count(settings, f"SELECT count() FROM drift_events WHERE {stored}") == 1  # noqa: S608
         assert run["trigger"] == "drift" and run["champion_version"] == "1", run
-        steps = rows(settings, "SELECT * FROM retrain_runs WHERE parent_run_id != ''"
-                               " ORDER BY started_time")  # fmt: skip
+        steps = rollout_steps(settings)
         assert [(s["trigger"], s["decision"]) for s in steps] == [
             ("shadow", "promoted"), ("watch", "kept")
         ], steps  # fmt: skip
@@ -150,7 +157,70 @@ def test_a_stream_without_drift_leads_to_a_refused_run_and_no_promotion(
         assert sink.stop() == 0
 
 
-RUNS = "stream_app_retrainer_runs_total"
+def test_a_promoted_champion_worse_in_its_watch_window_is_rolled_back_on_every_worker(
+    make_settings, drift_champion, tmp_path
+):
+    """A candidate trained by hand on the moved regime alone passes its shadow period on that
+    regime and is promoted; the watch stream returns to the old regime, where the new champion's
+    realised ROC AUC is below the previous one's (by 0.006 with these seeds: the test's rollback
+    margin is 0): the rollout rolls the previous one back on every worker, and the events after
+    it are scored by the previous version."""
+    strict = LOOP | {"retrain_rollback_margin": 0.0}  # any drop of the realised AUC
+    sink, settings, registry = sink_process(make_settings, drift_champion, tmp_path, **strict)
+    (tmp_path / "moved.toml").write_text(MOVED)
+    moved = str(tmp_path / "moved.toml")
+    workers = [
+        settings.model_copy(update={"worker_id": f"{settings.worker_id}-{i}"}) for i in (1, 2)
+    ]
+    decisions: list[str] = []
+    stopping = threading.Event()
+    try:
+        with ExitStack() as stack:
+            running = [stack.enter_context(in_thread(build_loop(w))) for w in workers]
+            stream(settings, 30_000, 7, moved)
+            run = retrain(settings)  # by hand, on the moved regime's labelled window
+            assert run["decision"] == CHALLENGER_SET, run
+            candidate = run["candidate_version"]
+            rollout = threading.Thread(
+                target=lambda: decisions.extend(d for _, d in follow(settings, run, stopping)),
+                daemon=True,
+            )
+            rollout.start()
+            stack.callback(rollout.join, 60)
+            stack.callback(stopping.set)
+            shadow = ProduceOptions(events=12_000, seed=8, fraud_rate=0.05, labels=True,
+                                    drift=moved)  # fmt: skip
+            produce(settings, shadow)
+            watched = (candidate, "1")  # promoted; the previous champion in shadow
+            wait_for(lambda: all(r.loop.switch.models.versions == watched for r in running), 180)
+            produce(settings, replace(shadow, seed=9, drift="none"))  # the old regime
+            wait_for(lambda: not rollout.is_alive(), 180, "the watch decision")
+            assert decisions == ["promoted", "rolled_back"], decided(settings)
+            assert all(r.loop.switch.models.versions == ("1", None) for r in running)
+            stream(settings, 2_000, 10, "none")  # after the rollback
+        assert registry.aliases() == {CHAMPION: "1"}
+        wait_for(lambda: count(settings, "SELECT count() FROM retrain_runs") == 3, 60, "rows")
+        steps = rollout_steps(settings)
+        assert [(s["trigger"], s["decision"]) for s in steps] == [
+            ("shadow", "promoted"), ("watch", "rolled_back")
+        ], steps  # fmt: skip
+        watch = steps[1]
+        assert watch["champion_version"] == candidate and watch["candidate_version"] == "1"
+        assert (
+            watch["champion_roc_auc"]
+            < watch["candidate_roc_auc"] - settings.retrain_rollback_margin
+        ), watch
+        # only the watch period was scored by the rolled-back model; the rest by version 1
+        by_version = {
+            r["model_version"]: int(r["n"])
+            for r in rows(
+                settings,
+                "SELECT model_version, count() AS n FROM predictions GROUP BY model_version",
+            )
+        }
+        assert by_version == {"1": 30_000 + 12_000 + 2_000, candidate: 12_000}, by_version
+    finally:
+        assert sink.stop() == 0
 
 
 def detection(offset: int) -> dict:
@@ -160,6 +230,9 @@ def detection(offset: int) -> dict:
         "feature": "", "detector": "page_hinkley_log_odds", "statistic": 2.0, "threshold": 1.0,
         "model_version": "1", "input_partition": 0, "input_offset": offset, "worker_id": "w",
     }  # fmt: skip
+
+
+RUNS = "stream_app_retrainer_runs_total"
 
 
 def test_a_run_that_fails_or_hangs_is_a_row_with_its_reason_and_the_retrainer_goes_on(
