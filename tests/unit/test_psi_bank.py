@@ -3,6 +3,8 @@ column would: same alarms at the same positions, same statistics, same saved sta
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from monitors.features import PsiBank, PsiMonitor
@@ -22,11 +24,11 @@ def test_the_bank_and_each_monitor_alone_agree_on_a_fixed_stream() -> None:
     alone, together = monitors(reference, 300), monitors(reference, 300)
     bank = PsiBank(together)
     sizes = rng.choice([1, 7, 50, 500, 1_300], size=200)
-    starts = np.cumsum(np.concatenate([[0], sizes]))
-    starts = starts[starts < len(stream)].tolist() + [len(stream)]
+    ends = np.cumsum(np.concatenate([[0], sizes]))
+    starts = [*ends[ends < len(stream)].tolist(), len(stream)]
     by_one: list[list[tuple[int, float]]] = [[], []]
     by_bank: list[list[tuple[int, float]]] = [[], []]
-    for start, end in zip(starts, starts[1:], strict=False):
+    for start, end in itertools.pairwise(starts):
         for j, monitor in enumerate(alone):
             by_one[j] += [(start + i, s) for i, s in monitor.update_many(stream[start:end, j])]
         for j, raised in enumerate(bank.update_many(stream[start:end])):
