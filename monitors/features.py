@@ -202,19 +202,19 @@ class PsiBank:
         """Column ``j`` of ``columns`` read by monitor ``j``: each monitor's alarms, as its
         :meth:`PsiMonitor.update_many` gives them."""
         present = ~np.isnan(columns)
-        closing = present.sum(axis=0) >= [m.window - m._n for m in self.monitors]
+        found = present.sum(axis=0).tolist()
         bins = (self._edges[None, :, :] <= columns[:, :, None]).sum(axis=2)
-        flat = (bins + self._bins * np.arange(len(self.monitors))).ravel()
-        counts = np.bincount(
-            flat, weights=present.ravel(), minlength=self._bins * len(self.monitors)
-        ).reshape(len(self.monitors), self._bins)
+        flat = (bins + self._bins * np.arange(len(self.monitors)))[present]
+        counts = np.bincount(flat, minlength=self._bins * len(self.monitors))
         alarms: list[list[tuple[int, float]]] = []
-        for j, monitor in enumerate(self.monitors):
-            if closing[j]:
+        for j, (monitor, row) in enumerate(
+            zip(self.monitors, counts.reshape(-1, self._bins).tolist(), strict=True)
+        ):
+            if monitor._n + found[j] >= monitor.window:
                 alarms.append(monitor.update_many(columns[:, j]))
                 continue
-            monitor._counts = [a + int(b) for a, b in zip(monitor._counts, counts[j], strict=False)]
-            monitor._n = sum(monitor._counts)
+            monitor._counts = [a + b for a, b in zip(monitor._counts, row, strict=False)]
+            monitor._n += found[j]
             monitor._drift = False
             alarms.append([])
         return alarms
