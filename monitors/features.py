@@ -172,3 +172,49 @@ class PsiMonitor:
         monitor.statistic = number(state, "statistic")
         monitor._drift = flag(state, "drift")
         return monitor
+
+
+class PsiBank:
+    """Several :class:`PsiMonitor` over the columns of one matrix, updated together.
+
+    A batch smaller than what the monitors' windows still need is binned for every column in
+    one vectorised pass (edges padded with NaN, which no value reaches); a column whose window
+    closes inside the batch goes through its own :meth:`PsiMonitor.update_many`. Either way each
+    monitor ends as its :meth:`~PsiMonitor.update_many` over its column would leave it.
+
+    >>> a, b = PsiMonitor([0.0], [0.5, 0.5], window=4), PsiMonitor([1.0, 2.0], [0.2, 0.3, 0.5])
+    >>> bank = PsiBank([a, b])
+    >>> bank.update_many(np.array([[-1.0, 1.5], [float("nan"), 3.0], [2.0, 0.0]]))
+    [[], []]
+    >>> a.save()["counts"], b.save()["counts"]
+    ([1, 1], [1, 1, 1])
+    """
+
+    def __init__(self, monitors: Sequence[PsiMonitor]) -> None:
+        self.monitors = list(monitors)
+        width = max((len(m.edges) for m in self.monitors), default=0)
+        self._edges = np.full((len(self.monitors), width), np.nan)
+        for row, monitor in enumerate(self.monitors):
+            self._edges[row, : len(monitor.edges)] = monitor.edges
+        self._bins = width + 1
+
+    def update_many(self, columns: npt.NDArray[np.float64]) -> list[list[tuple[int, float]]]:
+        """Column ``j`` of ``columns`` read by monitor ``j``: each monitor's alarms, as its
+        :meth:`PsiMonitor.update_many` gives them."""
+        present = ~np.isnan(columns)
+        found = present.sum(axis=0).tolist()
+        bins = (self._edges[None, :, :] <= columns[:, :, None]).sum(axis=2)
+        flat = (bins + self._bins * np.arange(len(self.monitors)))[present]
+        counts = np.bincount(flat, minlength=self._bins * len(self.monitors))
+        alarms: list[list[tuple[int, float]]] = []
+        for j, (monitor, row) in enumerate(
+            zip(self.monitors, counts.reshape(-1, self._bins).tolist(), strict=True)
+        ):
+            if monitor._n + found[j] >= monitor.window:
+                alarms.append(monitor.update_many(columns[:, j]))
+                continue
+            monitor._counts = [a + b for a, b in zip(monitor._counts, row, strict=False)]
+            monitor._n += found[j]
+            monitor._drift = False
+            alarms.append([])
+        return alarms

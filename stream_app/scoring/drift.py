@@ -3,7 +3,7 @@
 For each input partition and champion version, a Page-Hinkley monitor on the score log-odds and
 a PSI monitor per feature (``monitors/``), built from the training reference stored with the
 version (``monitors.reference``), read every scored event of the partition in offset order: the
-scores one by one, each feature's column a window at a time (vectorised, no sampling). A
+scores one by one, all features' columns together (vectorised, no sampling). A
 detection is a ``drift-events`` record, produced with the batch (so a replay detects again at
 the same triggering event and the warehouse folds it away). A version without a reference
 is scored unmonitored, logged once.
@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from models.registry import ModelStore
 from monitors.base import MonitorState, MonitorStateError
-from monitors.features import PsiMonitor
+from monitors.features import PsiBank, PsiMonitor
 from monitors.reference import feature_monitors, score_monitor
 from monitors.scores import ScoreMonitor
 from stream_app.codecs.avro import AvroRecordCodec
@@ -46,6 +46,10 @@ class VersionMonitors:
 
     score: ScoreMonitor
     features: dict[str, PsiMonitor]
+    bank: PsiBank = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bank = PsiBank(list(self.features.values()))
 
     def save(self) -> MonitorState:
         return {
@@ -136,9 +140,10 @@ class DriftObserver:
             (int(rows[i]), "score", "", score.kind, statistic, score.threshold)
             for i, statistic in score.update_many(events.score[rows])
         ]
-        columns = events.features[rows]
-        for name, monitor in monitors.features.items():
-            for i, statistic in monitor.update_many(columns[:, reference.columns[name]]):
+        columns = events.features[rows][:, [reference.columns[name] for name in monitors.features]]
+        alarms = monitors.bank.update_many(columns)
+        for (name, monitor), raised in zip(monitors.features.items(), alarms, strict=True):
+            for i, statistic in raised:
                 row = int(rows[i])
                 found.append((row, "feature", name, monitor.kind, statistic, monitor.threshold))
         return [self._record(events, partition, *detection) for detection in found]
