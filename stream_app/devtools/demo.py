@@ -18,6 +18,7 @@ from models.train import TrainingConfig
 from stream_app.alert_ticker import AlertTicker
 from stream_app.control.client import publish_model_version
 from stream_app.devtools.demo_quality import (
+    DRIFT_DETECTIONS,
     ESTIMATED_BY_DAY,
     LABELS_BY_SOURCE,
     PREDICTED_HOURS,
@@ -284,6 +285,9 @@ class Demo:
             self._table(settings, title, query)
         if self.options.labels:
             self._quality(settings, report)
+        if settings.drift_monitoring:
+            title = "Drift detections (the first 20 by event time)"
+            self._table(settings, title, DRIFT_DETECTIONS, with_sql=True)
         self.console.print(f"demo finished in {seconds:.0f}s. More SQL, once the demo has stopped:")
         command = self._sql_command("SELECT count() FROM predictions")
         self.console.print(f"  {command}", soft_wrap=True)
@@ -300,9 +304,7 @@ class Demo:
             for p in report.drift
         ]
         for title, query in queries:
-            self._table(settings, title, query)
-            command = escape(self._sql_command(query))
-            self.console.print(f"  {command}", highlight=False, soft_wrap=True)
+            self._table(settings, title, query, with_sql=True)
         self._estimate(settings)
 
     def _estimate(self, settings: Settings) -> None:
@@ -318,16 +320,23 @@ class Demo:
             f"Estimated without labels (calibrated on the first {hours:.1f} h of event time) "
             "beside the realised figures (docs/model-quality.md)"
         )
-        self._table(settings, title, ESTIMATED_BY_DAY)
-        command = escape(self._sql_command(ESTIMATED_BY_DAY))
-        self.console.print(f"  {command}", highlight=False, soft_wrap=True)
+        self._table(settings, title, ESTIMATED_BY_DAY, with_sql=True)
 
-    def _table(self, settings: Settings, title: str, query: str) -> None:
+    def _table(
+        self, settings: Settings, title: str, query: str, with_sql: bool = False
+    ) -> list[tuple[str, ...]]:
+        """``query``'s answer printed as a table (and returned as printed); ``with_sql``: the
+        command that runs it again after."""
         columns, rows = query_rows(settings, query)
+        printed = [tuple(str(v) for v in row) for row in rows]
         table = Table(*columns, title=title, title_justify="left")
-        for row in rows:
-            table.add_row(*(str(v) for v in row))
+        for row in printed:
+            table.add_row(*row)
         self.console.print(table, width=max(self.console.width, TABLE_WIDTH))
+        if with_sql:
+            command = escape(self._sql_command(query))
+            self.console.print(f"  {command}", highlight=False, soft_wrap=True)
+        return printed
 
     def _sql_command(self, query: str) -> str:
         """The command that runs ``query`` on the demo's warehouse once the demo stopped."""

@@ -43,6 +43,13 @@ ESTIMATED_BY_DAY = (
     "FROM quality_estimated WHERE window = 'day' ORDER BY version, day"
 )
 
+#: the drift monitors' detections (docs/monitors.md), the first by event time
+DRIFT_DETECTIONS = (
+    "SELECT event_time, detected_time, signal, feature, detector, "
+    "round(statistic, 4) AS statistic, round(threshold, 4) AS threshold, model_version AS version "
+    "FROM drift_events ORDER BY event_time, detector, feature LIMIT 20"
+)
+
 #: the event-time span of the predictions, in hours
 PREDICTED_HOURS = (
     "SELECT (toUnixTimestamp64Milli(max(event_time)) - toUnixTimestamp64Milli(min(event_time)))"

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from stream_app.devtools.demo import Demo, DemoOptions
-from stream_app.devtools.demo_quality import QUALITY_BY_DAY
+from stream_app.devtools.demo_quality import DRIFT_DETECTIONS, QUALITY_BY_DAY
 from stream_app.devtools.generator import DAY_MS
 from stream_app.devtools.produce import ProduceReport
 from stream_app.settings import Settings
@@ -40,6 +40,14 @@ class ReadBackDemo(Demo):
     """The demo, reading back its quality table, predictions and labels before it stops."""
 
     read_back: dict[str, list[dict[str, Any]]]
+    printed: dict[str, list[tuple[str, ...]]]
+
+    def _table(
+        self, settings: Settings, title: str, query: str, with_sql: bool = False
+    ) -> list[tuple[str, ...]]:
+        rows = super()._table(settings, title, query, with_sql)
+        self.printed = {**getattr(self, "printed", {}), title: rows}
+        return rows
 
     def _summary(self, settings: Settings, report: ProduceReport, seconds: float) -> None:
         super()._summary(settings, report, seconds)
@@ -52,6 +60,7 @@ class ReadBackDemo(Demo):
                 "toUnixTimestamp64Milli(event_time) AS event_ms FROM predictions",
             ),
             "labels": view(settings, "SELECT event_id, label_source, is_fraud FROM labels"),
+            "drift": view(settings, DRIFT_DETECTIONS.split(" LIMIT")[0]),
         }
 
 
@@ -76,20 +85,22 @@ def agrees(printed: Any, computed: float | None) -> bool:
 
 def test_demo_streams_labels_summarises_and_stops_everything(tmp_path):
     console = Console(record=True, width=200)
-    options = DemoOptions(events=3000, bad_fraction=0.02, state_dir=tmp_path, drift="new-pattern")
+    options = DemoOptions(
+        events=10_000, bad_fraction=0.02, state_dir=tmp_path, drift="covariate-shift"
+    )
     demo = ReadBackDemo(options, console)
     demo.run()
     text = console.export_text()
     for title in ("Predictions per model version", "Score distribution", "Highest-scored cards",
                   "Alerts per rule", "Dead letters by reason", "stream-app sql",
                   "Labels by source", "Quality per model version and day",
-                  "Quality per hour around the drift at"):  # fmt: skip
+                  "Quality per hour around the drift at", "Drift detections"):  # fmt: skip
         assert title in text, title
     line = next(line for line in text.splitlines() if line.startswith("produced") and "+" in line)
     # "produced V valid (F fraud) + M malformed; stored V predictions + M dead letters"
     words = line.replace(",", "").split()
     valid, malformed = int(words[1]), int(words[6])
-    assert valid + malformed == 3000 and malformed > 0
+    assert valid + malformed == options.events and malformed > 0
     assert f"stored {valid} predictions + {malformed} dead letters" in line.replace(",", "")
     assert all(not child.alive() for child in demo.children)
     assert demo.stack.broker is not None
@@ -117,3 +128,9 @@ def test_demo_streams_labels_summarises_and_stops_everything(tmp_path):
                        "feedback_maturity"):  # fmt: skip
             assert agrees(got[column], want[column]), (got["day"], column, got, want)
         assert agrees(got["p_at_k"], at_k[(got["version"], day)][0]), got
+
+    # the drift detections printed are the warehouse's, with what each detector measured
+    (title,) = (title for title in demo.printed if title.startswith("Drift detections"))
+    stored = {tuple(str(v) for v in row.values()) for row in demo.read_back["drift"]}
+    assert demo.printed[title], "the covariate shift was detected and printed"
+    assert set(demo.printed[title]) <= stored, (demo.printed[title], stored)
