@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format test test-fast test-faults test-future-clock demo bench fuzz clean
+.PHONY: install lint format test test-fast test-faults test-future-clock demo demo-drift bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ test-future-clock: $(FAKETIME)/libfaketime.so.1 $(FAKETIME)/cnd_timedwait.so | $
 
 demo: $(STAMP)
 	$(BIN)/stream-app demo
+
+# a concept drift, the retrainer's run, shadow, promotion and watch, from SQL (docs/retraining.md)
+demo-drift: $(STAMP)
+	$(BIN)/stream-app demo-drift
 
 # throughput, decision latency, warehouse visibility and memory; the figures also in bench.json
 bench: $(STAMP)

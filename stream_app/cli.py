@@ -363,6 +363,31 @@ def demo(
     )
 
 
+@app.command("demo-drift")
+def demo_drift(
+    events: Annotated[
+        int, typer.Option(min=1, help="The stream with the drift half-way.")
+    ] = 30_000,
+    shadow_events: Annotated[int, typer.Option(min=1, help="The shadow period's stream.")] = 12_000,
+    watch_events: Annotated[int, typer.Option(min=1, help="The watch period's stream.")] = 12_000,
+    state_dir: Annotated[
+        Path, typer.Option(help="Where the demo keeps models and the warehouse.")
+    ] = Path(".stream_app/drift"),
+) -> None:
+    """A concept drift mid-stream, the retrainer's run, shadow, promotion and watch, told from
+    SQL (docs/retraining.md)."""
+    from stream_app.devtools.demo_drift import DriftDemoOptions, run_drift_demo
+
+    run_drift_demo(
+        DriftDemoOptions(
+            events=events,
+            shadow_events=shadow_events,
+            watch_events=watch_events,
+            state_dir=state_dir,
+        )
+    )
+
+
 bench_app = typer.Typer(help="Benchmarks: the service's (default) or the drift monitors'.")
 LatencySeconds = Annotated[float, typer.Option(min=3, help="Duration of each paced latency run.")]
 LatencyRate = Annotated[

@@ -82,6 +82,7 @@ class DemoOptions:
     live_alerts: int = 8
     drift: str = "none"
     labels: bool = True  # chargebacks and alert feedback, and the quality they give
+    fraud_rate: float = 0.01
 
 
 class Demo:
@@ -99,7 +100,7 @@ class Demo:
         started = time.monotonic()
         try:
             settings = self._start_infrastructure()
-            report = self._stream(settings)
+            report = self._stream(settings, self._produce_options())
             if self.options.labels:
                 self._label(settings, report)
             self._summary(settings, report, time.monotonic() - started)
@@ -120,9 +121,9 @@ class Demo:
         console.print(
             f"[bold]broker[/bold] Apache Kafka {KAFKA_VERSION} on {stack.bootstrap_servers}"
         )
-        settings = stack.settings()
+        settings = stack.settings(**self._settings_overrides())
         console.print(f"[bold]topics[/bold] created with {settings.topics.partitions} partitions")
-        stack.ensure_model(TrainingConfig(), lambda m: console.print(f"[bold]model[/bold] {m}"))
+        stack.ensure_model(self._training(), lambda m: console.print(f"[bold]model[/bold] {m}"))
         for metadata in FileModelStore(settings.model_dir).versions():
             publish_model_version(settings, metadata)
         sink = ChildProcess("sink", ["sink"], settings, self.logs)
@@ -152,23 +153,34 @@ class Demo:
             assigned += len(health["assigned"])
         return assigned == settings.topics.partitions
 
+    def _settings_overrides(self) -> dict[str, Any]:
+        """Settings of this demo that differ from the defaults."""
+        return {}
+
+    def _training(self) -> TrainingConfig:
+        """How the champion is trained when the registry has none."""
+        return TrainingConfig()
+
     @staticmethod
     def _worker_health(port: int) -> dict[str, Any] | None:
         health: dict[str, Any] | None = get_json(f"http://127.0.0.1:{port}/health")
         return health
 
-    def _stream(self, settings: Settings) -> ProduceReport:
-        """Produce in a thread; show one progress line a second until every record is stored."""
+    def _produce_options(self) -> ProduceOptions:
         options = self.options
-        produce_options = ProduceOptions(
+        return ProduceOptions(
             events=options.events,
             seed=options.seed,
+            fraud_rate=options.fraud_rate,
             bad_fraction=options.bad_fraction,
             time_scale=options.time_scale,
             drift=options.drift,
             labels=options.labels,
             truth_file=self._truth_file if options.labels else None,
         )
+
+    def _stream(self, settings: Settings, produce_options: ProduceOptions) -> ProduceReport:
+        """Produce in a thread; show one progress line a second until every record is stored."""
         latest: list[ProduceReport] = [ProduceReport()]
         outcome: list[ProduceReport | BaseException] = []
 
@@ -181,10 +193,11 @@ class Demo:
                 outcome.append(exc)
 
         start = time.monotonic()
+        stored_before = self._stored(settings)
         threading.Thread(target=run_producer, name="producer", daemon=True).start()
         ticker = AlertTicker(settings, self._show_alert, self.options.live_alerts).start()
         try:
-            return self._follow(settings, start, latest, outcome)
+            return self._follow(settings, start, stored_before, latest, outcome)
         finally:
             ticker.stop()
 
@@ -223,17 +236,21 @@ class Demo:
         self,
         settings: Settings,
         start: float,
+        stored_before: tuple[int, int],
         latest: list[ProduceReport],
         outcome: list[ProduceReport | BaseException],
     ) -> ProduceReport:
-        """Progress until every produced record is stored."""
+        """Progress until every record produced (after ``stored_before`` were stored) is
+        stored."""
         while True:
             time.sleep(1.0)
             for child in self.children:
                 child.check_alive()
             if outcome and isinstance(outcome[0], BaseException):
                 raise StreamAppError(f"producer failed: {outcome[0]}")
-            stored_predictions, stored_dead = self._stored(settings)
+            stored = self._stored(settings)
+            stored_predictions = stored[0] - stored_before[0]
+            stored_dead = stored[1] - stored_before[1]
             self._progress_line(
                 latest[0], stored_predictions + stored_dead, time.monotonic() - start
             )

@@ -1,0 +1,240 @@
+"""``stream-app demo-drift``: the loop closing by itself, told from SQL (docs/retraining.md).
+
+The demo's stack (broker, topics, a champion, one worker, the sink) and the retrainer as
+processes. A labelled stream whose risky-abroad fraud moves half-way (``pattern-moves``); once it
+is stored the retrainer reads the detections, trains, gates and sets a challenger; a second
+stream of the moved regime is its shadow period, a third the watch after the promotion. The
+story is then printed from the warehouse: quality per hour around the drift point, the
+detections, every ``retrain_runs`` row, which versions scored which events, and the realised
+quality of the new champion beside the old one's before the drift.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from models.train import TrainingConfig
+from stream_app.devtools.demo import Demo, DemoOptions
+from stream_app.devtools.demo_quality import DRIFT_DETECTIONS, around_drift, utc
+from stream_app.devtools.generator import AppliedDrift
+from stream_app.devtools.produce import ProduceOptions
+from stream_app.errors import StreamAppError
+from stream_app.processes import ChildProcess, wait_until
+from stream_app.settings import Settings
+from stream_app.warehouse.sql import query_rows
+
+#: the regime after the drift point of ``pattern-moves``, from the first event: the shadow and
+#: watch streams
+MOVED = """[[drift]]
+at = 0.0
+name = "risky-abroad fraud has moved"
+risky_categories = ["travel", "entertainment"]
+risky_countries = ["BR", "ID"]
+risky_amount = [1.0, 4.0]
+"""
+
+#: every decision of the loop: the training run, its shadow step and its watch step
+RETRAIN_RUNS = (
+    "SELECT started_time, trigger, drift_event, window_start, window_end, train_rows, "
+    "train_frauds, holdout_rows, holdout_frauds, champion_version AS champion, "
+    "candidate_version AS candidate, round(champion_roc_auc, 4) AS champion_auc, "
+    "round(candidate_roc_auc, 4) AS candidate_auc, round(p_value, 6) AS p_value, decision, "
+    "reason FROM retrain_runs ORDER BY started_time"
+)
+
+#: which versions scored which events (champion, and the one in shadow)
+SCORED_BY = (
+    "SELECT model_version AS champion, challenger_version AS shadow, "
+    "min(event_time) AS first_event, max(event_time) AS last_event, count() AS events "
+    "FROM predictions GROUP BY champion, shadow ORDER BY first_event"
+)
+
+
+def recovery(drift_ms: int, old: str, new: str) -> str:
+    """Realised quality of the old champion before and after the drift point and of the new
+    one after its promotion (the AUC over arrays aggregated in a subquery: ClickHouse #77605)."""
+    at = f"toDateTime64('{utc(drift_ms)}', 3, 'UTC')"
+    return (
+        "SELECT period, version, labelled, frauds, round(tp / (tp + fp), 3) AS precision, "  # noqa: S608  # no user input
+        "round(tp / (tp + fn), 3) AS recall, round(2 * tp / (2 * tp + fp + fn), 3) AS f1, "
+        "round(arrayROCAUC(scores, truths), 3) AS roc_auc FROM ("
+        f"SELECT multiIf(model_version = '{new}', 'new champion after its promotion', "
+        f"event_time < {at}, 'old champion before the drift', "
+        "'old champion after the drift') AS period, model_version AS version, "
+        "countIf(labelled) AS labelled, countIf(labelled AND is_fraud) AS frauds, "
+        "countIf(labelled AND flagged AND is_fraud) AS tp, "
+        "countIf(labelled AND flagged AND NOT is_fraud) AS fp, "
+        "countIf(labelled AND NOT flagged AND is_fraud) AS fn, "
+        "groupArrayIf(score, labelled) AS scores, "
+        "groupArrayIf(toUInt8(is_fraud), labelled) AS truths "
+        f"FROM prediction_labels WHERE model_version IN ('{old}', '{new}') "
+        "GROUP BY period, version) ORDER BY period DESC"  # old before, old after, new
+    )
+
+
+@dataclass(frozen=True)
+class DriftDemoOptions:
+    events: int = 30_000  # the stream with the drift half-way
+    shadow_events: int = 12_000
+    watch_events: int = 12_000
+    shadow_min_frauds: int = 1_100  # labelled frauds a shadow or watch period needs
+    fraud_rate: float = 0.05
+    champion_events: int = 40_000
+    num_trees: int = 100  # the candidate's
+    state_dir: Path = Path(".stream_app/drift")
+    seed: int = 7
+
+
+class DriftDemo(Demo):
+    """The demo with the retrainer: drift, training run, shadow, promotion, watch."""
+
+    def __init__(self, options: DriftDemoOptions, console: Console) -> None:
+        super().__init__(
+            DemoOptions(
+                events=options.events,
+                bad_fraction=0.0,
+                state_dir=options.state_dir,
+                seed=options.seed,
+                live_alerts=0,
+                drift="pattern-moves",
+                fraud_rate=options.fraud_rate,
+            ),
+            console,
+        )
+        self.story = options
+        self._chargebacks = 0
+
+    def run(self) -> None:
+        try:
+            settings = self._start_infrastructure()
+            first = self._phase(settings, "the drift", self._produce_options())
+            self._start_retrainer(settings)
+            run = self._decision(settings, "drift")
+            if run["decision"] == "challenger":
+                moved = self.stack.state_dir / "moved.toml"
+                moved.write_text(MOVED, encoding="utf-8")
+                after = replace(
+                    self._produce_options(),
+                    events=self.story.shadow_events,
+                    seed=self.story.seed + 1,
+                    drift=str(moved),
+                )
+                self._phase(settings, "the shadow period", after)
+                if self._decision(settings, "shadow")["decision"] == "promoted":
+                    watched = (str(run["candidate_version"]), str(run["champion_version"]))
+                    wait_until(lambda: self._running(watched), 120, "the watch to start", 0.5)
+                    watch = replace(after, events=self.story.watch_events, seed=after.seed + 1)
+                    self._phase(settings, "the watch", watch)
+                    self._decision(settings, "watch")
+            self._story(settings, first.drift, run)
+        except KeyboardInterrupt:
+            self.console.print("\ninterrupted: stopping everything the demo started")
+            raise SystemExit(130) from None  # the finally clause below stops everything
+        finally:
+            self._stop_all()
+
+    def _start_infrastructure(self) -> Settings:
+        """As the demo's, with a champion trained afresh: a previous run promoted another."""
+        shutil.rmtree(self.stack.model_dir, ignore_errors=True)
+        return super()._start_infrastructure()
+
+    def _settings_overrides(self) -> dict[str, Any]:
+        story = self.story
+        return {
+            "retrain_min_frauds": 200,
+            "retrain_num_trees": story.num_trees,
+            "quality_top_k": 100,
+            "retrainer_min_new_frauds": 200,
+            "retrain_shadow_events": story.shadow_events,
+            "retrain_shadow_min_frauds": story.shadow_min_frauds,
+            "retrain_watch_events": story.watch_events,
+            "retrain_shadow_timeout_s": 120.0,
+        }
+
+    def _training(self) -> TrainingConfig:
+        return TrainingConfig(
+            events=self.story.champion_events, fraud_rate=self.story.fraud_rate, num_trees=60
+        )
+
+    def _phase(self, settings: Settings, name: str, options: ProduceOptions) -> Any:
+        """One stream, stored with its chargebacks."""
+        self.console.print(f"[bold]stream[/bold] {options.events:,} events: {name}")
+        report = self._stream(settings, options)
+        self._chargebacks += report.labels
+        query = "SELECT count() FROM labels WHERE label_source = 'chargeback'"
+        wait_until(
+            lambda: int(query_rows(settings, query)[1][0][0]) == self._chargebacks,
+            120,
+            "the sink to store every chargeback",
+            0.5,
+        )
+        return report
+
+    def _start_retrainer(self, settings: Settings) -> None:
+        retrainer = ChildProcess("retrainer", ["retrainer"], settings, self.logs)
+        self.children.append(retrainer)
+        self.console.print("[bold]retrainer[/bold] started: it reads the detections stored so far")
+
+    def _decision(self, settings: Settings, trigger: str) -> dict[str, Any]:
+        """The ``retrain_runs`` row of ``trigger`` once the retrainer recorded it."""
+        query = f"SELECT * FROM retrain_runs WHERE trigger = '{trigger}'"  # noqa: S608
+        found: list[dict[str, Any]] = []
+
+        def recorded() -> bool:
+            for child in self.children:
+                child.check_alive()
+            columns, rows = query_rows(settings, query)
+            found[:] = [dict(zip(columns, row, strict=True)) for row in rows]
+            return bool(found)
+
+        wait_until(recorded, 300, f"the retrainer's {trigger} decision", 1.0)
+        row = found[0]
+        self.console.print(f"[bold]{trigger}[/bold] decision: {row['decision']}: {row['reason']}")
+        return row
+
+    def _running(self, versions: tuple[str, str]) -> bool:
+        healths = [self._worker_health(port) for port in self.worker_ports]
+        return all(
+            h is not None and (h["model_version"], h["challenger_version"]) == versions
+            for h in healths
+        )
+
+    def _story(
+        self, settings: Settings, drift: tuple[AppliedDrift, ...], run: dict[str, Any]
+    ) -> None:
+        if not drift:
+            raise StreamAppError("the stream applied no drift point")
+        point = drift[0]
+        self.console.print(
+            f"[bold]drift[/bold] at event {point.index:,} "
+            f"(event time {utc(point.event_time)} UTC): {point.name}"
+        )
+        tables = [
+            (
+                f"Quality per hour around the drift at {utc(point.event_time)}",
+                around_drift(point.event_time, 3),
+            ),
+            ("Drift detections (the first 20 by event time)", DRIFT_DETECTIONS),
+            ("The retrainer's decisions (retrain_runs)", RETRAIN_RUNS),
+            ("Which versions scored which events (champion, and in shadow)", SCORED_BY),
+        ]
+        old, new = str(run["champion_version"]), str(run["candidate_version"])
+        if run["decision"] == "challenger":
+            tables.append(
+                (
+                    "Realised quality: the new champion after its promotion, the old one "
+                    "before and after the drift",
+                    recovery(point.event_time, old, new),
+                )
+            )
+        for title, query in tables:
+            self._table(settings, title, query, with_sql=True)
+
+
+def run_drift_demo(options: DriftDemoOptions) -> None:
+    DriftDemo(options, Console()).run()
