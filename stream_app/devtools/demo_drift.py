@@ -19,13 +19,15 @@ from typing import Any
 from rich.console import Console
 
 from models.train import TrainingConfig
-from stream_app.devtools.demo import Demo, DemoOptions
+from stream_app.devtools.demo import TABLE_WIDTH, Demo, DemoOptions
 from stream_app.devtools.demo_quality import DRIFT_DETECTIONS, around_drift, utc
 from stream_app.devtools.generator import AppliedDrift
 from stream_app.devtools.produce import ProduceOptions
 from stream_app.errors import StreamAppError
 from stream_app.processes import ChildProcess, wait_until
 from stream_app.settings import Settings
+from stream_app.state.card import HOUR_MS
+from stream_app.timing import now_ms
 from stream_app.warehouse.sql import query_rows
 
 #: the regime after the drift point of ``pattern-moves``, from the first event: the shadow and
@@ -40,12 +42,19 @@ risky_amount = [1.0, 4.0]
 
 #: every decision of the loop: the training run, its shadow step and its watch step
 RETRAIN_RUNS = (
-    "SELECT started_time, trigger, drift_event, window_start, window_end, train_rows, "
-    "train_frauds, holdout_rows, holdout_frauds, champion_version AS champion, "
+    "SELECT started_time, trigger, drift_event, champion_version AS champion, "
     "candidate_version AS candidate, round(champion_roc_auc, 4) AS champion_auc, "
-    "round(candidate_roc_auc, 4) AS candidate_auc, round(p_value, 6) AS p_value, decision, "
-    "reason FROM retrain_runs ORDER BY started_time"
+    "round(candidate_roc_auc, 4) AS candidate_auc, round(statistic, 3) AS z, "
+    "round(p_value, 6) AS p_value, decision FROM retrain_runs ORDER BY started_time"
 )
+
+#: the labelled events each decision used, and why it decided so
+RETRAIN_DATA = (
+    "SELECT trigger, window_start, holdout_start, window_end, train_rows, train_frauds, "
+    "holdout_rows, holdout_frauds, round(wall_seconds, 1) AS seconds "
+    "FROM retrain_runs ORDER BY started_time"
+)
+RETRAIN_REASONS = "SELECT trigger, reason FROM retrain_runs ORDER BY started_time"
 
 #: which versions scored which events (champion, and the one in shadow)
 SCORED_BY = (
@@ -60,13 +69,14 @@ def recovery(drift_ms: int, old: str, new: str) -> str:
     one after its promotion (the AUC over arrays aggregated in a subquery: ClickHouse #77605)."""
     at = f"toDateTime64('{utc(drift_ms)}', 3, 'UTC')"
     return (
-        "SELECT period, version, labelled, frauds, round(tp / (tp + fp), 3) AS precision, "  # noqa: S608  # no user input
-        "round(tp / (tp + fn), 3) AS recall, round(2 * tp / (2 * tp + fp + fn), 3) AS f1, "
+        "SELECT period, version, n_labelled AS labelled, n_frauds AS frauds, "  # noqa: S608  # no user input
+        "round(tp / (tp + fp), 3) AS precision, round(tp / (tp + fn), 3) AS recall, "
+        "round(2 * tp / (2 * tp + fp + fn), 3) AS f1, "
         "round(arrayROCAUC(scores, truths), 3) AS roc_auc FROM ("
         f"SELECT multiIf(model_version = '{new}', 'new champion after its promotion', "
         f"event_time < {at}, 'old champion before the drift', "
         "'old champion after the drift') AS period, model_version AS version, "
-        "countIf(labelled) AS labelled, countIf(labelled AND is_fraud) AS frauds, "
+        "countIf(labelled) AS n_labelled, countIf(labelled AND is_fraud) AS n_frauds, "
         "countIf(labelled AND flagged AND is_fraud) AS tp, "
         "countIf(labelled AND flagged AND NOT is_fraud) AS fp, "
         "countIf(labelled AND NOT flagged AND is_fraud) AS fn, "
@@ -112,7 +122,12 @@ class DriftDemo(Demo):
     def run(self) -> None:
         try:
             settings = self._start_infrastructure()
-            first = self._phase(settings, "the drift", self._produce_options())
+            total = self.story.events + self.story.shadow_events + self.story.watch_events
+            span_ms = total * self.options.time_scale * 1.2  # the mean gap is time_scale ms
+            start_ms = now_ms() - int(span_ms) - HOUR_MS
+            first = self._phase(
+                settings, "the drift", replace(self._produce_options(), start_ms=start_ms)
+            )
             self._start_retrainer(settings)
             run = self._decision(settings, "drift")
             if run["decision"] == "challenger":
@@ -120,6 +135,7 @@ class DriftDemo(Demo):
                 moved.write_text(MOVED, encoding="utf-8")
                 after = replace(
                     self._produce_options(),
+                    start_ms=self._last_event(settings),
                     events=self.story.shadow_events,
                     seed=self.story.seed + 1,
                     drift=str(moved),
@@ -128,7 +144,12 @@ class DriftDemo(Demo):
                 if self._decision(settings, "shadow")["decision"] == "promoted":
                     watched = (str(run["candidate_version"]), str(run["champion_version"]))
                     wait_until(lambda: self._running(watched), 120, "the watch to start", 0.5)
-                    watch = replace(after, events=self.story.watch_events, seed=after.seed + 1)
+                    watch = replace(
+                        after,
+                        events=self.story.watch_events,
+                        seed=after.seed + 1,
+                        start_ms=self._last_event(settings),
+                    )
                     self._phase(settings, "the watch", watch)
                     self._decision(settings, "watch")
             self._story(settings, first.drift, run)
@@ -174,6 +195,12 @@ class DriftDemo(Demo):
             0.5,
         )
         return report
+
+    @staticmethod
+    def _last_event(settings: Settings) -> int:
+        """A millisecond after the last event stored: where the next stream starts."""
+        query = "SELECT toUnixTimestamp64Milli(max(event_time)) + 1 FROM predictions"
+        return int(query_rows(settings, query)[1][0][0])
 
     def _start_retrainer(self, settings: Settings) -> None:
         retrainer = ChildProcess("retrainer", ["retrainer"], settings, self.logs)
@@ -221,6 +248,8 @@ class DriftDemo(Demo):
             ),
             ("Drift detections (the first 20 by event time)", DRIFT_DETECTIONS),
             ("The retrainer's decisions (retrain_runs)", RETRAIN_RUNS),
+            ("The labelled events each decision used (event time)", RETRAIN_DATA),
+            ("Why", RETRAIN_REASONS),
             ("Which versions scored which events (champion, and in shadow)", SCORED_BY),
         ]
         old, new = str(run["champion_version"]), str(run["candidate_version"])
@@ -237,4 +266,6 @@ class DriftDemo(Demo):
 
 
 def run_drift_demo(options: DriftDemoOptions) -> None:
-    DriftDemo(options, Console()).run()
+    console = Console()
+    console.width = max(console.width, TABLE_WIDTH)  # Console.print caps a table at its width
+    DriftDemo(options, console).run()

@@ -17,6 +17,7 @@ from stream_app.codecs.json import JsonCodec
 from stream_app.devtools.bad_events import make_bad
 from stream_app.devtools.generator import (
     AppliedDrift,
+    GeneratorOptions,
     LabelledTransaction,
     TransactionGenerator,
     drift_schedule,
@@ -44,6 +45,7 @@ class ProduceOptions:
     chargebacks: ChargebackDelays = field(default_factory=ChargebackDelays)
     truth_file: Path | None = None  # the fraud event ids, one a line (stream-app label-feedback)
     drift: str = "none"  # a scenario of stream_app.devtools.generator.drift, or a TOML file
+    start_ms: int | None = None  # the first event's time; default: the history ends now
 
 
 @dataclass
@@ -64,16 +66,18 @@ def codec_for(settings: Settings, event_format: EventFormat) -> TransactionCodec
 
 
 def synthetic_generator(options: ProduceOptions) -> TransactionGenerator:
-    """The seeded generator of a run, its history ending at the wall clock when production
-    starts, with the run's drift schedule."""
-    return TransactionGenerator.ending_at(
-        options.events,
+    """The seeded generator of a run, from ``start_ms`` or with its history ending at the wall
+    clock when production starts, with the run's drift schedule."""
+    generator_options = GeneratorOptions(
         seed=options.seed,
         fraud_rate=options.fraud_rate,
         nominal_rate=options.rate or UNPACED_NOMINAL_RATE,
         time_scale=options.time_scale,
         drift=drift_schedule(options.drift, options.events),
     )
+    if options.start_ms is not None:
+        return TransactionGenerator(start_ms=options.start_ms, **generator_options)
+    return TransactionGenerator.ending_at(options.events, **generator_options)
 
 
 def synthetic_records(
