@@ -369,7 +369,7 @@ def demo_drift(
         int, typer.Option(min=1, help="The stream with the drift half-way.")
     ] = 30_000,
     shadow_events: Annotated[int, typer.Option(min=1, help="The shadow period's stream.")] = 12_000,
-    watch_events: Annotated[int, typer.Option(min=1, help="The watch period's stream.")] = 12_000,
+    watch_events: Annotated[int, typer.Option(min=1, help="The watch period's stream.")] = 8_000,
     state_dir: Annotated[
         Path, typer.Option(help="Where the demo keeps models and the warehouse.")
     ] = Path(".stream_app/drift"),

@@ -91,8 +91,8 @@ def recovery(drift_ms: int, old: str, new: str) -> str:
 class DriftDemoOptions:
     events: int = 30_000  # the stream with the drift half-way
     shadow_events: int = 12_000
-    watch_events: int = 12_000
-    shadow_min_frauds: int = 1_100  # labelled frauds a shadow or watch period needs
+    watch_events: int = 8_000
+    shadow_min_frauds: int = 300  # labelled frauds a shadow or watch period needs (~4.4 %)
     fraud_rate: float = 0.05
     champion_events: int = 40_000
     num_trees: int = 100  # the candidate's
