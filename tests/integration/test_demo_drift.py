@@ -93,7 +93,7 @@ def test_the_drift_story_is_the_warehouses_and_a_promotion_follows_the_detection
     partition, offset, detector, feature = run["drift_event"].split(":")
     (trigger,) = (
         d for d in back["drift"]
-        if (d["input_partition"], d["input_offset"], d["detector"], d["feature"])
+        if (int(d["input_partition"]), int(d["input_offset"]), d["detector"], d["feature"])
         == (int(partition), int(offset), detector, feature)
     )  # fmt: skip
     assert ms(shadow["started"]) > ms(trigger["detected"]), (shadow, trigger)
