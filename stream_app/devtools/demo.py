@@ -97,18 +97,21 @@ class Demo:
         self.worker_ports: list[int] = []
 
     def run(self) -> None:
-        started = time.monotonic()
         try:
-            settings = self._start_infrastructure()
-            report = self._stream(settings, self._produce_options())
-            if self.options.labels:
-                self._label(settings, report)
-            self._summary(settings, report, time.monotonic() - started)
+            self._play()
         except KeyboardInterrupt:
             self.console.print("\ninterrupted: stopping everything the demo started")
             raise SystemExit(130) from None  # the finally clause below stops everything
         finally:
             self._stop_all()
+
+    def _play(self) -> None:
+        started = time.monotonic()
+        settings = self._start_infrastructure()
+        report = self._stream(settings, self._produce_options())
+        if self.options.labels:
+            self._label(settings, report)
+        self._summary(settings, report, time.monotonic() - started)
 
     def _start_infrastructure(self) -> Settings:
         """The broker, the topics, the model, the sink and the workers; the settings returned

@@ -119,45 +119,39 @@ class DriftDemo(Demo):
         self.story = options
         self._chargebacks = 0
 
-    def run(self) -> None:
-        try:
-            settings = self._start_infrastructure()
-            total = self.story.events + self.story.shadow_events + self.story.watch_events
-            span_ms = total * self.options.time_scale * 1.2  # the mean gap is time_scale ms
-            start_ms = now_ms() - int(span_ms) - HOUR_MS
-            first = self._phase(
-                settings, "the drift", replace(self._produce_options(), start_ms=start_ms)
+    def _play(self) -> None:
+        settings = self._start_infrastructure()
+        total = self.story.events + self.story.shadow_events + self.story.watch_events
+        span_ms = total * self.options.time_scale * 1.2  # the mean gap is time_scale ms
+        start_ms = now_ms() - int(span_ms) - HOUR_MS
+        first = self._phase(
+            settings, "the drift", replace(self._produce_options(), start_ms=start_ms)
+        )
+        self._start_retrainer(settings)
+        run = self._decision(settings, "drift")
+        if run["decision"] == "challenger":
+            moved = self.stack.state_dir / "moved.toml"
+            moved.write_text(MOVED, encoding="utf-8")
+            after = replace(
+                self._produce_options(),
+                start_ms=self._last_event(settings),
+                events=self.story.shadow_events,
+                seed=self.story.seed + 1,
+                drift=str(moved),
             )
-            self._start_retrainer(settings)
-            run = self._decision(settings, "drift")
-            if run["decision"] == "challenger":
-                moved = self.stack.state_dir / "moved.toml"
-                moved.write_text(MOVED, encoding="utf-8")
-                after = replace(
-                    self._produce_options(),
+            self._phase(settings, "the shadow period", after)
+            if self._decision(settings, "shadow")["decision"] == "promoted":
+                watched = (str(run["candidate_version"]), str(run["champion_version"]))
+                wait_until(lambda: self._running(watched), 120, "the watch to start", 0.5)
+                watch = replace(
+                    after,
+                    events=self.story.watch_events,
+                    seed=after.seed + 1,
                     start_ms=self._last_event(settings),
-                    events=self.story.shadow_events,
-                    seed=self.story.seed + 1,
-                    drift=str(moved),
                 )
-                self._phase(settings, "the shadow period", after)
-                if self._decision(settings, "shadow")["decision"] == "promoted":
-                    watched = (str(run["candidate_version"]), str(run["champion_version"]))
-                    wait_until(lambda: self._running(watched), 120, "the watch to start", 0.5)
-                    watch = replace(
-                        after,
-                        events=self.story.watch_events,
-                        seed=after.seed + 1,
-                        start_ms=self._last_event(settings),
-                    )
-                    self._phase(settings, "the watch", watch)
-                    self._decision(settings, "watch")
-            self._story(settings, first.drift, run)
-        except KeyboardInterrupt:
-            self.console.print("\ninterrupted: stopping everything the demo started")
-            raise SystemExit(130) from None  # the finally clause below stops everything
-        finally:
-            self._stop_all()
+                self._phase(settings, "the watch", watch)
+                self._decision(settings, "watch")
+        self._story(settings, first.drift, run)
 
     def _start_infrastructure(self) -> Settings:
         """As the demo's, with a champion trained afresh: a previous run promoted another."""

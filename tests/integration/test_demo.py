@@ -36,10 +36,9 @@ class Declined(Scored):
         return self.declined
 
 
-class ReadBackDemo(Demo):
-    """The demo, reading back its quality table, predictions and labels before it stops."""
+class RecordsPrinted(Demo):
+    """A demo keeping every table it printed, by title, as printed."""
 
-    read_back: dict[str, list[dict[str, Any]]]
     printed: dict[str, list[tuple[str, ...]]]
 
     def _table(
@@ -48,6 +47,12 @@ class ReadBackDemo(Demo):
         rows = super()._table(settings, title, query, with_sql)
         self.printed = {**getattr(self, "printed", {}), title: rows}
         return rows
+
+
+class ReadBackDemo(RecordsPrinted):
+    """The demo, reading back its quality table, predictions and labels before it stops."""
+
+    read_back: dict[str, list[dict[str, Any]]]
 
     def _summary(self, settings: Settings, report: ProduceReport, seconds: float) -> None:
         super()._summary(settings, report, seconds)

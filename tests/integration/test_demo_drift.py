@@ -14,25 +14,17 @@ from stream_app.devtools.demo_drift import DriftDemo, DriftDemoOptions
 from stream_app.devtools.generator import AppliedDrift
 from stream_app.settings import Settings
 from stream_app.state.card import HOUR_MS
-from tests.integration.test_demo import agrees, scored_rows
+from tests.integration.test_demo import RecordsPrinted, agrees, scored_rows
 from tests.integration.test_quality import expected_windows, view
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
 
-class ReadBackDriftDemo(DriftDemo):
+class ReadBackDriftDemo(DriftDemo, RecordsPrinted):
     """The drift demo, keeping what it printed and reading the warehouse back before it stops."""
 
-    printed: dict[str, list[tuple[str, ...]]]
     read_back: dict[str, list[dict[str, Any]]]
     drift_ms: int
-
-    def _table(
-        self, settings: Settings, title: str, query: str, with_sql: bool = False
-    ) -> list[tuple[str, ...]]:
-        rows = super()._table(settings, title, query, with_sql)
-        self.printed = {**getattr(self, "printed", {}), title: rows}
-        return rows
 
     def _story(
         self, settings: Settings, drift: tuple[AppliedDrift, ...], run: dict[str, Any]

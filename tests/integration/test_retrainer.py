@@ -21,6 +21,7 @@ from confluent_kafka import Producer
 
 from models.registry import CHAMPION
 from stream_app.codecs.factory import schema_registry, topic_codec
+from stream_app.devtools.demo_drift import MOVED
 from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import producer_config
 from stream_app.processes import ChildProcess
@@ -46,13 +47,6 @@ LOOP = {
     "retrain_watch_events": 12_000,
     "retrain_shadow_timeout_s": 120.0,
 }
-MOVED = """[[drift]]
-at = 0.0
-name = "risky-abroad fraud has moved"
-risky_categories = ["travel", "entertainment"]
-risky_countries = ["BR", "ID"]
-risky_amount = [1.0, 4.0]
-"""
 
 
 def stream(settings, events: int, seed: int, drift: str) -> None:
