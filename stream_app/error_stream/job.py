@@ -26,7 +26,7 @@ from monitors.errors import AdwinMonitor, HddmMonitor
 from stream_app.control.client import publish_drift_events
 from stream_app.settings import Settings
 from stream_app.timing import now_ms
-from stream_app.warehouse.sql import query_rows
+from stream_app.warehouse.sql import literal, query_rows
 
 WORKER_ID = "monitor-errors"
 MONITORS: tuple[type[AdwinMonitor] | type[HddmMonitor], ...] = (AdwinMonitor, HddmMonitor)
@@ -37,7 +37,7 @@ QUERY = """SELECT toUnixTimestamp64Milli(l.ingested_time) AS stored_ms, l.event_
   (p.decision = 'decline') != l.is_fraud AS error, p.source_partition AS input_partition,
   p.source_offset AS input_offset
 FROM (SELECT event_id, is_fraud, ingested_time FROM labels WHERE label_source = 'chargeback'
-  AND (toUnixTimestamp64Milli(ingested_time), event_id) > ({stored_ms}, '{event_id}')) AS l
+  AND (toUnixTimestamp64Milli(ingested_time), event_id) > ({stored_ms}, {event_id})) AS l
 INNER JOIN predictions AS p ON p.event_id = l.event_id
 ORDER BY stored_ms, event_id, model_version"""
 
@@ -71,7 +71,7 @@ def monitor_errors(
     """Run once over the chargebacks stored since the last run; the detections sent."""
     path = settings.error_monitor_state
     versions, cursor = _load(path)
-    query = QUERY.format(stored_ms=cursor[0], event_id=cursor[1].replace("'", "\\'"))
+    query = QUERY.format(stored_ms=cursor[0], event_id=literal(cursor[1]))
     names, rows = query_rows(settings, query)
     detections = []
     for row in (dict(zip(names, r, strict=True)) for r in rows):

@@ -17,22 +17,13 @@ import pyarrow as pa
 
 from stream_app.errors import StreamAppError
 from stream_app.settings import Settings
-from stream_app.warehouse.sql import FORMATS, query_rows, run_query
+from stream_app.warehouse.sql import FORMATS, literal, query_rows, run_query
 
 _DRIFT_EVENT_ID = re.compile(r"(\d+):(\d+):([^:]+):(.*)")
 
 
 class RetrainError(StreamAppError):
     """The retraining loop was asked something it cannot do (an unknown drift event)."""
-
-
-def literal(value: str) -> str:
-    """``value`` as a ClickHouse string literal.
-
-    >>> print(literal("it's"))
-    'it\\'s'
-    """
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def drift_event_id(event: Mapping[str, Any]) -> str:

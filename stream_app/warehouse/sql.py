@@ -126,6 +126,15 @@ def _without_parser_scope(message: str) -> str:
     return f"{head.rstrip()} {tail.rsplit(' ', 1)[-1]}" if scope else message
 
 
+def literal(value: str) -> str:
+    """``value`` as a ClickHouse string literal (backslashes and quotes escaped).
+
+    >>> print(literal("it's a \\ path"))
+    'it\\'s a \\\\ path'
+    """
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def run_query(
     settings: Settings, query: str, clickhouse_format: str, timeout_s: float = 60.0
 ) -> bytes:

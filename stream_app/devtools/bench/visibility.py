@@ -5,15 +5,7 @@ from __future__ import annotations
 import time
 
 from stream_app.devtools.bench.deployment import Deployment
-
-
-def sql_string(value: str) -> str:
-    """A ClickHouse string literal.
-
-    >>> sql_string("a'b\\\\c")
-    "'a\\\\'b\\\\\\\\c'"
-    """
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+from stream_app.warehouse.sql import literal
 
 
 class VisibilityPoller:
@@ -35,7 +27,7 @@ class VisibilityPoller:
         if not self.pending:
             return
         issued_ms = time.time() * 1000
-        ids = ", ".join(sql_string(event_id) for event_id in list(self.pending)[:2000])
+        ids = ", ".join(literal(event_id) for event_id in list(self.pending)[:2000])
         query = f"SELECT event_id FROM predictions_raw WHERE event_id IN ({ids})"  # noqa: S608  # quoted
         for (event_id,) in self._deployment.query(query):
             created_ms = self.pending.pop(event_id, None)
