@@ -62,10 +62,12 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
             for guarantee in guarantees:
                 stack.guarantee = guarantee
                 say(f"[round {round_ + 1}] {guarantee}")
-                seed = options.seed + round_
-                run = measure_throughput(stack, "json", options.events, seed)
+                seed, name = options.seed + round_, f"round{round_ + 1}"
+                # each round on topics, groups and a database of its own (the guarantee is named
+                # in them too): a later round must not find an earlier one's rows stored
+                run = measure_throughput(stack, "json", options.events, seed, f"throughput-{name}")
                 rates[guarantee].append(run.events_per_s)
-                paced = measure_latency(stack, options.latency, seed + 100)
+                paced = measure_latency(stack, options.latency, seed + 100, f"latency-{name}")
                 latencies[guarantee].extend(latency for _, latency in paced.latencies_ms)
     finally:
         stack.close()

@@ -42,10 +42,13 @@ class LatencyResult:
     worker_stage_seconds: dict[str, float]
 
 
-def measure_latency(stack: BenchStack, options: LatencyOptions, seed: int) -> LatencyResult:
+def measure_latency(
+    stack: BenchStack, options: LatencyOptions, seed: int, phase: str = "latency"
+) -> LatencyResult:
+    """One paced run; ``phase`` names it (its own topics, groups and database)."""
     say = stack.say
-    settings = stack.phase_settings("latency")
-    deployment = stack.deploy(settings, "latency")
+    settings = stack.phase_settings(phase)
+    deployment = stack.deploy(settings, phase)
     checker = ArrivalChecker(settings, "predictions", options.sample_every)
     alerts = ArrivalChecker(settings, "alerts", None)
     producer = PacedProducer(settings, options.rate, int(options.rate * options.seconds), seed)
