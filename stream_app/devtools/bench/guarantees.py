@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from models.train import TrainingConfig
-from stream_app.devtools.bench.latency import measure_latency
+from stream_app.devtools.bench.latency import LatencyResult, measure_latency
 from stream_app.devtools.bench.options import LatencyOptions
 from stream_app.devtools.bench.render import write_json
 from stream_app.devtools.bench.report import machine, percentiles_ms
@@ -56,6 +56,7 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
     stack = BenchStack(options.state_dir, options.partitions, say)
     rates: dict[str, list[float]] = {g: [] for g in guarantees}
     latencies: dict[str, list[float]] = {g: [] for g in guarantees}
+    checkpoints: dict[str, list[dict[str, float]]] = {g: [] for g in guarantees}
     try:
         stack.start(options.training)
         for round_ in range(options.rounds):
@@ -69,6 +70,7 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
                 rates[guarantee].append(run.events_per_s)
                 paced = measure_latency(stack, options.latency, seed + 100, f"latency-{name}")
                 latencies[guarantee].extend(latency for _, latency in paced.latencies_ms)
+                checkpoints[guarantee].append(_checkpoint_share(paced, options.latency.seconds))
     finally:
         stack.close()
     at_least_once, exactly_once = (statistics.median(rates[g]) for g in guarantees)
@@ -84,10 +86,22 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
         "events_per_s": {g: [round(r) for r in rates[g]] for g in guarantees},
         "latency_ms": {g: percentiles_ms(latencies[g], [50, 99]) for g in guarantees},
         "ratio": round(exactly_once / at_least_once, 3),
+        "latency_checkpoints": checkpoints,
         "targets": {
             "ratio": {"target": RATIO_TARGET, "met": exactly_once >= RATIO_TARGET * at_least_once},
             "p99_ms": {"target": P99_TARGET_MS, "met": p99.get("p99", 1e9) <= P99_TARGET_MS},
         },
+    }
+
+
+def _checkpoint_share(paced: LatencyResult, seconds: float) -> dict[str, float]:
+    """What the worker's checkpoints (in exactly-once, its commits) took of a paced run: per
+    batch, and as a share of the run's wall time (warm-up included, so a slight overstatement)."""
+    spent = paced.worker_stage_seconds.get("checkpoint", 0.0)
+    return {
+        "mean_batch_events": round(paced.worker_scored / max(paced.worker_batches, 1), 1),
+        "checkpoint_ms_per_batch": round(1000 * spent / max(paced.worker_batches, 1), 2),
+        "checkpoint_share_of_run": round(spent / seconds, 3),
     }
 
 
@@ -96,6 +110,7 @@ def guarantee_table(report: dict[str, Any]) -> Table:
         "guarantee",
         "events/s (each round)",
         "latency p50 / p99 / max ms",
+        "checkpoint ms per batch (share of the run)",
         title=f"stream-app bench guarantees: exactly-once / at-least-once = {report['ratio']:.2f}x "
         f"(target ≥ {RATIO_TARGET}x, met: {report['targets']['ratio']['met']}); "
         f"p99 target ≤ {P99_TARGET_MS:g} ms met: {report['targets']['p99_ms']['met']}",
@@ -107,6 +122,10 @@ def guarantee_table(report: dict[str, Any]) -> Table:
             guarantee,
             ", ".join(f"{r:,}" for r in rates),
             f"{latency.get('p50')} / {latency.get('p99')} / {latency.get('max')}",
+            ", ".join(
+                f"{c['checkpoint_ms_per_batch']} ({c['checkpoint_share_of_run']:.0%})"
+                for c in report["latency_checkpoints"][guarantee]
+            ),
         )
     return table
 
