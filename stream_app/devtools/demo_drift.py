@@ -26,7 +26,7 @@ from stream_app.devtools.demo_quality import (
     estimated_around_drift,
     utc,
 )
-from stream_app.devtools.generator import AppliedDrift
+from stream_app.devtools.generator import DAY_MS, AppliedDrift
 from stream_app.devtools.produce import ProduceOptions
 from stream_app.errors import StreamAppError
 from stream_app.processes import ChildProcess, wait_until
@@ -95,6 +95,21 @@ def recovery(drift_ms: int, old: str, new: str, k: int) -> str:
     )
 
 
+#: the streams start at this hour of the day (UTC) whenever the demo runs, so that they fall in
+#: daytime: the generator's fraud follows the hour (night-time spikes from 0 to 6 h), and a
+#: shadow period at night left the candidate no better than the champion
+START_HOUR = 6
+
+
+def day_start(latest_ms: int) -> int:
+    """The last ``START_HOUR`` o'clock (UTC) at or before ``latest_ms``.
+
+    >>> utc(day_start(1_700_000_000_000)), utc(day_start(1_700_000_000_000 - 20 * HOUR_MS))
+    ('2023-11-14 06:00:00.000', '2023-11-13 06:00:00.000')
+    """
+    return (latest_ms - START_HOUR * HOUR_MS) // DAY_MS * DAY_MS + START_HOUR * HOUR_MS
+
+
 @dataclass(frozen=True)
 class DriftDemoOptions:
     events: int = 30_000  # the stream with the drift half-way
@@ -131,7 +146,7 @@ class DriftDemo(Demo):
         settings = self._start_infrastructure()
         total = self.story.events + self.story.shadow_events + self.story.watch_events
         span_ms = total * self.options.time_scale * 1.2  # the mean gap is time_scale ms
-        start_ms = now_ms() - int(span_ms) - HOUR_MS
+        start_ms = day_start(now_ms() - int(span_ms) - HOUR_MS)
         first = self._phase(
             settings, "the drift", replace(self._produce_options(), start_ms=start_ms)
         )
