@@ -498,6 +498,28 @@ def bench_estimate(
     estimate_command(options, json_path, bench_console())
 
 
+@bench_app.command("retrain")
+def bench_retrain(
+    events: Annotated[int, typer.Option(min=1000, help="Backlog of each drain.")] = 100_000,
+    rounds: Annotated[
+        int, typer.Option(min=1, help="Drains without and with retrain runs, alternated.")
+    ] = 2,
+    data_events: Annotated[
+        int, typer.Option(min=1000, help="Labelled events the retrain runs read.")
+    ] = 40_000,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
+    ] = None,
+) -> None:
+    """The retraining loop: worker throughput while retrain runs go, and on the drift demo's
+    scenario the time from detection to promotion and the quality recovered."""
+    from stream_app.devtools.bench.render import bench_console
+    from stream_app.devtools.bench.retrain import RetrainBenchOptions, retrain_command
+
+    options = RetrainBenchOptions(events=events, rounds=rounds, data_events=data_events)
+    retrain_command(options, json_path, bench_console())
+
+
 @bench_app.command("online")
 def bench_online(
     json_path: Annotated[

@@ -332,15 +332,22 @@ class Demo:
         its daily estimates beside the realised figures."""
         _, rows = query_rows(settings, PREDICTED_HOURS)
         hours = max(float(rows[0][0]) / 3, 1.0)
-        sent = estimate(settings.model_copy(update={"estimate_reference_hours": hours}))
-        run = sent[0]["run_id"] if sent else ""
-        stored = f"SELECT count() FROM quality_estimates WHERE run_id = '{run}'"  # noqa: S608
-        wait_until(lambda: query_rows(settings, stored)[1][0][0] == len(sent), 60, "the estimates")
+        self._run_estimate(settings, hours)
         title = (
             f"Estimated without labels (calibrated on the first {hours:.1f} h of event time) "
             "beside the realised figures (docs/model-quality.md)"
         )
         self._table(settings, title, ESTIMATED_BY_DAY, with_sql=True)
+
+    @staticmethod
+    def _run_estimate(settings: Settings, reference_hours: float) -> None:
+        """``stream-app estimate``, each version calibrated on its first ``reference_hours`` of
+        event time; return once the sink stored every estimate it sent."""
+        update = {"estimate_reference_hours": reference_hours}
+        sent = estimate(settings.model_copy(update=update))
+        run = sent[0]["run_id"] if sent else ""
+        stored = f"SELECT count() FROM quality_estimates WHERE run_id = '{run}'"  # noqa: S608
+        wait_until(lambda: query_rows(settings, stored)[1][0][0] == len(sent), 60, "the estimates")
 
     def _table(
         self, settings: Settings, title: str, query: str, with_sql: bool = False

@@ -20,8 +20,13 @@ from rich.console import Console
 
 from models.train import TrainingConfig
 from stream_app.devtools.demo import TABLE_WIDTH, Demo, DemoOptions
-from stream_app.devtools.demo_quality import DRIFT_DETECTIONS, around_drift, utc
-from stream_app.devtools.generator import AppliedDrift
+from stream_app.devtools.demo_quality import (
+    DRIFT_DETECTIONS,
+    around_drift,
+    estimated_around_drift,
+    utc,
+)
+from stream_app.devtools.generator import DAY_MS, AppliedDrift
 from stream_app.devtools.produce import ProduceOptions
 from stream_app.errors import StreamAppError
 from stream_app.processes import ChildProcess, wait_until
@@ -64,15 +69,17 @@ SCORED_BY = (
 )
 
 
-def recovery(drift_ms: int, old: str, new: str) -> str:
+def recovery(drift_ms: int, old: str, new: str, k: int) -> str:
     """Realised quality of the old champion before and after the drift point and of the new
-    one after its promotion (the AUC over arrays aggregated in a subquery: ClickHouse #77605)."""
+    one after its promotion, P@k (the share of labelled frauds among the ``k`` highest scores of
+    the period) included (the AUC over arrays aggregated in a subquery: ClickHouse #77605)."""
     at = f"toDateTime64('{utc(drift_ms)}', 3, 'UTC')"
     return (
         "SELECT period, version, n_labelled AS labelled, n_frauds AS frauds, "  # noqa: S608  # no user input
         "round(tp / (tp + fp), 3) AS precision, round(tp / (tp + fn), 3) AS recall, "
         "round(2 * tp / (2 * tp + fp + fn), 3) AS f1, "
-        "round(arrayROCAUC(scores, truths), 3) AS roc_auc FROM ("
+        "round(arrayROCAUC(scores, truths), 3) AS roc_auc, "
+        "round(arrayCount(t -> t.2, top) / length(top), 3) AS p_at_k FROM ("
         f"SELECT multiIf(model_version = '{new}', 'new champion after its promotion', "
         f"event_time < {at}, 'old champion before the drift', "
         "'old champion after the drift') AS period, model_version AS version, "
@@ -81,10 +88,26 @@ def recovery(drift_ms: int, old: str, new: str) -> str:
         "countIf(labelled AND flagged AND NOT is_fraud) AS fp, "
         "countIf(labelled AND NOT flagged AND is_fraud) AS fn, "
         "groupArrayIf(score, labelled) AS scores, "
-        "groupArrayIf(toUInt8(is_fraud), labelled) AS truths "
-        f"FROM prediction_labels WHERE model_version IN ('{old}', '{new}') "
+        "groupArrayIf(toUInt8(is_fraud), labelled) AS truths, "
+        "arraySlice(arrayReverseSort(groupArray((score, labelled AND is_fraud))), 1, "
+        f"{int(k)}) AS top FROM prediction_labels WHERE model_version IN ('{old}', '{new}') "
         "GROUP BY period, version) ORDER BY period DESC"  # old before, old after, new
     )
+
+
+#: the streams start at this hour of the day (UTC) whenever the demo runs, so that they fall in
+#: daytime: the generator's fraud follows the hour (night-time spikes from 0 to 6 h), and a
+#: shadow period at night left the candidate no better than the champion
+START_HOUR = 6
+
+
+def day_start(latest_ms: int) -> int:
+    """The last ``START_HOUR`` o'clock (UTC) at or before ``latest_ms``.
+
+    >>> utc(day_start(1_700_000_000_000)), utc(day_start(1_700_000_000_000 - 20 * HOUR_MS))
+    ('2023-11-14 06:00:00.000', '2023-11-13 06:00:00.000')
+    """
+    return (latest_ms - START_HOUR * HOUR_MS) // DAY_MS * DAY_MS + START_HOUR * HOUR_MS
 
 
 @dataclass(frozen=True)
@@ -123,7 +146,7 @@ class DriftDemo(Demo):
         settings = self._start_infrastructure()
         total = self.story.events + self.story.shadow_events + self.story.watch_events
         span_ms = total * self.options.time_scale * 1.2  # the mean gap is time_scale ms
-        start_ms = now_ms() - int(span_ms) - HOUR_MS
+        start_ms = day_start(now_ms() - int(span_ms) - HOUR_MS)
         first = self._phase(
             settings, "the drift", replace(self._produce_options(), start_ms=start_ms)
         )
@@ -235,10 +258,15 @@ class DriftDemo(Demo):
             f"[bold]drift[/bold] at event {point.index:,} "
             f"(event time {utc(point.event_time)} UTC): {point.name}"
         )
+        title = f"Quality per hour around the drift at {utc(point.event_time)}"
+        self._table(settings, title, around_drift(point.event_time, 3), with_sql=True)
+        hours = self._reference_hours(settings, point.event_time)
+        self._run_estimate(settings, hours)
         tables = [
             (
-                f"Quality per hour around the drift at {utc(point.event_time)}",
-                around_drift(point.event_time, 3),
+                f"Estimated without labels (each version calibrated on its first {hours:.2f} h of "
+                "event time) beside the realised ROC AUC, per hour (docs/model-quality.md)",
+                estimated_around_drift(point.event_time, 3),
             ),
             ("Drift detections (the first 20 by event time)", DRIFT_DETECTIONS),
             ("The retrainer's decisions (retrain_runs)", RETRAIN_RUNS),
@@ -251,12 +279,20 @@ class DriftDemo(Demo):
             tables.append(
                 (
                     "Realised quality: the new champion after its promotion, the old one "
-                    "before and after the drift",
-                    recovery(point.event_time, old, new),
+                    f"before and after the drift (P@k: k = {settings.quality_top_k})",
+                    recovery(point.event_time, old, new, settings.quality_top_k),
                 )
             )
         for title, query in tables:
             self._table(settings, title, query, with_sql=True)
+
+    @staticmethod
+    def _reference_hours(settings: Settings, drift_ms: int) -> float:
+        """Half the event time from the first prediction to the drift point: the estimate's
+        calibration ends well before the drift, and estimates the hours before it too."""
+        query = "SELECT toUnixTimestamp64Milli(min(event_time)) FROM predictions"
+        first = int(query_rows(settings, query)[1][0][0])
+        return (drift_ms - first) / 2 / HOUR_MS
 
 
 def run_drift_demo(options: DriftDemoOptions) -> None:

@@ -32,12 +32,16 @@ QUALITY_BY_DAY = (
     "ORDER BY version, day"
 )
 
+#: the estimated ROC AUC's interval of ``quality_estimated``, as ``[low, high]``
+ROC_AUC_INTERVAL = (
+    "concat('[', toString(round(roc_auc_low, 3)), ', ', toString(round(roc_auc_high, 3)), ']')"
+)
+
 #: the label-free estimate per model version and day beside the realised figures
 ESTIMATED_BY_DAY = (
-    "SELECT model_version AS version, toDate(window_start) AS day, predictions AS events, "
+    "SELECT model_version AS version, toDate(window_start) AS day, predictions AS events, "  # noqa: S608  # constants only
     "round(estimated_roc_auc, 3) AS est_roc_auc, "
-    "concat('[', toString(round(roc_auc_low, 3)), ', ', toString(round(roc_auc_high, 3)), ']') "
-    "AS interval, round(realised_roc_auc, 3) AS roc_auc, "
+    f"{ROC_AUC_INTERVAL} AS interval, round(realised_roc_auc, 3) AS roc_auc, "
     "round(estimated_recall, 3) AS est_recall, round(realised_recall, 3) AS recall, "
     "round(estimated_precision, 3) AS est_precision, round(realised_precision, 3) AS precision "
     "FROM quality_estimated WHERE window = 'day' ORDER BY version, day"
@@ -72,20 +76,45 @@ def utc(event_time_ms: int) -> str:
     return datetime.fromtimestamp(event_time_ms / 1000, UTC).isoformat(" ", "milliseconds")[:23]
 
 
+def _hours_around(event_time_ms: int, hours: int) -> tuple[str, str]:
+    """SQL of an hour's ``side`` of a drift point (before it, holding it, after it) and the
+    condition of the hours (``window_start``) at most ``hours`` either side of it."""
+    at = f"toDateTime64('{utc(event_time_ms)}', 3, 'UTC')"
+    side = (
+        f"multiIf(window_start + INTERVAL 1 HOUR <= {at}, 'before', "
+        f"window_start >= {at}, 'after', 'drift')"
+    )
+    within = (
+        f"window_start >= toStartOfHour({at}) - INTERVAL {hours} HOUR "
+        f"AND window_start <= toStartOfHour({at}) + INTERVAL {hours} HOUR"
+    )
+    return side, within
+
+
 def around_drift(event_time_ms: int, hours: int = 4) -> str:
     """Quality per model version and event-time hour, ``hours`` either side of a drift point;
     ``side`` says whether the hour lies before the point, holds it, or lies after it."""
-    at = f"toDateTime64('{utc(event_time_ms)}', 3, 'UTC')"
+    side, within = _hours_around(event_time_ms, hours)
     return (
-        "SELECT model_version AS version, window_start AS hour, "  # noqa: S608  # no user input
-        f"multiIf(window_start + INTERVAL 1 HOUR <= {at}, 'before', "
-        f"window_start >= {at}, 'after', 'drift') AS side, "
+        f"SELECT model_version AS version, window_start AS hour, {side} AS side, "  # noqa: S608
         "predictions AS events, round(fraud_rate * labelled) AS frauds, "
         "round(precision, 3) AS precision, round(recall, 3) AS recall, "
         "round(roc_auc, 3) AS roc_auc, round(pr_auc, 3) AS pr_auc "
-        f"FROM quality_hourly WHERE window_start >= toStartOfHour({at}) - INTERVAL {hours} HOUR "
-        f"AND window_start <= toStartOfHour({at}) + INTERVAL {hours} HOUR "
-        "ORDER BY version, hour"
+        f"FROM quality_hourly WHERE {within} ORDER BY version, hour"
+    )
+
+
+def estimated_around_drift(event_time_ms: int, hours: int = 4) -> str:
+    """The label-free estimate of ROC AUC with its interval beside the realised one, per model
+    version and event-time hour around a drift point (``quality_estimated``), with the share of
+    the hour's predictions whose chargeback has come in."""
+    side, within = _hours_around(event_time_ms, hours)
+    return (
+        f"SELECT model_version AS version, window_start AS hour, {side} AS side, "  # noqa: S608
+        "predictions AS events, round(estimated_roc_auc, 3) AS est_roc_auc, "
+        f"{ROC_AUC_INTERVAL} AS interval, round(realised_roc_auc, 3) AS roc_auc, "
+        "labelled, round(chargeback_maturity, 3) AS chargeback_maturity "
+        f"FROM quality_estimated WHERE window = 'hour' AND {within} ORDER BY version, hour"
     )
 
 

@@ -33,17 +33,26 @@ def drift_event_id(event: Mapping[str, Any]) -> str:
     )
 
 
-def drift_event_stored(settings: Settings, event_id: str) -> bool:
-    """Whether ``drift_events`` holds the detection ``event_id`` (a malformed id raises)."""
+def drift_event_condition(event_id: str) -> str:
+    """The ``WHERE`` condition of ``drift_events`` that selects the detection ``event_id`` (a
+    malformed id raises).
+
+    >>> print(drift_event_condition("3:493:ph:"))
+    input_partition = 3 AND input_offset = 493 AND detector = 'ph' AND feature = ''
+    """
     match = _DRIFT_EVENT_ID.fullmatch(event_id)
     if match is None:
         raise RetrainError(f"drift event {event_id!r}: not partition:offset:detector:feature")
     partition, offset, detector, feature = match.groups()
-    query = (
-        f"SELECT count() FROM drift_events WHERE input_partition = {int(partition)}"  # noqa: S608
-        f" AND input_offset = {int(offset)} AND detector = {literal(detector)}"
-        f" AND feature = {literal(feature)}"
+    return (
+        f"input_partition = {int(partition)} AND input_offset = {int(offset)}"
+        f" AND detector = {literal(detector)} AND feature = {literal(feature)}"
     )
+
+
+def drift_event_stored(settings: Settings, event_id: str) -> bool:
+    """Whether ``drift_events`` holds the detection ``event_id`` (a malformed id raises)."""
+    query = f"SELECT count() FROM drift_events WHERE {drift_event_condition(event_id)}"  # noqa: S608
     return scalar(settings, query) > 0
 
 

@@ -15,7 +15,7 @@ from stream_app.devtools.generator import AppliedDrift
 from stream_app.settings import Settings
 from stream_app.state.card import HOUR_MS
 from tests.integration.test_demo import RecordsPrinted, agrees, scored_rows
-from tests.integration.test_quality import expected_windows, view
+from tests.integration.test_quality import Scored, expected_at_k, expected_windows, view
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
@@ -31,6 +31,7 @@ class ReadBackDriftDemo(DriftDemo, RecordsPrinted):
     ) -> None:
         super()._story(settings, drift, run)
         self.drift_ms = drift[0].event_time
+        self.top_k = settings.quality_top_k
         self.read_back = {
             "predictions": view(
                 settings,
@@ -44,6 +45,12 @@ class ReadBackDriftDemo(DriftDemo, RecordsPrinted):
                 "signal, feature, detector, round(statistic, 4) AS statistic, "
                 "round(threshold, 4) AS threshold, model_version, input_partition, input_offset "
                 "FROM drift_events",
+            ),
+            "estimated": view(
+                settings,
+                "SELECT model_version, toString(window_start) AS hour, predictions, "
+                "estimated_roc_auc, roc_auc_low, roc_auc_high, realised_roc_auc, labelled, "
+                "chargeback_maturity FROM quality_estimated WHERE window = 'hour'",
             ),
             "runs": view(
                 settings,
@@ -64,6 +71,34 @@ def number(printed: str) -> float | None:
 
 def ms(printed: str) -> int:
     return int(datetime.fromisoformat(printed).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+#: the figures of ``demo_drift.recovery`` after the counts, in its order
+RECOVERY_FIGURES = ("precision", "recall", "f1", "roc_auc", "p_at_k")
+
+
+def expected_recovery(
+    rows: list[Scored], drift_ms: int, new: str, k: int
+) -> dict[str, dict[str, Any]]:
+    """The figures of each period of ``demo_drift.recovery`` (version 1 before and after the
+    drift point, ``new`` after its promotion), computed here from predictions and labels."""
+
+    def period(r: Scored) -> str:
+        if r.model_version == new:
+            return "new champion after its promotion"
+        return f"old champion {'before' if r.event_time < drift_ms else 'after'} the drift"
+
+    in_periods = [replace(r, model_version=period(r), event_time=0) for r in rows
+                  if r.model_version in ("1", new)]  # fmt: skip
+    windows, at_k = expected_windows(in_periods, 1), expected_at_k(in_periods, k)
+    return {
+        name: {
+            **figures,
+            "frauds": round(figures["fraud_rate"] * figures["labelled"]),
+            "p_at_k": at_k[(name, 0)][0],
+        }
+        for (name, _), figures in windows.items()
+    }
 
 
 def test_the_drift_story_is_the_warehouses_and_a_promotion_follows_the_detection(tmp_path):
@@ -123,24 +158,37 @@ def test_the_drift_story_is_the_warehouses_and_a_promotion_follows_the_detection
         for printed, name in zip(figures[:3], ("precision", "recall", "roc_auc"), strict=True):
             assert agrees(number(printed), want[name]), (hour, name, printed, want[name])
 
-    def period(r: Any) -> str:
-        if r.model_version == new:
-            return "new champion after its promotion"
-        before = r.event_time < demo.drift_ms
-        return f"old champion {'before' if before else 'after'} the drift"
+    # the label-free estimate printed per version and hour, before and after the drift point,
+    # is the warehouse's (quality_estimated), and its realised figure the predictions' own
+    estimated = {(e["model_version"], ms(e["hour"])): e for e in back["estimated"]}
+    printed_estimates = table(demo, "Estimated without labels")
+    assert {row[2] for row in printed_estimates} >= {"before", "after"}, printed_estimates
+    for version, hour, _, events, est, interval, realised, labelled, maturity in printed_estimates:
+        stored_estimate = estimated[(version, ms(hour))]
+        assert (
+            int(events)
+            == stored_estimate["predictions"]
+            == hourly[(version, ms(hour))]["predictions"]
+        )
+        low, high = (float(x) for x in interval.strip("[]").split(", "))
+        for printed, name in ((number(est), "estimated_roc_auc"), (low, "roc_auc_low"),
+                              (high, "roc_auc_high"), (number(realised), "realised_roc_auc"),
+                              (number(maturity), "chargeback_maturity")):  # fmt: skip
+            assert printed == round(stored_estimate[name], 3), (hour, name, printed)
+        assert low <= number(est) <= high, (hour, est, interval)
+        assert int(labelled) == stored_estimate["labelled"]
+        assert agrees(number(realised), hourly[(version, ms(hour))]["roc_auc"]), (hour, realised)
 
-    periods = expected_windows([replace(r, model_version=period(r), event_time=0) for r in rows
-                                if r.model_version in ("1", new)], 1)  # fmt: skip
+    periods = expected_recovery(rows, demo.drift_ms, new, demo.top_k)
     recovered = table(demo, "Realised quality")
     assert [r[0] for r in recovered] == [
         "old champion before the drift", "old champion after the drift",
         "new champion after its promotion",
     ]  # fmt: skip
     for name, _, labelled, frauds, *figures in recovered:
-        want = periods[(name, 0)]
-        frauds_want = round(want["fraud_rate"] * want["labelled"])
-        assert (int(labelled), int(frauds)) == (want["labelled"], frauds_want)
-        for printed, figure in zip(figures, ("precision", "recall", "f1", "roc_auc"), strict=True):
+        want = periods[name]
+        assert (int(labelled), int(frauds)) == (want["labelled"], want["frauds"])
+        for printed, figure in zip(figures, RECOVERY_FIGURES, strict=True):
             assert agrees(number(printed), want[figure]), (name, figure, printed, want[figure])
     # the new champion recovers the old one's quality after the drift
     auc = {r[0]: float(r[7]) for r in recovered}

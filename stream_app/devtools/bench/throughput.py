@@ -23,6 +23,7 @@ POLL_S = 0.05
 class ThroughputResult:
     event_format: str
     events: int
+    started_at: float  # wall clock (epoch s) of the worker's first record
     seconds: float
     worker_stage_seconds: dict[str, float]
     sink_stage_seconds: dict[str, float]
@@ -99,6 +100,7 @@ def _drain(deployment: Deployment, event_format: str, events: int, say: Say) -> 
     result = ThroughputResult(
         event_format=event_format,
         events=events,
+        started_at=first_record_at,
         seconds=done_at - first_record_at,
         worker_stage_seconds=worker_final["stage_seconds"],
         sink_stage_seconds=_minus(sink_stages, sink_baseline),
