@@ -259,18 +259,19 @@ def sql(
         str, typer.Option("--output", "-o", help="table, csv, json or arrow.")
     ] = "table",
 ) -> None:
-    """Run a read-only SQL query on the warehouse (also while the sink holds it)."""
+    """Run a read-only SQL query on the warehouse (also while the sink holds it; with chDB and no
+    sink running, this command alone opens the data directory itself)."""
     from stream_app.warehouse.sql import FORMATS, query_rows, run_query
 
     settings = Settings()
     if output not in FORMATS:
         raise typer.BadParameter(f"--output must be one of {', '.join(FORMATS)}")
     if output != "table":
-        sys.stdout.buffer.write(run_query(settings, query, FORMATS[output]))
+        sys.stdout.buffer.write(run_query(settings, query, FORMATS[output], open_locally=True))
         return
     from rich.table import Table
 
-    columns, rows = query_rows(settings, query)
+    columns, rows = query_rows(settings, query, open_locally=True)
     table = Table(*columns)
     for row in rows:
         table.add_row(*(str(v) for v in row))

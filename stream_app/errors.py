@@ -41,7 +41,8 @@ class WarehouseError(StreamAppError):
 
 
 class WarehouseUnavailable(WarehouseError):
-    """The warehouse could not take a write now (connection, load, schema): retry it later."""
+    """The warehouse could not take a write or answer a query now (connection, load, schema, the
+    sink's SQL endpoint down): retry it later."""
 
 
 class RowsRefused(WarehouseError):

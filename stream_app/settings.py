@@ -311,7 +311,13 @@ class Settings(BaseSettings):
     retrainer_run_timeout_s: float = Field(default=1800.0, gt=0)
     """a training run (a child process) still going after this is stopped and recorded failed"""
     retrainer_stored_timeout_s: float = Field(default=120.0, gt=0)
-    """how long a detection may take to reach `drift_events` before the run is recorded failed"""
+    """how long a detection may take to reach `drift_events` (from the warehouse's first answer)
+    before the run is recorded failed"""
+    retrainer_warehouse_retry_s: float = Field(default=1.0, gt=0)
+    """a warehouse query that fails (the sink down) is asked again after this, the wait doubled
+    at each failure ..."""
+    retrainer_warehouse_retry_max_s: float = Field(default=60.0, gt=0)
+    """... up to this; the retrainer waits as long as it takes, not ready meanwhile"""
     retrainer_web_port: int = Field(default=6071, ge=0, le=65535)
     """the retrainer's `/health`, `/healthz`, `/readyz` and `/metrics` (on `sql_host`); 0: a free
     port (`web_port_file`)"""

@@ -79,6 +79,26 @@ def frauds_since(settings: Settings, since_ms: int) -> int:
     )
 
 
+def decisions_for(settings: Settings, event_id: str) -> list[dict[str, Any]]:
+    """The ``retrain_runs`` rows of the detection ``event_id``, oldest first: its training runs
+    and their rollout steps (what a restarted retrainer resumes from)."""
+    names, rows = query_rows(
+        settings,
+        "SELECT run_id, trigger, decision, drift_event, parent_run_id, champion_version,"  # noqa: S608
+        " candidate_version FROM retrain_runs"
+        f" WHERE drift_event = {literal(event_id)} ORDER BY started_time",
+    )
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def since_last_window(settings: Settings) -> tuple[int, int]:
+    """Where the last training run's window ended (:func:`last_window_end_ms`) and the labelled
+    frauds dated after it (:func:`frauds_since`): what the policy's cool-down and minimum of new
+    frauds ask."""
+    since = last_window_end_ms(settings)
+    return since, frauds_since(settings, since)
+
+
 def _pair(champion: str, challenger: str) -> str:
     return f"model_version = {literal(champion)} AND challenger_version = {literal(challenger)}"
 

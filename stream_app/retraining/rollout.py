@@ -11,23 +11,26 @@
    events is more than ``retrain_rollback_margin`` below the previous one's, the previous one is
    rolled back in; otherwise the shadow slot is cleared.
 
-Each step is a ``retrain_runs`` row whose ``parent_run_id`` is the training run's.
+Each step is a ``retrain_runs`` row whose ``parent_run_id`` is the training run's. A restarted
+retrainer finds where a detection's rollout stands from those rows (:func:`where_it_stands`) and
+goes on from there. Its questions to the warehouse wait while it does not answer
+(:class:`~stream_app.retraining.patience.Patience`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from stream_app.control.client import operator_name
 from stream_app.control.commands import CommandKind
 from stream_app.control.promotion import issue
 from stream_app.retraining.gate import GateConfig, GateResult, decide
-from stream_app.retraining.job import NOT_ACKNOWLEDGED, finish
+from stream_app.retraining.job import CHALLENGER_SET, NOT_ACKNOWLEDGED, finish
+from stream_app.retraining.patience import Patience
 from stream_app.retraining.queries import ShadowScores, shadow_progress, shadow_scores
 from stream_app.settings import Settings
 from stream_app.timing import now_ms
@@ -36,31 +39,69 @@ PROMOTED = "promoted"
 SHADOW_REFUSED = "shadow_refused"
 KEPT = "kept"
 ROLLED_BACK = "rolled_back"
+#: where a detection's decisions stand (:func:`where_it_stands`)
+TRAIN, SHADOW, WATCH, DONE = "train", "shadow", "watch", "done"
+
+
+def where_it_stands(rows: Sequence[Mapping[str, Any]]) -> tuple[str, Mapping[str, Any] | None]:
+    """What is left to decide for a detection, from its ``retrain_runs`` rows (oldest first):
+    ``train`` (no training run yet); ``shadow`` or ``watch``, that step of the rollout of its
+    last training run (returned with it); ``done`` (the last run and its rollout are recorded).
+
+    >>> run = {"run_id": "r", "parent_run_id": "", "trigger": "drift", "decision": "challenger"}
+    >>> where_it_stands([])
+    ('train', None)
+    >>> where_it_stands([run])[0]
+    'shadow'
+    >>> shadow = {"run_id": "s", "parent_run_id": "r", "trigger": "shadow", "decision": "promoted"}
+    >>> where_it_stands([run, shadow])[0]
+    'watch'
+    >>> where_it_stands([run, shadow, {**shadow, "trigger": "watch", "decision": "kept"}])[0]
+    'done'
+    >>> where_it_stands([run, {**shadow, "decision": "shadow_refused"}])[0]
+    'done'
+    >>> where_it_stands([{**run, "decision": "refused"}])[0]
+    'done'
+    """
+    runs = [row for row in rows if not row["parent_run_id"]]
+    if not runs:
+        return TRAIN, None
+    run = runs[-1]
+    steps = {
+        row["trigger"]: row["decision"] for row in rows if row["parent_run_id"] == run["run_id"]
+    }
+    if run["decision"] != CHALLENGER_SET or WATCH in steps:
+        return DONE, run
+    if SHADOW not in steps:
+        return SHADOW, run
+    return (WATCH if steps[SHADOW] == PROMOTED else DONE), run
 
 
 def follow(
-    settings: Settings, run: dict[str, Any], stopping: threading.Event
+    settings: Settings, run: Mapping[str, Any], patience: Patience, *, promoted: bool = False
 ) -> Iterator[tuple[str, str]]:
-    """Shadow, promote and watch the challenger ``run`` set; yields each step's trigger
-    (``shadow``, ``watch``) and decision once it is recorded (fewer when ``stopping`` is set on
-    the way: the rest is left to a person)."""
+    """Shadow, promote and watch the challenger ``run`` set (``promoted``: its shadow step is
+    recorded ``promoted``, only the watch is left); yields each step's trigger (``shadow``,
+    ``watch``) and decision once it is recorded (fewer when ``patience.stopping`` is set on the
+    way: a restart goes on from the last one recorded)."""
     champion, candidate = str(run["champion_version"]), str(run["candidate_version"])
     watch_events = settings.retrain_watch_events
     step = _Step(settings, run)
-    shadow = step.period(champion, candidate, settings.retrain_shadow_events, stopping)
-    if shadow is None:
-        return
-    gate = step.gate(shadow)
-    if not gate.passed:
-        cleared = step.command(CommandKind.CLEAR_CHALLENGER, None)
-        yield step.record("shadow", champion, gate, SHADOW_REFUSED, candidate, cleared)
-        return
-    problem = step.command(CommandKind.PROMOTE, candidate)
-    yield step.record("shadow", champion, gate, PROMOTED, candidate, problem)
-    if problem:
-        return
+    if not promoted:
+        shadow = step.period(champion, candidate, settings.retrain_shadow_events, patience)
+        if shadow is None:
+            return
+        gate = step.gate(shadow)
+        if not gate.passed:
+            cleared = step.command(CommandKind.CLEAR_CHALLENGER, None)
+            yield step.record("shadow", champion, gate, SHADOW_REFUSED, candidate, cleared)
+            return
+        problem = step.command(CommandKind.PROMOTE, candidate)
+        yield step.record("shadow", champion, gate, PROMOTED, candidate, problem)
+        if problem:
+            return
     problem = step.command(CommandKind.SET_CHALLENGER, champion)
-    period = None if problem else step.period(candidate, champion, watch_events, stopping)
+    period = None if problem else step.period(candidate, champion, watch_events, patience)
     if period is None:
         return
     watch = step.gate(period)  # the new champion first, the previous one in shadow
@@ -87,7 +128,7 @@ def follow(
 class _Step:
     """What the steps of one training run's rollout share: its settings, parent and clock."""
 
-    def __init__(self, settings: Settings, run: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, run: Mapping[str, Any]) -> None:
         self.settings, self.run = settings, run
         self.started = time.perf_counter()
         self.started_ms = now_ms()
@@ -95,20 +136,23 @@ class _Step:
         self.shadow: ShadowScores | None = None
 
     def period(
-        self, champion: str, challenger: str, events: int, stopping: threading.Event
+        self, champion: str, challenger: str, events: int, patience: Patience
     ) -> ShadowScores | None:
         """Both models' scores of the labelled events of the period, once it is long enough or
-        timed out; None when ``stopping`` is set first."""
+        timed out; None when ``patience.stopping`` is set first."""
         settings = self.settings
         deadline = time.monotonic() + settings.retrain_shadow_timeout_s
         while time.monotonic() < deadline:
-            scored, frauds = shadow_progress(settings, champion, challenger)
+            progress = patience.ask(lambda: shadow_progress(settings, champion, challenger))
+            if progress is None:
+                return None
+            scored, frauds = progress
             if scored >= events and frauds >= settings.retrain_shadow_min_frauds:
                 break
-            if stopping.wait(1.0):
+            if patience.stopping.wait(1.0):
                 return None
         self.started, self.started_ms = time.perf_counter(), now_ms()
-        self.shadow = shadow_scores(settings, champion, challenger)
+        self.shadow = patience.ask(lambda: shadow_scores(settings, champion, challenger))
         return self.shadow
 
     def gate(self, scores: ShadowScores) -> GateResult:

@@ -8,7 +8,11 @@ is logged and passed over; one that starts a run waits until the sink stored it 
 value raised, LightGBM on one thread: never on the scoring path). A run that crashes, hangs past
 ``retrainer_run_timeout_s`` or answers nonsense is a ``failed`` row with the reason; the service
 goes on. The detection's offset is committed once its decisions are recorded; on stop, a run in
-flight is ended and its detection is read again at the next start. It serves ``/health``,
+flight is ended and its detection is read again at the next start. A detection read again
+(after a stop or a crash) whose training run is recorded starts no second one: its rollout goes on
+from the last step recorded (:func:`~stream_app.retraining.rollout.where_it_stands`), or nothing
+is left to do. While the warehouse does not answer, the service waits for it
+(:class:`~stream_app.retraining.patience.Patience`), not ready. It serves ``/health``,
 ``/healthz``, ``/readyz`` and ``/metrics`` (:mod:`stream_app.retraining.metrics`) on
 ``retrainer_web_port``.
 """
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import mode
@@ -37,14 +42,15 @@ from stream_app.kafka.topics import check_topics
 from stream_app.processes import settings_env
 from stream_app.retraining.job import CHALLENGER_SET, Trigger, failed
 from stream_app.retraining.metrics import RetrainerStats, retrainer_metrics
+from stream_app.retraining.patience import Patience
 from stream_app.retraining.policy import Policy
 from stream_app.retraining.queries import (
+    decisions_for,
     drift_event_id,
     drift_event_stored,
-    frauds_since,
-    last_window_end_ms,
+    since_last_window,
 )
-from stream_app.retraining.rollout import follow
+from stream_app.retraining.rollout import DONE, WATCH, follow, where_it_stands
 from stream_app.settings import Settings
 from stream_app.thread_service import ThreadService, execute, not_ready_reasons
 from stream_app.warehouse.sql import unanswered
@@ -64,9 +70,13 @@ class RetrainerLoop:
         self._consumer = Consumer(consumer_config(settings, settings.retrainer_group))
         self._stopping = threading.Event()
         self._child: subprocess.Popen[str] | None = None
-        self.decisions: list[str] = []
-        """every decision taken, in order (runs and rollout steps)"""
         self.stats = RetrainerStats()
+        self.patience = Patience(settings, self._stopping, self.stats)
+
+    @property
+    def decisions(self) -> list[str]:
+        """The latest decisions taken, oldest first (runs and rollout steps)."""
+        return list(self.stats.decisions)
 
     def run(self) -> None:
         self._consumer.assign(self._assignment())
@@ -114,21 +124,37 @@ class RetrainerLoop:
             stats.skipped["undecodable"] += 1
             return True
         event_id = drift_event_id(detection)
-        why_not, kind = self._policy.ignored(detection), "not_configured"
-        if why_not is None:
-            since = last_window_end_ms(self._settings)
-            why_not, kind = self._policy.not_yet(
-                detection["event_time"], since, frauds_since(self._settings, since)
-            ), "too_soon"  # fmt: skip
+        why_not = self._policy.ignored(detection)
         if why_not is not None:
-            log.info("detection %s starts no run: %s", event_id, why_not)
-            stats.skipped[kind] += 1
-            return True
+            return self._skip(event_id, why_not, "not_configured")
+        recorded = self.patience.ask(lambda: decisions_for(self._settings, event_id))
+        if recorded is None:
+            return False
+        stands, run = where_it_stands(recorded)
+        if stands == DONE:
+            return self._skip(event_id, "its decisions are recorded", "already_decided")
+        if run is not None:  # its training run is recorded (a restart): no second one
+            log.info(
+                "detection %s: its run is recorded, its rollout goes on (%s)", event_id, stands
+            )
+            return self._roll_out(run, promoted=stands == WATCH)
+        since = self.patience.ask(lambda: since_last_window(self._settings))
+        if since is None:
+            return False
+        why_not = self._policy.not_yet(detection["event_time"], *since)
+        if why_not is not None:
+            return self._skip(event_id, why_not, "too_soon")
         stats.state = "training"
         try:
             return self._run(event_id)
         finally:
             stats.state = "idle"
+
+    def _skip(self, event_id: str, why_not: str, kind: str) -> bool:
+        """Pass over a detection that starts no run, counted by ``kind``."""
+        log.info("detection %s starts no run: %s", event_id, why_not)
+        self.stats.skipped[kind] += 1
+        return True
 
     def _run(self, event_id: str) -> bool:
         """A training run for the detection ``event_id`` and, if it sets a challenger, its
@@ -137,24 +163,37 @@ class RetrainerLoop:
         run = self._train(Trigger("drift", event_id))
         if run is None:
             return False
-        self.decisions.append(run["decision"])
         stats.record(run["trigger"], run["decision"])
         stats.run_seconds.observe(run["wall_seconds"])
         log.info("run for %s: %s (%s)", event_id, run["decision"], run["reason"])
-        if run["decision"] == CHALLENGER_SET:
-            stats.state = "shadow"
-            for trigger, decision in follow(self._settings, run, self._stopping):
-                self.decisions.append(decision)
+        if run["decision"] != CHALLENGER_SET:
+            return True
+        return self._roll_out(run, promoted=False)
+
+    def _roll_out(self, run: Mapping[str, Any], *, promoted: bool) -> bool:
+        """The rollout of the challenger ``run`` set, from its watch when ``promoted``; False when
+        stopped before its decisions were recorded."""
+        stats = self.stats
+        stats.state = "watch" if promoted else "shadow"
+        try:
+            for trigger, decision in follow(self._settings, run, self.patience, promoted=promoted):
                 stats.record(trigger, decision)
                 stats.state = "watch"  # after the shadow step, the only one left
+        finally:
+            stats.state = "idle"
         return not self._stopping.is_set()
 
     def _train(self, trigger: Trigger) -> dict[str, Any] | None:
         """The record of a training run in a child process, or of its failure; None when
         stopped."""
         settings, started = self._settings, time.perf_counter()
-        deadline = time.monotonic() + settings.retrainer_stored_timeout_s
-        while not drift_event_stored(settings, trigger.drift_event):
+        deadline: float | None = None  # from the warehouse's first answer
+        while not (stored := self.patience.ask(
+            lambda: drift_event_stored(settings, trigger.drift_event)
+        )):  # fmt: skip
+            if stored is None:
+                return None
+            deadline = deadline or time.monotonic() + settings.retrainer_stored_timeout_s
             if time.monotonic() > deadline:
                 reason = f"not in drift_events after {settings.retrainer_stored_timeout_s} s"
                 return failed(settings, trigger, reason, started)
@@ -198,14 +237,16 @@ def run_retrainer(settings: Settings) -> None:
 
     def ready() -> list[str]:
         timeout_s = settings.health_broker_timeout_s
+        # the loop's own last question while it waits, else whether the endpoint answers
+        warehouse = loop.patience.unavailable or unanswered(settings, timeout_s)
         problems = {"broker unreachable": broker_unreachable(admin, timeout_s),
-                    "SQL not answering": unanswered(settings, timeout_s)}  # fmt: skip
+                    "warehouse unavailable": warehouse}  # fmt: skip
         return not_ready_reasons("retrainer", service, problems)
 
     def health() -> dict[str, object]:
         stats = loop.stats
         return {"state": stats.state, "detections_read": stats.detections_read,
-                "decisions": loop.decisions[-20:], "reasons": ready()}  # fmt: skip
+                "decisions": loop.decisions, "reasons": ready()}  # fmt: skip
 
     web = HealthWeb(
         settings.sql_host, settings.retrainer_web_port, health, retrainer_metrics(loop.stats),

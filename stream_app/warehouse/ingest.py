@@ -30,6 +30,7 @@ from stream_app.errors import (
 )
 from stream_app.kafka.commit import commit_offsets
 from stream_app.kafka.lag import PartitionLag
+from stream_app.outage import Outage
 from stream_app.sinks.base import Sink
 from stream_app.timing import StageTimes, now_ms
 from stream_app.warehouse.rows import RowMapper
@@ -41,8 +42,6 @@ CONSUME_WAIT_S = 0.1
 #: a record that no longer decodes is logged the first time, then one in this many (the counter
 #: ``undecodable`` has them all): a flood of them is never one log line each
 UNDECODABLE_LOG_EVERY = 1000
-RETRY_FIRST_S = 0.5  # backoff after a first failed insert, doubled after each one
-RETRY_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -52,34 +51,6 @@ class Route:
     topic: str
     to_row: RowMapper
     sink: Sink
-
-
-class Outage:
-    """A dependency that cannot be used now: since when (epoch seconds), and when to try again,
-    after a backoff doubled at each failure."""
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-        self.backoff_s = RETRY_FIRST_S
-        self._retry_at = 0.0
-
-    def failed(self) -> bool:
-        """Note a failure; True if it starts an outage."""
-        started = self.since is None
-        if started:
-            self.since = time.time()
-        self._retry_at = time.monotonic() + self.backoff_s
-        self.backoff_s = min(2 * self.backoff_s, RETRY_MAX_S)
-        return started
-
-    def due(self) -> bool:
-        return time.monotonic() >= self._retry_at
-
-    def ended(self) -> bool:
-        """Note a success; True if it ends an outage."""
-        ended = self.since is not None
-        self.since, self.backoff_s, self._retry_at = None, RETRY_FIRST_S, 0.0
-        return ended
 
 
 @dataclass

@@ -1,8 +1,11 @@
 """Read-only SQL: the engine enforces it (``readonly=1``), this module only carries queries.
 
 With chDB the sink owns the data directory, so it serves :class:`ReadOnlySql` over HTTP on
-loopback (:mod:`stream_app.warehouse.web`); :func:`run_query` uses that endpoint when it answers
-and opens the warehouse itself (read-only) otherwise.
+loopback (:mod:`stream_app.warehouse.web`); :func:`run_query` uses that endpoint. When it does
+not answer, only a caller that says so opens the warehouse itself (read-only): a one-shot
+command run against a stopped stack, or a process that already holds the warehouse. A
+long-running reader that opened it would keep the sink from starting again (one process per
+chDB directory): it gets :class:`~stream_app.errors.WarehouseUnavailable` and asks again later.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 
-from stream_app.errors import WarehouseError
+from stream_app.errors import WarehouseError, WarehouseUnavailable
 from stream_app.settings import Settings
 from stream_app.warehouse.client import connect
 from stream_app.warehouse.statements import output_format, refusal
@@ -136,9 +139,15 @@ def literal(value: str) -> str:
 
 
 def run_query(
-    settings: Settings, query: str, clickhouse_format: str, timeout_s: float = 60.0
+    settings: Settings,
+    query: str,
+    clickhouse_format: str,
+    timeout_s: float = 60.0,
+    *,
+    open_locally: bool = False,
 ) -> bytes:
-    """Run ``query`` read-only: through the sink's endpoint if it answers, else directly."""
+    """Run ``query`` read-only. With chDB through the sink's endpoint; when it does not answer,
+    ``WarehouseUnavailable``, or with ``open_locally`` the warehouse opened in this process."""
     if settings.embedded_warehouse:
         request = urllib.request.Request(  # noqa: S310  # http on loopback, from settings
             f"{settings.sql_url}/query?format={clickhouse_format}",
@@ -153,14 +162,20 @@ def run_query(
                 return body
         except urllib.error.HTTPError as exc:
             raise WarehouseError(exc.read().decode(errors="replace")) from None
-        except urllib.error.URLError:
-            pass  # no sink running: open the warehouse ourselves
+        except OSError as exc:  # URLError (refused, unreachable), a timeout, a reset
+            if not open_locally:
+                why = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+                raise WarehouseUnavailable(
+                    f"the sink's SQL endpoint {settings.sql_url} does not answer: {why}"
+                ) from None
     return ReadOnlySql(lambda: connect(settings, readonly=True)).run(query, clickhouse_format)
 
 
-def query_rows(settings: Settings, query: str) -> tuple[list[str], list[list[Any]]]:
-    """Column names and rows of a read-only query."""
-    document = json.loads(run_query(settings, query, FORMATS["table"]))
+def query_rows(
+    settings: Settings, query: str, *, open_locally: bool = False
+) -> tuple[list[str], list[list[Any]]]:
+    """Column names and rows of a read-only query (``open_locally``: as :func:`run_query`)."""
+    document = json.loads(run_query(settings, query, FORMATS["table"], open_locally=open_locally))
     return [c["name"] for c in document["meta"]], document["data"]
 
 

@@ -272,7 +272,7 @@ def producing(settings: Settings, options: ProduceOptions) -> Iterator[dict[str,
 
 def count(settings: Settings, query: str) -> int:
     """The single number a ``SELECT count() ...`` answers, through the warehouse's endpoint."""
-    return int(query_rows(settings, query)[1][0][0])
+    return int(query_rows(settings, query, open_locally=True)[1][0][0])
 
 
 def wait_until_stored(settings: Settings, report: ProduceReport, timeout_s: float = 120.0) -> None:
@@ -302,6 +302,7 @@ def assert_ledger(
         " (SELECT count() FROM events WHERE event_id IN (SELECT event_id FROM predictions)),"
         " (SELECT count() FROM predictions), (SELECT uniqExact(event_id) FROM predictions),"
         " (SELECT count() FROM dead_letters)",
+        open_locally=True,
     )[1]
     if figures is not None:
         records = read_topic(settings, settings.topics.predictions, report.valid + 1, 30)

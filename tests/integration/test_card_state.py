@@ -128,13 +128,17 @@ def test_counts_continue_when_partitions_move_to_a_new_worker(
         assert moved >= 1
         assert alerts == expected_alerts(cards, 40)
         wait_for(
-            lambda: query_rows(settings, "SELECT count() FROM alerts")[1][0][0] >= len(alerts),
+            lambda: (
+                query_rows(settings, "SELECT count() FROM alerts", open_locally=True)[1][0][0]
+                >= len(alerts)
+            ),
             30,
             "alerts stored",
         )
     rows = query_rows(
         settings,
         "SELECT worker_id, count(), min(arrayElement(rules, 1)) FROM alerts GROUP BY 1 ORDER BY 1",
+        open_locally=True,
     )[1]
     assert {row[2] for row in rows} == {"busy_card"}
     assert sum(row[1] for row in rows) == len(alerts)

@@ -43,6 +43,7 @@ def test_a_covariate_shift_is_a_drift_events_row_after_its_point_and_none_before
         settings,
         "SELECT signal, feature, detector, toUnixTimestamp64Milli(event_time), statistic,"
         " threshold, model_version FROM drift_events",
+        open_locally=True,
     )
     first = min(int(row[3]) for row in rows)
     assert first >= point.event_time, (point, rows)

@@ -16,7 +16,7 @@ from stream_app.error_stream.job import WORKER_ID, monitor_errors
 from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
 from stream_app.timing import now_ms
-from tests.integration.conftest import count, wait_for
+from tests.integration.conftest import count, serving_sink, wait_for
 from tests.integration.test_quality import view
 
 pytestmark = pytest.mark.integration
@@ -66,11 +66,13 @@ def stored(settings: Settings, labels: int) -> None:
     )
 
 
-def test_a_rising_error_rate_is_detected_after_it_across_runs(
-    make_settings, running_sink, tmp_path: Path
-):
-    settings = make_settings(error_monitor_state=tmp_path / "error-monitor.json")
-    with running_sink(settings):
+def test_a_rising_error_rate_is_detected_after_it_across_runs(make_settings, tmp_path: Path):
+    settings = make_settings(
+        error_monitor_state=tmp_path / "error-monitor.json",
+        warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}",
+    )
+    # the sink as its own process: the job reads through its endpoint, never opening the data
+    with serving_sink(settings, tmp_path) as (_, settings):
         send(settings, range(SWITCH))
         stored(settings, SWITCH)
         assert monitor_errors(settings) == []  # a stationary 5 %: no alarm

@@ -26,7 +26,7 @@ DAY = 86_400_000
 
 
 def count(settings, query: str) -> int:
-    return int(query_rows(settings, query)[1][0][0])
+    return int(query_rows(settings, query, open_locally=True)[1][0][0])
 
 
 def send(settings, records: list[tuple[bytes, bytes, int | None]]) -> None:
@@ -79,10 +79,14 @@ def test_lying_events_are_dead_lettered_with_their_reason_and_never_counted_as_s
         )
     assert stats.scored == len(events)
     assert count(settings, "SELECT count() FROM events") == len(events)
-    _, by_reason = query_rows(settings, "SELECT reason, count() FROM dead_letters GROUP BY reason")
+    _, by_reason = query_rows(
+        settings, "SELECT reason, count() FROM dead_letters GROUP BY reason", open_locally=True
+    )
     assert Counter({r: int(n) for r, n in by_reason}) == Counter(c.reason for c in liars)
     latest, largest = query_rows(
-        settings, "SELECT toUnixTimestamp64Milli(max(event_time)), max(amount) FROM events"
+        settings,
+        "SELECT toUnixTimestamp64Milli(max(event_time)), max(amount) FROM events",
+        open_locally=True,
     )[1][0]
     assert int(latest) <= now_ms()  # 2^62 ms is not stored as year 9999
     assert float(largest) <= settings.max_amount  # 1e308 is not scored and stored
@@ -152,14 +156,18 @@ def test_events_older_than_the_retention_are_dead_lettered_and_kept_there(
     send(settings, records)
     with running_sink(settings), running_worker(settings):
         stored_once(settings, 5, 6)
-    assert query_rows(settings, "SELECT event_id FROM predictions ORDER BY event_id")[1] == [
-        [f"fresh-{i}"] for i in range(5)
-    ]
+    assert query_rows(
+        settings, "SELECT event_id FROM predictions ORDER BY event_id", open_locally=True
+    )[1] == [[f"fresh-{i}"] for i in range(5)]
     assert count(settings, "SELECT count() FROM events") == 5
-    _, dead = query_rows(settings, "SELECT reason, count() FROM dead_letters GROUP BY reason")
+    _, dead = query_rows(
+        settings, "SELECT reason, count() FROM dead_letters GROUP BY reason", open_locally=True
+    )
     assert [(reason, int(n)) for reason, n in dead] == [("event_time_too_old", 6)]
     for table in ("events_raw", "predictions_raw", "alerts_raw"):
         where = f"database = '{settings.warehouse_database}' AND name = '{table}'"
         query = "SELECT create_table_query FROM system.tables WHERE " + where  # noqa: S608
-        ddl = query_rows(settings, query)[1][0][0]  # the names are the test's own
+        ddl = query_rows(settings, query, open_locally=True)[1][0][
+            0
+        ]  # the names are the test's own
         assert "toIntervalDay(3)" in ddl or "INTERVAL 3 DAY" in ddl, ddl

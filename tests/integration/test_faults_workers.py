@@ -156,5 +156,7 @@ def test_poison_at_every_position_of_a_batch(
         report.valid += result["report"].valid
         wait_until_stored(settings, report)
     assert_ledger(settings, report, fault_figures)
-    by_reason = query_rows(settings, "SELECT reason, count() FROM dead_letters GROUP BY 1")[1]
+    by_reason = query_rows(
+        settings, "SELECT reason, count() FROM dead_letters GROUP BY 1", open_locally=True
+    )[1]
     assert dict(by_reason) == report.malformed_by_reason

@@ -46,7 +46,7 @@ def stored(settings: Settings, raw_rows: int) -> list[list[Any]]:
         "SELECT event_id, label_source, is_fraud, toUnixTimestamp64Milli(label_time) "
         "FROM labels ORDER BY event_id, label_source"
     )
-    return query_rows(settings, query)[1]
+    return query_rows(settings, query, open_locally=True)[1]
 
 
 def labels_counted(ingest: WarehouseIngest, expected: int) -> dict[str, float]:
@@ -126,6 +126,8 @@ def test_produced_chargeback_labels_land_once_per_labelled_event(
         assert count(settings, orphan) == 0
         assert count(settings, "SELECT countIf(label_time <= event_time) FROM labels") == 0
         # the chargebacks tell the truth file's frauds, and only those
-        labelled_fraud = query_rows(settings, "SELECT event_id FROM labels WHERE is_fraud")[1]
+        labelled_fraud = query_rows(
+            settings, "SELECT event_id FROM labels WHERE is_fraud", open_locally=True
+        )[1]
         assert 0.85 * report.fraud <= len(labelled_fraud) < report.fraud
         assert {row[0] for row in labelled_fraud} <= set(frauds)

@@ -48,6 +48,7 @@ def test_labels_teach_the_learner_and_its_quality_sits_beside_the_champions(
         settings,
         "SELECT model_version, count(), uniqExact(event_id), uniqExact(score)"
         " FROM online_predictions GROUP BY model_version",
+        open_locally=True,
     )
     ((version, rows, events, distinct_scores),) = shadow
     assert (version, int(rows), int(events)) == (VERSION, report.valid, report.valid)
@@ -56,13 +57,16 @@ def test_labels_teach_the_learner_and_its_quality_sits_beside_the_champions(
         settings,
         "SELECT model_version, sum(predictions), sum(labelled) FROM quality_hourly"
         " GROUP BY model_version ORDER BY model_version",
+        open_locally=True,
     )
     assert [(v, int(p), int(n)) for v, p, n in quality] == [
         ("1", report.valid, report.labels),
         (VERSION, report.valid, report.labels),
     ]
     _, daily = query_rows(
-        settings, "SELECT model_version, roc_auc FROM quality_daily ORDER BY model_version"
+        settings,
+        "SELECT model_version, roc_auc FROM quality_daily ORDER BY model_version",
+        open_locally=True,
     )
     assert {row[0] for row in daily} == {"1", VERSION}
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 def count(settings, query: str) -> int:
-    _, rows = query_rows(settings, query)
+    _, rows = query_rows(settings, query, open_locally=True)
     return int(rows[0][0])
 
 
@@ -46,9 +46,13 @@ def test_every_valid_event_scored_once_and_every_bad_one_dead_lettered(
     assert count(settings, "SELECT uniqExact(event_id) FROM predictions") == report.valid
     assert count(settings, "SELECT count() FROM events") == report.valid
     assert count(settings, "SELECT count() FROM dead_letters") == report.malformed
-    _, by_reason = query_rows(settings, "SELECT reason, count() FROM dead_letters GROUP BY reason")
+    _, by_reason = query_rows(
+        settings, "SELECT reason, count() FROM dead_letters GROUP BY reason", open_locally=True
+    )
     assert dict((r, int(n)) for r, n in by_reason) == report.malformed_by_reason
-    versions = query_rows(settings, "SELECT DISTINCT model_version FROM predictions")[1]
+    versions = query_rows(
+        settings, "SELECT DISTINCT model_version FROM predictions", open_locally=True
+    )[1]
     assert versions == [["1"]]
 
 

@@ -170,7 +170,7 @@ def expected_at_k(
 
 
 def view(settings: Settings, query: str) -> list[dict[str, Any]]:
-    names, rows = query_rows(settings, query)
+    names, rows = query_rows(settings, query, open_locally=True)
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 

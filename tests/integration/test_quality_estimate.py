@@ -16,7 +16,7 @@ from stream_app.estimating.job import estimate
 from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
 from stream_app.timing import now_ms
-from tests.integration.conftest import count, wait_for
+from tests.integration.conftest import count, serving_sink, wait_for
 from tests.integration.test_quality import (
     HOUR_MS,
     THRESHOLD,
@@ -98,18 +98,20 @@ def expected_estimates(
 
 
 def test_the_stored_estimate_is_the_estimators_and_sits_beside_the_realised_figures(
-    make_settings, running_sink
+    make_settings, tmp_path
 ):
     settings = make_settings(
-        estimate_reference_hours=REFERENCE_HOURS, estimate_min_reference_frauds=5
-    )
+        estimate_reference_hours=REFERENCE_HOURS, estimate_min_reference_frauds=5,
+        warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}",
+    )  # fmt: skip
     rows, terminals = scored_set()
     expected = expected_estimates(rows, terminals)
     realised = {
         "hour": expected_windows(rows, HOUR_MS),
         "day": expected_windows(rows, DAY_MS),
     }
-    with running_sink(settings):
+    # the sink as its own process: the job reads through its endpoint, never opening the data
+    with serving_sink(settings, tmp_path) as (_, settings):
         send_transactions(settings, rows, terminals)
         labels = send(settings, rows)
         wait_for(

@@ -25,6 +25,8 @@ from tests.integration.conftest import count, serving_sink, wait_for, wait_until
 pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
+#: set by ``make test``, which installs Chromium first: then a missing one fails the test
+REQUIRE_CHROMIUM = "REQUIRE_CHROMIUM"
 #: the flags that work on this kind of machine (as root, no network), and no name resolves
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -88,8 +90,19 @@ def write_report(settings, out: Path) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(command, env=env, capture_output=True, timeout=180, check=False)
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no Chromium: `make test` installs it")
+def needs_chromium() -> None:
+    """Skip without Chromium, or fail when ``make test`` said it is there."""
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get(REQUIRE_CHROMIUM):
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}, though `make test` installs it: the install failed"
+        )
+    pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs it")
+
+
 def test_report_renders_every_plot_in_chromium(make_settings, running_worker, tmp_path):
+    needs_chromium()
     # the run spans about 3 minutes of event time: calibrate the estimate on its first 72 s
     settings = make_settings(
         warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}", estimate_reference_hours=0.02,

@@ -26,6 +26,8 @@ from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import producer_config
 from stream_app.processes import ChildProcess
 from stream_app.retraining.job import CHALLENGER_SET, Trigger, retrain
+from stream_app.retraining.metrics import RetrainerStats
+from stream_app.retraining.patience import Patience
 from stream_app.retraining.queries import RetrainError
 from stream_app.retraining.rollout import follow
 from stream_app.retraining.service import RetrainerLoop
@@ -167,7 +169,7 @@ def test_a_promoted_champion_worse_in_its_watch_window_is_rolled_back_on_every_w
         settings.model_copy(update={"worker_id": f"{settings.worker_id}-{i}"}) for i in (1, 2)
     ]
     decisions: list[str] = []
-    stopping = threading.Event()
+    stopping, stats = threading.Event(), RetrainerStats()
     try:
         with ExitStack() as stack:
             running = [stack.enter_context(in_thread(build_loop(w))) for w in workers]
@@ -176,7 +178,9 @@ def test_a_promoted_champion_worse_in_its_watch_window_is_rolled_back_on_every_w
             assert run["decision"] == CHALLENGER_SET, run
             candidate = run["candidate_version"]
             rollout = threading.Thread(
-                target=lambda: decisions.extend(d for _, d in follow(settings, run, stopping)),
+                target=lambda: decisions.extend(
+                    d for _, d in follow(settings, run, Patience(settings, stopping, stats))
+                ),
                 daemon=True,
             )
             rollout.start()
@@ -227,6 +231,17 @@ def detection(offset: int) -> dict:
 
 
 RUNS = "stream_app_retrainer_runs_total"
+
+
+def two_failed_runs(settings) -> list[dict]:
+    """The rows of the runs of :func:`detection` 1 and 2, once stored, both ``failed``."""
+    wait_for(lambda: count(settings, "SELECT count() FROM retrain_runs") == 2, 60, "rows")
+    runs = rows(settings, "SELECT drift_event, decision, reason FROM retrain_runs"
+                          " ORDER BY started_time")  # fmt: skip
+    assert [(r["drift_event"], r["decision"]) for r in runs] == [
+        ("0:1:page_hinkley_log_odds:", "failed"), ("0:2:page_hinkley_log_odds:", "failed")
+    ], runs  # fmt: skip
+    return runs
 
 
 def test_a_run_that_fails_or_hangs_is_a_row_with_its_reason_and_the_retrainer_goes_on(
@@ -280,12 +295,7 @@ def test_a_run_that_fails_or_hangs_is_a_row_with_its_reason_and_the_retrainer_go
         producer.flush(10)
         with in_thread(RetrainerLoop(hung)) as running:  # reads on from the committed offset
             wait_for(lambda: running.loop.decisions, 120, "the second run")
-        wait_for(lambda: count(settings, "SELECT count() FROM retrain_runs") == 2, 60, "rows")
-        runs = rows(settings, "SELECT drift_event, decision, reason FROM retrain_runs"
-                              " ORDER BY started_time")  # fmt: skip
-        assert [(r["drift_event"], r["decision"]) for r in runs] == [
-            ("0:1:page_hinkley_log_odds:", "failed"), ("0:2:page_hinkley_log_odds:", "failed")
-        ], runs  # fmt: skip
+        runs = two_failed_runs(settings)
         assert runs[0]["reason"].startswith("exit code 2: "), runs
         assert "champion" in runs[0]["reason"], runs
         assert runs[1]["reason"] == "still running after 0.05 s: killed", runs

@@ -83,7 +83,7 @@ def test_only_correctly_signed_commands_are_applied_by_every_worker(
             "predictions stored",
         )
         sql = "SELECT model_version, count() FROM predictions GROUP BY 1"
-        return {version: n for version, n in query_rows(settings, sql)[1]}
+        return {version: n for version, n in query_rows(settings, sql, open_locally=True)[1]}
 
     with running_sink(settings), running_worker(one) as a, running_worker(two) as b:
         loops = [a.loop, b.loop]
@@ -125,6 +125,7 @@ def test_only_correctly_signed_commands_are_applied_by_every_worker(
         settings,
         "SELECT status, version, count() FROM control_events WHERE command = 'promote' "
         "GROUP BY 1, 2 ORDER BY 1, 2",
+        open_locally=True,
     )[1]
     assert events == [["applied", "2", 2], ["refused", "2", 2], ["refused", "3", 2],
                       ["refused", "4", 2]]  # fmt: skip

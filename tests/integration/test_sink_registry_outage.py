@@ -71,5 +71,7 @@ def test_the_sink_waits_for_a_silent_schema_registry_and_then_stores_everything(
             "every record stored and committed once the registry answers",
         )
         assert health()["reasons"] == []
-    rows = query_rows(settings, "SELECT count(), uniqExact(event_id) FROM events")[1]
+    rows = query_rows(
+        settings, "SELECT count(), uniqExact(event_id) FROM events", open_locally=True
+    )[1]
     assert list(rows[0]) == [EVENTS, EVENTS]

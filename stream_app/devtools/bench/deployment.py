@@ -81,11 +81,8 @@ class Deployment:
         return health
 
     def query(self, sql: str) -> list[list[Any]]:
-        """Rows of a read-only query through the sink's endpoint.
-
-        Only call once :meth:`sink_health` answered: ``query_rows`` falls back to opening the
-        chDB directory itself, which belongs to the sink.
-        """
+        """Rows of a read-only query through the sink's endpoint (never opening the chDB
+        directory, which belongs to the sink)."""
         self.sink.check_alive()
         return query_rows(self.settings, sql)[1]
 
