@@ -20,7 +20,9 @@ number of events between false alarms. Missing values (NaN) are not counted.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
+import operator
 import statistics
 from collections.abc import Sequence
 from typing import Self
@@ -197,24 +199,57 @@ class PsiBank:
         for row, monitor in enumerate(self.monitors):
             self._edges[row, : len(monitor.edges)] = monitor.edges
         self._bins = width + 1
+        #: banks with equal layouts bin a value alike (:func:`update_banks` takes such banks)
+        self.layout = self._edges.tobytes()
 
     def update_many(self, columns: npt.NDArray[np.float64]) -> list[list[tuple[int, float]]]:
         """Column ``j`` of ``columns`` read by monitor ``j``: each monitor's alarms, as its
         :meth:`PsiMonitor.update_many` gives them."""
-        present = ~np.isnan(columns)
-        found = present.sum(axis=0).tolist()
-        bins = (self._edges[None, :, :] <= columns[:, :, None]).sum(axis=2)
-        flat = (bins + self._bins * np.arange(len(self.monitors)))[present]
-        counts = np.bincount(flat, minlength=self._bins * len(self.monitors))
+        return update_banks([self], columns, [len(columns)])[0]
+
+    def _add(
+        self, columns: npt.NDArray[np.float64], counts: list[list[int]], found: list[int]
+    ) -> list[list[tuple[int, float]]]:
+        """Add each monitor's bin ``counts`` of ``columns`` (``found`` values, NaN left out), or
+        let it read its column itself where a window closes."""
         alarms: list[list[tuple[int, float]]] = []
-        for j, (monitor, row) in enumerate(
-            zip(self.monitors, counts.reshape(-1, self._bins).tolist(), strict=True)
-        ):
+        for j, (monitor, row) in enumerate(zip(self.monitors, counts, strict=True)):
             if monitor._n + found[j] >= monitor.window:
                 alarms.append(monitor.update_many(columns[:, j]))
                 continue
-            monitor._counts = [a + b for a, b in zip(monitor._counts, row, strict=False)]
+            monitor._counts = list(map(operator.add, monitor._counts, row))  # row may be longer
             monitor._n += found[j]
             monitor._drift = False
             alarms.append([])
         return alarms
+
+
+def update_banks(
+    banks: Sequence[PsiBank], columns: npt.NDArray[np.float64], sizes: Sequence[int]
+) -> list[list[list[tuple[int, float]]]]:
+    """Bank ``k`` reads the next ``sizes[k]`` rows of ``columns`` (the rows of one input partition
+    each), every bank binned and counted in one pass: each bank's alarms as its
+    :meth:`PsiBank.update_many` over its rows gives them. The banks share one ``layout``.
+
+    >>> a, b = (PsiBank([PsiMonitor([0.0], [0.5, 0.5], window=4)]) for _ in "ab")
+    >>> update_banks([a, b], np.array([[-1.0], [1.0], [2.0]]), [1, 2])
+    [[[]], [[]]]
+    >>> a.monitors[0].save()["counts"], b.monitors[0].save()["counts"]
+    ([1, 0], [0, 2])
+    """
+    if any(bank.layout != banks[0].layout for bank in banks):
+        raise ValueError("banks of different bins cannot be counted together")
+    first, count = banks[0], len(banks)
+    width = len(first.monitors)
+    bins = (first._edges[None, :, :] <= columns[:, :, None]).sum(axis=2)
+    cell = np.arange(width) + width * np.repeat(np.arange(count), sizes)[:, None]
+    flat = (bins + first._bins * cell)[~np.isnan(columns)]
+    counts = np.bincount(flat, minlength=first._bins * width * count)
+    counts = counts.reshape(count, width, first._bins)
+    alarms = []
+    starts = list(itertools.accumulate(sizes, initial=0))
+    for bank, start, end, bank_counts, found in zip(
+        banks, starts[:-1], starts[1:], counts.tolist(), counts.sum(axis=2).tolist(), strict=True
+    ):
+        alarms.append(bank._add(columns[start:end], bank_counts, found))
+    return alarms

@@ -19,7 +19,9 @@ from ``monitors.calibrated``.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from typing import Self
 
 import numpy as np
@@ -99,37 +101,7 @@ class ScoreMonitor(RiverMonitor):
         >>> by_one, by_many, abs(many.statistic - one.statistic) < 1e-9
         ([3053], [3053], True)
         """
-        return self._update_standardised(
-            (log_odds_array(scores) - self.reference_mean) / self.reference_std
-        )
-
-    def _update_standardised(self, x: npt.NDArray[np.float64]) -> list[tuple[int, float]]:
-        d = self._detector
-        alarms: list[tuple[int, float]] = []
-        start = 0
-        while start < len(x):
-            if d.drift_detected:
-                d._reset()
-            n0, mean0 = d._x_mean.n, d._x_mean.get()
-            chunk = x[start:]
-            n = n0 + np.arange(1, len(chunk) + 1)
-            mean = (n0 * mean0 + np.cumsum(chunk)) / n
-            dev = chunk - mean
-            increase = d._sum_increase + np.cumsum(dev - self.delta)
-            decrease = d._sum_decrease + np.cumsum(dev + self.delta)
-            min_increase = np.minimum(np.minimum.accumulate(increase), d._min_increase)
-            max_decrease = np.maximum(np.maximum.accumulate(decrease), d._max_decrease)
-            statistic = np.maximum(increase - min_increase, max_decrease - decrease)
-            hits = np.flatnonzero((statistic > self.threshold) & (n >= self.min_instances))
-            last = int(hits[0]) if len(hits) else len(chunk) - 1
-            d._x_mean = stats.Mean._from_state(float(n[last]), float(mean[last]))
-            d._sum_increase, d._sum_decrease = float(increase[last]), float(decrease[last])
-            d._min_increase, d._max_decrease = float(min_increase[last]), float(max_decrease[last])
-            d._drift_detected = bool(len(hits))
-            if len(hits):
-                alarms.append((start + last, float(statistic[last])))
-            start += last + 1
-        return alarms
+        return update_together([self], scores, [len(np.asarray(scores))])[0]
 
     @property
     def statistic(self) -> float:
@@ -170,3 +142,97 @@ class ScoreMonitor(RiverMonitor):
         d._min_increase = float_or(number_or_none(state, "min_increase"), math.inf)
         monitor._restore_flag(state)
         return monitor
+
+
+def update_together(
+    monitors: Sequence[ScoreMonitor], scores: npt.ArrayLike, sizes: Sequence[int]
+) -> list[list[tuple[int, float]]]:
+    """Monitor ``k`` reads the next ``sizes[k]`` of ``scores`` in order (the scores of one input
+    partition each), all monitors in one vectorised pass: each monitor's alarms, positions counted
+    from its first score, and its state exactly as its own :meth:`ScoreMonitor.update_many` over
+    its scores would give them (the rows of a padded matrix accumulate as the separate arrays do).
+
+    >>> one, two = (ScoreMonitor(0.0, 1.0, threshold=2.0, min_instances=1) for _ in "12")
+    >>> alarms = update_together([one, two], [0.5, 0.5, 0.5, 0.99, 0.5, 0.5], [2, 4])
+    >>> [[(i, round(s, 3)) for i, s in raised] for raised in alarms]
+    [[], [(1, 2.173)]]
+    >>> two.save()["mean"]  # reset by the detection, then the two scores after it
+    [2.0, 0.0]
+    """
+    x = log_odds_array(scores)
+    alarms: list[list[tuple[int, float]]] = [[] for _ in monitors]
+    # (monitor, first of its scores in x still to read, how many, their position in its scores)
+    starts = itertools.accumulate(sizes[:-1], initial=0)
+    pending = [
+        (k, start, size, 0)
+        for k, (start, size) in enumerate(zip(starts, sizes, strict=True))
+        if size
+    ]
+    while pending:  # a second turn only for the scores after a detection
+        pending = _page_hinkley_pass(monitors, x, pending, alarms)
+    return alarms
+
+
+def _page_hinkley_pass(
+    monitors: Sequence[ScoreMonitor],
+    x: npt.NDArray[np.float64],
+    pending: list[tuple[int, int, int, int]],
+    alarms: list[list[tuple[int, float]]],
+) -> list[tuple[int, int, int, int]]:
+    """River's Page-Hinkley recurrences as cumulative sums along the rows of one matrix (a row per
+    pending monitor), each row up to its first detection: what is left after one, to read next."""
+    for k, *_ in pending:
+        if monitors[k]._detector.drift_detected:
+            monitors[k]._detector._reset()
+    _, starts, sizes, _ = np.array(pending).T
+    steps = np.arange(sizes.max())
+    chunk = x[np.minimum(starts[:, None] + steps, len(x) - 1)]  # past a row's end: never read
+    state = np.array([_state_row(monitors[k]) for k, *_ in pending], dtype=np.float64).T[:, :, None]
+    n0, mean0, sum_increase, sum_decrease, min_increase0, max_decrease0 = state[:6]
+    reference_mean, reference_std, delta, threshold, min_instances = state[6:]
+    chunk = (chunk - reference_mean) / reference_std
+    n = n0 + (steps + 1)
+    mean = (n0 * mean0 + np.cumsum(chunk, axis=1)) / n
+    dev = chunk - mean
+    increase = sum_increase + np.cumsum(dev - delta, axis=1)
+    decrease = sum_decrease + np.cumsum(dev + delta, axis=1)
+    min_increase = np.minimum(np.minimum.accumulate(increase, axis=1), min_increase0)
+    max_decrease = np.maximum(np.maximum.accumulate(decrease, axis=1), max_decrease0)
+    statistic = np.maximum(increase - min_increase, max_decrease - decrease)
+    hits = (statistic > threshold) & (n >= min_instances) & (steps < sizes[:, None])
+    detected = hits.any(axis=1)
+    last = np.where(detected, hits.argmax(axis=1), sizes - 1)
+    rows = np.arange(len(pending))
+    ends = np.stack([n, mean, increase, decrease, min_increase, max_decrease, statistic])
+    left = []
+    for (k, start, size, position), end, found, values in zip(
+        pending, last.tolist(), detected.tolist(), ends[:, rows, last].T.tolist(), strict=True
+    ):
+        d = monitors[k]._detector
+        d._x_mean = stats.Mean._from_state(values[0], values[1])
+        d._sum_increase, d._sum_decrease, d._min_increase, d._max_decrease = values[2:6]
+        d._drift_detected = found
+        if found:
+            alarms[k].append((position + end, values[6]))
+            if end + 1 < size:
+                left.append((k, start + end + 1, size - end - 1, position + end + 1))
+    return left
+
+
+def _state_row(monitor: ScoreMonitor) -> tuple[float, ...]:
+    """What one row of :func:`_page_hinkley_pass` starts from: the detector's state, then the
+    monitor's parameters."""
+    d = monitor._detector
+    return (
+        d._x_mean.n,
+        d._x_mean.get(),
+        d._sum_increase,
+        d._sum_decrease,
+        d._min_increase,
+        d._max_decrease,
+        monitor.reference_mean,
+        monitor.reference_std,
+        monitor.delta,
+        monitor.threshold,
+        monitor.min_instances,
+    )

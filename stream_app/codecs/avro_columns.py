@@ -42,10 +42,12 @@ def write_longs(column: Column) -> list[bytes]:
     zigzag = ((values << 1) ^ (values >> 63)).view(np.uint64)
     if zigzag.max() < 0x80:  # one byte each: string lengths, partitions, small counts
         return [_ONE_BYTE[value] for value in zigzag.tolist()]
-    groups = (zigzag[:, None] >> _SHIFTS) & 0x7F
-    sizes = 1 + np.count_nonzero(zigzag[:, None] >> _SHIFTS[1:], axis=1)
-    groups[np.arange(_VARINT_BYTES) < (sizes - 1)[:, None]] |= 0x80  # continuation bits
-    raw = groups.astype(np.uint8).tobytes()
+    shifted = zigzag[:, None] >> _SHIFTS
+    more = shifted[:, 1:] != 0  # a group is followed by another while higher bits remain
+    sizes = 1 + more.sum(axis=1)
+    groups = (shifted & 0x7F).astype(np.uint8)
+    groups[:, :-1] |= more.view(np.uint8) << 7  # continuation bits
+    raw = groups.tobytes()
     return [
         raw[start : start + size]
         for start, size in zip(range(0, len(raw), _VARINT_BYTES), sizes.tolist(), strict=True)

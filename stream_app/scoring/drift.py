@@ -15,6 +15,7 @@ rebuilt since this observer last saw it (assigned, restored) continues from its 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -24,9 +25,9 @@ import numpy as np
 
 from models.registry import ModelStore
 from monitors.base import MonitorState, MonitorStateError
-from monitors.features import PsiBank, PsiMonitor
+from monitors.features import PsiBank, PsiMonitor, update_banks
 from monitors.reference import feature_monitors, score_monitor
-from monitors.scores import ScoreMonitor
+from monitors.scores import ScoreMonitor, update_together
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.errors import ModelError
 from stream_app.scoring.observers import ScoredEvents
@@ -47,9 +48,12 @@ class VersionMonitors:
     score: ScoreMonitor
     features: dict[str, PsiMonitor]
     bank: PsiBank = field(init=False)
+    #: monitors of equal layouts (features and bins) are updated together across partitions
+    layout: tuple[tuple[str, ...], bytes] = field(init=False)
 
     def __post_init__(self) -> None:
         self.bank = PsiBank(list(self.features.values()))
+        self.layout = (tuple(self.features), self.bank.layout)
 
     def save(self) -> MonitorState:
         return {
@@ -103,17 +107,56 @@ class DriftObserver:
         if reference is None or not len(events):
             return []
         partitions = np.asarray(events.partition)
-        records = []
-        for partition in np.unique(partitions).tolist():
-            rows = np.flatnonzero(partitions == partition)
-            versions = self.monitors(partition)
-            monitors = versions.get(events.model_version)
-            if monitors is None:
-                monitors = versions[events.model_version] = VersionMonitors(
-                    score_monitor(reference.state), feature_monitors(reference.state)
-                )
-            records.extend(self._update(monitors, reference, events, rows, partition))
-        return records
+        counts = np.bincount(partitions)
+        partition_ids: list[int] = np.flatnonzero(counts).tolist()
+        sizes: list[int] = counts[partition_ids].tolist()
+        # the batch's rows partition by partition (ascending), each partition's in offset order
+        order = np.argsort(partitions, kind="stable")
+        starts = list(itertools.accumulate(sizes[:-1], initial=0))
+        held = [self._version_monitors(p, events.model_version, reference) for p in partition_ids]
+        score_alarms = update_together([m.score for m in held], events.score[order], sizes)
+        # each partition's records: its score monitor's, then its feature monitors' in order
+        found: list[list[OutputRecord]] = [
+            [
+                self._record(events, p, int(order[start + i]), "score", "", m.score, statistic)
+                for i, statistic in raised
+            ]
+            for p, m, start, raised in zip(partition_ids, held, starts, score_alarms, strict=True)
+        ]
+        for group in _same_layout(held):
+            wanted = np.array([reference.columns[name] for name in held[group[0]].features])
+            rows = np.concatenate([order[starts[k] : starts[k] + sizes[k]] for k in group])
+            columns = events.features[rows[:, None], wanted]
+            alarms = update_banks([held[k].bank for k in group], columns, [sizes[k] for k in group])
+            for k, by_monitor in zip(group, alarms, strict=True):
+                for (name, monitor), raised in zip(
+                    held[k].features.items(), by_monitor, strict=True
+                ):
+                    found[k].extend(
+                        self._record(
+                            events,
+                            partition_ids[k],
+                            int(order[starts[k] + i]),
+                            "feature",
+                            name,
+                            monitor,
+                            statistic,
+                        )
+                        for i, statistic in raised
+                    )
+        return [record for records in found for record in records]
+
+    def _version_monitors(
+        self, partition: int, version: str, reference: Reference
+    ) -> VersionMonitors:
+        """The monitors of ``version`` over ``partition``, new ones if it has none yet."""
+        versions = self.monitors(partition)
+        monitors = versions.get(version)
+        if monitors is None:
+            monitors = versions[version] = VersionMonitors(
+                score_monitor(reference.state), feature_monitors(reference.state)
+            )
+        return monitors
 
     def monitors(self, partition: int) -> dict[str, VersionMonitors]:
         """The monitors of ``partition`` by version: restored from its changelog if its card
@@ -127,27 +170,6 @@ class DriftObserver:
         self._partitions[partition] = (state, versions)
         return versions
 
-    def _update(
-        self,
-        monitors: VersionMonitors,
-        reference: Reference,
-        events: ScoredEvents,
-        rows: np.ndarray,
-        partition: int,
-    ) -> list[OutputRecord]:
-        score = monitors.score
-        found = [
-            (int(rows[i]), "score", "", score.kind, statistic, score.threshold)
-            for i, statistic in score.update_many(events.score[rows])
-        ]
-        columns = events.features[rows][:, [reference.columns[name] for name in monitors.features]]
-        alarms = monitors.bank.update_many(columns)
-        for (name, monitor), raised in zip(monitors.features.items(), alarms, strict=True):
-            for i, statistic in raised:
-                row = int(rows[i])
-                found.append((row, "feature", name, monitor.kind, statistic, monitor.threshold))
-        return [self._record(events, partition, *detection) for detection in found]
-
     def _record(
         self,
         events: ScoredEvents,
@@ -155,10 +177,10 @@ class DriftObserver:
         row: int,
         signal: str,
         feature: str,
-        detector: str,
+        monitor: ScoreMonitor | PsiMonitor,
         statistic: float,
-        threshold: float,
     ) -> OutputRecord:
+        detector, threshold = monitor.kind, monitor.threshold
         log.info(
             "drift: partition %d, model %s, %s %s: %s %.4g > %.4g at offset %d",
             partition,
@@ -208,6 +230,14 @@ class DriftObserver:
                 )
         self._references[version] = reference
         return reference
+
+
+def _same_layout(held: list[VersionMonitors]) -> list[list[int]]:
+    """Indexes of ``held`` grouped by layout (one group unless a restored state differs)."""
+    groups: dict[tuple[tuple[str, ...], bytes], list[int]] = {}
+    for k, monitors in enumerate(held):
+        groups.setdefault(monitors.layout, []).append(k)
+    return list(groups.values())
 
 
 def _encode(versions: dict[str, VersionMonitors]) -> bytes:

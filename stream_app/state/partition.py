@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any
 
 import numpy as np
@@ -222,80 +222,93 @@ class PartitionState:
         >>> part.dirty_cards()
         ['c1', 'c2']
         """
-        n = len(cards)
-        if not len(merchants) == len(amounts) == len(times) == n:
-            lengths = (n, len(merchants), len(amounts), len(times))
-            raise StateError(f"cards, merchants, amounts and times differ in length {lengths}")
-        amount_list: list[float] = np.asarray(amounts, dtype=np.float64).tolist()
-        time_list: list[int] = np.asarray(times, dtype=np.int64).tolist()
-        states = self._cards
-        dirty = self._dirty
-        cut = self._cut
-        out: list[float] = []
-        put = out.extend
-        nan = math.nan
-        minute, hour, day = MINUTE_MS, HOUR_MS, DAY_MS
-        for card, merchant, amount, t in zip(cards, merchants, amount_list, time_list, strict=True):
-            if cut and card in cut:  # taken as it was at the cut, before this event changes it
-                self._encode_cut_card(card)
-            state = states.get(card)
-            if state is None:
-                state = states[card] = CardState([], [], [])
-            ts = state.times
-            ams = state.amounts
-            mers = state.merchants
-            newest = state.newest_ms
-            if newest is None or t >= newest:  # in order: the common case
-                gap = nan if newest is None else (t - newest) / 1000.0
-                state.newest_ms = t
-                horizon = t - day  # evict what no window of this or a later event can reach
-                total = state.retained_sum
-                if ts and ts[0] <= horizon:
-                    k = bisect_right(ts, horizon)
-                    total = total - sum(ams[:k]) if k < len(ts) else 0.0
-                    del ts[:k], ams[:k], mers[:k]
-                state.retained_sum = total + amount
-                hi = len(ts)
-                keep = True
-            else:  # late: score at its own time, insert at its place
-                hi = bisect_right(ts, t)
-                gap = (t - ts[hi - 1]) / 1000.0 if hi else nan
-                keep = t > newest - day
-                total = sum(ams[:hi])
-                if keep:
-                    state.retained_sum += amount
-            # everything kept is less than a day older than newest >= t: all in the 24 h window
-            lo_h = bisect_right(ts, t - hour, 0, hi)
-            lo_m = bisect_right(ts, t - minute, lo_h, hi)
-            sum_m = sum(ams[lo_m:hi])
-            sum_h = sum(ams[lo_h:lo_m], sum_m)
-            sum_d = total if lo_h else sum_h
-            mean = state.amount_mean
-            put(
-                (
-                    hi - lo_m + 1,
-                    sum_m + amount,
-                    hi - lo_h + 1,
-                    sum_h + amount,
-                    hi + 1,
-                    sum_d + amount,
-                    len({merchant, *mers[lo_h:hi]}),
-                    gap,
-                    amount / mean if mean else nan,  # mean is 0.0 before the first amount
-                )
+        return velocity_features(repeat(self, len(cards)), cards, merchants, amounts, times)
+
+
+def velocity_features(
+    partitions: Iterable[PartitionState],
+    cards: Sequence[str],
+    merchants: Sequence[str],
+    amounts: Amounts,
+    times: EventTimes,
+) -> FloatArray:
+    """:meth:`PartitionState.velocity_features` of events of several partitions, each event with
+    its partition's state in ``partitions`` (one per event): a partition's events are processed in
+    the order given, in one loop over the batch, whichever partitions they interleave with."""
+    n = len(cards)
+    if not len(merchants) == len(amounts) == len(times) == n:
+        lengths = (n, len(merchants), len(amounts), len(times))
+        raise StateError(f"cards, merchants, amounts and times differ in length {lengths}")
+    amount_list: list[float] = np.asarray(amounts, dtype=np.float64).tolist()
+    time_list: list[int] = np.asarray(times, dtype=np.int64).tolist()
+    out: list[float] = []
+    put = out.extend
+    nan = math.nan
+    minute, hour, day = MINUTE_MS, HOUR_MS, DAY_MS
+    for part, card, merchant, amount, t in zip(
+        partitions, cards, merchants, amount_list, time_list, strict=True
+    ):
+        if part._cut and card in part._cut:  # taken as it was at the cut, before it changes
+            part._encode_cut_card(card)
+        part._dirty[card] = None
+        states = part._cards
+        state = states.get(card)
+        if state is None:
+            state = states[card] = CardState([], [], [])
+        ts = state.times
+        ams = state.amounts
+        mers = state.merchants
+        newest = state.newest_ms
+        if newest is None or t >= newest:  # in order: the common case
+            gap = nan if newest is None else (t - newest) / 1000.0
+            state.newest_ms = t
+            horizon = t - day  # evict what no window of this or a later event can reach
+            total = state.retained_sum
+            if ts and ts[0] <= horizon:
+                k = bisect_right(ts, horizon)
+                total = total - sum(ams[:k]) if k < len(ts) else 0.0
+                del ts[:k], ams[:k], mers[:k]
+            state.retained_sum = total + amount
+            hi = len(ts)
+            keep = True
+        else:  # late: score at its own time, insert at its place
+            hi = bisect_right(ts, t)
+            gap = (t - ts[hi - 1]) / 1000.0 if hi else nan
+            keep = t > newest - day
+            total = sum(ams[:hi])
+            if keep:
+                state.retained_sum += amount
+        # everything kept is less than a day older than newest >= t: all in the 24 h window
+        lo_h = bisect_right(ts, t - hour, 0, hi)
+        lo_m = bisect_right(ts, t - minute, lo_h, hi)
+        sum_m = sum(ams[lo_m:hi])
+        sum_h = sum(ams[lo_h:lo_m], sum_m)
+        sum_d = total if lo_h else sum_h
+        mean = state.amount_mean
+        put(
+            (
+                hi - lo_m + 1,
+                sum_m + amount,
+                hi - lo_h + 1,
+                sum_h + amount,
+                hi + 1,
+                sum_d + amount,
+                len({merchant, *mers[lo_h:hi]}),
+                gap,
+                amount / mean if mean else nan,  # mean is 0.0 before the first amount
             )
-            count = state.amount_count + 1
-            state.amount_count = count
-            state.amount_mean = mean + (amount - mean) / count
-            if not keep:
-                continue
-            if hi == len(ts):
-                ts.append(t)
-                ams.append(amount)
-                mers.append(merchant)
-            else:
-                ts.insert(hi, t)
-                ams.insert(hi, amount)
-                mers.insert(hi, merchant)
-        dirty.update(dict.fromkeys(cards))
-        return np.fromiter(out, dtype=np.float64, count=n * _WIDTH).reshape(n, _WIDTH)
+        )
+        count = state.amount_count + 1
+        state.amount_count = count
+        state.amount_mean = mean + (amount - mean) / count
+        if not keep:
+            continue
+        if hi == len(ts):
+            ts.append(t)
+            ams.append(amount)
+            mers.append(merchant)
+        else:
+            ts.insert(hi, t)
+            ams.insert(hi, amount)
+            mers.insert(hi, merchant)
+    return np.fromiter(out, dtype=np.float64, count=n * _WIDTH).reshape(n, _WIDTH)

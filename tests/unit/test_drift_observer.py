@@ -125,3 +125,56 @@ def test_a_damaged_checkpoint_is_not_restored_and_the_monitors_start_afresh(kit,
         assert observer.monitors(0) == {}
     assert any("drift monitors not restored" in m for m in caplog.messages)
     assert observer.observe(batch("2", 0, 500, 0.0)) == []  # and the partition goes on
+
+
+def interleaved(first: ScoredEvents, second: ScoredEvents, seed: int) -> ScoredEvents:
+    """The rows of two batches mixed at random, each batch's rows kept in their order."""
+    both = first.joined(second)
+    take = np.random.default_rng(seed).permutation([0] * len(first) + [1] * len(second))
+    rows = np.empty(len(take), dtype=np.int64)
+    rows[take == 0] = np.arange(len(first))
+    rows[take == 1] = len(first) + np.arange(len(second))
+    pick = rows.tolist()
+    return ScoredEvents(
+        event_id=[both.event_id[i] for i in pick],
+        card_id=[both.card_id[i] for i in pick],
+        event_time=both.event_time[rows],
+        partition=[both.partition[i] for i in pick],
+        offset=[both.offset[i] for i in pick],
+        features=both.features[rows],
+        score=both.score[rows],
+        decision=[both.decision[i] for i in pick],
+        model_version=both.model_version,
+        challenger_score=None,
+        challenger_version=None,
+    )
+
+
+def test_a_batch_of_several_partitions_is_observed_as_each_partition_alone(kit):
+    """All partitions' monitors are updated in one pass, also beside a partition whose restored
+    monitors watch other features: the records and states of one batch per partition."""
+    observer, cards, settings = kit
+    alone = DriftObserver(observer._models, CardStore(), observer._codec, "drift-events", "w1")
+    codec = topic_codec(settings, schema_registry(settings), "drift_events")
+    observer.observe(batch("2", 0, 0, 0.0, n=10))
+    state = json.loads(_encode_of(observer, 0))
+    del state["2"]["features"]["channel"]  # as a changelog written with other monitored features
+    for store in (cards, alone._cards):
+        store.partition(2).restore([(MONITORS_KEY, json.dumps(state).encode())])
+    mixed, split = [], []
+    for turn in range(14):
+        shift = 0.5 * (turn >= 10)
+        parts = [batch("2", p, 1_000 * turn, shift + 0.1 * p, n=333 + p) for p in (1, 2)]
+        mixed += observer.observe(interleaved(*parts, seed=turn))
+        split += [record for part in parts for record in alone.observe(part)]
+    assert len(split) >= 4  # both partitions detect the shift, by score and feature
+    assert {codec.decode(r.value)["input_partition"] for r in split} == {1, 2}
+    assert [codec.decode(r.value) | {"detected_time": 0} for r in mixed] == [
+        codec.decode(r.value) | {"detected_time": 0} for r in split
+    ]
+    assert [_encode_of(observer, p) for p in (1, 2)] == [_encode_of(alone, p) for p in (1, 2)]
+    assert list(observer.monitors(2)["2"].features) == ["amount"]
+
+
+def _encode_of(observer: DriftObserver, partition: int) -> bytes:
+    return json.dumps({v: m.save() for v, m in observer.monitors(partition).items()}).encode()
