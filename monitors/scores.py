@@ -2,10 +2,13 @@
 
 Each score is turned into its log-odds (clipped away from 0 and 1) and standardised with the
 mean and standard deviation of the log-odds on a reference window (the training scores), so
-that the threshold is in units of the reference's standard deviation whatever the model. River's
-Page-Hinkley (both directions, no forgetting) then accumulates the deviations from the running
-mean beyond ``delta``: ``delta`` is half the smallest shift worth catching, the threshold comes
-from ``monitors.calibrated``.
+that the threshold is in units of the reference's standard deviation whatever the model. The
+standardised value is then clipped to ``±clip`` (winsorised): a fraud scores some ten standard
+deviations above the bulk and frauds come in episodes (a compromised terminal, a card-testing
+burst), so a few of them in a row would otherwise move the cumulative sums as much as a
+sustained shift of the whole distribution. River's Page-Hinkley (both directions, no forgetting)
+then accumulates the deviations from the running mean beyond ``delta``: ``delta`` is half the
+smallest shift worth catching; the threshold and the clip come from ``monitors.calibrated``.
 
 >>> import random
 >>> rng = random.Random(3)
@@ -14,7 +17,7 @@ from ``monitors.calibrated``.
 ...     return 1 / (1 + math.exp(-rng.gauss(shift, 1.0)))
 >>> scores = [score(0.0) for _ in range(20_000)] + [score(0.25) for _ in range(5_000)]
 >>> [i for i, s in enumerate(scores) if (monitor.update(s), monitor.drift_detected)[1]]
-[20464]
+[20392]
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def log_odds(score: float) -> float:
 
 
 class ScoreMonitor(RiverMonitor):
-    """Page-Hinkley on the standardised log-odds of the scores."""
+    """Page-Hinkley on the standardised log-odds of the scores, clipped to ``±clip``."""
 
     kind = "page_hinkley_log_odds"
 
@@ -66,9 +69,10 @@ class ScoreMonitor(RiverMonitor):
         threshold: float = calibrated.PAGE_HINKLEY_THRESHOLD,
         delta: float = calibrated.PAGE_HINKLEY_DELTA,
         min_instances: int = 30,
+        clip: float = calibrated.PAGE_HINKLEY_CLIP,
     ) -> None:
-        if reference_std <= 0:
-            raise ValueError("reference_std must be positive")
+        if reference_std <= 0 or clip <= 0:
+            raise ValueError("reference_std and clip must be positive")
         super().__init__(
             drift.PageHinkley(
                 min_instances=min_instances, delta=delta, threshold=threshold, alpha=1.0
@@ -79,9 +83,11 @@ class ScoreMonitor(RiverMonitor):
         self.threshold = threshold
         self.delta = delta
         self.min_instances = min_instances
+        self.clip = clip
 
     def update(self, value: float) -> None:
-        super().update((log_odds(value) - self.reference_mean) / self.reference_std)
+        x = (log_odds(value) - self.reference_mean) / self.reference_std
+        super().update(min(max(x, -self.clip), self.clip))
 
     def update_many(self, scores: npt.ArrayLike) -> list[tuple[int, float]]:
         """Read ``scores`` in order, vectorised (River's Page-Hinkley recurrences as cumulative
@@ -99,9 +105,8 @@ class ScoreMonitor(RiverMonitor):
         >>> by_one, by_many, abs(many.statistic - one.statistic) < 1e-9
         ([3053], [3053], True)
         """
-        return self._update_standardised(
-            (log_odds_array(scores) - self.reference_mean) / self.reference_std
-        )
+        x = (log_odds_array(scores) - self.reference_mean) / self.reference_std
+        return self._update_standardised(np.clip(x, -self.clip, self.clip))
 
     def _update_standardised(self, x: npt.NDArray[np.float64]) -> list[tuple[int, float]]:
         d = self._detector
@@ -145,6 +150,7 @@ class ScoreMonitor(RiverMonitor):
             "threshold": self.threshold,
             "delta": self.delta,
             "min_instances": self.min_instances,
+            "clip": self.clip,
             "mean": mean_state(d._x_mean),
             "sum_increase": d._sum_increase,
             "sum_decrease": d._sum_decrease,
@@ -154,6 +160,8 @@ class ScoreMonitor(RiverMonitor):
 
     @classmethod
     def from_state(cls, state: MonitorState) -> Self:
+        """The saved monitor; a state saved before the clip existed gets today's default clip
+        (its sums stay valid: the values to come are clipped, those read are not re-read)."""
         cls._check(state)
         monitor = cls(
             reference_mean=number(state, "reference_mean"),
@@ -161,6 +169,7 @@ class ScoreMonitor(RiverMonitor):
             threshold=number(state, "threshold"),
             delta=number(state, "delta"),
             min_instances=integer(state, "min_instances"),
+            clip=number(state, "clip") if "clip" in state else calibrated.PAGE_HINKLEY_CLIP,
         )
         d = monitor._detector
         d._x_mean = mean_from(state, "mean")
