@@ -83,7 +83,7 @@ class DriftBenchOptions:
     #: events of each generated stream (its drift point halfway) and of the champion's training
     generated_events: int = 20_000
     champion_events: int = 50_000
-    #: events of each stream of the generator's stationary control (about 28 hours)
+    #: events of each stream of the generator's stationary control (about 29 hours of event time)
     generated_control_events: int = 150_000
     #: run only the scenarios whose name contains this ("" = all)
     only: str = ""
