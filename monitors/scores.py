@@ -3,12 +3,13 @@
 Each score is turned into its log-odds (clipped away from 0 and 1) and standardised with the
 mean and standard deviation of the log-odds on a reference window (the training scores), so
 that the threshold is in units of the reference's standard deviation whatever the model. The
-standardised value is then clipped to ``±clip`` (winsorised): a fraud scores some ten standard
-deviations above the bulk and frauds come in episodes (a compromised terminal, a card-testing
-burst), so a few of them in a row would otherwise move the cumulative sums as much as a
-sustained shift of the whole distribution. River's Page-Hinkley (both directions, no forgetting)
-then accumulates the deviations from the running mean beyond ``delta``: ``delta`` is half the
-smallest shift worth catching; the threshold and the clip come from ``monitors.calibrated``.
+standardised value is then clipped to ``±clip`` (winsorised): fraud and near-fraud scores form
+a long right tail, several standard deviations above the bulk, and frauds come in episodes (a
+compromised terminal, a card-testing burst), so a few of them close together would otherwise
+move the cumulative sums as much as a sustained shift of the whole distribution. River's
+Page-Hinkley (both directions, no forgetting) then accumulates the deviations from the running
+mean beyond ``delta``: ``delta`` is half the smallest shift worth catching; the threshold and
+the clip come from ``monitors.calibrated``.
 
 >>> import random
 >>> rng = random.Random(3)
