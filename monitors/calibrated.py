@@ -11,8 +11,10 @@ ADWIN_DELTA = 0.0236
 HDDM_CONFIDENCE = 0.00129
 #: Page-Hinkley's allowed drift of the standardised log-odds: half the smallest shift to catch
 PAGE_HINKLEY_DELTA = 0.125
+#: Page-Hinkley's clip of the standardised log-odds: one fraud weighs no more than this
+PAGE_HINKLEY_CLIP = 3.0
 #: Page-Hinkley's threshold, in standard deviations of the reference log-odds
-PAGE_HINKLEY_THRESHOLD = 42.9
+PAGE_HINKLEY_THRESHOLD = 42.8
 #: events per PSI window
 PSI_WINDOW = 1000
 #: PSI above which a window raises a drift (1000 events, 10 reference deciles)

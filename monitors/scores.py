@@ -2,10 +2,14 @@
 
 Each score is turned into its log-odds (clipped away from 0 and 1) and standardised with the
 mean and standard deviation of the log-odds on a reference window (the training scores), so
-that the threshold is in units of the reference's standard deviation whatever the model. River's
+that the threshold is in units of the reference's standard deviation whatever the model. The
+standardised value is then clipped to ``±clip`` (winsorised): fraud and near-fraud scores form
+a long right tail, several standard deviations above the bulk, and frauds come in episodes (a
+compromised terminal, a card-testing burst), so a few of them close together would otherwise
+move the cumulative sums as much as a sustained shift of the whole distribution. River's
 Page-Hinkley (both directions, no forgetting) then accumulates the deviations from the running
-mean beyond ``delta``: ``delta`` is half the smallest shift worth catching, the threshold comes
-from ``monitors.calibrated``.
+mean beyond ``delta``: ``delta`` is half the smallest shift worth catching; the threshold and
+the clip come from ``monitors.calibrated``.
 
 >>> import random
 >>> rng = random.Random(3)
@@ -14,7 +18,7 @@ from ``monitors.calibrated``.
 ...     return 1 / (1 + math.exp(-rng.gauss(shift, 1.0)))
 >>> scores = [score(0.0) for _ in range(20_000)] + [score(0.25) for _ in range(5_000)]
 >>> [i for i, s in enumerate(scores) if (monitor.update(s), monitor.drift_detected)[1]]
-[20464]
+[20392]
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ def log_odds(score: float) -> float:
 
 
 class ScoreMonitor(RiverMonitor):
-    """Page-Hinkley on the standardised log-odds of the scores."""
+    """Page-Hinkley on the standardised log-odds of the scores, clipped to ``±clip``."""
 
     kind = "page_hinkley_log_odds"
 
@@ -68,9 +72,10 @@ class ScoreMonitor(RiverMonitor):
         threshold: float = calibrated.PAGE_HINKLEY_THRESHOLD,
         delta: float = calibrated.PAGE_HINKLEY_DELTA,
         min_instances: int = 30,
+        clip: float = calibrated.PAGE_HINKLEY_CLIP,
     ) -> None:
-        if reference_std <= 0:
-            raise ValueError("reference_std must be positive")
+        if reference_std <= 0 or clip <= 0:
+            raise ValueError("reference_std and clip must be positive")
         super().__init__(
             drift.PageHinkley(
                 min_instances=min_instances, delta=delta, threshold=threshold, alpha=1.0
@@ -81,9 +86,11 @@ class ScoreMonitor(RiverMonitor):
         self.threshold = threshold
         self.delta = delta
         self.min_instances = min_instances
+        self.clip = clip
 
     def update(self, value: float) -> None:
-        super().update((log_odds(value) - self.reference_mean) / self.reference_std)
+        x = (log_odds(value) - self.reference_mean) / self.reference_std
+        super().update(min(max(x, -self.clip), self.clip))
 
     def update_many(self, scores: npt.ArrayLike) -> list[tuple[int, float]]:
         """Read ``scores`` in order, vectorised (River's Page-Hinkley recurrences as cumulative
@@ -117,6 +124,7 @@ class ScoreMonitor(RiverMonitor):
             "threshold": self.threshold,
             "delta": self.delta,
             "min_instances": self.min_instances,
+            "clip": self.clip,
             "mean": mean_state(d._x_mean),
             "sum_increase": d._sum_increase,
             "sum_decrease": d._sum_decrease,
@@ -126,6 +134,8 @@ class ScoreMonitor(RiverMonitor):
 
     @classmethod
     def from_state(cls, state: MonitorState) -> Self:
+        """The saved monitor; a state saved before the clip existed gets today's default clip
+        (its sums stay valid: the values to come are clipped, those read are not re-read)."""
         cls._check(state)
         monitor = cls(
             reference_mean=number(state, "reference_mean"),
@@ -133,6 +143,7 @@ class ScoreMonitor(RiverMonitor):
             threshold=number(state, "threshold"),
             delta=number(state, "delta"),
             min_instances=integer(state, "min_instances"),
+            clip=number(state, "clip") if "clip" in state else calibrated.PAGE_HINKLEY_CLIP,
         )
         d = monitor._detector
         d._x_mean = mean_from(state, "mean")
@@ -152,7 +163,8 @@ def update_together(
     from its first score, and its state exactly as its own :meth:`ScoreMonitor.update_many` over
     its scores would give them (the rows of a padded matrix accumulate as the separate arrays do).
 
-    >>> one, two = (ScoreMonitor(0.0, 1.0, threshold=2.0, min_instances=1) for _ in "12")
+    >>> one, two = (ScoreMonitor(0.0, 1.0, threshold=2.0, min_instances=1, clip=10.0)
+    ...             for _ in "12")
     >>> alarms = update_together([one, two], [0.5, 0.5, 0.5, 0.99, 0.5, 0.5], [2, 4])
     >>> [[(i, round(s, 3)) for i, s in raised] for raised in alarms]
     [[], [(1, 2.173)]]
@@ -189,8 +201,8 @@ def _page_hinkley_pass(
     chunk = x[np.minimum(starts[:, None] + steps, len(x) - 1)]  # past a row's end: never read
     state = np.array([_state_row(monitors[k]) for k, *_ in pending], dtype=np.float64).T[:, :, None]
     n0, mean0, sum_increase, sum_decrease, min_increase0, max_decrease0 = state[:6]
-    reference_mean, reference_std, delta, threshold, min_instances = state[6:]
-    chunk = (chunk - reference_mean) / reference_std
+    reference_mean, reference_std, delta, threshold, min_instances, clip = state[6:]
+    chunk = np.clip((chunk - reference_mean) / reference_std, -clip, clip)
     n = n0 + (steps + 1)
     mean = (n0 * mean0 + np.cumsum(chunk, axis=1)) / n
     dev = chunk - mean
@@ -235,4 +247,5 @@ def _state_row(monitor: ScoreMonitor) -> tuple[float, ...]:
         monitor.delta,
         monitor.threshold,
         monitor.min_instances,
+        monitor.clip,
     )

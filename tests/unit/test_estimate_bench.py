@@ -4,13 +4,18 @@ fraud pattern the model never saw)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from models.estimation import METRICS
+from models.train import TrainingConfig
 from stream_app.cli import app
+from stream_app.devtools.bench.estimate import EstimateBenchOptions
+from stream_app.devtools.generator import TransactionGenerator
+from stream_app.state.card import DAY_MS
 
 
 def test_the_quick_estimate_bench_follows_a_covariate_shift_and_misses_a_new_pattern(
@@ -42,3 +47,16 @@ def test_the_quick_estimate_bench_follows_a_covariate_shift_and_misses_a_new_pat
     # the same score: the realised precision is above every interval
     new = by_name["new-pattern"]["windows"]
     assert all(w["precision"]["realised"] > w["precision"]["high"] for w in new), new
+
+
+def test_the_reference_starts_once_the_card_state_holds_a_day() -> None:
+    """The warm-up spans more than the per-card features' longest window (24 hours of event
+    time), so the reference is scored with full card state, as a running worker's events are.
+    With 20,000 warm-up events (seven hours) the reference's P(fraud | score) was not the later
+    windows' and the precision estimate sat some 0.05 above the realised figure."""
+    options = EstimateBenchOptions()
+    generator = TransactionGenerator(
+        seed=options.seed, time_scale=TrainingConfig.time_scale, start_ms=0
+    )
+    times = [g.event.event_time for g in itertools.islice(generator, options.warmup_events)]
+    assert times[-1] - times[0] > DAY_MS

@@ -66,7 +66,8 @@ def test_together_follows_rivers_page_hinkley_read_one_value_at_a_time(seed: int
         raised = update_together(monitors, np.concatenate(parts), [len(p) for p in parts])
         for p, (detector, part) in enumerate(zip(river, parts, strict=True)):
             by_pass[p] += [read[p] + i for i, _ in raised[p]]
-            for x in (log_odds_array(part) + 2.0) / 1.5:
+            clip = monitors[p].clip  # the monitor reads its values clipped; River as given
+            for x in np.clip((log_odds_array(part) + 2.0) / 1.5, -clip, clip):
                 detector.update(float(x))
                 by_river[p] += [read[p]] if detector.drift_detected else []
                 read[p] += 1

@@ -12,6 +12,7 @@ random phase: the floor any detector must beat.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -82,6 +83,8 @@ class DriftBenchOptions:
     #: events of each generated stream (its drift point halfway) and of the champion's training
     generated_events: int = 20_000
     champion_events: int = 50_000
+    #: events of each stream of the generator's stationary control (about 29 hours of event time)
+    generated_control_events: int = 150_000
     #: run only the scenarios whose name contains this ("" = all)
     only: str = ""
 
@@ -97,6 +100,7 @@ class DriftBenchOptions:
             warmup=1_000,
             generated_events=10_000,
             champion_events=20_000,
+            generated_control_events=20_000,
         )
 
 
@@ -149,7 +153,7 @@ def _generated(
         "feature": generated.feature,
         "error": generated.errors,
     }
-    return values[signal], [generated.point]
+    return values[signal], generated.points
 
 
 def _champion_detectors(
@@ -158,12 +162,15 @@ def _champion_detectors(
     if signal == "error":
         return _detectors(signal, spacing, seed)
     reference = champion.reference
-    detector: Detector = (
-        score_monitor(reference)
-        if signal == "score"
-        else feature_monitors(reference)[WATCHED_FEATURE]
-    )
-    return {GENERATED_DETECTORS[signal]: detector, "dummy": Periodic(spacing)}
+    if signal == "feature":
+        return {"psi": feature_monitors(reference)[WATCHED_FEATURE], "dummy": Periodic(spacing)}
+    clipped = score_monitor(reference)
+    unclipped = ScoreMonitor(clipped.reference_mean, clipped.reference_std, clip=math.inf)
+    return {
+        "page_hinkley": clipped,
+        "page_hinkley (no clip)": unclipped,
+        "dummy": Periodic(spacing),
+    }
 
 
 #: the generator's schedules and the signals each is a scenario for: a covariate shift for the
@@ -173,7 +180,9 @@ GENERATED = (
     ("pattern-moves", ("error",)),
     ("new-pattern", ("error",)),
 )
-GENERATED_DETECTORS = {"score": "page_hinkley", "feature": "psi"}
+#: the generator's stationary control: no schedule, at the training's time scale (600 s of event
+#: time per 1,000 events) so that a stream runs through the hours of a day and a night
+CONTROL_TIME_SCALE = 600.0
 
 
 def scenarios(options: DriftBenchOptions, champion: Champion) -> list[Scenario]:
@@ -192,12 +201,28 @@ def scenarios(options: DriftBenchOptions, champion: Champion) -> list[Scenario]:
         synthetic("covariate shift", "feature", partial(_covariate, 0, options)),
         synthetic("covariate shift", "score", partial(_covariate, 1, options)),
     ]
-    for schedule, signals in GENERATED:
-        # one stream per seed whatever the signals read from it
-        stream = cache(partial(generated_stream, champion, schedule, options.generated_events))
+    control = partial(
+        generated_stream,
+        champion,
+        "none",
+        options.generated_control_events,
+        time_scale=CONTROL_TIME_SCALE,
+    )
+    for name, signals, make in [
+        *(
+            (
+                schedule,
+                signals,
+                partial(generated_stream, champion, schedule, options.generated_events),
+            )
+            for schedule, signals in GENERATED
+        ),
+        ("stationary", ("score", "feature"), control),
+    ]:
+        stream = cache(make)  # one stream per seed whatever the signals read from it
         result += [
             Scenario(
-                f"generator {schedule}",
+                f"generator {name}",
                 signal,
                 partial(_generated, stream, signal),
                 partial(_champion_detectors, champion, signal, options.spacing),
@@ -316,7 +341,7 @@ def targets(rows: list[dict[str, Any]], options: DriftBenchOptions) -> dict[str,
     """
     calibrated = {"error": ("adwin", "hddm_a"), "score": ("page_hinkley",), "feature": ("psi",)}
     ours = [r for r in rows if r["detector"] in calibrated[r["signal"]]]
-    drifting = [r for r in ours if r["scenario"] != "stationary"]
+    drifting = [r for r in ours if r["drifts"]]
 
     def slower_than_river(row: dict[str, Any]) -> bool:
         river = _find(rows, row["scenario"], "error", "adwin (River default)")

@@ -74,6 +74,8 @@ ADWIN_DELTA = {self.adwin_delta:.3g}
 HDDM_CONFIDENCE = {self.hddm_confidence:.3g}
 #: Page-Hinkley's allowed drift of the standardised log-odds: half the smallest shift to catch
 PAGE_HINKLEY_DELTA = {calibrated.PAGE_HINKLEY_DELTA}
+#: Page-Hinkley's clip of the standardised log-odds: one fraud weighs no more than this
+PAGE_HINKLEY_CLIP = {calibrated.PAGE_HINKLEY_CLIP}
 #: Page-Hinkley's threshold, in standard deviations of the reference log-odds
 PAGE_HINKLEY_THRESHOLD = {self.page_hinkley_threshold:.3g}
 #: events per PSI window

@@ -9,9 +9,11 @@ the champion's training reference), one feature (PSI against the reference's bin
 bits of the champion's decisions (1 where the decision at its threshold disagrees with the
 ground truth; in production that is what joined chargebacks give).
 
-The streams start where the champion's held-out slice (its monitoring reference) starts and run
-at the generator's default time scale (60 s of event time per 1,000 events), so they stay
-within the hours of day of the reference: scores follow the hour of day (night-time fraud).
+The drift scenarios' streams start where the champion's held-out slice (its monitoring
+reference) starts and run at the generator's default time scale (60 s of event time per 1,000
+events), so they stay within the hours of day of the reference. The stationary control
+(schedule ``none``) runs at the training's time scale (600 s per 1,000 events) through more than
+a day, nights included: scores follow the hour of day (night-time fraud).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ FloatArray = npt.NDArray[np.float64]
 CHAMPION_SEED = 77
 CHAMPION_START_MS = 1_800_000_000_000 // DAY_MS * DAY_MS
 STREAM_SEED_OFFSET = 1_000
-#: event-time seconds per wall second of the streams (the generator's default)
+#: event-time seconds per wall second of the drift streams (the generator's default)
 STREAM_TIME_SCALE = 60.0
 #: the feature the PSI monitor watches (a covariate shift moves the amounts)
 WATCHED_FEATURE = "amount"
@@ -63,7 +65,8 @@ class GeneratedStream:
     scores: list[float]
     feature: list[float]
     errors: list[int]
-    point: int
+    #: the drift point (none in a stream without a schedule)
+    points: list[int]
 
 
 def train_champion(events: int) -> Champion:
@@ -80,21 +83,21 @@ def train_champion(events: int) -> Champion:
     )
 
 
-def generated_stream(champion: Champion, scenario: str, events: int, seed: int) -> GeneratedStream:
+def generated_stream(
+    champion: Champion, scenario: str, events: int, seed: int, time_scale: float = STREAM_TIME_SCALE
+) -> GeneratedStream:
     """``events`` events of the generator under ``scenario``'s schedule, scored by ``champion``."""
     generator = TransactionGenerator(
         seed=STREAM_SEED_OFFSET + seed,
         start_ms=champion.holdout_start_ms,
-        time_scale=STREAM_TIME_SCALE,
+        time_scale=time_scale,
         drift=drift_schedule(scenario, events),
     )
-    (point,) = generator.drift_points()
+    points = [point.index for point in generator.drift_points()]
     labelled = list(itertools.islice(generator, events))
     features = training_features([g.event for g in labelled])
     scores = np.asarray(champion.booster.predict(features, num_threads=1), dtype=np.float64)
     truth = np.fromiter((g.is_fraud for g in labelled), dtype=bool, count=len(labelled))
     errors = (scores >= champion.threshold) != truth
     column = features[:, FEATURE_NAMES.index(WATCHED_FEATURE)]
-    return GeneratedStream(
-        scores.tolist(), column.tolist(), errors.astype(int).tolist(), point.index
-    )
+    return GeneratedStream(scores.tolist(), column.tolist(), errors.astype(int).tolist(), points)

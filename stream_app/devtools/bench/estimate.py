@@ -43,8 +43,10 @@ class EstimateBenchOptions:
     #: the streams' seed (the champion is trained on seed 1)
     seed: int = 11
     train_events: int = 200_000
-    #: events before the reference that only warm the card state up, as a running worker's is
-    warmup_events: int = 20_000
+    #: events before the reference that only warm the card state up, as a running worker's is:
+    #: more than a day of event time at the training's time scale (about 120,000 events a day),
+    #: so that the per-card 24-hour features are full when the reference starts
+    warmup_events: int = 140_000
     reference_events: int = 60_000
     window_events: int = 60_000
     #: windows after the reference; the drift point, halfway through the run, falls between two
