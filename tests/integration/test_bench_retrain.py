@@ -95,9 +95,10 @@ def test_bench_retrain_reports_figures_the_warehouses_agree_with(tmp_path):
     runs = figures["retrain_runs"]
     assert runs["started"] >= 1 and runs["failed"] == 0, runs
     # every run that was not stopped at the drain's end recorded its decision in its
-    # warehouse, and no other did
+    # warehouse; the one stopped may have recorded it just before the stop came (its row
+    # sent, the process not yet exited: seen once, a refused run with its row stored)
     assert runs["stopped"] <= 1 and runs["recorded"] + runs["stopped"] == runs["started"], runs
-    assert runs["retrain_runs_rows"] == runs["recorded"], runs
+    assert runs["recorded"] <= runs["retrain_runs_rows"] <= runs["started"], runs
     assert all(set(shares) >= {"own_cpu_share", "other_cpu_share"} for shares in with_["cpu"])
 
     # the loop: what the figures say is what the demo's warehouse holds
