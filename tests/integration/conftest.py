@@ -275,15 +275,31 @@ def count(settings: Settings, query: str) -> int:
     return int(query_rows(settings, query, open_locally=True)[1][0][0])
 
 
-def wait_until_stored(settings: Settings, report: ProduceReport, timeout_s: float = 120.0) -> None:
-    """Until every produced record has a prediction or a dead-letter row, and every valid one an
-    ``events`` row (or more: replays)."""
+STORED = (
+    "SELECT (SELECT count() FROM predictions), (SELECT count() FROM dead_letters),"
+    " (SELECT count() FROM events), (SELECT count() FROM labels)"
+)
+
+
+def stored_counts(settings: Settings) -> tuple[int, ...]:
+    """Rows of ``predictions``, ``dead_letters``, ``events`` and ``labels`` in the warehouse."""
+    ((*counts,),) = query_rows(settings, STORED, open_locally=True)[1]
+    return tuple(int(n) for n in counts)
+
+
+def wait_until_stored(
+    settings: Settings,
+    report: ProduceReport,
+    timeout_s: float = 120.0,
+    since: tuple[int, ...] = (0, 0, 0, 0),
+) -> None:
+    """Until every produced record has a prediction or a dead-letter row, every valid one an
+    ``events`` row (or more: replays) and every label sent a ``labels`` row, on top of the rows
+    counted ``since`` (``stored_counts`` before producing into a warehouse already in use)."""
+    added = (report.valid, report.malformed, report.valid, report.labels)
+    wanted = tuple(before + n for before, n in zip(since, added, strict=True))
     wait_for(
-        lambda: (
-            count(settings, "SELECT count() FROM predictions") >= report.valid
-            and count(settings, "SELECT count() FROM dead_letters") >= report.malformed
-            and count(settings, "SELECT count() FROM events") >= report.valid
-        ),
+        lambda: all(n >= w for n, w in zip(stored_counts(settings), wanted, strict=True)),
         timeout_s,
         "every produced record stored",
     )

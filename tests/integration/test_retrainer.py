@@ -34,7 +34,14 @@ from stream_app.retraining.service import RetrainerLoop
 from stream_app.scoring.build import build_loop
 from stream_app.timing import now_ms
 from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import count, in_thread, sink_process, wait_for, wait_until_stored
+from tests.integration.conftest import (
+    count,
+    in_thread,
+    sink_process,
+    stored_counts,
+    wait_for,
+    wait_until_stored,
+)
 from tests.integration.test_observability import SQL_TOKEN, body, scrape, total
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
@@ -53,12 +60,12 @@ LOOP = {
 
 def stream(settings, events: int, seed: int, drift: str) -> None:
     """Produce ``events`` with their labels; wait until every event and label is stored."""
+    before = stored_counts(settings)
     report = produce(
         settings,
         ProduceOptions(events=events, seed=seed, fraud_rate=0.05, labels=True, drift=drift),
     )
-    wait_until_stored(settings, report, 180)
-    wait_for(lambda: count(settings, "SELECT count() FROM labels") >= report.labels, 120, "labels")
+    wait_until_stored(settings, report, 180, since=before)
 
 
 def rows(settings, query: str) -> list[dict]:
@@ -115,6 +122,8 @@ def test_a_drift_detection_leads_to_a_run_a_shadow_period_and_a_promotion_on_eve
         )
         assert count(settings, f"SELECT count() FROM drift_events WHERE {stored}") == 1  # noqa: S608
         assert run["trigger"] == "drift" and run["champion_version"] == "1", run
+        # the decisions reach the warehouse through the broker and the sink, a moment later
+        wait_for(lambda: count(settings, "SELECT count() FROM retrain_runs") == 3, 60, "rows")
         steps = rollout_steps(settings)
         assert [(s["trigger"], s["decision"]) for s in steps] == [
             ("shadow", "promoted"), ("watch", "kept")
@@ -127,7 +136,9 @@ def test_a_drift_detection_leads_to_a_run_a_shadow_period_and_a_promotion_on_eve
         assert registry.aliases() == {CHAMPION: candidate}
         # every event of the watch period was scored by the new champion
         promoted = f"model_version = '{candidate}'"
-        assert count(settings, f"SELECT count() FROM predictions WHERE {promoted}") == 12_000  # noqa: S608
+        scored = f"SELECT count() FROM predictions WHERE {promoted}"  # noqa: S608
+        wait_for(lambda: count(settings, scored) >= 12_000, 60, "the watch period stored")
+        assert count(settings, scored) == 12_000
     finally:
         assert sink.stop() == 0
 
