@@ -94,9 +94,8 @@ def test_bench_retrain_reports_figures_the_warehouses_agree_with(tmp_path):
     assert covered >= 0.9, figures
     runs = figures["retrain_runs"]
     assert runs["started"] >= 1 and runs["failed"] == 0, runs
-    # every run that was not stopped at the drain's end recorded its decision in its
-    # warehouse; the one stopped may have recorded it just before the stop came (its row
-    # sent, the process not yet exited: seen once, a refused run with its row stored)
+    # a run is recorded when it printed its decision, which it does once its row is sent;
+    # the one stopped at the drain's end may have sent its row and not printed it yet
     assert runs["stopped"] <= 1 and runs["recorded"] + runs["stopped"] == runs["started"], runs
     assert runs["recorded"] <= runs["retrain_runs_rows"] <= runs["started"], runs
     assert all(set(shares) >= {"own_cpu_share", "other_cpu_share"} for shares in with_["cpu"])

@@ -32,7 +32,7 @@ from stream_app.devtools.bench.deployment import Deployment
 from stream_app.devtools.bench.progress import Say
 from stream_app.devtools.bench.render import write_json
 from stream_app.devtools.bench.report import machine
-from stream_app.devtools.bench.retrain_load import RECORDED, RetrainLoad, RetrainRun, coverage
+from stream_app.devtools.bench.retrain_load import RetrainLoad, RetrainRun, coverage
 from stream_app.devtools.bench.retrain_loop import LoopDemo, MakeDemo, loop_table, measure_loop
 from stream_app.devtools.bench.stack import BenchStack
 from stream_app.devtools.bench.throughput import ThroughputResult, measure_throughput
@@ -94,12 +94,12 @@ def _drains(runs: list[ThroughputResult], cpu: list[dict[str, float]]) -> dict[s
 
 
 def _runs(runs: list[RetrainRun], stored: int) -> dict[str, Any]:
-    recorded = [r for r in runs if r.exit_code in RECORDED]
+    recorded = [r for r in runs if r.decision is not None]
     return {
         "started": len(runs),
         "recorded": len(recorded),
-        "stopped": sum(r.stopped and r.exit_code not in RECORDED for r in runs),
-        "failed": sum(r.exit_code not in RECORDED and not r.stopped for r in runs),
+        "stopped": sum(r.stopped and r.decision is None for r in runs),
+        "failed": sum(r.decision is None and not r.stopped for r in runs),
         "retrain_runs_rows": stored,
         "mean_seconds": round(statistics.mean(r.ended - r.started for r in recorded), 2)
         if recorded
@@ -145,7 +145,7 @@ def measure_with_retrain(options: RetrainBenchOptions, say: Say) -> dict[str, An
                     runs += load
                     end = drain.started_at + drain.seconds
                     covered.append(coverage(load, drain.started_at, end))
-        recorded = sum(r.exit_code in RECORDED for r in runs)
+        recorded = sum(r.decision is not None for r in runs)
         query = "SELECT count() FROM retrain_runs"
         wait_until(lambda: int(data.query(query)[0][0]) >= recorded, 60, "the runs' rows", 0.5)
         stored = int(data.query(query)[0][0])

@@ -4,11 +4,13 @@ Each run is a child process started as the retrainer starts its runs (``python -
 retrain --json``: the command raises its own nice value by ``retrain_nice`` and trains on one
 thread), the next one as soon as the last one ended, until the load is stopped; a run in flight
 then is ended (SIGTERM) and counted as stopped. Each run's CPU time is read from ``/proc`` once it
-exited and before it is reaped.
+exited and before it is reaped; its decision is the one its ``--json`` line printed (a run stopped
+after it printed one has recorded it: its ``retrain_runs`` row was sent first).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -21,23 +23,40 @@ from stream_app.devtools.bench.procstat import cpu_seconds
 from stream_app.processes import ChildProcess
 from stream_app.settings import Settings
 
-#: exit codes of a run that recorded its decision (1: the candidate passed, a worker did not ack)
-RECORDED = (0, 1)
-
 
 @dataclass(frozen=True)
 class RetrainRun:
     started: float  # wall clock, epoch seconds
     ended: float
     cpu_s: float
-    exit_code: int
+    decision: str | None  # as printed by the run; None: it printed none (stopped, or failed)
     stopped: bool  # ended by the load's stop, not by itself
+
+
+def printed_decision(log: str) -> str | None:
+    """The decision of the last ``retrain --json`` record in a run's output, if it printed one.
+
+    >>> printed_decision('loading the window\\n{"run_id": "a1", "decision": "refused"}\\n')
+    'refused'
+    >>> printed_decision("Traceback (most recent call last):\\n") is None
+    True
+    """
+    for line in reversed(log.splitlines()):
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            decision = record.get("decision") if isinstance(record, dict) else None
+            if isinstance(decision, str):
+                return decision
+    return None
 
 
 def coverage(runs: list[RetrainRun], start: float, end: float) -> float:
     """The share of ``[start, end]`` during which a run was going.
 
-    >>> runs = [RetrainRun(0.0, 4.0, 1.0, 0, False), RetrainRun(4.5, 20.0, 1.0, 0, True)]
+    >>> runs = [RetrainRun(0.0, 4.0, 1.0, "refused", False), RetrainRun(4.5, 20.0, 1.0, None, True)]
     >>> coverage(runs, 2.0, 12.0)
     0.95
     """
@@ -98,4 +117,6 @@ class RetrainLoad:
         ended, cpu_s = time.time(), cpu_seconds(child.pid)
         with self._lock:
             self._pid, stopped = None, self._stopping
-        return RetrainRun(started, ended, round(cpu_s, 2), child.stop(), stopped)
+        child.stop()
+        decision = printed_decision(child.log_path.read_text(errors="replace"))
+        return RetrainRun(started, ended, round(cpu_s, 2), decision, stopped)
