@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from rich.console import Console
 from stream_app.cli_models import models_app
 from stream_app.errors import StreamAppError
 from stream_app.logs import setup_logging
+from stream_app.priority import lower_cpu_priority
 from stream_app.settings import Settings
 
 app = typer.Typer(
@@ -51,8 +51,7 @@ def worker() -> None:
 def sink() -> None:
     """Run the warehouse sink: the only writer of ClickHouse; serves read-only SQL with chDB."""
     settings = Settings()
-    # before any thread starts (chDB starts a dozen on import): threads inherit the niceness
-    os.nice(settings.sink_nice)
+    lower_cpu_priority(settings.sink_nice)  # before chDB's import starts a dozen threads
     from stream_app.warehouse.service import run_sink
 
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
@@ -291,8 +290,8 @@ def retrain(
     """Train a candidate on the recent labelled window, gate it against the champion on the
     latest held-out slice, set it as challenger if it passes; every run is a retrain_runs row."""
     settings = Settings()
-    # before any thread starts: LightGBM's and the job's threads inherit the niceness
-    os.nice(settings.retrain_nice)
+    # before LightGBM's and the job's threads start
+    lower_cpu_priority(settings.retrain_nice, idle=settings.retrain_idle_priority)
     from stream_app.retraining.job import NOT_ACKNOWLEDGED, Trigger
     from stream_app.retraining.job import retrain as run_retrain
 

@@ -293,6 +293,9 @@ class Settings(BaseSettings):
     """boosting rounds of a candidate (one thread)"""
     retrain_nice: int = Field(default=10, ge=0, le=19)
     """added to `stream-app retrain`'s nice value: scoring gets the CPU first"""
+    retrain_idle_priority: bool = True
+    """run `stream-app retrain` in Linux's SCHED_IDLE class (below every nice value): it gets
+    only the CPU the other processes leave; where nothing is left, its runs time out"""
     retrain_ack_timeout_s: float = Field(default=30.0, gt=0)
     """how long the job waits for every live worker to apply the challenger"""
 
