@@ -8,7 +8,7 @@ The error-stream figures hold for an error rate of 0.2.
 #: ADWIN's confidence parameter on the error stream
 ADWIN_DELTA = 0.0236
 #: HDDM_A's drift confidence on the error stream
-HDDM_CONFIDENCE = 0.00129
+HDDM_CONFIDENCE = 0.00134
 #: Page-Hinkley's allowed drift of the standardised log-odds: half the smallest shift to catch
 PAGE_HINKLEY_DELTA = 0.125
 #: Page-Hinkley's clip of the standardised log-odds: one fraud weighs no more than this

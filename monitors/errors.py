@@ -1,7 +1,8 @@
 """Monitors of the error stream: 1 where a joined label says the model was wrong, else 0.
 
 Two detectors, as the literature pairs them: ADWIN (two-sided, adapts its window; River's
-implementation is in Rust) and HDDM_A (one-sided by default: only a rising error rate alarms).
+implementation is in Rust) and HDDM_A, two-sided like ADWIN: a concept drift may leave the
+model better as well as worse (a one-sided HDDM_A missed such drifts in the benchmark).
 Their defaults come from ``monitors.calibrated``: chosen for a stated number of events between
 false alarms on a stationary error stream, not River's defaults.
 
@@ -61,7 +62,7 @@ class HddmMonitor(RiverMonitor):
     kind = "hddm_a"
 
     def __init__(
-        self, confidence: float = calibrated.HDDM_CONFIDENCE, two_sided: bool = False
+        self, confidence: float = calibrated.HDDM_CONFIDENCE, two_sided: bool = True
     ) -> None:
         detector = drift.binary.HDDMA(
             drift_confidence=confidence, warning_confidence=confidence, two_sided_test=two_sided

@@ -445,8 +445,12 @@ def bench_drift(
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Fewer seeds and events.")] = False,
     only: Annotated[
-        str, typer.Option(help="Run only the scenarios whose name contains this, e.g. generator.")
-    ] = "",
+        list[str] | None,
+        typer.Option(
+            help="Run only the scenarios whose name and signal, as printed ('sea abrupt "
+            "(error)'), contain this, e.g. generator (repeat: any of them)."
+        ),
+    ] = None,
 ) -> None:
     """Drift monitors: detection delay, missed drifts and false alarms on synthetic streams."""
     from dataclasses import replace
@@ -454,7 +458,9 @@ def bench_drift(
     from stream_app.devtools.bench.drift import DriftBenchOptions, drift_command
     from stream_app.devtools.bench.render import bench_console
 
-    options = replace(DriftBenchOptions.quick() if quick else DriftBenchOptions(), only=only)
+    options = replace(
+        DriftBenchOptions.quick() if quick else DriftBenchOptions(), only=tuple(only or ())
+    )
     drift_command(options, json_path, bench_console())
 
 
