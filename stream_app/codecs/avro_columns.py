@@ -130,6 +130,7 @@ class ColumnEncoder:
         if not isinstance(schema, dict) or schema.get("type") != "record":
             raise ValueError(f"cannot encode column-wise: {schema}, not a record")
         self._fields = [(field["name"], field_writer(field["type"])) for field in schema["fields"]]
+        self._constants: dict[str, tuple[Any, bytes]] = {}  # field → its last constant, encoded
 
     def encode(
         self,
@@ -152,7 +153,15 @@ class ColumnEncoder:
         pieces = [[prefix] * count]
         for name, write in self._fields:
             if name in constants:
-                pieces.append(write([constants[name]]) * count)
+                pieces.append([self._constant(name, write, constants[name])] * count)
             else:
                 pieces.append(write(columns[name]))
         return [b"".join(row) for row in zip(*pieces, strict=True)]
+
+    def _constant(self, name: str, write: ColumnWriter, value: Any) -> bytes:
+        """A constant field's bytes, encoded again unless it is the very object of the last
+        batch (the model version and the worker id are; identity, as 0.0 == -0.0)."""
+        cached = self._constants.get(name)
+        if cached is None or cached[0] is not value:
+            cached = self._constants[name] = (value, write([value])[0])
+        return cached[1]
