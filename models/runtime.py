@@ -14,7 +14,7 @@ from typing import Protocol
 import lightgbm as lgb
 import numpy as np
 
-from models.row_predictor import RowPredictor
+from models.direct_predict import DirectPredictor
 from stream_app.events import FloatArray
 
 
@@ -42,19 +42,20 @@ class ModelRuntime(Protocol):
 @dataclass(frozen=True)
 class LightGBMRuntime:
     """A LightGBM booster; one thread per call, the worker scales by processes. Scores go
-    through a :class:`RowPredictor` (no set-up per call), contributions through the booster."""
+    through a :class:`DirectPredictor` (arguments prepared once), contributions through
+    ``Booster.predict``."""
 
     version: str
     threshold: float
     feature_set: str
     _booster: lgb.Booster
-    _rows: RowPredictor = field(init=False, repr=False, compare=False)
+    _scorer: DirectPredictor = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_rows", RowPredictor(self._booster))
+        object.__setattr__(self, "_scorer", DirectPredictor(self._booster))
 
     def predict(self, features: FloatArray) -> FloatArray:
-        return self._rows.predict(features)
+        return self._scorer.predict(features)
 
     def contributions(self, features: FloatArray) -> FloatArray:
         """TreeSHAP, ~1 ms per row on deep trees: call it for the rows that need it only."""

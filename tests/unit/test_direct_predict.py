@@ -1,4 +1,4 @@
-"""The single-row fast path scores exactly as ``Booster.predict`` does, at any batch size."""
+"""The direct call scores exactly as ``Booster.predict`` does, at any batch size."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
+from models.direct_predict import DirectPredictor
 from models.fit import training_features
 from models.registry import FileModelStore, ModelMetadata
-from models.row_predictor import RowPredictor
 from stream_app.devtools.generator import TransactionGenerator
 
 
@@ -29,13 +29,13 @@ def test_scores_are_bit_identical_to_the_booster(booster: lgb.Booster, rows: int
     features[::3, 7] = np.nan  # an unknown merchant category
     assert np.isnan(features).any()
     expected = booster.predict(features, num_threads=1)
-    predictor = RowPredictor(booster)
+    predictor = DirectPredictor(booster)
     assert np.array_equal(predictor.predict(features), expected)
     assert np.array_equal(predictor.predict(np.asfortranarray(features)), expected)
 
 
 def test_a_matrix_of_another_width_is_refused(booster: lgb.Booster) -> None:
-    predictor = RowPredictor(booster)
+    predictor = DirectPredictor(booster)
     with pytest.raises(ValueError, match="the model has"):
         predictor.predict(np.zeros((3, predictor.features + 1)))
     assert predictor.predict(np.zeros((0, predictor.features))).shape == (0,)
