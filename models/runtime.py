@@ -8,12 +8,13 @@ it by implementing :class:`ModelRuntime`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import lightgbm as lgb
 import numpy as np
 
+from models.direct_predict import DirectPredictor
 from stream_app.events import FloatArray
 
 
@@ -40,18 +41,21 @@ class ModelRuntime(Protocol):
 
 @dataclass(frozen=True)
 class LightGBMRuntime:
-    """A LightGBM booster; one thread per call, the worker scales by processes."""
+    """A LightGBM booster; one thread per call, the worker scales by processes. Scores go
+    through a :class:`DirectPredictor` (arguments prepared once), contributions through
+    ``Booster.predict``."""
 
     version: str
     threshold: float
     feature_set: str
     _booster: lgb.Booster
+    _scorer: DirectPredictor = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_scorer", DirectPredictor(self._booster))
 
     def predict(self, features: FloatArray) -> FloatArray:
-        scores: FloatArray = np.asarray(
-            self._booster.predict(features, num_threads=1), dtype=np.float64
-        )
-        return scores
+        return self._scorer.predict(features)
 
     def contributions(self, features: FloatArray) -> FloatArray:
         """TreeSHAP, ~1 ms per row on deep trees: call it for the rows that need it only."""

@@ -142,6 +142,15 @@ def test_equal_values_that_encode_differently_are_not_written_once(
     assert predictions.encode_columns(as_columns(records)) == expected
 
 
+def test_a_constant_is_encoded_again_when_it_changes() -> None:
+    """The encoder keeps a constant's bytes from one batch to the next, never a stale one
+    (0.0 and -0.0 are equal and encode differently)."""
+    fields = [{"name": "x", "type": "double"}, {"name": "n", "type": "long"}]
+    encoder = ColumnEncoder({"type": "record", "name": "R", "fields": fields})
+    rows = [encoder.encode({"n": [1]}, constants={"x": zero})[0] for zero in (0.0, -0.0, 0.0)]
+    assert rows == [b"\x00" * 8 + b"\x02", b"\x00" * 7 + b"\x80\x02", b"\x00" * 8 + b"\x02"]
+
+
 def test_an_empty_batch_has_no_records(
     predictions: AvroRecordCodec, session_schemas_dir: Path
 ) -> None:
