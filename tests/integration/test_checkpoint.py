@@ -21,7 +21,7 @@ from stream_app.settings import Settings
 from stream_app.state.card import decode_card, encode_card
 from stream_app.state.store import CardStore
 from tests.integration.conftest import committed_offsets, read_topic
-from tests.unit.test_drift_observer import batch, monitored_store
+from tests.unit.test_drift_observer import batch, leaves, monitored_store
 
 pytestmark = pytest.mark.integration
 
@@ -207,11 +207,15 @@ def test_a_cut_has_the_monitors_read_the_rows_held_back_and_their_detections_sen
     assert kit.committed() == 7_000
     written = read_topic(kit.settings, kit.settings.topics.card_state, len(CARDS) + 1)
     (state,) = [json.loads(m.value()) for m in written if m.key() == MONITORS_KEY]
-    assert state == {v: m.save() for v, m in every.monitors(0).items()}
-    sent = read_topic(kit.settings, kit.settings.topics.drift_events, len(expected), 10)
-    assert detections(kit.settings, [m.value() for m in sent]) == detections(
-        kit.settings, [r.value for r in expected]
+    # Page-Hinkley's sums over one pass and over a pass per batch differ in rounding only
+    assert leaves(state) == pytest.approx(
+        leaves({v: m.save() for v, m in every.monitors(0).items()}), rel=1e-12, nan_ok=True
     )
+    sent = read_topic(kit.settings, kit.settings.topics.drift_events, len(expected), 10)
+    assert detections(kit.settings, [m.value() for m in sent]) == [
+        row | {"statistic": pytest.approx(row["statistic"], rel=1e-12)}
+        for row in detections(kit.settings, [r.value for r in expected])
+    ]
 
 
 def detections(settings: Settings, values: list[bytes]) -> list[dict]:
