@@ -85,20 +85,23 @@ class ScoredEvents:
 
     def without(self, partitions: Collection[int]) -> ScoredEvents:
         """These events but those of ``partitions``, in order."""
-        keep = np.flatnonzero(~np.isin(self.partition, list(partitions)))
-        rows: list[int] = keep.tolist()
+        return self.take(np.flatnonzero(~np.isin(self.partition, list(partitions))))
+
+    def take(self, rows: IntArray) -> ScoredEvents:
+        """The events at ``rows``, in that order."""
+        picked: list[int] = rows.tolist()
         shadow = self.challenger_score
         return dataclasses.replace(
             self,
-            event_id=[self.event_id[i] for i in rows],
-            card_id=[self.card_id[i] for i in rows],
-            event_time=self.event_time[keep],
-            partition=[self.partition[i] for i in rows],
-            offset=[self.offset[i] for i in rows],
-            features=self.features[keep],
-            score=self.score[keep],
-            decision=[self.decision[i] for i in rows],
-            challenger_score=None if shadow is None else shadow[keep],
+            event_id=[self.event_id[i] for i in picked],
+            card_id=[self.card_id[i] for i in picked],
+            event_time=self.event_time[rows],
+            partition=[self.partition[i] for i in picked],
+            offset=[self.offset[i] for i in picked],
+            features=self.features[rows],
+            score=self.score[rows],
+            decision=[self.decision[i] for i in picked],
+            challenger_score=None if shadow is None else shadow[rows],
         )
 
 

@@ -140,20 +140,7 @@ def interleaved(first: ScoredEvents, second: ScoredEvents, seed: int) -> ScoredE
     rows = np.empty(len(take), dtype=np.int64)
     rows[take == 0] = np.arange(len(first))
     rows[take == 1] = len(first) + np.arange(len(second))
-    pick = rows.tolist()
-    return ScoredEvents(
-        event_id=[both.event_id[i] for i in pick],
-        card_id=[both.card_id[i] for i in pick],
-        event_time=both.event_time[rows],
-        partition=[both.partition[i] for i in pick],
-        offset=[both.offset[i] for i in pick],
-        features=both.features[rows],
-        score=both.score[rows],
-        decision=[both.decision[i] for i in pick],
-        model_version=both.model_version,
-        challenger_score=None,
-        challenger_version=None,
-    )
+    return both.take(rows)
 
 
 def test_a_batch_of_several_partitions_is_observed_as_each_partition_alone(kit):
