@@ -38,6 +38,9 @@ BINS = 10
 #: added to every bin count of a window
 PSEUDO_COUNT = 0.5
 
+#: the drifts raised over values read: (position, PSI)
+Alarms = list[tuple[int, float]]
+
 
 def psi(counts: Sequence[float], expected: Sequence[float]) -> float:
     """The population stability index of bin ``counts`` against ``expected`` shares.
@@ -113,7 +116,14 @@ class PsiMonitor:
         array = np.asarray(values, dtype=np.float64)
         present = np.flatnonzero(~np.isnan(array))
         bins = np.searchsorted(self.edges, array[present], side="right")
-        alarms: list[tuple[int, float]] = []
+        return self._read(bins, present, len(array))
+
+    def _read(
+        self, bins: npt.NDArray[np.intp], present: npt.NDArray[np.intp], length: int
+    ) -> Alarms:
+        """:meth:`update_many` of ``length`` values already binned: ``bins`` of those at the
+        positions ``present`` (NaN left out)."""
+        alarms: Alarms = []
         start = 0
         while start < len(bins):
             chunk = bins[start : start + self.window - self._n]
@@ -126,7 +136,7 @@ class PsiMonitor:
                 self._close_window()
                 if self._drift:
                     alarms.append((int(present[start - 1]), self.statistic))
-        self._drift = bool(alarms) and alarms[-1][0] == len(array) - 1
+        self._drift = bool(alarms) and alarms[-1][0] == length - 1
         return alarms
 
     def _close_window(self) -> None:
@@ -179,10 +189,10 @@ class PsiMonitor:
 class PsiBank:
     """Several :class:`PsiMonitor` over the columns of one matrix, updated together.
 
-    A batch smaller than what the monitors' windows still need is binned for every column in
-    one vectorised pass (edges padded with NaN, which no value reaches); a column whose window
-    closes inside the batch goes through its own :meth:`PsiMonitor.update_many`. Either way each
-    monitor ends as its :meth:`~PsiMonitor.update_many` over its column would leave it.
+    Each column is binned once (``searchsorted`` on its monitor's edges) and the bins of every
+    column counted in one ``bincount``; a column whose window closes inside the batch reads its
+    bins window by window instead. Either way each monitor ends as its
+    :meth:`~PsiMonitor.update_many` over its column would leave it.
 
     >>> a, b = PsiMonitor([0.0], [0.5, 0.5], window=4), PsiMonitor([1.0, 2.0], [0.2, 0.3, 0.5])
     >>> bank = PsiBank([a, b])
@@ -208,14 +218,19 @@ class PsiBank:
         return update_banks([self], columns, [len(columns)])[0]
 
     def _add(
-        self, columns: npt.NDArray[np.float64], counts: list[list[int]], found: list[int]
-    ) -> list[list[tuple[int, float]]]:
-        """Add each monitor's bin ``counts`` of ``columns`` (``found`` values, NaN left out), or
-        let it read its column itself where a window closes."""
-        alarms: list[list[tuple[int, float]]] = []
+        self,
+        bins: npt.NDArray[np.intp],
+        missing: npt.NDArray[np.bool_],
+        counts: list[list[int]],
+        found: list[int],
+    ) -> list[Alarms]:
+        """Add each monitor's bin ``counts`` (``found`` values, the ``missing`` ones left out), or
+        let it read its column's ``bins`` window by window where a window closes."""
+        alarms: list[Alarms] = []
         for j, (monitor, row) in enumerate(zip(self.monitors, counts, strict=True)):
             if monitor._n + found[j] >= monitor.window:
-                alarms.append(monitor.update_many(columns[:, j]))
+                present = np.flatnonzero(~missing[:, j])
+                alarms.append(monitor._read(bins[present, j], present, len(bins)))
                 continue
             monitor._counts = list(map(operator.add, monitor._counts, row))  # row may be longer
             monitor._n += found[j]
@@ -241,9 +256,17 @@ def update_banks(
         raise ValueError("banks of different bins cannot be counted together")
     first, count = banks[0], len(banks)
     width = len(first.monitors)
-    bins = (first._edges[None, :, :] <= columns[:, :, None]).sum(axis=2)
+    if not width:
+        return [[] for _ in banks]
+    missing = np.isnan(columns)
+    bins = np.column_stack(  # a NaN lands past the last edge: left out by ``missing``
+        [
+            np.searchsorted(m.edges, columns[:, j], side="right")
+            for j, m in enumerate(first.monitors)
+        ]
+    )
     cell = np.arange(width) + width * np.repeat(np.arange(count), sizes)[:, None]
-    flat = (bins + first._bins * cell)[~np.isnan(columns)]
+    flat = (bins + first._bins * cell)[~missing]
     counts = np.bincount(flat, minlength=first._bins * width * count)
     counts = counts.reshape(count, width, first._bins)
     alarms = []
@@ -251,5 +274,5 @@ def update_banks(
     for bank, start, end, bank_counts, found in zip(
         banks, starts[:-1], starts[1:], counts.tolist(), counts.sum(axis=2).tolist(), strict=True
     ):
-        alarms.append(bank._add(columns[start:end], bank_counts, found))
+        alarms.append(bank._add(bins[start:end], missing[start:end], bank_counts, found))
     return alarms

@@ -270,6 +270,10 @@ class Settings(BaseSettings):
     """the worker watches the scores and features of each input partition and model version
     with the monitors of `monitors/` and sends every detection to `drift-events`; a model
     version without a training reference is scored unmonitored"""
+    drift_update_rows: int = Field(default=2000, ge=1)
+    """... and holds the scored rows back until this many wait (or a checkpoint is cut, or the
+    model changes), then updates the monitors in one pass: their fixed cost per pass is paid
+    once for several small batches; 1 updates them with every batch"""
     error_monitor_state: Path = Path(".stream_app/error-monitor.json")
     """`stream-app monitor-errors` keeps its monitors (ADWIN, HDDM_A per model version) and
     how far it read the stored chargebacks here"""

@@ -69,6 +69,7 @@ def drift_observer(
         topic_codec(settings, registry, "drift_events"),
         settings.topics.drift_events,
         settings.worker_id,
+        settings.drift_update_rows,
     )
 
 

@@ -4,8 +4,12 @@ A checkpoint is *cut* between two batches, at most every ``interval_s``: the inp
 batches scored so far, and the cards they changed (:meth:`CardStore.cut`). Its changelog records
 are produced ``chunk_cards`` at a time, one chunk per turn of the loop, so that writing the state
 of thousands of cards never holds the next batch up for long (a card that a later batch changes
-is encoded as it was at the cut, just before the change). Once all are produced and the producer
-has nothing outstanding (failed deliveries sent again or replaced and acknowledged, see
+is encoded as it was at the cut, just before the change). Just before the cut, ``before_cut``
+gives the records of what observers held back from the batches
+(:class:`~stream_app.scoring.observers.HoldingObserver`: the drift monitors' rows), produced
+then, so that the state cut has read every row of the cut's offsets and those records are
+acknowledged before the offsets move. Once all are produced and the producer has nothing
+outstanding (failed deliveries sent again or replaced and acknowledged, see
 :mod:`stream_app.scoring.outputs`), the cut's offsets are committed, synchronously; a producer
 that is never idle (a backlog) is flushed once the cut is ``interval_s`` old. A crash replays
 from the last committed checkpoint, so no record is skipped; state written for a cut whose
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer
 
@@ -34,6 +39,13 @@ log = logging.getLogger(__name__)
 
 #: next offset to read per (topic, partition)
 Offsets = dict[tuple[str, int], int]
+#: what a checkpoint produces just before its cut: records held back from the batches
+BeforeCut = Callable[[], Sequence[OutputRecord]]
+
+
+def nothing_held() -> Sequence[OutputRecord]:
+    """A :data:`BeforeCut` for a loop whose observers hold nothing back."""
+    return ()
 
 
 class Checkpointer:
@@ -47,8 +59,10 @@ class Checkpointer:
         state_topic: str,
         interval_s: float,
         chunk_cards: int,
+        before_cut: BeforeCut = nothing_held,
     ) -> None:
         self._store = store
+        self._before_cut = before_cut
         self._consumer = consumer
         self._outputs = outputs
         self._state_topic = state_topic
@@ -71,7 +85,7 @@ class Checkpointer:
         if self._cut_offsets is None:
             if now - self._last_commit < self._interval_s:
                 return False
-            self._store.cut()
+            self._cut()
             self._cut_offsets, self._pending = self._pending, {}
             self._cut_at = now
         if self._store.cut_pending():
@@ -90,7 +104,7 @@ class Checkpointer:
         if store.cut_pending():  # acknowledged before a newer record of the same card is sent
             self._write(store.take_cut())
             self._outputs.flush()
-        store.cut()
+        self._cut()
         self._write(store.take_cut())
         self._outputs.flush()
         self._commit({**(self._cut_offsets or {}), **self._pending})
@@ -103,6 +117,11 @@ class Checkpointer:
         if self._cut_offsets is not None:
             cut = self._cut_offsets.items()
             self._cut_offsets = {tp: o for tp, o in cut if tp not in partitions}
+
+    def _cut(self) -> None:
+        """Produce what was held back from the batches, then cut the card state."""
+        self._outputs.send(list(self._before_cut()))
+        self._store.cut()
 
     def _write(self, records: list[tuple[int, bytes, bytes]]) -> None:
         topic = self._state_topic

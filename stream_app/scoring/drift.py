@@ -3,14 +3,19 @@
 For each input partition and champion version, a Page-Hinkley monitor on the score log-odds and
 a PSI monitor per feature (``monitors/``), built from the training reference stored with the
 version (``monitors.reference``), read every scored event of the partition in offset order: the
-scores one by one, all features' columns together (vectorised, no sampling). A
-detection is a ``drift-events`` record, produced with the batch (so a replay detects again at
-the same triggering event and the warehouse folds it away). A version without a reference
-is scored unmonitored, logged once.
+scores one by one, all features' columns together (vectorised, no sampling). The observer holds
+the scored batches back (references to their columns) until ``update_rows`` rows wait, the model
+version changes or a checkpoint is cut (:meth:`DriftObserver.flush`), then the monitors read them
+all in one pass: the monitors' fixed cost per pass is paid once for several small batches. A
+detection is a ``drift-events`` record, produced with the batch that completed the pass or
+before the checkpoint (so a replay detects again at the same triggering event and the warehouse
+folds it away). A version without a reference is scored unmonitored, logged once.
 
 Each partition's monitor states are checkpointed with its cards, under a reserved changelog key
 (:data:`MONITORS_KEY`), and restored with them on assignment: a partition whose card state was
-rebuilt since this observer last saw it (assigned, restored) continues from its changelog.
+rebuilt since this observer last saw it (assigned, restored) continues from its changelog. Rows
+held back of a partition whose card state was dropped or rebuilt since (lost, rewound) are
+dropped unread: they are scored again from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -83,7 +88,7 @@ class Reference:
 
 
 class DriftObserver:
-    """A :class:`~stream_app.scoring.observers.BatchObserver` running the drift monitors."""
+    """A :class:`~stream_app.scoring.observers.HoldingObserver` running the drift monitors."""
 
     def __init__(
         self,
@@ -92,8 +97,10 @@ class DriftObserver:
         codec: AvroRecordCodec,
         topic: str,
         worker_id: str,
+        update_rows: int = 1,
     ) -> None:
         self._models = models
+        self._update_rows = update_rows
         self._cards = cards
         self._codec = codec
         self._topic = topic
@@ -101,11 +108,47 @@ class DriftObserver:
         self._references: dict[str, Reference | None] = {}
         # partition → (the card state its monitors were restored with, version → monitors)
         self._partitions: dict[int, tuple[PartitionState, dict[str, VersionMonitors]]] = {}
+        # batches held back (of one monitored version), each with its partitions' card states
+        self._held: list[tuple[ScoredEvents, dict[int, PartitionState]]] = []
+        self._held_rows = 0
 
     def observe(self, events: ScoredEvents) -> list[OutputRecord]:
-        reference = self._reference(events.model_version)
-        if reference is None or not len(events):
+        """Hold the batch back; the records of a pass over what is held once ``update_rows``
+        rows wait (or of the rows of another version, held before a model swap)."""
+        records: list[OutputRecord] = []
+        if self._held and self._held[0][0].model_version != events.model_version:
+            records = self.flush()
+        if not len(events) or self._reference(events.model_version) is None:
+            return records
+        cards = self._cards
+        self._held.append((events, {p: cards.partition(p) for p in set(events.partition)}))
+        self._held_rows += len(events)
+        if self._held_rows >= self._update_rows:
+            records.extend(self.flush())
+        return records
+
+    def flush(self) -> list[OutputRecord]:
+        """The monitors read every row held back, in one pass: the records of their detections.
+        Rows of a partition whose card state changed since they were held are dropped."""
+        held, self._held, self._held_rows = self._held, [], 0
+        current = [self._current(events, states) for events, states in held]
+        parts = [events for events in current if len(events)]
+        if not parts:
             return []
+        events = parts[0] if len(parts) == 1 else ScoredEvents.concatenated(parts)
+        reference = self._reference(events.model_version)
+        return [] if reference is None else self._update(events, reference)
+
+    def _current(self, events: ScoredEvents, states: dict[int, PartitionState]) -> ScoredEvents:
+        """``events`` but the rows of partitions whose card state is no longer ``states``'."""
+        cards = self._cards
+        stale = [p for p, state in states.items() if cards.get(p) is not state]
+        if stale:
+            log.info("partitions %s: state rebuilt, their held rows dropped unread", stale)
+        return events.without(stale) if stale else events
+
+    def _update(self, events: ScoredEvents, reference: Reference) -> list[OutputRecord]:
+        """The monitors read ``events``, all partitions in one pass: their detections' records."""
         partitions = np.asarray(events.partition)
         counts = np.bincount(partitions)
         partition_ids: list[int] = np.flatnonzero(counts).tolist()

@@ -3,10 +3,11 @@
 Each batch's outputs are produced at once (the producer sends them in the background, so
 decisions are not delayed), with the records the batch's observers added
 (:mod:`stream_app.scoring.observers`; :meth:`ScoringLoop.run_batch` is the one place where they
-see each scored batch). Checkpoints (:mod:`stream_app.scoring.checkpoint`) write the changed
-per-card state to its changelog a chunk per turn and commit the input offsets only once the broker
-acknowledged everything produced before them: a crash replays from the last checkpoint (the
-warehouse folds replayed rows away) and never skips a record.
+see each scored batch; what they held back is produced just before each checkpoint's cut).
+Checkpoints (:mod:`stream_app.scoring.checkpoint`) write the changed per-card state to its
+changelog a chunk per turn and commit the input offsets only once the broker acknowledged
+everything produced before them: a crash replays from the last checkpoint (the warehouse folds
+replayed rows away) and never skips a record.
 """
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ class ScoringLoop:
                 state_topic=state_topic,
                 interval_s=checkpoint_interval_s,
                 chunk_cards=checkpoint_chunk_cards,
+                before_cut=self._observers.flush,
             )
         else:
             self._checkpoints = TransactionalCheckpointer(
@@ -161,6 +163,7 @@ class ScoringLoop:
                 restorer=restorer,
                 state_topic=state_topic,
                 interval_s=checkpoint_interval_s,
+                before_cut=self._observers.flush,
             )
         self._last_batch_end: float | None = None
         self._swap_after: float | None = None  # end of the last batch before a model swap

@@ -5,9 +5,11 @@ In the manner of Kafka Streams' exactly-once v2: the worker's one producer is tr
 aborts what that one left open). A transaction is always open; every ``interval_s`` it receives
 the changed card state (:meth:`CardStore.cut`, written whole) and the input offsets of the
 batches scored in it (``send_offsets_to_transaction`` with the consumer's group metadata, so that
-a member the group has moved on from cannot commit), and is committed: the batches' outputs, their
-state and their offsets become visible together, or not at all, to ``read_committed`` readers
-(the sink, the changelog restore, the checking consumers of tests and benchmark).
+a member the group has moved on from cannot commit), after the records ``before_cut`` gives
+(what observers held back from its batches, :mod:`stream_app.scoring.checkpoint`), and is
+committed: the batches' outputs, their state and their offsets become visible together, or not
+at all, to ``read_committed`` readers (the sink, the changelog restore, the checking consumers of
+tests and benchmark).
 
 An abortable error aborts the transaction and rewinds what it held: the consumer to the group's
 committed offsets, the card state of every assigned partition to its committed changelog, so that
@@ -25,7 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from stream_app.errors import ProducerFenced
 from stream_app.scoring.changelog import ChangelogRestorer
-from stream_app.scoring.checkpoint import Offsets
+from stream_app.scoring.checkpoint import BeforeCut, Offsets, nothing_held
 from stream_app.scoring.outputs import FENCED, Outputs
 from stream_app.scoring.records import OutputRecord
 from stream_app.state.store import CardStore
@@ -47,8 +49,10 @@ class TransactionalCheckpointer:
         restorer: ChangelogRestorer,
         state_topic: str,
         interval_s: float,
+        before_cut: BeforeCut = nothing_held,
     ) -> None:
         self._store = store
+        self._before_cut = before_cut
         self._consumer = consumer
         self._outputs = outputs
         self._producer = outputs.producer
@@ -79,6 +83,7 @@ class TransactionalCheckpointer:
         if not self._pending:
             return False
         store = self._store
+        self._outputs.send(list(self._before_cut()))  # held back from the batches: in this one
         store.cut()
         self._outputs.send(
             [OutputRecord(self._state_topic, k, v, partition=p) for p, k, v in store.take_cut()]

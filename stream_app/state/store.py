@@ -41,6 +41,18 @@ class CardStore:
             state = self._partitions[partition] = PartitionState()
         return state
 
+    def get(self, partition: int) -> PartitionState | None:
+        """The state of ``partition``, if it has one (not created).
+
+        >>> store = CardStore()
+        >>> store.get(3) is None
+        True
+        >>> state = store.partition(3)
+        >>> store.get(3) is state
+        True
+        """
+        return self._partitions.get(partition)
+
     def card(self, partition: int, card_id: str) -> CardState:
         """The state of a card already seen (by its batch's features); KeyError if not.
 

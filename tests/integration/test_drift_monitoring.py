@@ -81,7 +81,8 @@ def events_read(states: dict[int, dict]) -> int:
 
 
 def test_the_monitors_continue_from_their_checkpoint_after_a_restart(make_settings):
-    settings = make_settings()
+    # the rows are held back until a checkpoint: its state must have read them all
+    settings = make_settings(drift_update_rows=100_000)
     first = produce(settings, ProduceOptions(events=6_000, seed=21))
     with in_thread(build_loop(settings)) as running:
         wait_for(lambda: running.loop.stats.scored == first.valid, 120, "the first part scored")

@@ -109,3 +109,22 @@ def test_an_observer_that_raises_is_counted_and_the_others_go_on(
     assert [r.value for r in added] == [b"70", b"50"]
     assert "a monitor bug" in caplog.text and "Broken" in caplog.text
     assert not Observers() and Observers([counting])
+
+
+class Holding(Counting):
+    def flush(self) -> Sequence[OutputRecord]:
+        return [OutputRecord("monitoring", None, b"held")]
+
+
+class BrokenFlush(Counting):
+    def flush(self) -> Sequence[OutputRecord]:
+        raise ValueError("a flush bug")
+
+
+def test_a_flush_asks_the_observers_that_hold_rows_back_and_counts_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    observers = Observers([Counting(), BrokenFlush(), Holding()])
+    assert [r.value for r in observers.flush()] == [b"held"]
+    assert observers.failures == 1 and "a flush bug" in caplog.text
+    assert observers.produced["monitoring"] == 1
