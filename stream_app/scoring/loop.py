@@ -74,6 +74,9 @@ class LoopStats:
     waiting: bool = False
     commits_dropped: int = 0
     fenced: str | None = None  # why this worker's output stopped for good (exactly-once)
+    #: exactly-once: time per part of a commit, and changelog records per transaction
+    transaction_stages: StageTimes = field(default_factory=StageTimes)
+    state_records: Distribution = field(default_factory=lambda: Distribution(BATCH_BOUNDS))
 
 
 def next_batch(
@@ -170,6 +173,9 @@ class ScoringLoop:
         self._stopping = threading.Event()
         self._revoked: set[tuple[str, int]] = set()  # by the revoke callback, for next_batch
         self.stats = LoopStats(deliveries=self._outputs.counts, observed=self._observers.produced)
+        if isinstance(self._checkpoints, TransactionalCheckpointer):
+            self.stats.transaction_stages = self._checkpoints.stages
+            self.stats.state_records = self._checkpoints.state_records
 
     def stop(self) -> None:
         self._stopping.set()

@@ -81,6 +81,17 @@ def families(loop: ScoringLoop, drift_topic: str) -> Iterator[Metric]:
         stats.lag.labelled(),
     )
     yield histogram(f"{PREFIX}_batch_size", "records per batch", {"": stats.batch_sizes})
+    yield histogram(
+        f"{PREFIX}_transaction_seconds",
+        "exactly-once: time per part of a commit",
+        stats.transaction_stages.laps,
+        "stage",
+    )
+    yield histogram(
+        f"{PREFIX}_transaction_state_records",
+        "exactly-once: card-state changelog records per transaction",
+        {"": stats.state_records},
+    )
     yield from durations(PREFIX, "batch", stats.last_batch_seconds, stats.stages.laps)
 
 

@@ -31,6 +31,7 @@ from stream_app.scoring.checkpoint import BeforeCut, Offsets, nothing_held
 from stream_app.scoring.outputs import FENCED, Outputs
 from stream_app.scoring.records import OutputRecord
 from stream_app.state.store import CardStore
+from stream_app.timing import BATCH_BOUNDS, Distribution, StageTimes
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,12 @@ class TransactionalCheckpointer:
         self._pending: Offsets = {}  # of batches scored in the open transaction
         self._last_commit = time.monotonic()
         self.commits_dropped = 0  # transactions aborted (for /health)
+        #: where each commit's time goes, in the order of the calls: ``state`` (the changed cards
+        #: encoded and produced), ``offsets`` (``send_offsets_to_transaction``: the transaction
+        #: and group coordinators), ``flush`` (what is still unacknowledged), ``end``
+        #: (``commit_transaction``), ``begin``; and the changelog records each commit carried
+        self.stages = StageTimes()
+        self.state_records = Distribution(BATCH_BOUNDS)
         self._call(self._producer.init_transactions)  # fences an earlier instance
         self._producer.begin_transaction()
 
@@ -82,24 +89,34 @@ class TransactionalCheckpointer:
         self._last_commit = time.monotonic()
         if not self._pending:
             return False
-        store = self._store
+        store, stages = self._store, self.stages
         self._outputs.send(list(self._before_cut()))  # held back from the batches: in this one
+        stages.start()
         store.cut()
+        state = store.take_cut()
         self._outputs.send(
-            [OutputRecord(self._state_topic, k, v, partition=p) for p, k, v in store.take_cut()]
+            [OutputRecord(self._state_topic, k, v, partition=p) for p, k, v in state]
         )
+        self.state_records.observe(len(state))
+        stages.lap("state")
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
         try:
             self._outputs.outstanding()  # outputs refused at once: their dead letters go too
             metadata = self._consumer.consumer_group_metadata()
+            # the outputs are delivered meanwhile: the flush after it waits only for the rest
             self._call(self._producer.send_offsets_to_transaction, offsets, metadata)
+            stages.lap("offsets")
+            self._producer.flush(CALL_TIMEOUT_S)  # commit_transaction would: timed on its own
+            stages.lap("flush")
             self._call(self._producer.commit_transaction)
+            stages.lap("end")
         except KafkaException as exc:
             self._abort(exc.args[0])
             return False
         finally:
             self._pending = {}
         self._producer.begin_transaction()
+        stages.lap("begin")
         return True
 
     def forget(self, partitions: set[tuple[str, int]]) -> None:

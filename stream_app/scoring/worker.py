@@ -129,6 +129,9 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
                 "first_record_at": stats.first_record_at,
                 "commits_dropped": stats.commits_dropped,
                 "stage_seconds": stats.stages.snapshot(),
+                "transactions": sum(stats.state_records.counts),
+                "transaction_seconds": stats.transaction_stages.snapshot(),
+                "transaction_state_records": int(stats.state_records.total),
             },
             status=503 if reasons else 200,
         )

@@ -170,9 +170,14 @@ def test_sigkill_mid_transaction_then_restart_commits_each_event_once(
         second = ChildProcess("worker-2", ["worker"], settings, tmp_path)
         try:
             wait_all_committed(settings, result, options.events)
+            commits = health(second)
         finally:
             code = second.stop()
     assert code == 0, second.log_path.read_text()[-2000:]
+    if guarantee == "exactly_once":  # each commit timed by part, its state records counted
+        parts = commits["transaction_seconds"]
+        assert commits["transactions"] > 0 and commits["transaction_state_records"] > 0
+        assert sorted(parts) == ["begin", "end", "flush", "offsets", "state"], parts
     assert_one_prediction_per_event(settings, result["report"])
     assert_state_is_a_clean_replay(settings, options.events)
 

@@ -27,7 +27,7 @@ from tests.integration.faults import STARTUP_S, answered
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.local_stack]
 
-OUTAGE_S = 20  # the warehouse outage of the issue is 60 s: 20 s keeps the suite under 10 min
+OUTAGE_S = 60  # the warehouse outage of the issue
 
 
 def stored(health: dict | None) -> int:
@@ -117,7 +117,7 @@ def test_warehouse_full_for_a_while(make_settings, fault_figures, small_filesyst
             fault_figures.recovery_s = round(time.monotonic() - restored_at, 1)
             wait_for(
                 lambda: committed(settings, settings.sink_group) >= backlog,
-                120,
+                240,
                 "the sink caught up with what was scored during the outage",
             )
             fault_figures.notes["catch-up events/s"] = round(

@@ -40,6 +40,10 @@ class LatencyResult:
     worker_scored: int  # warm-up events included
     worker_batches: int  # warm-up included
     worker_stage_seconds: dict[str, float]
+    #: exactly-once: transactions committed, seconds per part of a commit, changelog records
+    worker_transactions: int
+    worker_transaction_seconds: dict[str, float]
+    worker_state_records: int
 
 
 def measure_latency(
@@ -68,7 +72,7 @@ def measure_latency(
         producer.start()
         poller = VisibilityPoller(deployment)
         _run(deployment, checker, producer, poller, options, say)
-        worker = deployment.worker_health() or {"scored": 0, "batches": 0, "stage_seconds": {}}
+        worker = deployment.worker_health() or {}
         peak, cpu = deployment.peak_rss_mb(), deployment.cpu_seconds()
     finally:
         producer.stop()
@@ -90,9 +94,12 @@ def measure_latency(
         poll_interval_ms=options.poll_interval_s * 1000,
         peak_rss_mb=peak,
         cpu_seconds=cpu,
-        worker_scored=worker["scored"],
-        worker_batches=worker["batches"],
-        worker_stage_seconds=worker["stage_seconds"],
+        worker_scored=worker.get("scored", 0),
+        worker_batches=worker.get("batches", 0),
+        worker_stage_seconds=worker.get("stage_seconds", {}),
+        worker_transactions=worker.get("transactions", 0),
+        worker_transaction_seconds=worker.get("transaction_seconds", {}),
+        worker_state_records=worker.get("transaction_state_records", 0),
     )
 
 
