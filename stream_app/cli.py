@@ -15,7 +15,7 @@ from rich.console import Console
 from stream_app.cli_models import models_app
 from stream_app.errors import StreamAppError
 from stream_app.logs import setup_logging
-from stream_app.priority import lower_cpu_priority
+from stream_app.priority import cpu_priority, lower_cpu_priority
 from stream_app.settings import Settings
 
 app = typer.Typer(
@@ -292,6 +292,7 @@ def retrain(
     settings = Settings()
     # before LightGBM's and the job's threads start
     lower_cpu_priority(settings.retrain_nice, idle=settings.retrain_idle_priority)
+    console.print(f"retrain run at CPU priority {cpu_priority()}", highlight=False)
     from stream_app.retraining.job import NOT_ACKNOWLEDGED, Trigger
     from stream_app.retraining.job import retrain as run_retrain
 

@@ -13,3 +13,15 @@ def lower_cpu_priority(nice: int, idle: bool = False) -> None:
     os.nice(nice)
     if idle and hasattr(os, "SCHED_IDLE"):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def cpu_priority() -> str:
+    """This process's nice value and scheduling class, as the kernel has them (for a progress
+    line that shows the lowering took effect).
+
+    >>> cpu_priority().startswith("nice ")
+    True
+    """
+    policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else None
+    names = {getattr(os, name, None): name for name in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE")}
+    return f"nice {os.nice(0)}, {names.get(policy, f'policy {policy}')}"
