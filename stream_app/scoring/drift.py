@@ -35,6 +35,7 @@ from monitors.reference import feature_monitors, score_monitor
 from monitors.scores import ScoreMonitor, update_together
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.errors import ModelError
+from stream_app.scoring.held_rows import HeldRows
 from stream_app.scoring.observers import ScoredEvents
 from stream_app.scoring.records import OutputRecord
 from stream_app.state import CardStore, PartitionState
@@ -135,9 +136,9 @@ class DriftObserver:
         parts = [events for events in current if len(events)]
         if not parts:
             return []
-        events = parts[0] if len(parts) == 1 else ScoredEvents.concatenated(parts)
-        reference = self._reference(events.model_version)
-        return [] if reference is None else self._update(events, reference)
+        rows = HeldRows.of(parts)
+        reference = self._reference(rows.model_version)
+        return [] if reference is None else self._update(rows, reference)
 
     def _current(self, events: ScoredEvents, states: dict[int, PartitionState]) -> ScoredEvents:
         """``events`` but the rows of partitions whose card state is no longer ``states``'."""
@@ -147,9 +148,9 @@ class DriftObserver:
             log.info("partitions %s: state rebuilt, their held rows dropped unread", stale)
         return events.without(stale) if stale else events
 
-    def _update(self, events: ScoredEvents, reference: Reference) -> list[OutputRecord]:
+    def _update(self, events: HeldRows, reference: Reference) -> list[OutputRecord]:
         """The monitors read ``events``, all partitions in one pass: their detections' records."""
-        partitions = np.asarray(events.partition)
+        partitions = events.partition
         counts = np.bincount(partitions)
         partition_ids: list[int] = np.flatnonzero(counts).tolist()
         sizes: list[int] = counts[partition_ids].tolist()
@@ -215,7 +216,7 @@ class DriftObserver:
 
     def _record(
         self,
-        events: ScoredEvents,
+        events: HeldRows,
         partition: int,
         row: int,
         signal: str,
@@ -224,6 +225,7 @@ class DriftObserver:
         statistic: float,
     ) -> OutputRecord:
         detector, threshold = monitor.kind, monitor.threshold
+        offset = events.offset(row)
         log.info(
             "drift: partition %d, model %s, %s %s: %s %.4g > %.4g at offset %d",
             partition,
@@ -233,10 +235,10 @@ class DriftObserver:
             detector,
             statistic,
             threshold,
-            events.offset[row],
+            offset,
         )
         value = {
-            "event_time": int(events.event_time[row]),
+            "event_time": events.event_time(row),
             "detected_time": int(time.time() * 1000),
             "signal": signal,
             "feature": feature,
@@ -245,7 +247,7 @@ class DriftObserver:
             "threshold": float(threshold),
             "model_version": events.model_version,
             "input_partition": partition,
-            "input_offset": events.offset[row],
+            "input_offset": offset,
             "worker_id": self._worker_id,
         }
         return OutputRecord(self._topic, events.model_version.encode(), self._codec.encode(value))

@@ -94,7 +94,8 @@ class ScoringPipeline:
     def process(
         self, records: Sequence[InputRecord], models: ModelSet, times: StageTimes | None = None
     ) -> ScoredBatch:
-        """Score a batch with ``models``; ``times`` gets laps for decode, features, predict, encode.
+        """Score a batch with ``models``; ``times`` gets laps for decode, features, predict, encode,
+        alerts and release (freeing the batch's decoded events).
 
         The champion decides; a challenger, if set, is scored on the same features in shadow.
         """
@@ -122,6 +123,10 @@ class ScoringPipeline:
         if valid:
             result.outputs.extend(self._score(valid, sources, models, times, result))
             result.scored = len(valid)
+            # the batch's decoded events freed here, timed as the pipeline's, not the next stage's
+            valid.clear()
+            sources.clear()
+            times.lap("release")
         return result
 
     def _score(

@@ -11,7 +11,7 @@ from models.train import TrainingConfig, train_model
 from stream_app.devtools.bench.hotpath import measure_hotpath, memory_records
 from tests.unit.conftest import PipelineKit
 
-STAGES = {"decode", "features", "predict", "encode", "alerts", "observe"}
+STAGES = {"decode", "features", "predict", "encode", "alerts", "release", "observe"}
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
+import sys
 from collections import deque
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ from stream_app.kafka.records import InputRecord
 from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
 from stream_app.scoring.records import OutputRecord
 from stream_app.state import VELOCITY_FEATURES, decode_card
+from stream_app.timing import StageTimes
 from tests.unit.conftest import (
     INPUT_TOPIC,
     WORKER_ID,
@@ -364,3 +366,38 @@ def test_served_features_equal_the_replayed_training_features(
     assert velocity[:, VELOCITY_FEATURES.index("count_24h")].max() > 10, "cards with history"
     assert np.array_equal(served, trained, equal_nan=True)
     assert np.array_equal(served_scores, kit.champion.predict(trained))
+
+
+class HoldersAtLaps(StageTimes):
+    """A stopwatch noting, at each lap, the references held to each of ``events``."""
+
+    def __init__(self, events: list[Transaction]) -> None:
+        super().__init__()
+        self._events = events
+        self.holders: dict[str, list[int]] = {}
+
+    def lap(self, stage: str) -> None:
+        super().lap(stage)
+        self.holders[stage] = [sys.getrefcount(e) for e in self._events]
+
+
+def test_the_decoded_events_are_freed_in_the_pipelines_last_lap(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Freeing a batch's events is timed as the pipeline's ``release``, not the stage after."""
+    decoder, decoded = kit.base.decoder, []
+    decode = decoder.decode
+
+    def recording(value: bytes) -> Transaction:
+        decoded.append(decode(value))
+        return decoded[-1]
+
+    monkeypatch.setattr(decoder, "decode", recording)
+    built = build_records(kit, [(i % PARTITIONS, None, False) for i in range(50)])
+    times = HoldersAtLaps(decoded)
+    result = kit.base.pipeline().process([r for r, _ in built], ModelSet(kit.champion), times)
+    assert result.scored == len(decoded) == 50
+    freed = [sys.getrefcount(e) for e in decoded]  # the test's own references only
+    assert list(times.holders)[-2:] == ["alerts", "release"]
+    still_held = [h > f for h, f in zip(times.holders["release"], freed, strict=True)]
+    assert sum(still_held) <= 1  # the decoding loop's variable may hold the last one
