@@ -14,8 +14,8 @@ from models.estimation import METRICS
 from models.train import TrainingConfig
 from stream_app.cli import app
 from stream_app.devtools.bench.estimate import EstimateBenchOptions
-from stream_app.devtools.generator import TransactionGenerator
-from stream_app.state.card import DAY_MS
+from stream_app.devtools.generator import TransactionGenerator, drift_schedule
+from stream_app.state.card import DAY_MS, HOUR_MS
 
 
 def test_the_quick_estimate_bench_follows_a_covariate_shift_and_misses_a_new_pattern(
@@ -60,3 +60,19 @@ def test_the_reference_starts_once_the_card_state_holds_a_day() -> None:
     )
     times = [g.event.event_time for g in itertools.islice(generator, options.warmup_events)]
     assert times[-1] - times[0] > DAY_MS
+
+
+def test_the_reference_holds_every_hour_of_the_day() -> None:
+    """``stream-app estimate`` calibrates on ``estimate_reference_hours`` (24) of predictions;
+    the bench's reference spans the same daily cycle (night-time frauds included). A reference
+    of 60,000 events (07 to 17 h) held no night and sat 0.017 low on ROC AUC on the stationary
+    stream. The drift point still falls between two windows."""
+    options = EstimateBenchOptions()
+    generator = TransactionGenerator(seed=options.seed, time_scale=TrainingConfig.time_scale)
+    reference = itertools.islice(
+        generator, options.warmup_events, options.warmup_events + options.reference_events
+    )
+    hours = {g.event.event_time // HOUR_MS % 24 for g in reference}
+    assert hours == set(range(24)), sorted(hours)
+    drift_at = drift_schedule("covariate-shift", options.events)[0].index
+    assert (drift_at - options.reference_events) % options.window_events == 0
