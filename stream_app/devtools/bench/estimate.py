@@ -48,8 +48,8 @@ class EstimateBenchOptions:
     #: so that the per-card 24-hour features are full when the reference starts
     warmup_events: int = 140_000
     #: a day of event time, as ``stream-app estimate`` calibrates on ``estimate_reference_hours``
-    #: (24): frauds come in episodes, so a shorter reference's P(fraud | score) carries the
-    #: episodes it happened to hold into every estimate (half a day's sat 0.017 low on ROC AUC)
+    #: (24): frauds come in episodes and by hour of the day, so a shorter reference carries the
+    #: P(fraud | score) of the hours and episodes it happened to hold into every estimate
     reference_events: int = 120_000
     window_events: int = 60_000
     #: windows after the reference; the drift point, halfway through the run, falls between the
