@@ -550,26 +550,50 @@ def bench_online(
     online_command(options, json_path, bench_console())
 
 
-@bench_app.command("online-tap")
-def bench_online_tap(
-    events: Annotated[int, typer.Option(min=1000, help="Backlog of each drain.")] = 100_000,
-    rounds: Annotated[int, typer.Option(min=1, help="Drains with the tap off, and on.")] = 2,
-    train_events: Annotated[
-        int, typer.Option(min=10_000, help="Events the worker's model is trained on.")
-    ] = 200_000,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
-    ] = None,
+#: the options of the benchmarks of one setting off vs on
+ToggleEvents = Annotated[int, typer.Option(min=1000, help="Backlog of each drain.")]
+ToggleRounds = Annotated[int, typer.Option(min=1, help="Drains with the setting off, and on.")]
+ToggleTrainEvents = Annotated[
+    int, typer.Option(min=10_000, help="Events the worker's model is trained on.")
+]
+ToggleJson = Annotated[
+    Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
+]
+
+
+def _bench_toggle(
+    setting: str, events: int, rounds: int, train_events: int, json_path: Path | None
 ) -> None:
-    """The online learner's feature tap: worker throughput with it on vs off, in one run."""
     from models.train import TrainingConfig
     from stream_app.devtools.bench.render import bench_console
-    from stream_app.devtools.bench.tap import TapBenchOptions, tap_command
+    from stream_app.devtools.bench.toggle import ToggleBenchOptions, toggle_command
 
-    options = TapBenchOptions(
-        events=events, rounds=rounds, training=TrainingConfig(events=train_events)
+    options = ToggleBenchOptions(
+        setting, events=events, rounds=rounds, training=TrainingConfig(events=train_events)
     )
-    tap_command(options, json_path, bench_console())
+    toggle_command(options, json_path, bench_console())
+
+
+@bench_app.command("online-tap")
+def bench_online_tap(
+    events: ToggleEvents = 100_000,
+    rounds: ToggleRounds = 2,
+    train_events: ToggleTrainEvents = 200_000,
+    json_path: ToggleJson = None,
+) -> None:
+    """The online learner's feature tap: worker throughput with it on vs off, in one run."""
+    _bench_toggle("online_features", events, rounds, train_events, json_path)
+
+
+@bench_app.command("monitoring")
+def bench_monitoring(
+    events: ToggleEvents = 100_000,
+    rounds: ToggleRounds = 3,
+    train_events: ToggleTrainEvents = 200_000,
+    json_path: ToggleJson = None,
+) -> None:
+    """The drift monitors: worker throughput and CPU per event with them on vs off, in one run."""
+    _bench_toggle("drift_monitoring", events, rounds, train_events, json_path)
 
 
 @bench_app.command("hotpath")

@@ -29,6 +29,8 @@ class ThroughputResult:
     sink_stage_seconds: dict[str, float]
     peak_rss_mb: dict[str, float]
     cpu_seconds: dict[str, float]  # of the worker and the sink, start-up included
+    #: of the worker and the sink from the worker's first record seen (within a poll) to the end
+    cpu_seconds_draining: dict[str, float]
     alerts: int  # published by the worker
     scored: int  # by the worker: more than ``events`` if it read records twice
     dead_lettered: int
@@ -65,6 +67,7 @@ def measure_throughput(
 
 def _drain(deployment: Deployment, event_format: str, events: int, say: Say) -> ThroughputResult:
     first_record_at: float | None = None
+    cpu_at_first_record: dict[str, float] = {}
     sink_up = sink_busy = False
     sink_baseline: dict[str, float] = {}  # the sink's idle polls before its first record
     stored = 0
@@ -75,6 +78,8 @@ def _drain(deployment: Deployment, event_format: str, events: int, say: Say) -> 
         if first_record_at is None:
             worker = deployment.worker_health()
             first_record_at = worker["first_record_at"] if worker else None
+            if first_record_at is not None:
+                cpu_at_first_record = deployment.cpu_seconds()
         if not sink_busy:
             sink = deployment.sink_health()
             if sink is not None:
@@ -105,7 +110,8 @@ def _drain(deployment: Deployment, event_format: str, events: int, say: Say) -> 
         worker_stage_seconds=worker_final["stage_seconds"],
         sink_stage_seconds=_minus(sink_stages, sink_baseline),
         peak_rss_mb=deployment.peak_rss_mb(),
-        cpu_seconds=deployment.cpu_seconds(),
+        cpu_seconds=(cpu := deployment.cpu_seconds()),
+        cpu_seconds_draining=_minus(cpu, cpu_at_first_record),
         alerts=alerts,
         scored=worker_final["scored"],
         dead_lettered=worker_final["dead_lettered"],
