@@ -124,10 +124,7 @@ class Checkpointer:
         self._store.cut()
 
     def _write(self, records: list[tuple[int, bytes, bytes]]) -> None:
-        topic = self._state_topic
-        self._outputs.send(
-            [OutputRecord(topic, key, value, partition=p) for p, key, value in records]
-        )
+        self._outputs.send_state(self._state_topic, records)
 
     def _commit(self, offsets: Offsets) -> None:
         """Commit ``offsets`` if every output was acknowledged or settled: one still pending

@@ -29,7 +29,6 @@ from stream_app.errors import ProducerFenced
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.checkpoint import BeforeCut, Offsets, nothing_held
 from stream_app.scoring.outputs import FENCED, Outputs
-from stream_app.scoring.records import OutputRecord
 from stream_app.state.store import CardStore
 from stream_app.timing import BATCH_BOUNDS, Distribution, StageTimes
 
@@ -94,9 +93,7 @@ class TransactionalCheckpointer:
         stages.start()
         store.cut()
         state = store.take_cut()
-        self._outputs.send(
-            [OutputRecord(self._state_topic, k, v, partition=p) for p, k, v in state]
-        )
+        self._outputs.send_state(self._state_topic, state)
         self.state_records.observe(len(state))
         stages.lap("state")
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
