@@ -58,12 +58,15 @@ class StageTimes:
 
     def lap(self, stage: str) -> None:
         now = self._clock()
-        elapsed = now - self._last
+        self.add(stage, now - self._last)
+        self._last = now
+
+    def add(self, stage: str, seconds: float) -> None:
+        """Count ``seconds`` timed elsewhere for ``stage`` (the stopwatch is left as it is)."""
         laps = self.laps.get(stage)
         if laps is None:
             laps = self.laps[stage] = Distribution(STAGE_BOUNDS)
-        laps.observe(elapsed)
-        self._last = now
+        laps.observe(seconds)
 
     def snapshot(self) -> dict[str, float]:
         """Seconds per stage, summed."""

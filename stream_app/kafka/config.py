@@ -93,14 +93,29 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return config
 
 
+#: librdkafka's first backoff before it asks again after a retriable error. Its default (100 ms)
+#: is what ``send_offsets_to_transaction`` waited whenever the transaction coordinator answered
+#: ``AddOffsetsToTxn`` with ``CONCURRENT_TRANSACTIONS`` (the previous transaction's markers still
+#: being written): librdkafka retries that request after ``retry.backoff.ms``, where it waits a
+#: fixed 20 ms for ``AddPartitionsToTxn`` (its ``rdkafka_txnmgr.c``), as the Java producer does
+#: since KAFKA-5477. 10 ms, growing to ``retry.backoff.max.ms`` (1 s) on repeated failures.
+TRANSACTION_RETRY_BACKOFF_MS = 10
+
+
 def transactional_config(settings: Settings) -> dict[str, Any]:
     """What makes a worker's producer transactional (exactly-once): its ``transactional.id`` is
     stable per worker instance, so that a restarted instance fences what its predecessor left
     open; a transaction left open longer than ``transaction_timeout_ms`` is aborted by the
-    broker."""
+    broker; a transactional call the coordinator asks to repeat is repeated after
+    :data:`TRANSACTION_RETRY_BACKOFF_MS`, not 100 ms.
+
+    >>> transactional_config(Settings(worker_id="w1"))["retry.backoff.ms"]
+    10
+    """
     return {
         "transactional.id": f"{settings.worker_group}-{settings.worker_id}",
         "transaction.timeout.ms": settings.transaction_timeout_ms,
+        "retry.backoff.ms": TRANSACTION_RETRY_BACKOFF_MS,
     }
 
 

@@ -110,6 +110,11 @@ class Checkpointer:
         self._commit({**(self._cut_offsets or {}), **self._pending})
         self._pending = {}
 
+    def await_commit(self) -> bool:
+        """Always True: no commit is ever in flight while a batch is scored (the calls of
+        :class:`~stream_app.scoring.transactions.TransactionalCheckpointer`)."""
+        return True
+
     def forget(self, partitions: set[tuple[str, int]]) -> None:
         """Drop the uncommitted offsets of partitions this member lost: their next owner
         replays from the last committed offsets."""
@@ -124,10 +129,7 @@ class Checkpointer:
         self._store.cut()
 
     def _write(self, records: list[tuple[int, bytes, bytes]]) -> None:
-        topic = self._state_topic
-        self._outputs.send(
-            [OutputRecord(topic, key, value, partition=p) for p, key, value in records]
-        )
+        self._outputs.send_state(self._state_topic, records)
 
     def _commit(self, offsets: Offsets) -> None:
         """Commit ``offsets`` if every output was acknowledged or settled: one still pending

@@ -234,7 +234,9 @@ class ScoringLoop:
 
     def run_batch(self, records: list[Message]) -> ScoredBatch | None:
         """Score, publish and note the offsets of one batch; ``None`` if the worker was told to
-        stop while the Schema Registry was unavailable (the batch is left to the next reader)."""
+        stop while the Schema Registry was unavailable (the batch is left to the next reader), or
+        if the exactly-once commit in flight while it was scored was aborted (its records are
+        read again from the committed offsets)."""
         started = time.perf_counter()
         stats = self.stats
         if self._swap_after is not None:
@@ -246,6 +248,9 @@ class ScoringLoop:
         )
         if result is None:
             return None
+        if not self._checkpoints.await_commit():  # scored during a commit that was aborted
+            return None
+        stats.stages.lap("checkpoint")
         if self._observers and result.events is not None:
             # the observers' records go with the batch's: acknowledged before its offsets move
             result.outputs.extend(self._observers.observe(result.events))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -63,6 +63,17 @@ class Outputs:
     def send(self, outputs: list[OutputRecord]) -> None:
         for out in outputs:
             self._produce(out.topic, out.key, out.value, out.headers, out.partition)
+
+    def send_state(self, topic: str, records: Iterable[tuple[int, bytes, bytes]]) -> None:
+        """Changelog records ``(partition, key, value)`` of a checkpoint's cut, to ``topic``:
+        produced as they come, with no :class:`OutputRecord` each (a cut has a record per card
+        changed, thousands per checkpoint)."""
+        produce = self.producer.produce
+        for partition, key, value in records:
+            try:
+                produce(topic, value, key, partition)
+            except (BufferError, KafkaException):  # queue full, or refused: the slow path
+                self._produce(topic, key, value, None, partition)
 
     def _produce(
         self,

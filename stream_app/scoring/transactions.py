@@ -11,9 +11,17 @@ committed: the batches' outputs, their state and their offsets become visible to
 at all, to ``read_committed`` readers (the sink, the changelog restore, the checking consumers of
 tests and benchmark).
 
+The commit's round trips (``send_offsets_to_transaction``, the flush, ``commit_transaction``) run
+on a thread of their own, once the state records are produced: the loop consumes and scores the
+next batch meanwhile, and before that batch's outputs are produced (and before its observers see
+it) :meth:`TransactionalCheckpointer.await_commit` waits for the commit and begins the next
+transaction, so that the batch's outputs, state and offsets all belong to that next one. A revoke,
+a lost assignment and a stop wait for the commit in flight first.
+
 An abortable error aborts the transaction and rewinds what it held: the consumer to the group's
 committed offsets, the card state of every assigned partition to its committed changelog, so that
-the same inputs are scored again onto the same state. A fenced producer raises
+the same inputs are scored again onto the same state (a batch scored while the aborted commit was
+in flight is dropped with them: its records are read again). A fenced producer raises
 :class:`ProducerFenced`: this worker's output is over (the loop stops scoring).
 """
 
@@ -22,6 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -29,7 +38,6 @@ from stream_app.errors import ProducerFenced
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.checkpoint import BeforeCut, Offsets, nothing_held
 from stream_app.scoring.outputs import FENCED, Outputs
-from stream_app.scoring.records import OutputRecord
 from stream_app.state.store import CardStore
 from stream_app.timing import BATCH_BOUNDS, Distribution, StageTimes
 
@@ -64,11 +72,15 @@ class TransactionalCheckpointer:
         self._last_commit = time.monotonic()
         self.commits_dropped = 0  # transactions aborted (for /health)
         #: where each commit's time goes, in the order of the calls: ``state`` (the changed cards
-        #: encoded and produced), ``offsets`` (``send_offsets_to_transaction``: the transaction
-        #: and group coordinators), ``flush`` (what is still unacknowledged), ``end``
-        #: (``commit_transaction``), ``begin``; and the changelog records each commit carried
+        #: encoded and produced), then on the commit's thread ``offsets``
+        #: (``send_offsets_to_transaction``: the transaction and group coordinators), ``flush``
+        #: (what is still unacknowledged), ``end`` (``commit_transaction``); ``wait`` (the loop
+        #: waiting for them, once the next batch is scored), ``begin``; and the changelog records
+        #: each commit carried
         self.stages = StageTimes()
         self.state_records = Distribution(BATCH_BOUNDS)
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="commit")
+        self._in_flight: Future[None] | None = None  # the commit's round trips
         self._call(self._producer.init_transactions)  # fences an earlier instance
         self._producer.begin_transaction()
 
@@ -77,15 +89,37 @@ class TransactionalCheckpointer:
         self._pending.update(next_offsets)
 
     def step(self) -> bool:
-        """Between batches: commit the transaction once ``interval_s`` old. True when one was
-        committed."""
+        """Between batches: settle a commit that has finished, and start the next once
+        ``interval_s`` after the last. True when one was started."""
+        if self._in_flight is not None:
+            if not self._in_flight.done():
+                return False
+            self._settle()
         if time.monotonic() - self._last_commit < self._interval_s:
             return False
-        return self.complete()
+        return self._start()
 
     def complete(self) -> bool:
-        """Commit everything scored so far, now (revoke, stop); False if nothing was, or the
-        transaction was aborted and rewound."""
+        """Commit everything scored so far, now, and wait for it (revoke, stop); False if nothing
+        was scored, or the transaction was aborted and rewound."""
+        self._settle()
+        return self._start() and self.await_commit()
+
+    def await_commit(self) -> bool:
+        """Before a batch scored meanwhile is published: wait for the commit in flight and begin
+        the next transaction. False if that commit was aborted and rewound: the batch is to be
+        dropped (its records are read again, its card changes were undone)."""
+        if self._in_flight is None:
+            return True
+        started = time.perf_counter()
+        dropped = self.commits_dropped
+        self._settle()
+        self.stages.add("wait", time.perf_counter() - started)
+        return self.commits_dropped == dropped
+
+    def _start(self) -> bool:
+        """Produce the cut's state into the open transaction and start its commit on the
+        commit's thread; False if nothing was scored since the last one."""
         self._last_commit = time.monotonic()
         if not self._pending:
             return False
@@ -94,34 +128,52 @@ class TransactionalCheckpointer:
         stages.start()
         store.cut()
         state = store.take_cut()
-        self._outputs.send(
-            [OutputRecord(self._state_topic, k, v, partition=p) for p, k, v in state]
-        )
+        self._outputs.send_state(self._state_topic, state)
         self.state_records.observe(len(state))
         stages.lap("state")
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
+        self._pending = {}
         try:
             self._outputs.outstanding()  # outputs refused at once: their dead letters go too
             metadata = self._consumer.consumer_group_metadata()
-            # the outputs are delivered meanwhile: the flush after it waits only for the rest
-            self._call(self._producer.send_offsets_to_transaction, offsets, metadata)
-            stages.lap("offsets")
-            self._producer.flush(CALL_TIMEOUT_S)  # commit_transaction would: timed on its own
-            stages.lap("flush")
-            self._call(self._producer.commit_transaction)
-            stages.lap("end")
         except KafkaException as exc:
             self._abort(exc.args[0])
             return False
-        finally:
-            self._pending = {}
-        self._producer.begin_transaction()
-        stages.lap("begin")
+        self._in_flight = self._committer.submit(self._commit, offsets, metadata)
         return True
 
+    def _commit(self, offsets: list[TopicPartition], metadata: object) -> None:
+        """On the commit's thread: the offsets (with the consumer's group metadata, taken on the
+        loop's thread), the flush and the end of the transaction."""
+        stages = self.stages
+        stages.start()
+        # the outputs are delivered meanwhile: the flush after it waits only for the rest
+        self._call(self._producer.send_offsets_to_transaction, offsets, metadata)
+        stages.lap("offsets")
+        self._producer.flush(CALL_TIMEOUT_S)  # commit_transaction would: timed on its own
+        stages.lap("flush")
+        self._call(self._producer.commit_transaction)
+        stages.lap("end")
+
+    def _settle(self) -> None:
+        """Wait for the commit in flight, if any: begin the next transaction, or abort."""
+        future, self._in_flight = self._in_flight, None
+        if future is None:
+            return
+        try:
+            future.result()
+        except KafkaException as exc:
+            self._abort(exc.args[0])
+            return
+        self.stages.start()
+        self._producer.begin_transaction()
+        self.stages.lap("begin")
+
     def forget(self, partitions: set[tuple[str, int]]) -> None:
-        """Partitions this member lost: the open transaction holds their outputs, which must never
-        become visible, so it is aborted (the other partitions rewound with it)."""
+        """Partitions this member lost: once the commit in flight is settled, the open transaction
+        holds their outputs, which must never become visible, so it is aborted (the other
+        partitions rewound with it)."""
+        self._settle()
         if any(tp in partitions for tp in self._pending):
             self._abort(None)
 
