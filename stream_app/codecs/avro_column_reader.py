@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from fastavro.types import Schema
 
+from stream_app.codecs.avro_columns import field_handler, record_fields
+
 _VARINT_BYTES = 10
 _WINDOW = np.arange(_VARINT_BYTES, dtype=np.int64)
 _SHIFTS = np.arange(0, 7 * _VARINT_BYTES, 7, dtype=np.uint64)
@@ -60,9 +62,8 @@ class _Cursor:
         groups[_WINDOW[None, :] >= sizes[:, None]] = 0
         zigzag = np.bitwise_or.reduce(groups, axis=1)
         self.advance(rows, sizes)
-        return ((zigzag >> np.uint64(1)) ^ (np.uint64(0) - (zigzag & np.uint64(1)))).view(
-            np.int64
-        )
+        decoded: np.ndarray = (zigzag >> np.uint64(1)) ^ (np.uint64(0) - (zigzag & np.uint64(1)))
+        return decoded.view(np.int64)
 
 
 Reader = Callable[[_Cursor, np.ndarray | slice], list[Any]]
@@ -127,11 +128,7 @@ _PRIMITIVE_READERS: dict[str, Reader] = {
 
 def field_reader(field_type: Any) -> Reader:
     """The reader of a field's type; ValueError for a type this reader does not read."""
-    if isinstance(field_type, str) and field_type in _PRIMITIVE_READERS:
-        return _PRIMITIVE_READERS[field_type]
-    if isinstance(field_type, list) and len(field_type) == 2 and field_type[0] == "null":
-        return _optional(field_reader(field_type[1]))
-    raise ValueError(f"cannot decode column-wise: {field_type}")
+    return field_handler(field_type, _PRIMITIVE_READERS, _optional, "decode")
 
 
 class ColumnReader:
@@ -147,9 +144,7 @@ class ColumnReader:
     """
 
     def __init__(self, schema: Schema) -> None:
-        if not isinstance(schema, dict) or schema.get("type") != "record":
-            raise ValueError(f"cannot decode column-wise: {schema}, not a record")
-        self._fields = [(field["name"], field_reader(field["type"])) for field in schema["fields"]]
+        self._fields = record_fields(schema, field_reader, "decode")
 
     def read(self, bodies: Sequence[bytes | memoryview]) -> dict[str, list[Any]] | None:
         """Field name → one value per body, as fastavro reads them; None if any body is not a

@@ -22,8 +22,9 @@ class BatchRowMapper(Protocol):
     :data:`RowMapper` of the route gives them one by one; or None when the batch has to go record
     by record (a record that does not decode, or of another schema)."""
 
-    def __call__(self, records: Sequence[InputRecord], ingested_ms: int) -> list[Row | None] | None:
-        ...
+    def __call__(
+        self, records: Sequence[InputRecord], ingested_ms: int
+    ) -> list[Row | None] | None: ...
 
 
 def event_rows(decoder: TransactionDecoder, checks: EventChecks) -> RowMapper:
@@ -71,10 +72,9 @@ def avro_rows(codec: AvroRecordCodec, table: Table, log_position: bool = False) 
     return to_row
 
 
-def avro_batch_rows(
-    codec: AvroRecordCodec, table: Table, log_position: bool = False
-) -> BatchRowMapper:
-    """The rows of :func:`avro_rows` for a whole batch, decoded column by column."""
+def avro_batch_rows(codec: AvroRecordCodec, table: Table) -> BatchRowMapper:
+    """The rows :func:`avro_rows` gives (without the log position), for a whole batch decoded
+    column by column."""
     names = table.column_names
 
     def to_rows(records: Sequence[InputRecord], ingested_ms: int) -> list[Row | None] | None:
@@ -82,9 +82,6 @@ def avro_batch_rows(
         if columns is None:
             return None
         columns["ingested_time"] = [ingested_ms] * len(records)
-        if log_position:
-            columns["source_partition"] = [record.partition() for record in records]
-            columns["source_offset"] = [record.offset() for record in records]
         return list(zip(*(columns[name] for name in names), strict=True))
 
     return to_rows

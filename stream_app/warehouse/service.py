@@ -79,7 +79,8 @@ def topic_routes(
             # labels: the first per event and source counts, in log order (warehouse/schema.py)
             codec = topic_codec(settings, registry, spec.field)
             to_row = avro_rows(codec, table, spec is catalogue.LABELS)
-            to_rows = avro_batch_rows(codec, table, spec is catalogue.LABELS)
+            if spec is not catalogue.LABELS:  # labels carry their log position, read one by one
+                to_rows = avro_batch_rows(codec, table)
         counted = ("label_source", stats.labels_by_source) if spec is catalogue.LABELS else None
         sink = ClickHouseSink(client, settings.warehouse_database, table, counted)
         routes.append(Route(spec.name(settings.topics), to_row, sink, to_rows))
