@@ -58,10 +58,11 @@ class OnePollConsumer:
         self.committed.extend((tp.topic, tp.partition, tp.offset) for tp in offsets)
 
 
-def poll(settings: Settings) -> list[Consumed]:
+def poll(settings: Settings, undecodable: bool) -> list[Consumed]:
     """Transactions and their predictions interleaved, with an invalid transaction (its key is
-    another card's), a transaction that is not JSON and a prediction that no longer decodes in
-    the middle, and a prediction the warehouse refuses."""
+    another card's), a transaction that is not JSON and a prediction the warehouse refuses in the
+    middle; if ``undecodable``, a prediction that no longer decodes as well (its poll of
+    predictions goes record by record)."""
     registry = FileSchemaRegistry(settings.schemas_dir, settings.schema_registry_dir)
     predictions = topic_codec(settings, registry, "predictions")
     events = [g.event for g in itertools.islice(TransactionGenerator(seed=5), 40)]
@@ -73,7 +74,7 @@ def poll(settings: Settings) -> list[Consumed]:
         records.append(Consumed(value, key, i % 2, next(offsets), now_ms(), TRANSACTIONS))
         prediction = {**PREDICTION, "event_id": event.event_id, "card_id": event.card_id}
         encoded = predictions.encode(prediction)
-        if i == 20:
+        if i == 20 and undecodable:
             encoded = frame(predictions.schema_id, encoded[5:-1])  # truncated: undecodable
         if i == 30:
             encoded = predictions.encode({**prediction, "event_id": "refused"})
@@ -126,12 +127,12 @@ def without_ingested_time(rows: list[Row], columns: list[str]) -> list[tuple[Any
     return [(*row[:at], *row[at + 1 :]) for row in rows]
 
 
-@pytest.mark.parametrize("batches", [True, False], ids=["by-topic", "by-record"])
+@pytest.mark.parametrize("undecodable", [False, True], ids=["clean", "with-undecodable"])
 def test_a_poll_stores_what_record_by_record_mapping_stores(
-    settings: Settings, batches: bool
+    settings: Settings, undecodable: bool
 ) -> None:
-    records = poll(settings)
-    loop, sinks, consumer = ingest(settings, records, batches)
+    records = poll(settings, undecodable)
+    loop, sinks, consumer = ingest(settings, records, batches=True)
     _, reference, reference_consumer = ingest(settings, records, batches=False)
     for topic, table in ((TRANSACTIONS, EVENTS), (PREDICTION_TOPIC, PREDICTIONS)):
         written = [row for batch in sinks[topic].batches for row in batch]
@@ -142,9 +143,9 @@ def test_a_poll_stores_what_record_by_record_mapping_stores(
     events = [row for batch in sinks[TRANSACTIONS].batches for row in batch]
     predictions = [row for batch in sinks[PREDICTION_TOPIC].batches for row in batch]
     assert len(events) == 38  # 40, less the invalid key and the one that is not JSON
-    assert len(predictions) == 38  # 40, less the undecodable one and the refused one
+    assert len(predictions) == 40 - undecodable - 1  # the refused one parked
     assert [row[0] for row in sinks[PREDICTION_TOPIC].parked] == ["refused"]
-    assert loop.stats.undecodable == 1
+    assert loop.stats.undecodable == undecodable
     assert loop.stats.rejected == {PREDICTION_TOPIC: 1}
     assert sorted(consumer.committed) == sorted(reference_consumer.committed)
     assert {topic for topic, _, _ in consumer.committed} == {TRANSACTIONS, PREDICTION_TOPIC}
@@ -155,7 +156,7 @@ def test_the_batch_mapper_maps_a_clean_poll_and_leaves_a_broken_one_to_the_recor
 ) -> None:
     registry = FileSchemaRegistry(settings.schemas_dir, settings.schema_registry_dir)
     codec = topic_codec(settings, registry, "predictions")
-    records = [r for r in poll(settings) if r.topic() == PREDICTION_TOPIC]
+    records = [r for r in poll(settings, undecodable=True) if r.topic() == PREDICTION_TOPIC]
     to_rows, to_row = avro_batch_rows(codec, PREDICTIONS), avro_rows(codec, PREDICTIONS)
     clean = records[:20]
     assert to_rows(clean, 123) == [to_row(record, 123) for record in clean]
