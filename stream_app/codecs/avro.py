@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 import fastavro
 import msgspec
 
+from stream_app.codecs.avro_column_reader import ColumnReader
 from stream_app.codecs.avro_columns import Column, ColumnEncoder
 from stream_app.codecs.base import TransactionCodec
 from stream_app.codecs.registry import Schema, SchemaRegistry
@@ -83,6 +84,23 @@ class AvroRecordCodec:
         in a fraction of the time; only for a flat schema of the types
         :mod:`stream_app.codecs.avro_columns` writes (ValueError otherwise)."""
         return self._columns.encode(columns, _HEADER.pack(0, self.schema_id), constants)
+
+    @cached_property
+    def _column_reader(self) -> ColumnReader | None:
+        try:
+            return ColumnReader(self._schema)
+        except ValueError:  # not a flat schema: records are decoded one by one
+            return None
+
+    def decode_columns(self, values: Sequence[bytes]) -> dict[str, list[Any]] | None:
+        """The records of a batch as columns (field name → one value per record), each value as
+        :meth:`decode` gives it, in a fraction of the time; None when the batch needs
+        :meth:`decode` record by record: a record of another schema id, or any record that
+        :meth:`decode` would refuse, or a schema that is not flat."""
+        header = _HEADER.pack(0, self.schema_id)
+        if self._column_reader is None or not all(v[:5] == header for v in values):
+            return None
+        return self._column_reader.read([memoryview(v)[_HEADER.size :] for v in values])
 
     def decode(self, value: bytes) -> dict[str, Any]:
         schema_id, body = unframe(value)

@@ -12,12 +12,13 @@ them).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from fastavro.types import Schema
 
 Column = Sequence[Any] | np.ndarray
+T = TypeVar("T")
 #: the Avro binary of every value of one column, in order
 ColumnWriter = Callable[[Column], list[bytes]]
 
@@ -108,11 +109,26 @@ def field_writer(field_type: Any) -> ColumnWriter:
     ...
     ValueError: cannot encode column-wise: {'type': 'array', 'items': 'string'}
     """
-    if isinstance(field_type, str) and field_type in _PRIMITIVE_WRITERS:
-        return _PRIMITIVE_WRITERS[field_type]
+    return field_handler(field_type, _PRIMITIVE_WRITERS, optional, "encode")
+
+
+def field_handler(
+    field_type: Any, primitives: Mapping[str, T], optional: Callable[[T], T], what: str
+) -> T:
+    """The handler (a column writer or reader) of a field's type: a primitive's own, or for the
+    union ``["null", T]`` ``optional`` of T's; ValueError for any other type."""
+    if isinstance(field_type, str) and field_type in primitives:
+        return primitives[field_type]
     if isinstance(field_type, list) and len(field_type) == 2 and field_type[0] == "null":
-        return optional(field_writer(field_type[1]))
-    raise ValueError(f"cannot encode column-wise: {field_type}")
+        return optional(field_handler(field_type[1], primitives, optional, what))
+    raise ValueError(f"cannot {what} column-wise: {field_type}")
+
+
+def record_fields(schema: Schema, handler: Callable[[Any], T], what: str) -> list[tuple[str, T]]:
+    """Each field of a record schema with its handler; ValueError if the schema is no record."""
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        raise ValueError(f"cannot {what} column-wise: {schema}, not a record")
+    return [(field["name"], handler(field["type"])) for field in schema["fields"]]
 
 
 class ColumnEncoder:
@@ -127,9 +143,7 @@ class ColumnEncoder:
     """
 
     def __init__(self, schema: Schema) -> None:
-        if not isinstance(schema, dict) or schema.get("type") != "record":
-            raise ValueError(f"cannot encode column-wise: {schema}, not a record")
-        self._fields = [(field["name"], field_writer(field["type"])) for field in schema["fields"]]
+        self._fields = record_fields(schema, field_writer, "encode")
         self._constants: dict[str, tuple[Any, bytes]] = {}  # field → its last constant, encoded
 
     def encode(

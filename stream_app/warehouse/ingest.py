@@ -31,9 +31,9 @@ from stream_app.errors import (
 from stream_app.kafka.commit import commit_offsets
 from stream_app.kafka.lag import PartitionLag
 from stream_app.outage import Outage
-from stream_app.sinks.base import Sink
+from stream_app.sinks.base import Row, Sink
 from stream_app.timing import StageTimes, now_ms
-from stream_app.warehouse.rows import RowMapper
+from stream_app.warehouse.rows import BatchRowMapper, RowMapper
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class Route:
     topic: str
     to_row: RowMapper
     sink: Sink
+    to_rows: BatchRowMapper | None = None  # the same rows for a whole poll at once, if it can
 
 
 @dataclass
@@ -165,6 +166,8 @@ class WarehouseIngest:
         """Rows of the held records into their sinks, in log order; a record is pending (its
         offset to commit) once mapped. A silent Schema Registry holds it and those after it."""
         ingested = now_ms()
+        mapped = self._map_batches(ingested)
+        rows: dict[str, list[Row]] = {}
         for index, record in enumerate(self._unmapped):
             topic, partition, offset = (
                 record.topic() or "",
@@ -173,9 +176,10 @@ class WarehouseIngest:
             )
             route = self._routes[topic]
             try:
-                row = route.to_row(record, ingested)
+                row = mapped[index] if index in mapped else route.to_row(record, ingested)
             except SchemaRegistryUnavailable as exc:
                 self._unmapped = self._unmapped[index:]
+                self._add(rows)
                 self._registry_failed(exc)
                 return
             except CodecError as exc:  # a record a worker wrote that no longer decodes
@@ -189,12 +193,31 @@ class WarehouseIngest:
                 row = None
             self._pending_offsets[(topic, partition)] = offset + 1
             if row is not None:
-                route.sink.add([row])
+                rows.setdefault(topic, []).append(row)
         self._unmapped = []
+        self._add(rows)
         if self._registry.ended():
             log.info("Schema Registry answers again: held records mapped")
             self.stats.registry_unavailable_since = None
             self._resume_if_clear()
+
+    def _map_batches(self, ingested: int) -> dict[int, Row | None]:
+        """The rows of the held records whose route maps a whole poll at once, by index."""
+        by_topic: dict[str, list[int]] = {}
+        for index, record in enumerate(self._unmapped):
+            by_topic.setdefault(record.topic() or "", []).append(index)
+        mapped: dict[int, Row | None] = {}
+        for topic, indexes in by_topic.items():
+            to_rows = self._routes[topic].to_rows
+            if to_rows is not None:
+                rows = to_rows([self._unmapped[i] for i in indexes], ingested)
+                if rows is not None:
+                    mapped.update(zip(indexes, rows, strict=True))
+        return mapped
+
+    def _add(self, rows: dict[str, list[Row]]) -> None:
+        for topic, topic_rows in rows.items():
+            self._routes[topic].sink.add(topic_rows)
 
     def _registry_failed(self, error: SchemaRegistryUnavailable) -> None:
         log.error("%s: %d records held, retrying in %.1fs (offsets not committed)",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.detect import TransactionDecoder
@@ -15,6 +15,16 @@ from stream_app.sinks.base import Row
 from stream_app.warehouse.schema import CONTROL_EVENTS, Table
 
 RowMapper = Callable[[InputRecord, int], Row | None]
+
+
+class BatchRowMapper(Protocol):
+    """Maps a whole poll of one topic's records at once: their rows (None: not stored), as the
+    :data:`RowMapper` of the route gives them one by one; or None when the batch has to go record
+    by record (a record that does not decode, or of another schema)."""
+
+    def __call__(
+        self, records: Sequence[InputRecord], ingested_ms: int
+    ) -> list[Row | None] | None: ...
 
 
 def event_rows(decoder: TransactionDecoder, checks: EventChecks) -> RowMapper:
@@ -60,6 +70,21 @@ def avro_rows(codec: AvroRecordCodec, table: Table, log_position: bool = False) 
         return tuple(value[name] for name in names)
 
     return to_row
+
+
+def avro_batch_rows(codec: AvroRecordCodec, table: Table) -> BatchRowMapper:
+    """The rows :func:`avro_rows` gives (without the log position), for a whole batch decoded
+    column by column."""
+    names = table.column_names
+
+    def to_rows(records: Sequence[InputRecord], ingested_ms: int) -> list[Row | None] | None:
+        columns = codec.decode_columns([record.value() or b"" for record in records])
+        if columns is None:
+            return None
+        columns["ingested_time"] = [ingested_ms] * len(records)
+        return list(zip(*(columns[name] for name in names), strict=True))
+
+    return to_rows
 
 
 def control_rows(codec: AvroRecordCodec) -> RowMapper:

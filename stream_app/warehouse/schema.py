@@ -84,6 +84,10 @@ class Table:
         return [name for name, _ in self.columns]
 
     @property
+    def column_types(self) -> list[str]:
+        return [kind for _, kind in self.columns]
+
+    @property
     def partition_by(self) -> str:
         return f"toYYYYMM({self.time_column})" if self.time_column else "tuple()"
 

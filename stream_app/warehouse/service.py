@@ -29,7 +29,13 @@ from stream_app.warehouse.endpoint import QueryEndpoint
 from stream_app.warehouse.health import SinkHealth, not_ready_reasons
 from stream_app.warehouse.ingest import IngestStats, Route, WarehouseIngest
 from stream_app.warehouse.metrics import ingest_metrics
-from stream_app.warehouse.rows import avro_rows, control_rows, event_rows
+from stream_app.warehouse.rows import (
+    BatchRowMapper,
+    avro_batch_rows,
+    avro_rows,
+    control_rows,
+    event_rows,
+)
 from stream_app.warehouse.schema import BY_VIEW, create_statements
 from stream_app.warehouse.sink import ClickHouseSink
 from stream_app.warehouse.sql import ReadOnlySql
@@ -63,6 +69,7 @@ def topic_routes(
     routes = []
     for spec, table_name in catalogue.STORED.items():
         table = BY_VIEW[table_name]
+        to_rows: BatchRowMapper | None = None
         if spec is catalogue.TRANSACTIONS:
             checks = EventChecks.from_settings(settings)
             to_row = event_rows(transaction_decoder(settings, registry), checks)
@@ -70,12 +77,13 @@ def topic_routes(
             to_row = control_rows(topic_codec(settings, registry, spec.field))
         else:
             # labels: the first per event and source counts, in log order (warehouse/schema.py)
-            to_row = avro_rows(
-                topic_codec(settings, registry, spec.field), table, spec is catalogue.LABELS
-            )
+            codec = topic_codec(settings, registry, spec.field)
+            to_row = avro_rows(codec, table, spec is catalogue.LABELS)
+            if spec is not catalogue.LABELS:  # labels carry their log position, read one by one
+                to_rows = avro_batch_rows(codec, table)
         counted = ("label_source", stats.labels_by_source) if spec is catalogue.LABELS else None
         sink = ClickHouseSink(client, settings.warehouse_database, table, counted)
-        routes.append(Route(spec.name(settings.topics), to_row, sink))
+        routes.append(Route(spec.name(settings.topics), to_row, sink, to_rows))
     return routes
 
 

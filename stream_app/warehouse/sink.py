@@ -66,8 +66,13 @@ class ClickHouseSink(BatchingSink):
 
     def _insert(self, table: Table, rows: Sequence[Row]) -> None:
         try:
+            # the types given: without them the client asks the engine for them before each insert
             self._client.insert(
-                table.raw, rows, column_names=table.column_names, database=self._database
+                table.raw,
+                rows,
+                column_names=table.column_names,
+                column_type_names=table.column_types,
+                database=self._database,
             )
         except (Error, TypeError, ValueError, OverflowError) as exc:
             if refuses_rows(exc):

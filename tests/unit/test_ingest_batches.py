@@ -1,0 +1,163 @@
+"""A poll mapped a whole topic at a time stores what record-by-record mapping stores: the same
+rows in the same order, a record that no longer decodes counted and skipped, an invalid
+transaction not stored, a row the warehouse refuses parked, the same offsets committed."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from stream_app.codecs.avro import AvroRecordCodec, frame
+from stream_app.codecs.factory import topic_codec, transaction_decoder
+from stream_app.codecs.json import JsonCodec
+from stream_app.codecs.registry import FileSchemaRegistry
+from stream_app.devtools.generator import TransactionGenerator
+from stream_app.errors import RowsRefused
+from stream_app.event_checks import EventChecks
+from stream_app.settings import Settings
+from stream_app.sinks.base import Row
+from stream_app.timing import now_ms
+from stream_app.warehouse.ingest import Route, WarehouseIngest
+from stream_app.warehouse.rows import avro_batch_rows, avro_rows, event_rows
+from stream_app.warehouse.schema import EVENTS, PREDICTIONS
+from tests.unit.conftest import FakeRecord
+from tests.unit.test_codecs_avro_columns import PREDICTION
+from tests.unit.test_sinks_contract import RecordingSink
+
+TRANSACTIONS, PREDICTION_TOPIC = "transactions", "predictions"
+
+
+@dataclass(frozen=True)
+class Consumed(FakeRecord):
+    def error(self) -> None:
+        return None
+
+
+class OnePollConsumer:
+    """Hands out one poll of records, then nothing; keeps the offsets committed."""
+
+    def __init__(self, records: list[Consumed]) -> None:
+        self._records = records
+        self.committed: list[tuple[str, int, int]] = []
+
+    def consume(self, _n: int, _timeout: float) -> list[Consumed]:
+        records, self._records = self._records, []
+        return records
+
+    def assignment(self) -> list[TopicPartition]:
+        return []
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return partitions
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        self.committed.extend((tp.topic, tp.partition, tp.offset) for tp in offsets)
+
+
+def poll(settings: Settings, undecodable: bool) -> list[Consumed]:
+    """Transactions and their predictions interleaved, with an invalid transaction (its key is
+    another card's), a transaction that is not JSON and a prediction the warehouse refuses in the
+    middle; if ``undecodable``, a prediction that no longer decodes as well (its poll of
+    predictions goes record by record)."""
+    registry = FileSchemaRegistry(settings.schemas_dir, settings.schema_registry_dir)
+    predictions = topic_codec(settings, registry, "predictions")
+    events = [g.event for g in itertools.islice(TransactionGenerator(seed=5), 40)]
+    records: list[Consumed] = []
+    offsets = itertools.count()
+    for i, event in enumerate(events):
+        key = b"another-card" if i == 7 else event.card_id.encode()
+        value = b"\x01not json" if i == 11 else JsonCodec().encode(event)
+        records.append(Consumed(value, key, i % 2, next(offsets), now_ms(), TRANSACTIONS))
+        prediction = {**PREDICTION, "event_id": event.event_id, "card_id": event.card_id}
+        encoded = predictions.encode(prediction)
+        if i == 20 and undecodable:
+            encoded = frame(predictions.schema_id, encoded[5:-1])  # truncated: undecodable
+        if i == 30:
+            encoded = predictions.encode({**prediction, "event_id": "refused"})
+        records.append(Consumed(encoded, key, i % 2, next(offsets), now_ms(), PREDICTION_TOPIC))
+    return records
+
+
+def ingest(
+    settings: Settings, records: list[Consumed], batches: bool
+) -> tuple[WarehouseIngest, dict[str, RecordingSink], OnePollConsumer]:
+    registry = FileSchemaRegistry(settings.schemas_dir, settings.schema_registry_dir)
+    codec: AvroRecordCodec = topic_codec(settings, registry, "predictions")
+    sinks = {TRANSACTIONS: RecordingSink(), PREDICTION_TOPIC: RefusingSink("refused")}
+    checks = EventChecks.from_settings(settings)
+    routes = [
+        Route(
+            TRANSACTIONS,
+            event_rows(transaction_decoder(settings, registry), checks),
+            sinks[TRANSACTIONS],
+        ),
+        Route(
+            PREDICTION_TOPIC,
+            avro_rows(codec, PREDICTIONS),
+            sinks[PREDICTION_TOPIC],
+            avro_batch_rows(codec, PREDICTIONS) if batches else None,
+        ),
+    ]
+    consumer = OnePollConsumer(records)
+    loop = WarehouseIngest(consumer, routes, batch_rows=10_000, flush_interval_s=60)  # type: ignore[arg-type]  # the Consumer calls ingest makes
+    loop.poll_once()
+    assert loop.flush()
+    return loop, sinks, consumer
+
+
+class RefusingSink(RecordingSink):
+    """Refuses the rows whose first column (the event id) is ``event_id``."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__()
+        self._event_id = event_id
+
+    def write(self, rows: list[Row]) -> None:
+        if any(row[0] == self._event_id for row in rows):
+            raise RowsRefused("refused")
+        super().write(rows)
+
+
+def without_ingested_time(rows: list[Row], columns: list[str]) -> list[tuple[Any, ...]]:
+    at = columns.index("ingested_time")
+    return [(*row[:at], *row[at + 1 :]) for row in rows]
+
+
+@pytest.mark.parametrize("undecodable", [False, True], ids=["clean", "with-undecodable"])
+def test_a_poll_stores_what_record_by_record_mapping_stores(
+    settings: Settings, undecodable: bool
+) -> None:
+    records = poll(settings, undecodable)
+    loop, sinks, consumer = ingest(settings, records, batches=True)
+    _, reference, reference_consumer = ingest(settings, records, batches=False)
+    for topic, table in ((TRANSACTIONS, EVENTS), (PREDICTION_TOPIC, PREDICTIONS)):
+        written = [row for batch in sinks[topic].batches for row in batch]
+        expected = [row for batch in reference[topic].batches for row in batch]
+        assert without_ingested_time(written, table.column_names) == without_ingested_time(
+            expected, table.column_names
+        )
+    events = [row for batch in sinks[TRANSACTIONS].batches for row in batch]
+    predictions = [row for batch in sinks[PREDICTION_TOPIC].batches for row in batch]
+    assert len(events) == 38  # 40, less the invalid key and the one that is not JSON
+    assert len(predictions) == 40 - undecodable - 1  # the refused one parked
+    assert [row[0] for row in sinks[PREDICTION_TOPIC].parked] == ["refused"]
+    assert loop.stats.undecodable == undecodable
+    assert loop.stats.rejected == {PREDICTION_TOPIC: 1}
+    assert sorted(consumer.committed) == sorted(reference_consumer.committed)
+    assert {topic for topic, _, _ in consumer.committed} == {TRANSACTIONS, PREDICTION_TOPIC}
+
+
+def test_the_batch_mapper_maps_a_clean_poll_and_leaves_a_broken_one_to_the_records(
+    settings: Settings,
+) -> None:
+    registry = FileSchemaRegistry(settings.schemas_dir, settings.schema_registry_dir)
+    codec = topic_codec(settings, registry, "predictions")
+    records = [r for r in poll(settings, undecodable=True) if r.topic() == PREDICTION_TOPIC]
+    to_rows, to_row = avro_batch_rows(codec, PREDICTIONS), avro_rows(codec, PREDICTIONS)
+    clean = records[:20]
+    assert to_rows(clean, 123) == [to_row(record, 123) for record in clean]
+    assert to_rows(records, 123) is None  # the truncated one is among them
