@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from stream_app.control.switch import ModelSwitch
 from stream_app.errors import BrokerError, ProducerFenced
 from stream_app.kafka.lag import PartitionLag
+from stream_app.kafka.membership import Membership
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.checkpoint import Checkpointer
 from stream_app.scoring.observers import BatchObserver, Observers
@@ -172,6 +173,7 @@ class ScoringLoop:
         self._swap_after: float | None = None  # end of the last batch before a model swap
         self._stopping = threading.Event()
         self._revoked: set[tuple[str, int]] = set()  # by the revoke callback, for next_batch
+        self._membership = Membership()
         self.stats = LoopStats(deliveries=self._outputs.counts, observed=self._observers.produced)
         if isinstance(self._checkpoints, TransactionalCheckpointer):
             self.stats.transaction_stages = self._checkpoints.stages
@@ -289,13 +291,13 @@ class ScoringLoop:
         stages.lap("checkpoint")
 
     def _observe(self, scored: bool) -> None:
-        """Note this turn for /health and /metrics: membership, the lag per partition (every
-        idle turn, at most once a second while scoring) and, on an idle turn,
-        whether an assigned partition holds records beyond the position."""
+        """Note this turn for /health and /metrics: membership (at most once a second), the lag
+        per partition (every idle turn, at most once a second while scoring) and, on an idle
+        turn, whether an assigned partition holds records beyond the position."""
         stats = self.stats
         now = time.monotonic()
         stats.commits_dropped = self._checkpoints.commits_dropped
-        if self._consumer.memberid():
+        if self._membership.confirmed(self._consumer, now):
             stats.member_at = now
         lag = stats.lag.update(self._consumer, force=not scored)
         if scored:

@@ -57,6 +57,7 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
     rates: dict[str, list[float]] = {g: [] for g in guarantees}
     latencies: dict[str, list[float]] = {g: [] for g in guarantees}
     produced: dict[str, list[float]] = {g: [] for g in guarantees}  # the part until produced
+    missing = dict.fromkeys(guarantees, 0)  # predictions not arrived when a run stopped waiting
     checkpoints: dict[str, list[dict[str, Any]]] = {g: [] for g in guarantees}
     try:
         stack.start(options.training)
@@ -72,6 +73,7 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
                 paced = measure_latency(stack, options.latency, seed + 100, f"latency-{name}")
                 latencies[guarantee].extend(latency for _, latency in paced.latencies_ms)
                 produced[guarantee].extend(to_output for to_output, _ in paced.split_ms)
+                missing[guarantee] += paced.predictions_missing
                 checkpoints[guarantee].append(_checkpoint_share(paced, options.latency.seconds))
     finally:
         stack.close()
@@ -86,7 +88,9 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
         "latency_seconds": options.latency.seconds,
         "transaction_interval_ms": Settings().transaction_interval_ms,  # the environment's too
         "events_per_s": {g: [round(r) for r in rates[g]] for g in guarantees},
-        "latency_ms": {g: percentiles_ms(latencies[g], [50, 99]) for g in guarantees},
+        "latency_ms": {
+            g: {**percentiles_ms(latencies[g], [50, 99]), "missing": missing[g]} for g in guarantees
+        },
         # input CreateTime → the prediction's CreateTime: the rest is the wait to be read (in
         # exactly-once, for the transaction's commit)
         "latency_to_produced_ms": {g: percentiles_ms(produced[g], [50, 99]) for g in guarantees},
@@ -94,7 +98,10 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
         "latency_checkpoints": checkpoints,
         "targets": {
             "ratio": {"target": RATIO_TARGET, "met": exactly_once >= RATIO_TARGET * at_least_once},
-            "p99_ms": {"target": P99_TARGET_MS, "met": p99.get("p99", 1e9) <= P99_TARGET_MS},
+            "p99_ms": {
+                "target": P99_TARGET_MS,
+                "met": p99.get("p99", 1e9) <= P99_TARGET_MS and not missing["exactly_once"],
+            },
         },
     }
 

@@ -4,6 +4,8 @@ Latency: a checking consumer's arrival time of each prediction minus its input's
 its part until the worker produced the prediction (the prediction's own CreateTime).
 Visibility: one event in ``sample_every`` is looked up in the warehouse every poll interval.
 The first ``warmup_s`` seconds of input are dropped from both.
+A run that has not seen every prediction and every sample ``grace_s`` after its last event stops
+waiting and reports what it has, with how many it missed.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class LatencyResult:
     poll_interval_ms: float
     peak_rss_mb: dict[str, float]
     cpu_seconds: dict[str, float]  # of the worker and the sink, start-up included
+    #: of the worker and the sink from the first paced event until the run stopped waiting
+    paced_cpu_seconds: dict[str, float]
+    sent: int  # paced events
     worker_scored: int  # warm-up events included
     worker_batches: int  # warm-up included
     worker_stage_seconds: dict[str, float]
@@ -44,6 +49,16 @@ class LatencyResult:
     worker_transactions: int
     worker_transaction_seconds: dict[str, float]
     worker_state_records: int
+    predictions_missing: int  # sent, not arrived when the run stopped waiting
+    visibility_timed_out: int  # samples not visible when the run stopped waiting
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """What a run had not seen when it stopped waiting."""
+
+    predictions: int = 0
+    samples: int = 0
 
 
 def measure_latency(
@@ -69,11 +84,13 @@ def measure_latency(
         alerts.assigned.wait(10)
         say(f"[latency] offering {options.rate:,.0f} events/s for {options.seconds:g}s")
         started_ms = time.time() * 1000
+        cpu_before = deployment.cpu_seconds()
         producer.start()
         poller = VisibilityPoller(deployment)
-        _run(deployment, checker, producer, poller, options, say)
+        shortfall = _run(deployment, checker, producer, poller, options, say)
         worker = deployment.worker_health() or {}
         peak, cpu = deployment.peak_rss_mb(), deployment.cpu_seconds()
+        paced_cpu = {name: round(cpu[name] - cpu_before[name], 2) for name in cpu}
     finally:
         producer.stop()
         checker.stop()
@@ -94,12 +111,16 @@ def measure_latency(
         poll_interval_ms=options.poll_interval_s * 1000,
         peak_rss_mb=peak,
         cpu_seconds=cpu,
+        paced_cpu_seconds=paced_cpu,
+        sent=producer.sent,
         worker_scored=worker.get("scored", 0),
         worker_batches=worker.get("batches", 0),
         worker_stage_seconds=worker.get("stage_seconds", {}),
         worker_transactions=worker.get("transactions", 0),
         worker_transaction_seconds=worker.get("transaction_seconds", {}),
         worker_state_records=worker.get("transaction_state_records", 0),
+        predictions_missing=shortfall.predictions,
+        visibility_timed_out=shortfall.samples,
     )
 
 
@@ -110,10 +131,11 @@ def _run(
     poller: VisibilityPoller,
     options: LatencyOptions,
     say: Say,
-) -> None:
-    """Poll the warehouse every interval until every prediction arrived and every sample showed."""
+) -> Shortfall:
+    """Poll the warehouse every interval until every prediction arrived and every sample showed,
+    or until ``grace_s`` after the paced events' time: what was still missing then."""
     ticker = Ticker()
-    deadline = time.monotonic() + options.seconds + 60
+    deadline = time.monotonic() + options.seconds + options.grace_s
     next_poll = time.monotonic()
     while True:
         deployment.check_alive()
@@ -125,16 +147,17 @@ def _run(
         poller.poll()
         arrived = len(checker.arrivals) - WARM_UP_EVENTS
         if producer.finished.is_set() and arrived >= producer.sent and not poller.pending:
-            return
+            return Shortfall()
         if ticker.due():
             say(
                 f"[latency] sent {producer.sent:,}, predictions arrived {arrived:,}, "
                 f"samples visible {len(poller.visible):,}"
             )
         if time.monotonic() > deadline:
-            raise BenchError(
-                f"[latency] {arrived:,} of {producer.sent:,} predictions arrived, "
-                f"{len(poller.pending)} samples not visible in time"
+            say(
+                f"[latency] stopped waiting: {arrived:,} of {producer.sent:,} predictions "
+                f"arrived, {len(poller.pending):,} samples not visible in time"
             )
+            return Shortfall(max(producer.sent - arrived, 0), len(poller.pending))
         next_poll += options.poll_interval_s
         time.sleep(max(0.0, next_poll - time.monotonic()))

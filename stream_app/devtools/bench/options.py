@@ -17,6 +17,8 @@ class LatencyOptions:
     warmup_s: float = 2.0
     sample_every: int = 50  # events per visibility sample
     poll_interval_s: float = 0.1  # warehouse visibility poll
+    #: after the paced events' time, how long to wait for the last predictions and samples
+    grace_s: float = 60.0
 
 
 @dataclass(frozen=True)

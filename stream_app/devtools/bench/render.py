@@ -5,6 +5,7 @@ headline figures against targets and of the profile; for every bench, the consol
 from __future__ import annotations
 
 import json
+from math import nan
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,11 @@ def _target(report: dict[str, Any], name: str, unit: str = "", of: str = "") -> 
     """The target's text and whether it was met, as the report computed them."""
     target = report["targets"][name]
     return f"{of}{target['target']}{unit}", _check(target["met"])
+
+
+def _timed_out(count: int) -> str:
+    """What a latency figure lacks: the samples that never arrived before the phase stopped."""
+    return f", {count:,} timed out" if count else ""
 
 
 def summary_table(report: dict[str, Any]) -> Table:
@@ -64,8 +70,9 @@ def summary_table(report: dict[str, Any]) -> Table:
     )
     table.add_row(
         f"decision latency at {rate:,.0f} events/s",
-        f"p50 {latency['p50']:.1f} · p95 {latency['p95']:.1f} · p99 {latency['p99']:.1f} · "
-        f"max {latency['max']:.1f} ms ({latency['samples']:,} events)",
+        f"p50 {latency.get('p50', nan):.1f} · p95 {latency.get('p95', nan):.1f} · "
+        f"p99 {latency.get('p99', nan):.1f} · max {latency.get('max', nan):.1f} ms "
+        f"({latency['samples']:,} events{_timed_out(latency.get('missing', 0))})",
         *_target(report, "latency_p99_ms", " ms", "p99 "),
     )
     split = report["phases"]["latency"].get("latency_split_ms")
@@ -93,15 +100,16 @@ def summary_table(report: dict[str, Any]) -> Table:
         )
     table.add_row(
         "warehouse visibility",
-        f"p50 {visible['p50']:,.0f} · p99 {visible['p99']:,.0f} ms "
-        f"(±{visible['resolution_ms']:.0f} ms poll, {visible['samples']:,} samples)",
+        f"p50 {visible.get('p50', nan):,.0f} · p99 {visible.get('p99', nan):,.0f} ms "
+        f"(±{visible['resolution_ms']:.0f} ms poll, {visible['samples']:,} samples"
+        f"{_timed_out(visible.get('timed_out', 0))})",
         *_target(report, "visibility_p99_ms", " ms", "p99 "),
     )
     alerts = report["alert_latency_ms"]
     table.add_row(
         f"alert latency at {rate:,.0f} events/s",
-        f"p50 {alerts.get('p50', float('nan')):.1f} · p95 {alerts.get('p95', float('nan')):.1f} · "
-        f"p99 {alerts.get('p99', float('nan')):.1f} ms ({alerts['samples']:,} alerts)",
+        f"p50 {alerts.get('p50', nan):.1f} · p95 {alerts.get('p95', nan):.1f} · "
+        f"p99 {alerts.get('p99', nan):.1f} ms ({alerts['samples']:,} alerts)",
         *_target(report, "alert_latency_p99_ms", " ms", "p99 "),
     )
     table.add_row(

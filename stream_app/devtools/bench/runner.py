@@ -98,6 +98,6 @@ def bench_command(
 ) -> dict[str, Any]:
     """``stream-app bench``: run, print the tables, write the JSON document."""
     report = run_bench(options, console)
+    write_json(report, json_path, console)  # first: the figures stay if rendering fails
     render(report, console, profile)
-    write_json(report, json_path, console)
     return report
