@@ -6,7 +6,8 @@ One run, one broker, one model: the same Avro backlog drained end to end (worker
 ``stream-app bench`` measures throughput) with the setting off and on, alternately, ``rounds``
 times each, so that the machine's noise falls on both sides. Reported: events/s of each drain,
 the ratio of the medians (on ÷ off), the worker's CPU-seconds per million events (which the
-sink cannot hide when it is the slower of the two) and its ``observe`` stage in µs per event.
+sink cannot hide when it is the slower of the two), its ``observe`` stage in µs per event and
+the median of every stage.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ def _summary(runs: list[ThroughputResult]) -> dict[str, Any]:
         "observe_us_per_event": [
             round(1e6 * r.worker_stage_seconds.get("observe", 0.0) / r.events, 2) for r in runs
         ],
+        # every stage, median over the drains: where a setting's cost lands besides ``observe``
+        "worker_stage_us_per_event": {
+            stage: round(
+                statistics.median(1e6 * r.worker_stage_seconds[stage] / r.events for r in runs), 2
+            )
+            for stage in runs[0].worker_stage_seconds
+        },
     }
 
 
