@@ -14,10 +14,10 @@ def test_state_records_are_queued_on_their_partition_and_a_refused_one_is_settle
         replaced.append(failed)
         return None
 
-    # no broker: records wait in the producer's queue, which is what is checked
-    outputs = Outputs(
-        {"bootstrap.servers": "127.0.0.1:1", "message.max.bytes": 1_000, "log_level": 0}, replace
-    )
+    # no broker at all: records wait in the producer's queue, which is what is checked. Not a
+    # refused address either: its connection errors are events that len(producer) counts until
+    # served (7 runs in 150 counted 3 or 4)
+    outputs = Outputs({"message.max.bytes": 1_000, "log_level": 0}, replace)
     outputs.send_state("state", [(0, b"a", b"1"), (3, b"b", b"x" * 5_000), (1, b"c", b"2")])
 
     assert outputs.outstanding() == 2
