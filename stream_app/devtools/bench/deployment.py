@@ -117,6 +117,11 @@ class Deployment:
             "sink": round(cpu_seconds(self.sink.pid), 2),
         }
 
+    def cpu_seconds_since(self, before: dict[str, float]) -> dict[str, float]:
+        """CPU seconds of the worker and the sink since :meth:`cpu_seconds` gave ``before``."""
+        now = self.cpu_seconds()
+        return {name: round(now[name] - before.get(name, 0.0), 2) for name in now}
+
     def workers_cpu_seconds(self) -> float:
         """CPU seconds of all the workers together, since each started."""
         return sum(cpu_seconds(worker.pid) for worker in self.workers)

@@ -90,7 +90,7 @@ def measure_latency(
         shortfall = _run(deployment, checker, producer, poller, options, say)
         worker = deployment.worker_health() or {}
         peak, cpu = deployment.peak_rss_mb(), deployment.cpu_seconds()
-        paced_cpu = {name: round(cpu[name] - cpu_before[name], 2) for name in cpu}
+        paced_cpu = deployment.cpu_seconds_since(cpu_before)
     finally:
         producer.stop()
         checker.stop()
