@@ -83,6 +83,6 @@ clean:
 # rules loader, FUZZ_RUNS executions each (docs/fuzzing.md)
 FUZZ_RUNS ?= 1000000
 fuzz: $(STAMP)
-	for target in record command rules; do \
+	for target in record command rules poll; do \
 		$(BIN)/python -m tests.fuzz.run $$target --runs $(FUZZ_RUNS) || exit 1; \
 	done

@@ -18,7 +18,7 @@ from stream_app.control.signing import CommandSigner
 from stream_app.devtools.bad_events import CATALOGUE, card_key
 from stream_app.devtools.generator import TransactionGenerator
 from stream_app.timing import now_ms
-from tests.fuzz.targets import kit
+from tests.fuzz.targets import ConsumedRecord, join_poll, kit
 
 REGRESSIONS = Path(__file__).parent / "regressions"
 
@@ -31,17 +31,20 @@ def regressions(target: str) -> list[bytes]:
 
 @cache
 def seeds(target: str) -> list[bytes]:
-    return {"record": _records, "command": _commands, "rules": _rules}[target]() + regressions(
-        target
-    )
+    found = {"record": _records, "command": _commands, "rules": _rules, "poll": _polls}[target]()
+    return found + regressions(target)
+
+
+def _events() -> list[dict]:
+    return [
+        labelled.event
+        for labelled in itertools.islice(TransactionGenerator.ending_at(8, now_ms(), seed=3), 8)
+    ]
 
 
 def _records() -> list[bytes]:
     settings = kit().settings
-    events = [
-        labelled.event
-        for labelled in itertools.islice(TransactionGenerator.ending_at(8, now_ms(), seed=3), 8)
-    ]
+    events = _events()
     avro = avro_transactions(settings, schema_registry(settings))
     found = [card_key(e) + b"\x00" + JsonCodec().encode(e) for e in events[:4]]
     found += [card_key(e) + b"\x00" + avro.encode(e) for e in events[4:]]
@@ -64,3 +67,14 @@ def _commands() -> list[bytes]:
 
 def _rules() -> list[bytes]:
     return [resources.files("stream_app.alerts").joinpath("default_rules.toml").read_bytes()]
+
+
+def _polls() -> list[bytes]:
+    """Polls of 1, 2 and 8 predictions of the real pipeline, framing stripped."""
+    k = kit()
+    json = JsonCodec()
+    records = [ConsumedRecord(json.encode(e), card_key(e)) for e in _events()]
+    result = k.pipeline.process(records, k.models)
+    topic = k.settings.topics.predictions
+    bodies = [out.value[5:] for out in result.outputs if out.topic == topic]
+    return [join_poll(bodies[:1]), join_poll(bodies[:2]), join_poll(bodies)]

@@ -7,6 +7,10 @@ property tests (``tests/unit/test_hostile_input.py``) and the replay of the kept
   reason; nothing raises.
 - ``rules``: a rules file loads into rules that evaluate a batch, or is refused with a
   ``RuleError``; nothing else raises.
+- ``poll``: a poll of predictions records (Avro bodies under the current schema id, as the sink
+  reads them) decoded column by column gives what the record-by-record path gives, or ``None``
+  (the sink then goes record by record), and ``None`` whenever that path refuses a record;
+  nothing raises.
 
 Each target is ``bytes -> None`` and fails with :class:`Broken` (or whatever escaped) when the
 promise is broken. The first call builds what the targets share (a small model is trained once).
@@ -29,12 +33,13 @@ from models.registry import FileModelStore
 from models.train import TrainingConfig, train_model
 from stream_app.alerts import RuleSet
 from stream_app.alerts.loader import RuleError
-from stream_app.codecs.avro import AvroRecordCodec
+from stream_app.codecs.avro import AvroRecordCodec, frame
 from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.control.commands import ControlCodecs
 from stream_app.control.modelset import ModelSet
 from stream_app.control.signing import CommandVerifier
 from stream_app.control.switch import prepare_command
+from stream_app.errors import CodecError
 from stream_app.scoring.build import build_pipeline
 from stream_app.scoring.pipeline import ScoringPipeline
 from stream_app.settings import Settings
@@ -55,6 +60,7 @@ class Kit:
     pipeline: ScoringPipeline
     models: ModelSet
     dead_letters: AvroRecordCodec
+    predictions: AvroRecordCodec
     codecs: ControlCodecs
     loader: ModelLoader
     verifiers: tuple[CommandVerifier, CommandVerifier]  # signing off, signing required
@@ -74,6 +80,7 @@ def kit() -> Kit:
         pipeline=build_pipeline(settings, registry),
         models=ModelSet(load_model(trained), None),
         dead_letters=topic_codec(settings, registry, "dead_letters"),
+        predictions=topic_codec(settings, registry, "predictions"),
         codecs=ControlCodecs(settings, registry),
         loader=ModelLoader(FileModelStore(root / "empty"), settings.model_check_timeout_s),
         verifiers=(
@@ -84,7 +91,7 @@ def kit() -> Kit:
 
 
 @dataclass(frozen=True)
-class _Record:
+class ConsumedRecord:
     """A consumed record as the pipeline sees it."""
 
     _value: bytes | None
@@ -119,7 +126,7 @@ def split_record(data: bytes) -> tuple[bytes | None, bytes]:
 def record(data: bytes) -> None:
     key, value = split_record(data)
     k = kit()
-    result = k.pipeline.process([_Record(value, key)], k.models)
+    result = k.pipeline.process([ConsumedRecord(value, key)], k.models)
     if result.scored + result.dead_lettered != 1:
         raise Broken(f"scored {result.scored} + dead-lettered {result.dead_lettered} != 1")
     if result.dead_lettered:
@@ -152,4 +159,48 @@ def rules(data: bytes) -> None:
     loaded.evaluate(columns, ["grocery", "atm", "", "jewelry", "x" * 300])
 
 
-TARGETS: dict[str, Target] = {"record": record, "command": command, "rules": rules}
+def split_poll(data: bytes) -> list[bytes]:
+    """A fuzz input as a poll's record bodies: each body is preceded by its length in two bytes
+    (big-endian); the last takes what is left."""
+    bodies = []
+    while len(data) > 2:
+        size = int.from_bytes(data[:2], "big")
+        bodies.append(data[2 : 2 + size])
+        data = data[2 + size :]
+    return bodies or [data]
+
+
+def join_poll(bodies: list[bytes]) -> bytes:
+    """The inverse of :func:`split_poll` (for the seeds)."""
+    return b"".join(len(body).to_bytes(2, "big") + body for body in bodies)
+
+
+def _comparable(value: object) -> object:
+    """Floats by their bits (NaN equals NaN, -0.0 differs from 0.0)."""
+    return np.float64(value).tobytes() if isinstance(value, float) else value
+
+
+def poll(data: bytes) -> None:
+    codec = kit().predictions
+    values = [frame(codec.schema_id, body) for body in split_poll(data)]
+    columns = codec.decode_columns(values)
+    if columns is None:
+        return  # the sink decodes the poll record by record: the path ``record`` fuzzes
+    try:
+        expected = [codec.decode(value) for value in values]
+    except CodecError as exc:
+        raise Broken(f"columns for a poll the record path refuses ({exc})") from None
+    got = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    if len(got) != len(expected) or any(
+        {k: _comparable(v) for k, v in g.items()} != {k: _comparable(v) for k, v in e.items()}
+        for g, e in zip(got, expected, strict=False)
+    ):
+        raise Broken("the columns differ from the records decoded one by one")
+
+
+TARGETS: dict[str, Target] = {
+    "record": record,
+    "command": command,
+    "rules": rules,
+    "poll": poll,
+}

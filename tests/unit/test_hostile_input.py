@@ -1,7 +1,8 @@
 """The entry points that read what others send — a transactions record, a control record, a rules
-file — keep their promise (``tests/fuzz/targets.py``) on the seeds and kept regressions, on
-hypothesis' inputs and mutations of valid ones, and in a short coverage-guided run (``make fuzz``
-runs each target a million times)."""
+file, a poll of predictions records as the sink decodes it — keep their promise
+(``tests/fuzz/targets.py``) on the seeds and kept regressions, on hypothesis' inputs and mutations
+of valid ones, and in a short coverage-guided run (``make fuzz`` runs each target a million
+times)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stream_app.codecs.avro import frame
 from tests.fuzz.seeds import seeds
-from tests.fuzz.targets import TARGETS, Broken, kit, record, split_record
+from tests.fuzz.targets import (
+    TARGETS,
+    Broken,
+    kit,
+    poll,
+    record,
+    split_poll,
+    split_record,
+)
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -78,6 +88,33 @@ def test_a_dead_letter_without_its_reason_breaks_the_promise(
 def test_split_record() -> None:
     assert split_record(b"card\x00value") == (b"card", b"value")
     assert split_record(b"no key here") == (None, b"no key here")
+
+
+def test_the_poll_seeds_are_decoded_column_by_column() -> None:
+    """The poll target reaches the column reader: its seeds (1, 2 and 8 predictions) are not left
+    to the record-by-record path."""
+    codec = kit().predictions
+    polls = [split_poll(seed) for seed in seeds("poll")]
+    assert [len(bodies) for bodies in polls] == [1, 2, 8]
+    for bodies in polls:
+        assert codec.decode_columns([frame(codec.schema_id, body) for body in bodies]) is not None
+
+
+def test_columns_that_differ_from_the_records_break_the_poll_promise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    codec = kit().predictions
+    original = codec.decode_columns
+
+    def off_by_one(values: list[bytes]) -> dict[str, list[object]] | None:
+        columns = original(values)
+        assert columns is not None
+        columns["event_id"] = columns["event_id"][1:] + columns["event_id"][:1]
+        return columns
+
+    monkeypatch.setattr(codec, "decode_columns", off_by_one)
+    with pytest.raises(Broken, match="differ"):
+        poll(seeds("poll")[1])
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
