@@ -55,6 +55,9 @@ STREAM_TIME_SCALE = 60.0
 WATCHED_FEATURE = "amount"
 #: input partitions of the stationary control: a worker keeps monitors per partition
 PARTITIONS = 4
+#: the stationary control's streams start this far apart in event time (seed 0 where the champion's
+#: held-out slice starts): ten seeds start 2.4 hours apart, round the clock, as a fresh worker may
+CONTROL_START_STEP_MS = DAY_MS // 10
 
 
 @dataclass(frozen=True)
@@ -104,11 +107,11 @@ def _scored(
 
 
 def _generator(
-    champion: Champion, scenario: str, events: int, seed: int, time_scale: float
+    champion: Champion, scenario: str, events: int, seed: int, time_scale: float, later_ms: int = 0
 ) -> TransactionGenerator:
     return TransactionGenerator(
         seed=STREAM_SEED_OFFSET + seed,
-        start_ms=champion.holdout_start_ms,
+        start_ms=champion.holdout_start_ms + later_ms,
         time_scale=time_scale,
         drift=drift_schedule(scenario, events),
         population_seed=CHAMPION_SEED,
@@ -139,8 +142,10 @@ def stationary_day(
 ) -> dict[str, list[FloatArray]]:
     """A stream with no drift scored by ``champion``, as each input partition's monitors read
     it: per signal (``score`` and every monitored feature of the reference), one array of values
-    per partition, in stream order."""
-    generator = _generator(champion, "none", events, seed, time_scale)
+    per partition, in stream order. Seed ``k``'s stream starts ``k`` steps of
+    :data:`CONTROL_START_STEP_MS` after the held-out slice, the card state cold."""
+    later = seed * CONTROL_START_STEP_MS % DAY_MS
+    generator = _generator(champion, "none", events, seed, time_scale, later)
     labelled, features, scores = _scored(champion, generator, events)
     partition = np.fromiter(
         (partition_of(g.event.card_id) for g in labelled), dtype=np.int64, count=len(labelled)
