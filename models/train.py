@@ -27,6 +27,15 @@ class TrainingConfig:
     time_scale: float = 600.0  # ~33 h of event time for 200k events: days and nights
     #: event time of the first event (default: the UTC midnight before yesterday's clock)
     start_ms: int | None = None
+    #: the generator's cards and terminals (default: ``seed``'s own); recorded in the metadata
+    #: so that a stream of the same customers can be generated to score (``population_seed``
+    #: of :class:`~stream_app.devtools.generator.TransactionGenerator`)
+    population_seed: int | None = None
+
+    @property
+    def population(self) -> int:
+        """The seed of the population trained on."""
+        return self.seed if self.population_seed is None else self.population_seed
 
 
 def train_model(
@@ -47,6 +56,7 @@ def train_model(
                 fraud_rate=config.fraud_rate,
                 time_scale=config.time_scale,
                 start_ms=config.start_ms,
+                population_seed=config.population_seed,
             ),
             config.events,
         )
@@ -58,6 +68,7 @@ def train_model(
     training = {
         "source": "synthetic",
         "seed": config.seed,
+        "population_seed": config.population,
         "window_start_ms": generated[0].event.event_time,
         "window_end_ms": generated[split - 1].event.event_time,
         "generation_seconds": round(time.perf_counter() - started, 2),
@@ -68,3 +79,13 @@ def train_model(
     if promote:
         store.set_alias(CHAMPION, metadata.version, by=by)
     return metadata
+
+
+def training_population(metadata: ModelMetadata) -> int | None:
+    """The generator population a version was trained on (synthetic training only): streams of
+    it are the customers the model knows, as a live stream is."""
+    training = metadata.training
+    if training.get("source") != "synthetic":
+        return None
+    population = training.get("population_seed", training.get("seed"))
+    return population if isinstance(population, int) else None

@@ -160,6 +160,13 @@ def produce(
         Path | None, typer.Option(help="Write the fraud event ids here (label-feedback).")
     ] = None,
     drift: DriftOption = "none",
+    population_seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the cards and terminals (default: --seed's own); `models train` "
+            "trains on seed 1's: give 1 to stream the customers the default champion knows."
+        ),
+    ] = None,
 ) -> None:
     """Produce synthetic card transactions, keyed by card id."""
     from stream_app.devtools.produce import EventFormat, ProduceOptions, ProduceReport
@@ -178,7 +185,7 @@ def produce(
 
     options = ProduceOptions(
         events, rate, fraud_rate, seed, bad_fraction, time_scale, formats[event_format], labels,
-        truth_file=truth, drift=drift,
+        truth_file=truth, drift=drift, population_seed=population_seed,
     )  # fmt: skip
     report = run_produce(Settings(), options, show)
     console.print(

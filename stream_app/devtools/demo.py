@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from models.registry import FileModelStore
-from models.train import TrainingConfig
+from models.registry import FileModelStore, ModelMetadata
+from models.train import TrainingConfig, training_population
 from stream_app.alert_ticker import AlertTicker
 from stream_app.control.client import publish_model_version
 from stream_app.devtools.demo_quality import (
@@ -95,6 +95,7 @@ class Demo:
         self.logs = self.stack.logs
         self.children: list[ChildProcess] = []
         self.worker_ports: list[int] = []
+        self.population: int | None = None
 
     def run(self) -> None:
         try:
@@ -126,7 +127,7 @@ class Demo:
         )
         settings = stack.settings(**self._settings_overrides())
         console.print(f"[bold]topics[/bold] created with {settings.topics.partitions} partitions")
-        stack.ensure_model(self._training(), lambda m: console.print(f"[bold]model[/bold] {m}"))
+        self._ensure_champion()
         for metadata in FileModelStore(settings.model_dir).versions():
             publish_model_version(settings, metadata)
         sink = ChildProcess("sink", ["sink"], settings, self.logs)
@@ -143,6 +144,16 @@ class Demo:
             f"[bold]running[/bold] {options.workers} worker(s) and the sink; logs in {self.logs}/"
         )
         return settings
+
+    def _ensure_champion(self) -> ModelMetadata:
+        """The registry's champion (trained if there is none); the demo streams the customers it
+        was trained on: another seed's population is other cards and terminals, a shift the
+        feature monitors rightly report (docs/monitors.md)."""
+        champion = self.stack.ensure_model(
+            self._training(), lambda m: self.console.print(f"[bold]model[/bold] {m}")
+        )
+        self.population = training_population(champion)
+        return champion
 
     def _ready(self, settings: Settings) -> bool:
         for child in self.children:
@@ -180,6 +191,7 @@ class Demo:
             drift=options.drift,
             labels=options.labels,
             truth_file=self._truth_file if options.labels else None,
+            population_seed=self.population,
         )
 
     def _stream(self, settings: Settings, produce_options: ProduceOptions) -> ProduceReport:

@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
+from models.registry import ModelMetadata
 from models.train import TrainingConfig
 from stream_app.devtools.demo import TABLE_WIDTH, Demo, DemoOptions
 from stream_app.devtools.demo_quality import (
@@ -193,6 +194,13 @@ class DriftDemo(Demo):
             "retrain_watch_events": story.watch_events,
             "retrain_shadow_timeout_s": 120.0,
         }
+
+    def _ensure_champion(self) -> ModelMetadata:
+        """The champion; this story streams its own seed's population, as it was measured
+        (docs/retraining.md), not the champion's as the plain demo does."""
+        champion = super()._ensure_champion()
+        self.population = None
+        return champion
 
     def _training(self) -> TrainingConfig:
         return TrainingConfig(

@@ -46,6 +46,9 @@ class ProduceOptions:
     truth_file: Path | None = None  # the fraud event ids, one a line (stream-app label-feedback)
     drift: str = "none"  # a scenario of stream_app.devtools.generator.drift, or a TOML file
     start_ms: int | None = None  # the first event's time; default: the history ends now
+    #: the cards and terminals (default: ``seed``'s own); a champion's training population
+    #: (``models.train.training_population``) streams the customers it was trained on
+    population_seed: int | None = None
 
 
 @dataclass
@@ -74,6 +77,7 @@ def synthetic_generator(options: ProduceOptions) -> TransactionGenerator:
         nominal_rate=options.rate or UNPACED_NOMINAL_RATE,
         time_scale=options.time_scale,
         drift=drift_schedule(options.drift, options.events),
+        population_seed=options.population_seed,
     )
     if options.start_ms is not None:
         return TransactionGenerator(start_ms=options.start_ms, **generator_options)

@@ -171,3 +171,15 @@ def test_the_default_history_starts_yesterday() -> None:
     first = take(1)[0].event.event_time
     today = now_ms() // DAY_MS * DAY_MS
     assert today - DAY_MS <= first < today
+
+
+def test_a_population_seed_keeps_the_cards_and_terminals_and_draws_other_events() -> None:
+    def first(n: int, **options: int) -> list[LabelledTransaction]:
+        return list(itertools.islice(TransactionGenerator(start_ms=0, **options), n))
+
+    # the default (and the seed itself) is the seed's own population: the stream is unchanged
+    assert first(50, seed=3) == first(50, seed=3, population_seed=3)
+    own, other = TransactionGenerator(seed=1), TransactionGenerator(seed=42, population_seed=1)
+    assert own._population == other._population
+    assert own._population != TransactionGenerator(seed=42)._population
+    assert first(50, seed=42, population_seed=1) != first(50, seed=1)

@@ -32,8 +32,10 @@ from stream_app.devtools.bench.drift_calibration import REFERENCE_SIZE
 from stream_app.devtools.bench.drift_generated import (
     WATCHED_FEATURE,
     Champion,
+    FloatArray,
     GeneratedStream,
     generated_stream,
+    stationary_day,
     train_champion,
 )
 from stream_app.devtools.bench.drift_streams import (
@@ -83,8 +85,9 @@ class DriftBenchOptions:
     #: events of each generated stream (its drift point halfway) and of the champion's training
     generated_events: int = 20_000
     champion_events: int = 50_000
-    #: events of each stream of the generator's stationary control (about 29 hours of event time)
-    generated_control_events: int = 150_000
+    #: events of each stream of the generator's stationary control (a day and a night of event
+    #: time: 120,000 at the training's time scale), read by each input partition's monitors
+    generated_control_events: int = 120_000
     #: run only the scenarios whose label (``Scenario.label``) contains one of these (none = all)
     only: tuple[str, ...] = ()
 
@@ -110,20 +113,30 @@ class Scenario:
     signal: str  # "error", "score" or "feature"
     #: the stream of a seed and its drift points
     stream: Callable[[int], tuple[Sequence[float], list[int]]]
-    #: the detectors of a seed, fresh
-    detectors: Callable[[int], dict[str, Detector]]
+    #: the detectors of a seed, fresh (and of a part's key: see ``parts``)
+    detectors: Callable[[int, str], dict[str, Detector]]
+    #: a seed's independent streams, each read by fresh detectors (a monitor per input
+    #: partition and feature): (key, values) each, with no drift point; none: ``stream``
+    parts: Callable[[int], list[tuple[str, Sequence[float]]]] | None = None
 
     @property
     def label(self) -> str:
         """The scenario and its signal, as the progress lines print them."""
         return f"{self.name} ({self.signal})"
 
+    def streams(self, seed: int) -> list[tuple[str, Sequence[float], list[int]]]:
+        """The seed's streams: a key (which detectors read it), the values, the drift points."""
+        if self.parts is None:
+            values, points = self.stream(seed)
+            return [("", values, points)]
+        return [(key, values, []) for key, values in self.parts(seed)]
+
     def chosen(self, only: Sequence[str]) -> bool:
         """Whether a run restricted to ``only`` (none: every scenario) runs this one."""
         return not only or any(text in self.label for text in only)
 
 
-def _detectors(signal: str, spacing: int, seed: int) -> dict[str, Detector]:
+def _detectors(signal: str, spacing: int, seed: int, key: str = "") -> dict[str, Detector]:
     detectors: dict[str, Detector]
     if signal == "error":
         detectors = {
@@ -166,13 +179,16 @@ def _generated(
 
 
 def _champion_detectors(
-    champion: Champion, signal: str, spacing: int, seed: int
+    champion: Champion, signal: str, spacing: int, seed: int, key: str = ""
 ) -> dict[str, Detector]:
+    """The monitors of ``champion``'s reference; a feature's is the one of ``key`` (a feature
+    name, then the partition: ``amount 2``), or else of the watched feature."""
     if signal == "error":
         return _detectors(signal, spacing, seed)
     reference = champion.reference
     if signal == "feature":
-        return {"psi": feature_monitors(reference)[WATCHED_FEATURE], "dummy": Periodic(spacing)}
+        feature = key.split()[0] if key else WATCHED_FEATURE
+        return {"psi": feature_monitors(reference)[feature], "dummy": Periodic(spacing)}
     clipped = score_monitor(reference)
     unclipped = ScoreMonitor(clipped.reference_mean, clipped.reference_std, clip=math.inf)
     return {
@@ -194,6 +210,24 @@ GENERATED = (
 CONTROL_TIME_SCALE = 600.0
 
 
+def _stationary_parts(
+    day: Callable[[int], dict[str, list[FloatArray]]], signal: str, seed: int
+) -> list[tuple[str, Sequence[float]]]:
+    """The stationary day's streams of ``signal``: the score's per partition, or every
+    monitored feature's per partition (keyed ``feature partition``)."""
+    streams = day(seed)
+    names = ["score"] if signal == "score" else [name for name in streams if name != "score"]
+    return [
+        (f"{name} {partition}", values.tolist())
+        for name in names
+        for partition, values in enumerate(streams[name])
+    ]
+
+
+def _no_stream(seed: int) -> tuple[Sequence[float], list[int]]:
+    raise NotImplementedError("a scenario of parts")
+
+
 def scenarios(options: DriftBenchOptions, champion: Champion) -> list[Scenario]:
     """Concept drift on the error stream, covariate shift on score and feature, the generator's
     schedules scored by ``champion``, controls."""
@@ -210,34 +244,36 @@ def scenarios(options: DriftBenchOptions, champion: Champion) -> list[Scenario]:
         synthetic("covariate shift", "feature", partial(_covariate, 0, options)),
         synthetic("covariate shift", "score", partial(_covariate, 1, options)),
     ]
-    control = partial(
-        generated_stream,
-        champion,
-        "none",
-        options.generated_control_events,
-        time_scale=CONTROL_TIME_SCALE,
-    )
-    for name, signals, make in [
-        *(
-            (
-                schedule,
-                signals,
-                partial(generated_stream, champion, schedule, options.generated_events),
-            )
-            for schedule, signals in GENERATED
-        ),
-        ("stationary", ("score", "feature"), control),
-    ]:
+    for schedule, signals in GENERATED:
+        make = partial(generated_stream, champion, schedule, options.generated_events)
         stream = cache(make)  # one stream per seed whatever the signals read from it
         result += [
             Scenario(
-                f"generator {name}",
+                f"generator {schedule}",
                 signal,
                 partial(_generated, stream, signal),
                 partial(_champion_detectors, champion, signal, options.spacing),
             )
             for signal in signals
         ]
+    day = cache(
+        partial(
+            stationary_day,
+            champion,
+            options.generated_control_events,
+            time_scale=CONTROL_TIME_SCALE,
+        )
+    )
+    result += [
+        Scenario(
+            "generator stationary",
+            signal,
+            _no_stream,
+            partial(_champion_detectors, champion, signal, options.spacing),
+            partial(_stationary_parts, day, signal),
+        )
+        for signal in ("score", "feature")
+    ]
     result += [
         synthetic(
             "stationary",
@@ -312,11 +348,11 @@ def run_drift_bench(options: DriftBenchOptions, say: Callable[[str], None]) -> d
             continue
         tallies: dict[str, Tally] = {}
         for seed in range(options.seeds):
-            values, points = scenario.stream(seed)
-            for name, detector in scenario.detectors(seed).items():
-                tallies.setdefault(name, Tally()).add(
-                    alarm_positions(detector, values), points, len(values)
-                )
+            for key, values, points in scenario.streams(seed):
+                for name, detector in scenario.detectors(seed, key).items():
+                    tallies.setdefault(name, Tally()).add(
+                        alarm_positions(detector, values), points, len(values)
+                    )
         say(f"{scenario.label}: {time.perf_counter() - started:.0f} s")
         rows += [
             {"scenario": scenario.name, "signal": scenario.signal, "detector": name} | t.row()
@@ -376,8 +412,10 @@ def targets(rows: list[dict[str, Any]], options: DriftBenchOptions) -> dict[str,
         "error-stream delay within 1.5x River's default ADWIN": [
             r for r in drifting if r["signal"] == "error" and slower_than_river(r)
         ],
-        "false alarms <= 0.5 per 100k on the stationary control": [
-            r for r in ours if r["scenario"] == "stationary" and r["false_alarms_per_100k"] > 0.5
+        "false alarms <= 0.5 per 100k on the stationary controls": [
+            r
+            for r in ours
+            if r["scenario"].endswith("stationary") and r["false_alarms_per_100k"] > 0.5
         ],
         f"covariate shift of {options.shift_sd} sd found within 2,000 events (score or feature)": (
             [] if found else covariate

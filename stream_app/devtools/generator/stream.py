@@ -76,6 +76,7 @@ class GeneratorOptions(TypedDict, total=False):
     nominal_rate: float
     time_scale: float
     drift: Sequence[DriftPoint]
+    population_seed: int | None
 
 
 class TransactionGenerator:
@@ -83,6 +84,9 @@ class TransactionGenerator:
 
     ``start_ms`` defaults to the UTC midnight of the day before the clock's ``now``; shifting it
     by whole days shifts every event time by as much and changes nothing else.
+    ``population_seed`` draws the cards and terminals (default: ``seed``, which then draws the
+    events too): streams of other seeds over one population are the same customers paying, as a
+    model's training data and the live stream it scores are.
 
     >>> gen = TransactionGenerator(seed=7, start_ms=1_700_000_000_000)
     >>> first = next(iter(gen))
@@ -99,6 +103,7 @@ class TransactionGenerator:
         nominal_rate: float = 1000.0,
         time_scale: float = 60.0,
         drift: Sequence[DriftPoint] = (),
+        population_seed: int | None = None,
     ) -> None:
         if not 0.0 <= fraud_rate < 0.5:
             raise ValueError("fraud_rate must be in [0, 0.5)")
@@ -112,6 +117,7 @@ class TransactionGenerator:
             nominal_rate=nominal_rate,
             time_scale=time_scale,
             drift=drift,
+            population_seed=population_seed,
         )
         self._rng = random.Random(seed)  # noqa: S311  # synthetic data, not security
         self._fraud_rate = fraud_rate
@@ -119,7 +125,10 @@ class TransactionGenerator:
         self._elapsed_ms = 0.0  # kept apart from start_ms: a shift by days changes no rounding
         self._mean_gap_ms = 1000.0 * time_scale / nominal_rate
         self._seed = seed
-        self._population = Population.generate(self._rng, cards)
+        people = self._rng
+        if population_seed not in (None, seed):
+            people = random.Random(population_seed)  # noqa: S311  # synthetic data
+        self._population = Population.generate(people, cards)
         self._online_by_category: dict[str, list[Terminal]] = {}
         for terminal in self._population.online:
             self._online_by_category.setdefault(terminal.category, []).append(terminal)
