@@ -16,7 +16,7 @@ from stream_app.codecs.factory import topic_codec, transaction_decoder
 from stream_app.codecs.json import JsonCodec
 from stream_app.codecs.registry import FileSchemaRegistry
 from stream_app.devtools.generator import TransactionGenerator
-from stream_app.errors import RowsRefused
+from stream_app.errors import RowsRefused, SchemaRegistryUnavailable
 from stream_app.event_checks import EventChecks
 from stream_app.settings import Settings
 from stream_app.sinks.base import Row
@@ -161,3 +161,82 @@ def test_the_batch_mapper_maps_a_clean_poll_and_leaves_a_broken_one_to_the_recor
     clean = records[:20]
     assert to_rows(clean, 123) == [to_row(record, 123) for record in clean]
     assert to_rows(records, 123) is None  # the truncated one is among them
+
+
+class PausingConsumer(OnePollConsumer):
+    def __init__(self, records: list[Consumed]) -> None:
+        super().__init__(records)
+        self.paused = False
+
+    def pause(self, _partitions: list[TopicPartition]) -> None:
+        self.paused = True
+
+    def resume(self, _partitions: list[TopicPartition]) -> None:
+        self.paused = False
+
+
+class SilentRegistryRoute:
+    """A record-by-record mapper that cannot reach the Schema Registry for the first
+    ``outages`` calls on the record at ``offset``, and maps the others through ``to_row``."""
+
+    def __init__(self, to_row: Any, offset: int, outages: int) -> None:
+        self._to_row, self._offset, self.outages = to_row, offset, outages
+
+    def __call__(self, record: Consumed, ingested_ms: int) -> Row | None:
+        if record.offset() == self._offset and self.outages:
+            self.outages -= 1
+            raise SchemaRegistryUnavailable("registry silent")
+        row: Row | None = self._to_row(record, ingested_ms)
+        return row
+
+
+def test_a_silent_registry_holds_the_batched_records_after_the_one_it_stops_too(
+    settings: Settings,
+) -> None:
+    """The record the registry cannot map and every record after it in the poll, the batched
+    topic's included, wait: nothing of them stored or committed until the registry answers."""
+    records = poll(settings, undecodable=False)
+    registry = FileSchemaRegistry(settings.schemas_dir, settings.schema_registry_dir)
+    codec: AvroRecordCodec = topic_codec(settings, registry, "predictions")
+    silent = SilentRegistryRoute(
+        event_rows(transaction_decoder(settings, registry), EventChecks.from_settings(settings)),
+        offset=20,  # the 11th transaction; offsets 0..19 are ten transactions, ten predictions
+        outages=1,
+    )
+    sinks = {TRANSACTIONS: RecordingSink(), PREDICTION_TOPIC: RecordingSink()}
+    routes = [
+        Route(TRANSACTIONS, silent, sinks[TRANSACTIONS]),
+        Route(
+            PREDICTION_TOPIC,
+            avro_rows(codec, PREDICTIONS),
+            sinks[PREDICTION_TOPIC],
+            avro_batch_rows(codec, PREDICTIONS),
+        ),
+    ]
+    consumer = PausingConsumer(records)
+    loop = WarehouseIngest(consumer, routes, batch_rows=10_000, flush_interval_s=60)  # type: ignore[arg-type]  # the Consumer calls ingest makes
+    loop.poll_once()
+    assert loop.stats.registry_unavailable_since is not None
+    assert consumer.paused
+    assert loop.flush()
+    stored = {
+        topic: [row for batch in sink.batches for row in batch] for topic, sink in sinks.items()
+    }
+    # those before offset 20: ten of each, less the transaction with an invalid key
+    assert [len(rows) for rows in stored.values()] == [9, 10]
+    assert max(offset for _, _, offset in consumer.committed) == 20  # next to read: offset 20
+    loop._registry._retry_at = 0.0  # retry at once
+    loop.poll_once()
+    assert loop.stats.registry_unavailable_since is None
+    assert loop.flush()
+    stored = {
+        topic: [row for batch in sink.batches for row in batch] for topic, sink in sinks.items()
+    }
+    # every record once, in log order: less the invalid key's and the non-JSON transaction
+    assert [len(rows) for rows in stored.values()] == [38, 40]
+    ids = [record.value() for record in records if record.topic() == PREDICTION_TOPIC]
+    assert [row[0] for row in stored[PREDICTION_TOPIC]] == [
+        codec.decode(v)["event_id"] for v in ids
+    ]
+    assert max(offset for _, _, offset in consumer.committed) == len(records)
+    assert not consumer.paused
