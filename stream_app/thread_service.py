@@ -2,6 +2,9 @@
 sink's ingest loop. The event loop keeps the web server and signals; the loop's blocking work
 (consume, score, insert, commit) never runs on it.
 
+Just before the thread starts, everything start-up made (modules, the model, the framework) is
+collected once and moved out of the cyclic garbage collector's reach (:func:`freeze_startup_heap`).
+
 A watchdog checks every second that the thread still runs unless asked to stop: if it ended (an
 exception, whatever way it escaped), the process shuts down as on SIGTERM and :func:`execute`
 exits with :data:`EXIT_LOOP_FAILED`, so a supervisor can act.
@@ -10,6 +13,7 @@ exits with :data:`EXIT_LOOP_FAILED`, so a supervisor can act.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import threading
@@ -34,6 +38,23 @@ class BlockingLoop(Protocol):
         """Ask :meth:`run` to return (from another thread)."""
 
 
+def freeze_startup_heap() -> int:
+    """Collect once, then freeze what is left (``gc.freeze``): the objects that exist now are
+    never examined by a collection again. Returns how many were frozen.
+
+    What a process holds after start-up (the imported modules of faust, aiohttp, numpy,
+    LightGBM, River and chDB, the model, the pipeline) is ~175,000 objects the cyclic collector
+    re-examines on every full (generation 2) collection: 150 to 230 ms of CPU each on the 2-vCPU
+    AMD EPYC host, a stall of the loop thread (the collector holds the GIL) several times a
+    minute at 5,000 events/s. Frozen, a full collection examines only what came later (the card
+    state, the monitors' windows). Cycles among the frozen objects are never freed: start-up
+    garbage is collected first, and start-up runs once.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 class ThreadService(mode.Service):
     """Runs ``work`` in a thread named ``name``; on stop the work in flight finishes."""
 
@@ -53,6 +74,8 @@ class ThreadService(mode.Service):
                 self.failure = exc
                 log.exception("%s failed; offsets of the failed batch not committed", self._name)
 
+        frozen = freeze_startup_heap()
+        log.info("%s: %d start-up objects frozen out of the garbage collector", self._name, frozen)
         self._thread = threading.Thread(target=run, name=self._name, daemon=True)
         self._thread.start()
 
