@@ -94,12 +94,10 @@ def topic_routes(
 
 
 def tune_garbage_collector() -> None:
-    """Leave what the process built to start (modules, codecs, clients) out of every later
-    collection (``gc.freeze``), and collect young objects every :data:`GC_YOUNG_THRESHOLD`
-    allocations; the older generations keep Python's ratios. For the sink process only: a test
-    that runs an ingest loop in its own process keeps Python's defaults."""
-    gc.collect()
-    gc.freeze()
+    """Collect young objects every :data:`GC_YOUNG_THRESHOLD` allocations; the older generations
+    keep Python's ratios. For the sink process only: a test that runs an ingest loop in its own
+    process keeps Python's defaults. (What start-up built is frozen out of every collection by
+    :class:`~stream_app.thread_service.ThreadService` when the ingest thread starts.)"""
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 

@@ -62,6 +62,7 @@ def thread_cpu() -> dict[str, float]:
 def run_child(events: int) -> dict[str, Any]:
     """One sink drain in this process, settings from the environment (``STREAM_APP_*``): the
     ingest loop runs in a thread of its own, as in ``stream-app sink``."""
+    from stream_app import thread_service
     from stream_app.settings import Settings
     from stream_app.warehouse import service
 
@@ -69,6 +70,7 @@ def run_child(events: int) -> dict[str, Any]:
     ingest = service.build_ingest(settings)
     # what ``stream-app sink`` does next, in the trees that do it
     getattr(service, "tune_garbage_collector", lambda: None)()
+    getattr(thread_service, "freeze_startup_heap", lambda: 0)()  # as its ThreadService does
     collecting = [0.0, 0.0]  # the cyclic garbage collector: started at, seconds in it
 
     def collector(phase: str, _info: dict[str, int]) -> None:
