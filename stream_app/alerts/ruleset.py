@@ -120,15 +120,14 @@ class RuleSet:
         if rows == 0 or not self.rules:
             return []
         category_in = CategoryIndex(merchant_category)
-        fired = np.empty((len(self.rules), rows), dtype=np.bool_)
-        for i, rule in enumerate(self.rules):
-            fired[i] = rule.fires(columns, category_in)
-        hit_rows = np.flatnonzero(fired.any(axis=0))
-        names = [rule.name for rule in self.rules]
-        return [
-            (int(row), [names[i] for i in np.flatnonzero(hits)])
-            for row, hits in zip(hit_rows, fired[:, hit_rows].T, strict=True)
-        ]
+        # each rule's rows gathered in Python: rules fire on few rows, and a matrix of every
+        # rule's mask with its reductions costs more numpy calls per batch than the rows take
+        fired: dict[int, list[str]] = {}
+        for rule in self.rules:
+            mask = rule.fires(columns, category_in)
+            for row in mask.nonzero()[0].tolist():
+                fired.setdefault(row, []).append(rule.name)
+        return sorted(fired.items())
 
 
 def _read_regular_file(path: Path) -> str:

@@ -15,7 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream_app.codecs.avro import AvroRecordCodec, load_schema
-from stream_app.codecs.avro_columns import ColumnEncoder
+from stream_app.codecs.avro_columns import (
+    SMALL_LONGS,
+    ColumnEncoder,
+    write_longs,
+    write_strings,
+)
 from stream_app.codecs.registry import FileSchemaRegistry
 
 HYPOTHESIS = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
@@ -102,6 +107,26 @@ def test_constants_are_encoded_as_fastavro_encodes_them_on_every_row(
     expected = [predictions.encode({**record, **constants}) for record in records]
     columns = {k: v for k, v in as_columns(records).items() if k not in constants}
     assert predictions.encode_columns(columns, constants) == expected
+
+
+@HYPOTHESIS
+@given(values=st.lists(INT64, min_size=1, max_size=SMALL_LONGS - 1))
+def test_a_small_column_of_longs_is_written_as_the_numpy_path_writes_it(values: list[int]) -> None:
+    """Below ``SMALL_LONGS`` values a Python loop writes the varints; repeated past the
+    threshold the same values go through numpy: the bytes are the same."""
+    repeats = SMALL_LONGS // len(values) + 1
+    assert write_longs(values) == write_longs(values * repeats)[: len(values)]
+    assert write_longs(np.array(values, dtype=np.int64)) == write_longs(values)
+
+
+@HYPOTHESIS
+@given(values=st.lists(TEXT, max_size=SMALL_LONGS))
+def test_strings_are_prefixed_with_their_utf8_length_as_a_long(values: list[str]) -> None:
+    encoded = [value.encode() for value in values]
+    lengths = write_longs([len(data) for data in encoded] * (SMALL_LONGS + 1))
+    assert write_strings(values) == [
+        length + data for length, data in zip(lengths, encoded, strict=False)
+    ]
 
 
 def test_numpy_columns_are_encoded_as_their_python_values(predictions: AvroRecordCodec) -> None:
