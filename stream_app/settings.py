@@ -274,6 +274,12 @@ class Settings(BaseSettings):
     """... and holds the scored rows back until this many wait (or a checkpoint is cut, or the
     model changes), then updates the monitors in one pass: their fixed cost per pass is paid
     once for several small batches; 1 updates them with every batch"""
+    drift_score_warmup_s: float = Field(default=86_400.0, ge=0)
+    """a partition whose card state started empty (not restored from a checkpoint) feeds its
+    score monitor only the events at least this many seconds of event time after the first one
+    the monitors saw: until the per-card windows (24 hours) fill, the velocity features and so
+    the scores run higher than on a warm state, a trend the monitor would read as drift; the
+    feature monitors are not held back; 0: from the first event"""
     error_monitor_state: Path = Path(".stream_app/error-monitor.json")
     """`stream-app monitor-errors` keeps its monitors (ADWIN, HDDM_A per model version) and
     how far it read the stored chargebacks here"""

@@ -70,6 +70,7 @@ def drift_observer(
         settings.topics.drift_events,
         settings.worker_id,
         settings.drift_update_rows,
+        round(settings.drift_score_warmup_s * 1000),
     )
 
 

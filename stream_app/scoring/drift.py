@@ -16,6 +16,16 @@ Each partition's monitor states are checkpointed with its cards, under a reserve
 rebuilt since this observer last saw it (assigned, restored) continues from its changelog. Rows
 held back of a partition whose card state was dropped or rebuilt since (lost, rewound) are
 dropped unread: they are scored again from the last checkpoint.
+
+**Warm-up.** A partition whose card state started empty computes the velocity features from
+partial history until its per-card windows (24 hours of event time) fill, and its scores run
+above the training reference meanwhile: a trend the score monitor reads as drift. So its score
+monitor skips the rows earlier in event time than the first row the partition's monitors were
+offered plus ``score_warmup_ms``; from the first row at or after that it reads every row. The
+feature monitors are not held back (an event's own features do not depend on the card state).
+The warm-up's start and whether it has ended are checkpointed with the monitors (under
+:data:`WARMUP_KEY`), so a restored partition goes on where it was; one restored with monitor
+states written before the warm-up existed counts as warm.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from monitors.reference import feature_monitors, score_monitor
 from monitors.scores import ScoreMonitor, update_together
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.errors import ModelError
+from stream_app.events import IntArray
 from stream_app.scoring.held_rows import HeldRows
 from stream_app.scoring.observers import ScoredEvents
 from stream_app.scoring.records import OutputRecord
@@ -45,6 +56,58 @@ log = logging.getLogger(__name__)
 
 #: the changelog key of a partition's monitor states (JSON: version → states)
 MONITORS_KEY = SIDE_PREFIX + b"drift-monitors"
+#: the changelog key of a partition's score warm-up (JSON: :meth:`WarmUp.encode`)
+WARMUP_KEY = SIDE_PREFIX + b"drift-warmup"
+
+
+@dataclass
+class WarmUp:
+    """How far a partition's score monitor is through its warm-up (of every model version).
+
+    >>> WarmUp.decode(WarmUp(started_ms=1_000).encode())
+    WarmUp(started_ms=1000, warm=False)
+    >>> WarmUp.decode(b'{"started_ms": "x", "warm": false}')
+    Traceback (most recent call last):
+    monitors.base.MonitorStateError: a warm-up holds started_ms (an integer or null) and warm
+    """
+
+    #: event time (ms) of the first row the partition's monitors were offered
+    started_ms: int | None = None
+    #: a row at or after the warm-up's end was read: every row is read from then on
+    warm: bool = False
+
+    def encode(self) -> bytes:
+        return json.dumps({"started_ms": self.started_ms, "warm": self.warm}).encode()
+
+    @classmethod
+    def decode(cls, saved: bytes) -> WarmUp:
+        document = json.loads(saved)
+        started, warm = document.get("started_ms"), document.get("warm")
+        if not (started is None or type(started) is int) or type(warm) is not bool:
+            raise MonitorStateError("a warm-up holds started_ms (an integer or null) and warm")
+        return cls(started, warm)
+
+    def rows_before_end(self, times: IntArray, warmup_ms: int) -> int:
+        """How many of a partition's next rows (their event times ``times`` in offset order, at
+        least one) come before the warm-up ends: those the score monitor skips.
+
+        >>> warm_up = WarmUp()
+        >>> warm_up.rows_before_end(np.array([100, 150]), 60), warm_up
+        (2, WarmUp(started_ms=100, warm=False))
+        >>> warm_up.rows_before_end(np.array([155, 170, 120]), 60), warm_up.warm
+        (1, True)
+        >>> warm_up.rows_before_end(np.array([0]), 60)  # warm: every row is read, late or not
+        0
+        """
+        if self.warm:
+            return 0
+        if self.started_ms is None:
+            self.started_ms = int(times[0])
+        ended = times >= self.started_ms + warmup_ms
+        if not ended.any():
+            return len(times)
+        self.warm = True
+        return int(ended.argmax())
 
 
 @dataclass
@@ -99,16 +162,19 @@ class DriftObserver:
         topic: str,
         worker_id: str,
         update_rows: int = 1,
+        score_warmup_ms: int = 0,
     ) -> None:
         self._models = models
         self._update_rows = update_rows
+        self._score_warmup_ms = score_warmup_ms
         self._cards = cards
         self._codec = codec
         self._topic = topic
         self._worker_id = worker_id
         self._references: dict[str, Reference | None] = {}
-        # partition → (the card state its monitors were restored with, version → monitors)
-        self._partitions: dict[int, tuple[PartitionState, dict[str, VersionMonitors]]] = {}
+        # partition → (the card state its monitors were restored with, version → monitors,
+        # its score warm-up)
+        self._partitions: dict[int, tuple[PartitionState, dict[str, VersionMonitors], WarmUp]] = {}
         # batches held back (of one monitored version), each with its partitions' card states
         self._held: list[tuple[ScoredEvents, dict[int, PartitionState]]] = []
         self._held_rows = 0
@@ -158,14 +224,31 @@ class DriftObserver:
         order = np.argsort(partitions, kind="stable")
         starts = list(itertools.accumulate(sizes[:-1], initial=0))
         held = [self._version_monitors(p, events.model_version, reference) for p in partition_ids]
-        score_alarms = update_together([m.score for m in held], events.score[order], sizes)
+        # the score monitors read each partition's rows from the first after its warm-up
+        skips = [
+            self._rows_in_warm_up(p, events, order[start : start + size])
+            for p, start, size in zip(partition_ids, starts, sizes, strict=True)
+        ]
+        read, scores = sizes, order
+        if any(skips):
+            read = [size - skip for size, skip in zip(sizes, skips, strict=True)]
+            scores = np.concatenate(
+                [order[s + k : s + n] for s, k, n in zip(starts, skips, sizes, strict=True)]
+            )
+        score_alarms = update_together([m.score for m in held], events.score[scores], read)
         # each partition's records: its score monitor's, then its feature monitors' in order
         found: list[list[OutputRecord]] = [
             [
                 self._record(events, p, int(order[start + i]), "score", "", m.score, statistic)
                 for i, statistic in raised
             ]
-            for p, m, start, raised in zip(partition_ids, held, starts, score_alarms, strict=True)
+            for p, m, start, raised in zip(
+                partition_ids,
+                held,
+                [start + skip for start, skip in zip(starts, skips, strict=True)],
+                score_alarms,
+                strict=True,
+            )
         ]
         for group in _same_layout(held):
             wanted = np.array([reference.columns[name] for name in held[group[0]].features])
@@ -202,17 +285,43 @@ class DriftObserver:
             )
         return monitors
 
+    def _rows_in_warm_up(self, partition: int, events: HeldRows, rows: IntArray) -> int:
+        """How many of ``rows`` (``partition``'s, in offset order) its score monitor skips."""
+        warm_up = self.warm_up(partition)
+        if warm_up.warm:
+            return 0
+        skip = warm_up.rows_before_end(events.event_times[rows], self._score_warmup_ms)
+        if warm_up.warm:
+            log.info(
+                "partition %d: score monitor warmed up, reading from offset %d",
+                partition,
+                events.offset(int(rows[skip])),
+            )
+        return skip
+
     def monitors(self, partition: int) -> dict[str, VersionMonitors]:
         """The monitors of ``partition`` by version: restored from its changelog if its card
         state was (re)built since they were last used."""
+        return self._partition(partition)[1]
+
+    def warm_up(self, partition: int) -> WarmUp:
+        """The score warm-up of ``partition``, restored with its monitors."""
+        return self._partition(partition)[2]
+
+    def _partition(
+        self, partition: int
+    ) -> tuple[PartitionState, dict[str, VersionMonitors], WarmUp]:
         state = self._cards.partition(partition)
         held = self._partitions.get(partition)
         if held is not None and held[0] is state:
-            return held[1]
-        versions = _restore(partition, state.side_state(MONITORS_KEY))
+            return held
+        saved = state.side_state(MONITORS_KEY)
+        versions = _restore(partition, saved)
+        warm_up = _restore_warm_up(partition, state.side_state(WARMUP_KEY), saved is not None)
         state.keep_side_state(MONITORS_KEY, lambda: _encode(versions))
-        self._partitions[partition] = (state, versions)
-        return versions
+        state.keep_side_state(WARMUP_KEY, warm_up.encode)
+        self._partitions[partition] = held = (state, versions, warm_up)
+        return held
 
     def _record(
         self,
@@ -287,6 +396,20 @@ def _same_layout(held: list[VersionMonitors]) -> list[list[int]]:
 
 def _encode(versions: dict[str, VersionMonitors]) -> bytes:
     return json.dumps({v: m.save() for v, m in versions.items()}).encode()
+
+
+def _restore_warm_up(partition: int, saved: bytes | None, monitors_saved: bool) -> WarmUp:
+    """The warm-up a changelog record holds; without one, a partition restored with monitor
+    states (written before the warm-up existed) is warm, any other starts its warm-up."""
+    if saved is None:
+        return WarmUp(warm=monitors_saved)
+    try:
+        return WarmUp.decode(saved)
+    except (ValueError, AttributeError, MonitorStateError) as exc:
+        log.warning(
+            "partition %d: score warm-up not restored (%s): it starts again", partition, exc
+        )
+        return WarmUp()
 
 
 def _restore(partition: int, saved: bytes | None) -> dict[str, VersionMonitors]:

@@ -1,8 +1,9 @@
 """The rows of several scored batches that the drift monitors read in one pass.
 
-Only the columns the monitors read are concatenated (partition, score, features: numpy copies);
-the columns a detection's record needs (offset, event time) are looked up in the row's own batch,
-so holding rows back costs no work per row in Python.
+Only the columns the monitors read are concatenated (partition, score, features: numpy copies;
+the event times only while a partition's score monitor warms up); the columns a detection's
+record needs (offset, event time) are looked up in the row's own batch, so holding rows back
+costs no work per row in Python.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import bisect
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -31,6 +33,8 @@ class HeldRows:
     >>> rows = HeldRows.of([part([0, 1], [10, 20]), part([1], [21])])
     >>> rows.partition.tolist(), len(rows), rows.offset(2), rows.event_time(2)
     ([0, 1, 1], 3, 21, 0)
+    >>> rows.event_times.tolist()
+    [0, 1, 0]
     """
 
     parts: Sequence[ScoredEvents]
@@ -60,6 +64,11 @@ class HeldRows:
 
     def __len__(self) -> int:
         return self.ends[-1]
+
+    @cached_property
+    def event_times(self) -> IntArray:
+        """The event times (ms) of every row, concatenated on first use."""
+        return np.concatenate([np.asarray(part.event_time, dtype=np.int64) for part in self.parts])
 
     def offset(self, row: int) -> int:
         """The input offset of ``row``."""

@@ -7,6 +7,10 @@ events reach its monitors in offset order whatever the batches, and a monitor's 
 depend only on the values it reads. So "no detection before the drift point" either holds for
 these seeds or always fails; it cannot flake (the monitors' rate is one false alarm per 500,000
 events per monitor on a stationary stream, ``monitors/calibrated.py``).
+
+The streams span minutes of event time, far less than the score monitor's warm-up after a cold
+start (a day by default): the workers here run without it, so that the score monitors read
+every event (the warm-up has its own tests, ``tests/unit/test_drift_observer.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ pytestmark = pytest.mark.integration
 def test_a_covariate_shift_is_a_drift_events_row_after_its_point_and_none_before(
     make_settings, running_sink, running_worker
 ):
-    settings = make_settings()
+    settings = make_settings(drift_score_warmup_s=0.0)
     options = ProduceOptions(events=20_000, seed=7, drift="covariate-shift")
     report = produce(settings, options)
     (point,) = report.drift
@@ -82,7 +86,7 @@ def events_read(states: dict[int, dict]) -> int:
 
 def test_the_monitors_continue_from_their_checkpoint_after_a_restart(make_settings):
     # the rows are held back until a checkpoint: its state must have read them all
-    settings = make_settings(drift_update_rows=100_000)
+    settings = make_settings(drift_update_rows=100_000, drift_score_warmup_s=0.0)
     first = produce(settings, ProduceOptions(events=6_000, seed=21))
     with in_thread(build_loop(settings)) as running:
         wait_for(lambda: running.loop.stats.scored == first.valid, 120, "the first part scored")

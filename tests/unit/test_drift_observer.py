@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from models.registry import FileModelStore
 from monitors.reference import training_reference
 from stream_app.codecs.factory import schema_registry, topic_codec
-from stream_app.scoring.drift import MONITORS_KEY, DriftObserver
+from stream_app.scoring.drift import MONITORS_KEY, WARMUP_KEY, DriftObserver
 from stream_app.scoring.observers import ScoredEvents
 from stream_app.settings import Settings
 from stream_app.state import CardStore
@@ -64,6 +65,12 @@ def kit(tmp_path: Path) -> tuple[DriftObserver, CardStore, Settings]:
     cards = CardStore()
     codec = topic_codec(settings, schema_registry(settings), "drift_events")
     return DriftObserver(store, cards, codec, "drift-events", "w1"), cards, settings
+
+
+@pytest.fixture
+def settings_codec(kit):
+    _, _, settings = kit
+    return topic_codec(settings, schema_registry(settings), "drift_events")
 
 
 def test_a_shift_is_detected_after_it_and_not_before(kit):
@@ -266,3 +273,93 @@ def test_rows_of_a_partition_lost_or_rebuilt_while_held_are_dropped_unread(kit):
     assert 1 not in held._partitions
     assert held.monitors(0)["2"].save()["score"]["mean"][0] == 100 + 50
     assert held.monitors(2)["2"].save()["score"]["mean"][0] == 300
+
+
+#: the score warm-up of the tests below, in ms of event time (a batch's rows are 1 ms apart)
+WARMUP_MS = 2_000
+
+
+def warming(observer: DriftObserver, cards: CardStore) -> DriftObserver:
+    """An observer like ``observer`` over ``cards`` whose score monitors warm up for
+    :data:`WARMUP_MS`, reading every batch at once."""
+    return DriftObserver(
+        observer._models, cards, observer._codec, "drift-events", "w1", score_warmup_ms=WARMUP_MS
+    )
+
+
+def scores_shifted(events: ScoredEvents, shift: float) -> ScoredEvents:
+    """``events`` with scores drawn afresh around log-odds ``shift - 3``, features unchanged."""
+    rng = np.random.default_rng(len(events) + int(events.event_time[0]))
+    return replace(events, score=1 / (1 + np.exp(-rng.normal(shift - 3.0, 1.0, len(events)))))
+
+
+def read_by_score(observer: DriftObserver, partition: int) -> int:
+    return int(observer.monitors(partition)["2"].save()["score"]["mean"][0])
+
+
+def checkpoint(cards: CardStore, partition: int) -> list[tuple[bytes, bytes]]:
+    """The changelog records of ``partition``'s next checkpoint (a card scored since the last)."""
+    cards.partition(partition).velocity_features(["c"], ["m"], [1.0], [0])
+    cards.cut()
+    return [(key, value) for p, key, value in cards.take_cut() if p == partition]
+
+
+def test_a_fresh_partitions_score_monitor_skips_the_rows_of_its_warm_up(kit, settings_codec):
+    """A cold card state scores high and falls back over the warm-up (here a step down of the
+    scores, which the score monitor alarms on if it reads it); the monitor reads from the first
+    row after the warm-up, finds a real shift after it, and the feature monitors read it all."""
+    every, cards, _ = kit
+    observer = warming(every, cards)
+    records = []
+    for turn in range(12):  # 500 rows a turn, 1 ms apart: the warm-up is the first 4 turns
+        high = 1.0 if turn < 4 else 0.0  # the cold state's scores
+        shift = 0.6 if turn >= 9 else 0.0  # the real shift, scores and features
+        events = scores_shifted(batch("2", 0, turn * 500, shift), high + shift)
+        records += observer.observe(events)
+        if turn == 8:
+            assert records == []  # the fall at the warm-up's end is not read
+            assert read_by_score(observer, 0) == 4_500 - WARMUP_MS
+    rows = [settings_codec.decode(r.value) for r in records]
+    score_offsets = [row["input_offset"] for row in rows if row["signal"] == "score"]
+    assert score_offsets and min(score_offsets) >= 4_500, rows  # the real shift is found
+    assert observer.warm_up(0).started_ms == 0 and observer.warm_up(0).warm
+    amount = observer.monitors(0)["2"].features["amount"].save()
+    assert sum(amount["counts"]) == 6_000 % amount["window"]  # every row, none skipped
+
+
+def test_a_partition_restored_warm_is_not_held_back_again(kit):
+    every, cards, _ = kit
+    observer = warming(every, cards)
+    for turn in range(5):
+        observer.observe(batch("2", 0, turn * 500, 0.0))
+    assert observer.warm_up(0).warm
+    saved = checkpoint(cards, 0)
+    restored_cards = CardStore()
+    restored_cards.restore(0, saved)  # as on assignment, by the next owner
+    restored = warming(every, restored_cards)
+    restored.observe(batch("2", 0, 10_000, 0.0))  # within a warm-up of its first row
+    assert read_by_score(restored, 0) == 2_500 - WARMUP_MS + 500
+    # monitors checkpointed before the warm-up existed: warm too
+    legacy = CardStore()
+    legacy.restore(0, [(key, value) for key, value in saved if key != WARMUP_KEY])
+    old = warming(every, legacy)
+    old.observe(batch("2", 0, 10_000, 0.0))
+    assert read_by_score(old, 0) == 2_500 - WARMUP_MS + 500
+
+
+def test_the_warm_up_goes_on_from_its_checkpoint_after_a_restore(kit):
+    every, cards, _ = kit
+    observer = warming(every, cards)
+    observer.observe(batch("2", 0, 0, 0.0, n=1_000))  # event times 0 to 999 ms: warming up
+    assert read_by_score(observer, 0) == 0 and not observer.warm_up(0).warm
+    saved = checkpoint(cards, 0)
+    restored_cards = CardStore()
+    restored_cards.restore(0, saved)
+    restored = warming(every, restored_cards)
+    assert restored.warm_up(0) == observer.warm_up(0)
+    restored.observe(batch("2", 0, 1_000, 0.0, n=2_000))  # 1,000 to 2,999 ms
+    assert read_by_score(restored, 0) == 1_000  # from 2,000 ms: the warm-up started at 0
+    assert restored.warm_up(0).warm
+    fresh = warming(every, CardStore())  # what a partition started empty does instead
+    fresh.observe(batch("2", 0, 1_000, 0.0, n=2_000))
+    assert read_by_score(fresh, 0) == 0

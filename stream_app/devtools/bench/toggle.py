@@ -29,6 +29,8 @@ from stream_app.devtools.bench.throughput import ThroughputResult, measure_throu
 @dataclass(frozen=True)
 class ToggleBenchOptions:
     setting: str  # a boolean field of Settings
+    #: other settings of both sides
+    fixed: dict[str, Any] = field(default_factory=dict)
     events: int = 100_000
     rounds: int = 2
     partitions: int = 4
@@ -70,7 +72,7 @@ def run_toggle_bench(options: ToggleBenchOptions, console: Console) -> dict[str,
             for enabled in (False, True):
                 side = "on" if enabled else "off"
                 phase = f"{options.setting.replace('_', '-')}-{side}-{number}"
-                setting = {options.setting: enabled}
+                setting = {**options.fixed, options.setting: enabled}
                 runs[enabled].append(
                     measure_throughput(
                         stack, "avro", options.events, options.seed, phase, **setting
