@@ -101,7 +101,6 @@ class WarehouseIngest:
     ) -> None:
         self._consumer = consumer
         self._routes = {route.topic: route for route in routes}
-        self._batch_topics = frozenset(r.topic for r in routes if r.to_rows is not None)
         self._batch_rows = batch_rows
         self._flush_interval_s = flush_interval_s
         self._pending_offsets: dict[tuple[str, int], int] = {}
@@ -165,78 +164,56 @@ class WarehouseIngest:
 
     def _map_unmapped(self) -> None:
         """Rows of the held records into their sinks, in log order; a record is pending (its
-        offset to commit) once mapped. A silent Schema Registry holds it and those after it.
-
-        The topics whose route maps a whole poll at once are mapped first; the loop record by
-        record runs over the others only, and the offsets to commit are the last of each
-        partition among the records mapped."""
+        offset to commit) once mapped. A silent Schema Registry holds it and those after it."""
         ingested = now_ms()
-        held = self._unmapped
-        topics = [record.topic() or "" for record in held]
-        batched = self._map_batches(held, topics, ingested)
+        mapped = self._map_batches(ingested)
         rows: dict[str, list[Row]] = {}
-        mapped = len(held)  # the records before this one are mapped
-        for index, topic in enumerate(topics):
-            if topic in batched:
-                continue
+        for index, record in enumerate(self._unmapped):
+            topic, partition, offset = (
+                record.topic() or "",
+                record.partition() or 0,
+                record.offset() or 0,
+            )
+            route = self._routes[topic]
             try:
-                row = self._routes[topic].to_row(held[index], ingested)
+                row = mapped[index] if index in mapped else route.to_row(record, ingested)
             except SchemaRegistryUnavailable as exc:
-                mapped, failure = index, exc
-                break
+                self._unmapped = self._unmapped[index:]
+                self._add(rows)
+                self._registry_failed(exc)
+                return
             except CodecError as exc:  # a record a worker wrote that no longer decodes
-                self._undecodable(held[index], exc)
+                self.stats.undecodable += 1
+                if self.stats.undecodable % UNDECODABLE_LOG_EVERY == 1:
+                    log.error(
+                        "%s[%d]@%d not stored (%d undecodable so far, 1 in %d logged): %s",
+                        *(topic, partition, offset, self.stats.undecodable),
+                        *(UNDECODABLE_LOG_EVERY, exc),
+                    )
                 row = None
+            self._pending_offsets[(topic, partition)] = offset + 1
             if row is not None:
                 rows.setdefault(topic, []).append(row)
-        else:
-            failure = None
-        for topic, (indexes, topic_rows) in batched.items():
-            rows[topic] = [
-                row
-                for index, row in zip(indexes, topic_rows, strict=True)
-                if row is not None and index < mapped
-            ]
-        self._pending_offsets.update(
-            ((topic, record.partition() or 0), (record.offset() or 0) + 1)
-            for topic, record in zip(topics[:mapped], held[:mapped], strict=True)
-        )
-        self._unmapped = held[mapped:]
+        self._unmapped = []
         self._add(rows)
-        if failure is not None:
-            self._registry_failed(failure)
-            return
         if self._registry.ended():
             log.info("Schema Registry answers again: held records mapped")
             self.stats.registry_unavailable_since = None
             self._resume_if_clear()
 
-    def _undecodable(self, record: Message, error: CodecError) -> None:
-        self.stats.undecodable += 1
-        if self.stats.undecodable % UNDECODABLE_LOG_EVERY == 1:
-            log.error(
-                "%s[%d]@%d not stored (%d undecodable so far, 1 in %d logged): %s",
-                *(record.topic(), record.partition(), record.offset(), self.stats.undecodable),
-                *(UNDECODABLE_LOG_EVERY, error),
-            )
-
-    def _map_batches(
-        self, held: list[Message], topics: list[str], ingested: int
-    ) -> dict[str, tuple[list[int], list[Row | None]]]:
-        """By topic whose route maps a whole poll at once: the indexes of its records among the
-        held ones, and their rows."""
+    def _map_batches(self, ingested: int) -> dict[int, Row | None]:
+        """The rows of the held records whose route maps a whole poll at once, by index."""
         by_topic: dict[str, list[int]] = {}
-        for index, topic in enumerate(topics):
-            if topic in self._batch_topics:
-                by_topic.setdefault(topic, []).append(index)
-        batched: dict[str, tuple[list[int], list[Row | None]]] = {}
+        for index, record in enumerate(self._unmapped):
+            by_topic.setdefault(record.topic() or "", []).append(index)
+        mapped: dict[int, Row | None] = {}
         for topic, indexes in by_topic.items():
             to_rows = self._routes[topic].to_rows
-            assert to_rows is not None
-            rows = to_rows([held[i] for i in indexes], ingested)
-            if rows is not None:
-                batched[topic] = (indexes, rows)
-        return batched
+            if to_rows is not None:
+                rows = to_rows([self._unmapped[i] for i in indexes], ingested)
+                if rows is not None:
+                    mapped.update(zip(indexes, rows, strict=True))
+        return mapped
 
     def _add(self, rows: dict[str, list[Row]]) -> None:
         for topic, topic_rows in rows.items():
