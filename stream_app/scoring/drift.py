@@ -229,11 +229,12 @@ class DriftObserver:
             self._rows_in_warm_up(p, events, order[start : start + size])
             for p, start, size in zip(partition_ids, starts, sizes, strict=True)
         ]
-        read, scores = sizes, order
+        read = [size - skip for size, skip in zip(sizes, skips, strict=True)]
+        read_from = [start + skip for start, skip in zip(starts, skips, strict=True)]
+        scores = order
         if any(skips):
-            read = [size - skip for size, skip in zip(sizes, skips, strict=True)]
             scores = np.concatenate(
-                [order[s + k : s + n] for s, k, n in zip(starts, skips, sizes, strict=True)]
+                [order[s : s + n] for s, n in zip(read_from, read, strict=True)]
             )
         score_alarms = update_together([m.score for m in held], events.score[scores], read)
         # each partition's records: its score monitor's, then its feature monitors' in order
@@ -243,11 +244,7 @@ class DriftObserver:
                 for i, statistic in raised
             ]
             for p, m, start, raised in zip(
-                partition_ids,
-                held,
-                [start + skip for start, skip in zip(starts, skips, strict=True)],
-                score_alarms,
-                strict=True,
+                partition_ids, held, read_from, score_alarms, strict=True
             )
         ]
         for group in _same_layout(held):
