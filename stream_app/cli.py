@@ -497,6 +497,37 @@ def bench_guarantees(
     guarantee_command(options, json_path, bench_console())
 
 
+@bench_app.command("latency")
+def bench_latency(
+    latency_seconds: LatencySeconds = 30.0,
+    latency_rate: LatencyRate = 5000.0,
+    warmup_seconds: Annotated[
+        float, typer.Option(min=3, help="The paced run before the measured ones, reported apart.")
+    ] = 20.0,
+    runs: Annotated[int, typer.Option(min=1, help="Measured runs, one after the other.")] = 1,
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions of each keyed topic.")] = 4,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
+    ] = None,
+    state_dir: Annotated[
+        Path, typer.Option(help="The benchmark's model, broker log, warehouse; wiped at start.")
+    ] = Path(".stream_app/bench-latency"),
+) -> None:
+    """The latency phase alone, on a warmed-up broker: decision, alert and visibility latency."""
+    from stream_app.devtools.bench.latency_bench import LatencyBenchOptions, latency_command
+    from stream_app.devtools.bench.options import LatencyOptions
+    from stream_app.devtools.bench.render import bench_console
+
+    options = LatencyBenchOptions(
+        latency=LatencyOptions(seconds=latency_seconds, rate=latency_rate),
+        warmup_seconds=warmup_seconds,
+        runs=runs,
+        partitions=partitions,
+        state_dir=state_dir,
+    )
+    latency_command(options, json_path, bench_console())
+
+
 @bench_app.command("estimate")
 def bench_estimate(
     json_path: Annotated[

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     """worker batch: at most this many records; what is queued is taken at once"""
     batch_max_wait_ms: int = Field(default=50, ge=1)
     """an idle worker waits at most this long for the first record of a batch"""
+    batch_linger_ms: int = Field(default=2, ge=0, le=1000)
+    """a batch short of `batch_size` waits at most this long for more records: each batch has a
+    fixed cost, so fewer, larger batches leave the CPU to the broker and the sink (0: none)"""
     checkpoint_interval_ms: int = Field(default=1000, ge=0)
     """how often a checkpoint is cut (state changelog, then offset commit)"""
     checkpoint_chunk_cards: int = Field(default=256, ge=1)

@@ -60,6 +60,9 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# 16 MB (Kafka's default 128 MB) is room for ~700,000 keys per cleaning of the compacted topics; the
+# default's buffer kept the JVM's old generation at ~180 MB, and G1 in concurrent cycles
+log.cleaner.dedupe.buffer.size=16777216
 """
 
 #: warnings and errors, and the node's life (start, unfenced, shutdown): Kafka's INFO is ~2,500

@@ -129,6 +129,7 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
         poison_max_attempts=settings.poison_max_attempts,
         batch_size=settings.batch_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
+        linger_s=settings.batch_linger_ms / 1000,
         observers=observers,
         transactional=transactional_config(settings) if exactly_once else None,
     )

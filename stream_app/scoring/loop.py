@@ -81,29 +81,35 @@ class LoopStats:
 
 
 def next_batch(
-    consume: Consume, batch_size: int, max_wait_s: float, revoked: set[tuple[str, int]]
+    consume: Consume,
+    batch_size: int,
+    max_wait_s: float,
+    revoked: set[tuple[str, int]],
+    linger_s: float = 0.0,
 ) -> list[Message]:
     """What is queued now, up to ``batch_size``; if nothing is, wait up to ``max_wait_s`` for
-    the first record, then take what came with it.
+    the first record, then take what came with it. With ``linger_s``, a batch short of
+    ``batch_size`` waits up to that long for more records before it goes.
 
     ``Consumer.consume(n, timeout)`` only returns early once ``n`` records are queued, so one
-    call with the batch's wait would hold every record of a slow stream for the whole wait.
-    ``revoked`` is filled by the consumer's revoke callback, which runs inside ``consume``: a
-    record of the first call whose partition the second call revoked is dropped, unprocessed
-    (whoever owns the partition next reads it again from the committed offset). Within one call
-    librdkafka drops such records itself.
+    call with the batch's wait would hold every record of a slow stream for the whole wait; the
+    linger is that hold, bounded. ``revoked`` is filled by the consumer's revoke callback, which
+    runs inside ``consume``: a record of the first call whose partition the second call revoked
+    is dropped, unprocessed (whoever owns the partition next reads it again from the committed
+    offset). Within one call librdkafka drops such records itself.
     """
     records = consume(batch_size, 0)
-    if records:
+    if not records:
+        records = consume(1, max_wait_s)
+        if not records or batch_size == 1:
+            return records
+    elif not linger_s or len(records) >= batch_size:
         return records
-    first = consume(1, max_wait_s)
-    if not first or batch_size == 1:
-        return first
     revoked.clear()
-    rest = consume(batch_size - 1, 0)
+    rest = consume(batch_size - len(records), linger_s)
     if revoked:
-        first = [r for r in first if (r.topic(), r.partition()) not in revoked]
-    return first + rest
+        records = [r for r in records if (r.topic(), r.partition()) not in revoked]
+    return records + rest
 
 
 class ScoringLoop:
@@ -121,6 +127,7 @@ class ScoringLoop:
         state_topic: str,
         batch_size: int,
         max_wait_s: float,
+        linger_s: float,
         checkpoint_interval_s: float,
         checkpoint_chunk_cards: int,
         poison_max_attempts: int,
@@ -140,6 +147,7 @@ class ScoringLoop:
         self._input_topic = input_topic
         self._batch_size = batch_size
         self._max_wait_s = max_wait_s
+        self._linger_s = linger_s
         self._checkpoints: Checkpointer | TransactionalCheckpointer
         self._transactional = transactional is not None
         self._outputs = Outputs(
@@ -217,7 +225,11 @@ class ScoringLoop:
             self.rules.check()
             stages.start()
             records = next_batch(
-                self._consumer.consume, self._batch_size, self._max_wait_s, self._revoked
+                self._consumer.consume,
+                self._batch_size,
+                self._max_wait_s,
+                self._revoked,
+                self._linger_s,
             )
             stages.lap("consume")
             # before the batch: the last batch's outputs have had the wait to be acknowledged

@@ -85,3 +85,24 @@ def test_records_of_partitions_kept_are_not_dropped() -> None:
     calls = iter([[], [record(0, 1)], [record(0, 2)]])
     batch = next_batch(lambda _n, _t: next(calls), 5000, WAIT_S, revoked)
     assert [r.offset() for r in batch] == [1, 2]
+
+
+LINGER_S = 0.005
+
+
+def test_a_short_batch_lingers_once_for_more_records() -> None:
+    queue = FetchQueue(ready=[1, 2, 3], arriving=[4, 5])
+    assert next_batch(queue.consume, 5000, WAIT_S, set(), LINGER_S) == [1, 2, 3, 4, 5]
+    assert queue.calls == [(5000, 0), (4997, LINGER_S)]
+
+
+def test_a_full_batch_does_not_linger() -> None:
+    queue = FetchQueue(ready=list(range(8)), arriving=[9])
+    assert next_batch(queue.consume, 5, WAIT_S, set(), LINGER_S) == [0, 1, 2, 3, 4]
+    assert queue.calls == [(5, 0)]
+
+
+def test_an_idle_worker_lingers_after_the_first_record() -> None:
+    queue = FetchQueue(ready=[], arriving=[7])
+    assert next_batch(queue.consume, 5000, WAIT_S, set(), LINGER_S) == [7]
+    assert queue.calls == [(5000, 0), (1, WAIT_S), (4999, LINGER_S)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stream_app.devtools.bench.procstat import cpu_seconds, status_mb
+from stream_app.devtools.bench.procstat import cpu_seconds, status_mb, thread_cpu_seconds
 from stream_app.processes import ChildProcess, get_json, wait_until
 from stream_app.settings import Settings
 from stream_app.warehouse.sql import query_rows
@@ -121,6 +121,13 @@ class Deployment:
         """CPU seconds of the worker and the sink since :meth:`cpu_seconds` gave ``before``."""
         now = self.cpu_seconds()
         return {name: round(now[name] - before.get(name, 0.0), 2) for name in now}
+
+    def thread_cpu_seconds(self) -> dict[str, dict[str, float]]:
+        """CPU seconds of the worker's and the sink's live threads, by thread name."""
+        return {
+            "worker": thread_cpu_seconds(self.worker.pid),
+            "sink": thread_cpu_seconds(self.sink.pid),
+        }
 
     def workers_cpu_seconds(self) -> float:
         """CPU seconds of all the workers together, since each started."""

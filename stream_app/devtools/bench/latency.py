@@ -41,6 +41,8 @@ class LatencyResult:
     cpu_seconds: dict[str, float]  # of the worker and the sink, start-up included
     #: of the worker and the sink from the first paced event until the run stopped waiting
     paced_cpu_seconds: dict[str, float]
+    #: the same by thread name (of the threads alive at the end)
+    paced_thread_cpu_seconds: dict[str, dict[str, float]]
     sent: int  # paced events
     worker_scored: int  # warm-up events included
     worker_batches: int  # warm-up included
@@ -85,12 +87,14 @@ def measure_latency(
         say(f"[latency] offering {options.rate:,.0f} events/s for {options.seconds:g}s")
         started_ms = time.time() * 1000
         cpu_before = deployment.cpu_seconds()
+        threads_before = deployment.thread_cpu_seconds()
         producer.start()
         poller = VisibilityPoller(deployment)
         shortfall = _run(deployment, checker, producer, poller, options, say)
         worker = deployment.worker_health() or {}
         peak, cpu = deployment.peak_rss_mb(), deployment.cpu_seconds()
         paced_cpu = deployment.cpu_seconds_since(cpu_before)
+        paced_threads = _since(deployment.thread_cpu_seconds(), threads_before)
     finally:
         producer.stop()
         checker.stop()
@@ -112,6 +116,7 @@ def measure_latency(
         peak_rss_mb=peak,
         cpu_seconds=cpu,
         paced_cpu_seconds=paced_cpu,
+        paced_thread_cpu_seconds=paced_threads,
         sent=producer.sent,
         worker_scored=worker.get("scored", 0),
         worker_batches=worker.get("batches", 0),
@@ -122,6 +127,19 @@ def measure_latency(
         predictions_missing=shortfall.predictions,
         visibility_timed_out=shortfall.samples,
     )
+
+
+def _since(
+    now: dict[str, dict[str, float]], before: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """Per process, each thread name's CPU seconds in ``now`` minus those in ``before``."""
+    return {
+        process: {
+            name: round(seconds - before.get(process, {}).get(name, 0.0), 3)
+            for name, seconds in threads.items()
+        }
+        for process, threads in now.items()
+    }
 
 
 def _run(

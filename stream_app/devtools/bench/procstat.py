@@ -48,6 +48,25 @@ def cpu_seconds(pid: int, *, with_children: bool = False) -> float:
     return sum(int(v) for v in fields[11 : 15 if with_children else 13]) / TICKS
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system CPU seconds of a process's live threads, summed by thread name (librdkafka
+    names its threads ``rdk:main``, ``rdk:broker1``...; Python's threads keep the process's).
+
+    >>> sum(thread_cpu_seconds(os.getpid()).values()) > 0
+    True
+    """
+    seconds: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            text = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        seconds[name] = seconds.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+    return seconds
+
+
 @contextmanager
 def rss_mb(pid: int, into: dict[str, float]) -> Iterator[None]:
     """Fill ``into`` with the peak (``peak``) and final (``end``) resident set of ``pid`` over the

@@ -18,7 +18,7 @@ import numpy as np
 
 from stream_app.devtools.bench.bare import BareResult
 from stream_app.devtools.bench.latency import LatencyResult
-from stream_app.devtools.bench.options import BenchOptions
+from stream_app.devtools.bench.options import BenchOptions, LatencyOptions
 from stream_app.devtools.bench.scale import ScaleResult, ScaleRun
 from stream_app.devtools.bench.soak import SoakResult
 from stream_app.devtools.bench.stack import ModelInfo
@@ -218,7 +218,6 @@ def build_report(
     soak: SoakResult | None,
 ) -> dict[str, Any]:
     phases = [json_run.peak_rss_mb, avro_run.peak_rss_mb, latency.peak_rss_mb]
-    latency_by_5s = by_window(latency.latencies_ms, latency.started_ms)
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -237,20 +236,7 @@ def build_report(
             "worker_json": sorted(json_run.alert_ids - bare.alert_ids),
             "bare": sorted(bare.alert_ids - json_run.alert_ids),
         },
-        "latency_ms": {
-            **percentiles_ms([v for _, v in latency.latencies_ms], (50, 95, 99)),
-            "missing": latency.predictions_missing,  # not arrived when the phase stopped waiting
-        },
-        "visibility_ms": {
-            **percentiles_ms([v for _, v in latency.visibility_ms], (50, 99)),
-            "resolution_ms": latency.poll_interval_ms,
-            "timed_out": latency.visibility_timed_out,  # samples never seen in the warehouse
-        },
-        "alert_latency_ms": percentiles_ms(
-            [v for _, v in latency.alert_latencies_ms], (50, 95, 99)
-        ),
-        # the last 5 s window's decision latency p99 ÷ the first's: whether latency climbs
-        "latency_climb_ratio": climb_ratio(latency_by_5s),
+        **latency_headlines(latency),
         "swap_pause_ms": round(swap.swap_pause_ms, 2),
         "shadow_cost_ratio": round(swap.shadow_cost_ratio, 3),
         "scale": _scale(scale),
@@ -266,37 +252,7 @@ def build_report(
                 "us_per_event_without_challenger": round(swap.us_per_event_without, 2),
                 "us_per_event_with_challenger": round(swap.us_per_event_with, 2),
             },
-            "latency": {
-                "offered_events_per_s": round(latency.offered_rate, 1),
-                "seconds": options.latency.seconds,
-                "warmup_s": options.latency.warmup_s,
-                "visibility_sample_every": options.latency.sample_every,
-                "latency_ms_by_5s": latency_by_5s,
-                # where the time goes: until the worker produced the prediction (broker in, fetch,
-                # scoring), then until the checking consumer had it (the worker's producer linger
-                # and send, broker out, fetch); the parts' percentiles do not add up to the whole's
-                "latency_split_ms": {
-                    part: percentiles_ms([split[i] for split in latency.split_ms], (50, 95, 99))
-                    for i, part in enumerate(("to_worker_output", "worker_output_to_consumer"))
-                },
-                "visibility_ms_by_5s": by_window(latency.visibility_ms, latency.started_ms),
-                "peak_rss_mb": _rounded(latency.peak_rss_mb),
-                "cpu_s": latency.cpu_seconds,
-                # CPU per paced event, from the first until every prediction and sample was seen:
-                # what the load costs each process, the idle wait included, start-up not
-                "paced_cpu_us_per_event": {
-                    name: round(seconds / max(latency.sent, 1) * 1e6, 1)
-                    for name, seconds in latency.paced_cpu_seconds.items()
-                },
-                # on the local broker, the batches each partition holds set the cost of a fetch
-                "worker_mean_batch_events": round(
-                    latency.worker_scored / max(latency.worker_batches, 1), 1
-                ),
-                # consume includes the wait for a batch; produce and commit wait for the broker
-                "worker_stage_us_per_event": per_event_us(
-                    latency.worker_stage_seconds, max(latency.worker_scored, 1), WORKER_STAGES
-                ),
-            },
+            "latency": latency_phase(latency, options.latency),
         },
     }
     if soak is not None:
@@ -317,6 +273,69 @@ def build_report(
         incomplete=_incomplete(latency),
     )
     return report
+
+
+def latency_headlines(latency: LatencyResult) -> dict[str, Any]:
+    """A paced run's headline figures: decision, visibility and alert latency, the climb."""
+    return {
+        "latency_ms": {
+            **percentiles_ms([v for _, v in latency.latencies_ms], (50, 95, 99)),
+            "missing": latency.predictions_missing,  # not arrived when the phase stopped waiting
+        },
+        "visibility_ms": {
+            **percentiles_ms([v for _, v in latency.visibility_ms], (50, 99)),
+            "resolution_ms": latency.poll_interval_ms,
+            "timed_out": latency.visibility_timed_out,  # samples never seen in the warehouse
+        },
+        "alert_latency_ms": percentiles_ms(
+            [v for _, v in latency.alert_latencies_ms], (50, 95, 99)
+        ),
+        # the last 5 s window's decision latency p99 ÷ the first's: whether latency climbs
+        "latency_climb_ratio": climb_ratio(by_window(latency.latencies_ms, latency.started_ms)),
+    }
+
+
+def latency_phase(latency: LatencyResult, options: LatencyOptions) -> dict[str, Any]:
+    """A paced run's details: by window, split, CPU per event, the worker's batches."""
+    return {
+        "offered_events_per_s": round(latency.offered_rate, 1),
+        "seconds": options.seconds,
+        "warmup_s": options.warmup_s,
+        "visibility_sample_every": options.sample_every,
+        "latency_ms_by_5s": by_window(latency.latencies_ms, latency.started_ms),
+        # where the time goes: until the worker produced the prediction (broker in, fetch,
+        # scoring), then until the checking consumer had it (the worker's producer linger
+        # and send, broker out, fetch); the parts' percentiles do not add up to the whole's
+        "latency_split_ms": {
+            part: percentiles_ms([split[i] for split in latency.split_ms], (50, 95, 99))
+            for i, part in enumerate(("to_worker_output", "worker_output_to_consumer"))
+        },
+        "visibility_ms_by_5s": by_window(latency.visibility_ms, latency.started_ms),
+        "peak_rss_mb": _rounded(latency.peak_rss_mb),
+        "cpu_s": latency.cpu_seconds,
+        # CPU per paced event, from the first until every prediction and sample was seen:
+        # what the load costs each process, the idle wait included, start-up not
+        "paced_cpu_us_per_event": {
+            name: round(seconds / max(latency.sent, 1) * 1e6, 1)
+            for name, seconds in latency.paced_cpu_seconds.items()
+        },
+        # the same by thread: librdkafka's threads by name, Python's under the process's name
+        "paced_thread_cpu_us_per_event": {
+            process: {
+                name: round(seconds / max(latency.sent, 1) * 1e6, 1)
+                for name, seconds in sorted(threads.items(), key=lambda item: -item[1])
+            }
+            for process, threads in latency.paced_thread_cpu_seconds.items()
+        },
+        # on the local broker, the batches each partition holds set the cost of a fetch
+        "worker_mean_batch_events": round(
+            latency.worker_scored / max(latency.worker_batches, 1), 1
+        ),
+        # consume includes the wait for a batch; produce and commit wait for the broker
+        "worker_stage_us_per_event": per_event_us(
+            latency.worker_stage_seconds, max(latency.worker_scored, 1), WORKER_STAGES
+        ),
+    }
 
 
 def _incomplete(latency: LatencyResult) -> set[str]:
