@@ -188,7 +188,7 @@ class Settings(BaseSettings):
     """consumer group of the warehouse sink"""
     sink_batch_rows: int = Field(default=10_000, ge=1)
     """the sink flushes when this many rows are buffered ..."""
-    sink_flush_interval_ms: int = Field(default=500, ge=10)
+    sink_flush_interval_ms: int = Field(default=400, ge=10)
     """... or when its oldest buffered record is this old: with the fetch's wait (a fifth of
     it) and the insert, what a row takes to become queryable"""
     sink_nice: int = Field(default=10, ge=0, le=19)
@@ -244,7 +244,7 @@ class Settings(BaseSettings):
     """where Maven puts the local broker's jars; none: `~/.cache/stream_app/kafka-<version>`
     ([local-broker.md](local-broker.md))"""
     broker_heap_mb: int = Field(default=512, ge=128)
-    """the local broker's JVM heap (`-Xmx`), MB"""
+    """the local broker's JVM heap (`-Xms` and `-Xmx`), MB"""
 
     # event time and plausibility (docs/event-contract.md)
     retention_days: int = Field(default=365, ge=2, le=20_000)  # DateTime ends in 2106
