@@ -401,6 +401,9 @@ LatencySeconds = Annotated[float, typer.Option(min=3, help="Duration of each pac
 LatencyRate = Annotated[
     float, typer.Option(min=1, help="Events per second offered in the latency runs.")
 ]
+WarmupSeconds = Annotated[
+    float, typer.Option(min=3, help="A paced run before the measured ones, reported apart.")
+]
 app.add_typer(bench_app, name="bench")
 
 
@@ -480,6 +483,7 @@ def bench_guarantees(
     rounds: Annotated[int, typer.Option(min=1, help="Runs of each guarantee, alternated.")] = 2,
     latency_seconds: LatencySeconds = 20.0,
     latency_rate: LatencyRate = 5000.0,
+    warmup_seconds: WarmupSeconds = 20.0,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
     ] = None,
@@ -493,6 +497,7 @@ def bench_guarantees(
         events=events,
         rounds=rounds,
         latency=LatencyOptions(seconds=latency_seconds, rate=latency_rate),
+        warmup_seconds=warmup_seconds,
     )
     guarantee_command(options, json_path, bench_console())
 
@@ -501,9 +506,7 @@ def bench_guarantees(
 def bench_latency(
     latency_seconds: LatencySeconds = 30.0,
     latency_rate: LatencyRate = 5000.0,
-    warmup_seconds: Annotated[
-        float, typer.Option(min=3, help="The paced run before the measured ones, reported apart.")
-    ] = 20.0,
+    warmup_seconds: WarmupSeconds = 20.0,
     runs: Annotated[int, typer.Option(min=1, help="Measured runs, one after the other.")] = 1,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of each keyed topic.")] = 4,
     json_path: Annotated[

@@ -1,16 +1,18 @@
 """``stream-app bench guarantees``: throughput and decision latency in both processing guarantees,
 alternated in one run on one broker, so that the machine's noise weighs on both alike.
 
-Each round drains a backlog in at-least-once, then in exactly-once (:mod:`.throughput`), and runs
-the paced latency phase in each (:mod:`.latency`; its checking consumer reads committed, so an
-exactly-once prediction counts as arrived once its transaction is committed). The ratio is
-exactly-once over at-least-once events/s, the median over the rounds of each.
+A paced run of ``warmup_seconds`` first, reported apart, warms the broker's JVM, as in
+``stream-app bench latency`` (a paced run on a broker just started measures its JIT). Each round
+drains a backlog in at-least-once, then in exactly-once (:mod:`.throughput`), and runs the paced
+latency phase in each (:mod:`.latency`; its checking consumer reads committed, so an exactly-once
+prediction counts as arrived once its transaction is committed). The ratio is exactly-once over
+at-least-once events/s, the median over the rounds of each.
 """
 
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -36,6 +38,7 @@ class GuaranteeBenchOptions:
     events: int = 100_000  # backlog of each throughput run
     rounds: int = 2
     latency: LatencyOptions = field(default_factory=lambda: LatencyOptions(seconds=20.0))
+    warmup_seconds: float = 20.0  # the paced run before the rounds, at-least-once, reported apart
     partitions: int = 4
     state_dir: Path = Path(".stream_app/bench-guarantees")  # wiped at start
     seed: int = 7
@@ -61,6 +64,10 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
     checkpoints: dict[str, list[dict[str, Any]]] = {g: [] for g in guarantees}
     try:
         stack.start(options.training)
+        warmup = replace(options.latency, seconds=options.warmup_seconds)
+        warmed = measure_latency(stack, warmup, options.seed + 99, "warmup")
+        warmup_ms = percentiles_ms([v for _, v in warmed.latencies_ms], [50, 99])
+        say(f"[warm-up] latency p50 {warmup_ms.get('p50')} p99 {warmup_ms.get('p99')} ms")
         for round_ in range(options.rounds):
             for guarantee in guarantees:
                 stack.guarantee = guarantee
@@ -87,6 +94,7 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
         "latency_rate": options.latency.rate,
         "latency_seconds": options.latency.seconds,
         "transaction_interval_ms": Settings().transaction_interval_ms,  # the environment's too
+        "warmup_latency_ms": warmup_ms,  # at-least-once, before the rounds: not a measurement
         "events_per_s": {g: [round(r) for r in rates[g]] for g in guarantees},
         "latency_ms": {
             g: {**percentiles_ms(latencies[g], [50, 99]), "missing": missing[g]} for g in guarantees

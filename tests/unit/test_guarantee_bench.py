@@ -1,0 +1,86 @@
+"""``stream-app bench guarantees``: a paced warm-up first, reported apart and kept out of the
+figures, then each round's runs in both guarantees, alternated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from stream_app.devtools.bench import guarantees
+from stream_app.devtools.bench.guarantees import GuaranteeBenchOptions, run_guarantee_bench
+from stream_app.devtools.bench.options import LatencyOptions
+
+
+@dataclass
+class FakeStack:
+    guarantee: str = "at_least_once"
+    closed: bool = False
+
+    def start(self, _training: object) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class Calls:
+    stack: FakeStack = field(default_factory=FakeStack)
+    runs: list[tuple[str, str, float]] = field(default_factory=list)  # (run, guarantee, seconds)
+
+
+def _paced(latency_ms: float) -> Any:
+    return type(
+        "Paced",
+        (),
+        {
+            "latencies_ms": [(float(i), latency_ms) for i in range(100)],
+            "split_ms": [(latency_ms - 1, 1.0) for _ in range(100)],
+            "predictions_missing": 0,
+            "worker_stage_seconds": {"checkpoint": 0.5},
+            "worker_scored": 100,
+            "worker_batches": 10,
+            "worker_transactions": 0,
+        },
+    )()
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    recorded = Calls()
+
+    def throughput(stack: FakeStack, *_args: object) -> Any:
+        recorded.runs.append(("throughput", stack.guarantee, 0.0))
+        return type("Run", (), {"events_per_s": 1000.0})()
+
+    def latency(stack: FakeStack, options: LatencyOptions, _seed: int, phase: str) -> Any:
+        recorded.runs.append((phase, stack.guarantee, options.seconds))
+        return _paced(900.0 if phase == "warmup" else 10.0)
+
+    monkeypatch.setattr(guarantees, "BenchStack", lambda *_a: recorded.stack)
+    monkeypatch.setattr(guarantees, "measure_throughput", throughput)
+    monkeypatch.setattr(guarantees, "measure_latency", latency)
+    return recorded
+
+
+def test_a_paced_warm_up_runs_first_and_stays_out_of_the_figures(calls: Calls) -> None:
+    options = GuaranteeBenchOptions(latency=LatencyOptions(seconds=20.0), warmup_seconds=15.0)
+    report = run_guarantee_bench(options, Console(record=True))
+    assert calls.runs[0] == ("warmup", "at_least_once", 15.0)
+    assert calls.runs[1:] == [
+        ("throughput", "at_least_once", 0.0),
+        ("latency-round1", "at_least_once", 20.0),
+        ("throughput", "exactly_once", 0.0),
+        ("latency-round1", "exactly_once", 20.0),
+        ("throughput", "at_least_once", 0.0),
+        ("latency-round2", "at_least_once", 20.0),
+        ("throughput", "exactly_once", 0.0),
+        ("latency-round2", "exactly_once", 20.0),
+    ]
+    assert report["warmup_latency_ms"]["p99"] == 900.0
+    assert report["latency_ms"]["at_least_once"]["p99"] == 10.0
+    assert report["latency_ms"]["exactly_once"]["max"] == 10.0
+    assert calls.stack.closed
