@@ -77,7 +77,10 @@ def test_bench_retrain_reports_figures_the_warehouses_agree_with(tmp_path):
         drift=DriftDemoOptions(shadow_events=8_000, watch_events=6_000, shadow_min_frauds=200),
     )
     out = io.StringIO()
-    retrain_command(options, tmp_path / "retrain.json", Console(file=out, width=200), make_demo)
+    try:
+        retrain_command(options, tmp_path / "retrain.json", Console(file=out, width=200), make_demo)
+    finally:
+        print(out.getvalue())  # the demo's story (each decision of the loop), shown on a failure
     report = json.loads((tmp_path / "retrain.json").read_text())
     assert {"command", "machine", "throughput", "loop", "seconds"} <= set(report)
 
