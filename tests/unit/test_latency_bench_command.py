@@ -76,19 +76,14 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
         return _result(latency_ms=100.0 if phase == "warmup" else 10.0)
 
     @contextlib.contextmanager
-    def shares(into: dict[str, float]) -> Iterator[None]:
+    def usage(_pid: int, shares: dict[str, float], rss: dict[str, float]) -> Iterator[None]:
         yield
-        into["broker_cpu_share"] = 0.2
-
-    @contextlib.contextmanager
-    def rss(_pid: int, into: dict[str, float]) -> Iterator[None]:
-        yield
-        into["peak"] = 450.0
+        shares["broker_cpu_share"] = 0.2
+        rss["peak"] = 450.0
 
     monkeypatch.setattr(latency_bench, "BenchStack", lambda *_a: recorded.stack)
     monkeypatch.setattr(latency_bench, "measure_latency", measure)
-    monkeypatch.setattr(latency_bench, "cpu_share", shares)
-    monkeypatch.setattr(latency_bench, "rss_mb", rss)
+    monkeypatch.setattr(latency_bench, "phase_usage", usage)
     return recorded
 
 

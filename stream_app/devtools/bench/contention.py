@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from stream_app.devtools.bench.procstat import TICKS, cpu_seconds, stat_fields
+from stream_app.devtools.bench.procstat import TICKS, cpu_seconds, rss_mb, stat_fields
 
 BROKER_COMMAND = "java"  # the local broker is a JVM started by the benchmark itself
 
@@ -78,3 +78,13 @@ def cpu_share(into: dict[str, float]) -> Iterator[None]:
             into["other_cpu_share"] = round(max(0.0, busy1 - busy0 - ours) / capacity, 3)
             into["irq_share"] = round((irq1 - irq0) / capacity, 3)
             into["steal_share"] = round((steal1 - steal0) / capacity, 3)
+
+
+@contextmanager
+def phase_usage(
+    broker_pid: int, shares: dict[str, float], broker_rss: dict[str, float]
+) -> Iterator[None]:
+    """Fill ``shares`` with the ``with`` block's CPU shares (:func:`cpu_share`) and
+    ``broker_rss`` with the broker's peak and final RSS over it (:func:`rss_mb`)."""
+    with cpu_share(shares), rss_mb(broker_pid, broker_rss):
+        yield

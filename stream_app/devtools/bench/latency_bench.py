@@ -17,10 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from models.train import TrainingConfig
-from stream_app.devtools.bench.contention import cpu_share
+from stream_app.devtools.bench.contention import phase_usage
 from stream_app.devtools.bench.latency import measure_latency
 from stream_app.devtools.bench.options import LatencyOptions
-from stream_app.devtools.bench.procstat import rss_mb
 from stream_app.devtools.bench.render import write_json
 from stream_app.devtools.bench.report import latency_headlines, latency_phase, machine
 from stream_app.devtools.bench.stack import BenchStack
@@ -50,17 +49,17 @@ def run_latency_bench(options: LatencyBenchOptions, console: Console) -> dict[st
         stack.start(options.training)
         warmup = replace(options.latency, seconds=options.warmup_seconds)
         for index in range(options.runs + 1):
-            name = "warmup" if index == 0 else f"run{index}"
+            name, paced_options = (
+                ("warmup", warmup) if index == 0 else (f"run{index}", options.latency)
+            )
             shares: dict[str, float] = {}
             broker_rss: dict[str, float] = {}
-            with cpu_share(shares), rss_mb(stack.broker_pid, broker_rss):
-                paced = measure_latency(
-                    stack, warmup if index == 0 else options.latency, options.seed + index, name
-                )
+            with phase_usage(stack.broker_pid, shares, broker_rss):
+                paced = measure_latency(stack, paced_options, options.seed + index, name)
             figures = {
                 "run": name,
                 **latency_headlines(paced),
-                "phase": latency_phase(paced, warmup if index == 0 else options.latency),
+                "phase": latency_phase(paced, paced_options),
                 "contention": shares,
                 "broker_rss_mb": broker_rss,
             }

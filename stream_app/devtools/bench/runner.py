@@ -13,10 +13,9 @@ from typing import Any
 from rich.console import Console
 
 from stream_app.devtools.bench.bare import measure_bare
-from stream_app.devtools.bench.contention import cpu_share
+from stream_app.devtools.bench.contention import phase_usage
 from stream_app.devtools.bench.latency import measure_latency
 from stream_app.devtools.bench.options import BenchOptions
-from stream_app.devtools.bench.procstat import rss_mb
 from stream_app.devtools.bench.render import render, write_json
 from stream_app.devtools.bench.report import build_report
 from stream_app.devtools.bench.scale import measure_scale
@@ -57,9 +56,8 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
     @contextmanager
     def phase(name: str) -> Iterator[None]:
         """The phase's CPU shares, and the broker's peak and final RSS over it."""
-        with (
-            cpu_share(contention.setdefault(name, {})),
-            rss_mb(stack.broker_pid, broker_rss.setdefault(name, {})),
+        with phase_usage(
+            stack.broker_pid, contention.setdefault(name, {}), broker_rss.setdefault(name, {})
         ):
             yield
 
