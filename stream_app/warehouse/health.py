@@ -1,7 +1,7 @@
 """Whether the sink writes: what its ``/health`` answers; whether it can take work: ``/readyz``.
 
-The sink cannot write when it has consumed records that no completed flush (insert, then commit)
-has covered for ``stall_s``: inserts failing or hanging, or the ingest loop stuck; while records
+The sink cannot write when a record it read has waited more than ``stall_s`` for a completed
+flush (insert, then commit): inserts failing or hanging, or the ingest loop stuck; while records
 wait for a Schema Registry that does not answer; and while no broker answers (``broker_error``,
 asked at each call). When its ingest thread dies the process exits with code 70
 (:mod:`stream_app.thread_service`).
@@ -9,7 +9,6 @@ asked at each call). When its ingest thread dies the process exits with code 70
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from stream_app.warehouse.ingest import IngestStats
 
 class SinkHealth:
     """Called by the web server for ``GET /health``: the counters, plus ``reasons`` the sink is
-    not doing its job (empty when it is). Progress is sampled at each call."""
+    not doing its job (empty when it is)."""
 
     def __init__(
         self,
@@ -31,20 +30,16 @@ class SinkHealth:
         self._stats = stats
         self._broker_error = broker_error
         self._stall_s = stall_s
-        self._clock = clock
-        self._lock = threading.Lock()  # callers may be in any thread
-        self._flushes = stats.flushes
-        self._consumed = stats.consumed  # at the last flush seen
-        self._flushed_at = clock()
+        self._clock = clock  # the ingest's: ``unwritten_since`` is on it
 
     def __call__(self) -> dict[str, object]:
         """
         >>> stats, now = IngestStats(), [0.0]
         >>> health = SinkHealth(stats, stall_s=10, clock=lambda: now[0])
-        >>> stats.consumed, now[0] = 500, 11.0
+        >>> stats.unwritten, stats.unwritten_since, now[0] = 500, 0.0, 11.0
         >>> health()["reasons"]
-        ['500 records consumed and no flush completed for 11s (limit 10s): inserts failing?']
-        >>> stats.flushes = 1
+        ['500 records read and not written for 11s (limit 10s): inserts failing?']
+        >>> stats.unwritten, stats.unwritten_since = 0, None  # a flush completed
         >>> health()["reasons"]
         []
         >>> stats.registry_unavailable_since = 1.0
@@ -52,16 +47,11 @@ class SinkHealth:
         ['records wait for the Schema Registry, which does not answer']
         """
         stats = self._stats
-        now = self._clock()
-        with self._lock:
-            if stats.flushes != self._flushes or stats.consumed == self._consumed:
-                self._flushes, self._consumed, self._flushed_at = stats.flushes, stats.consumed, now
-            waiting = stats.consumed - self._consumed
-            stalled = now - self._flushed_at
+        since = stats.unwritten_since
         reasons = []
-        if waiting and stalled > self._stall_s:
+        if since is not None and (waited := self._clock() - since) > self._stall_s:
             reasons.append(
-                f"{waiting} records consumed and no flush completed for {stalled:.0f}s "
+                f"{stats.unwritten} records read and not written for {waited:.0f}s "
                 f"(limit {self._stall_s:g}s): inserts failing?"
             )
         if stats.registry_unavailable_since is not None:

@@ -57,6 +57,8 @@ class Route:
 @dataclass
 class IngestStats:
     consumed: int = 0
+    unwritten: int = 0  # records read and not yet covered by a completed flush
+    unwritten_since: float | None = None  # monotonic seconds the oldest of them was read
     stored: dict[str, int] = field(default_factory=dict)
     undecodable: int = 0
     rejected: dict[str, int] = field(default_factory=dict)  # rows parked, by topic
@@ -74,6 +76,7 @@ class IngestStats:
     def as_dict(self) -> dict[str, object]:
         return {
             "consumed": self.consumed,
+            "unwritten": self.unwritten,
             "stored": self.stored,
             "undecodable": self.undecodable,
             "rejected": self.rejected,
@@ -104,7 +107,6 @@ class WarehouseIngest:
         self._batch_rows = batch_rows
         self._flush_interval_s = flush_interval_s
         self._pending_offsets: dict[tuple[str, int], int] = {}
-        self._oldest_pending: float | None = None
         self._warehouse = Outage()  # inserts failing: rows buffered, retried
         self._registry = Outage()  # the Schema Registry silent: records held unmapped, retried
         self._unmapped: list[Message] = []
@@ -146,13 +148,15 @@ class WarehouseIngest:
                 log.warning("consumer error: %s", error)
         if records:
             self.stats.consumed += len(records)
-            if self._oldest_pending is None:
-                self._oldest_pending = time.monotonic()
+            self.stats.unwritten += len(records)
+            if self.stats.unwritten_since is None:
+                self.stats.unwritten_since = time.monotonic()
         if self._registry.since is None or self._registry.due():
             self._map_unmapped()
         stages.lap("decode")
         pending = sum(route.sink.pending for route in self._routes.values())
-        age = time.monotonic() - self._oldest_pending if self._oldest_pending else 0.0
+        oldest = self.stats.unwritten_since
+        age = time.monotonic() - oldest if oldest is not None else 0.0
         if self._warehouse.since is not None:
             due = self._warehouse.due()
         else:
@@ -252,10 +256,17 @@ class WarehouseIngest:
             self._resume_if_clear()
         self._commit()
         stages.lap("commit")
-        self._oldest_pending = None
+        self._written()
         self.stats.flushes += 1
         self.stats.last_flush_seconds = time.perf_counter() - started
         return True
+
+    def _written(self) -> None:
+        """Every record read is written, or dropped to be read again, but those held for the
+        Schema Registry: they still wait, since they were read."""
+        self.stats.unwritten = len(self._unmapped)
+        if not self._unmapped:
+            self.stats.unwritten_since = None
 
     def _insert(self) -> None:
         for route in self._routes.values():
@@ -299,7 +310,7 @@ class WarehouseIngest:
         dropped = sum(route.sink.discard() for route in self._routes.values())
         dropped += len(self._unmapped)
         self._pending_offsets, self._unmapped = {}, []
-        self._oldest_pending = None
+        self._written()
         log.warning("%s: %d uncommitted rows dropped, to be read again", why, dropped)
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -312,6 +323,7 @@ class WarehouseIngest:
             self._discard("partitions revoked while the warehouse cannot be written")
         elif self._unmapped:
             self._unmapped = []
+            self._written()
             log.warning("partitions revoked while the Schema Registry is silent: held records "
                         "left to be read again")  # fmt: skip
 
