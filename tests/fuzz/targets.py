@@ -44,6 +44,7 @@ from stream_app.scoring.build import build_pipeline
 from stream_app.scoring.pipeline import ScoringPipeline
 from stream_app.settings import Settings
 from stream_app.timing import now_ms
+from tests.columns import by_record, comparable_record
 
 Target = Callable[[bytes], None]
 REASON = re.compile(r"^[a-z][a-z_]*$")
@@ -175,11 +176,6 @@ def join_poll(bodies: list[bytes]) -> bytes:
     return b"".join(len(body).to_bytes(2, "big") + body for body in bodies)
 
 
-def _comparable(value: object) -> object:
-    """Floats by their bits (NaN equals NaN, -0.0 differs from 0.0)."""
-    return np.float64(value).tobytes() if isinstance(value, float) else value
-
-
 def poll(data: bytes) -> None:
     codec = kit().predictions
     values = [frame(codec.schema_id, body) for body in split_poll(data)]
@@ -190,11 +186,7 @@ def poll(data: bytes) -> None:
         expected = [codec.decode(value) for value in values]
     except CodecError as exc:
         raise Broken(f"columns for a poll the record path refuses ({exc})") from None
-    got = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-    if len(got) != len(expected) or any(
-        {k: _comparable(v) for k, v in g.items()} != {k: _comparable(v) for k, v in e.items()}
-        for g, e in zip(got, expected, strict=False)
-    ):
+    if by_record(columns) != [comparable_record(record) for record in expected]:
         raise Broken("the columns differ from the records decoded one by one")
 
 

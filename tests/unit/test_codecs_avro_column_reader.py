@@ -3,7 +3,6 @@ leaves to the record-by-record path every batch holding a record fastavro refuse
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from stream_app.codecs.avro import AvroRecordCodec, frame, load_schema
 from stream_app.codecs.registry import FileSchemaRegistry
 from stream_app.errors import CodecError
+from tests.columns import by_record, comparable_record
 from tests.unit.test_codecs_avro_columns import HYPOTHESIS, PREDICTION, PREDICTIONS
 
 
@@ -21,16 +21,6 @@ from tests.unit.test_codecs_avro_columns import HYPOTHESIS, PREDICTION, PREDICTI
 def predictions(session_registry: FileSchemaRegistry, session_schemas_dir: Path) -> AvroRecordCodec:
     schema = load_schema(session_schemas_dir, "prediction.avsc")
     return AvroRecordCodec(session_registry, "predictions-value", schema)
-
-
-def comparable(value: Any) -> Any:
-    """Floats by their bits (NaN equals NaN, -0.0 differs from 0.0), the rest as is."""
-    return struct.pack("<d", value) if isinstance(value, float) else value
-
-
-def by_record(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    rows = zip(*columns.values(), strict=True)
-    return [{name: comparable(v) for name, v in zip(columns, row, strict=True)} for row in rows]
 
 
 @HYPOTHESIS
@@ -41,7 +31,7 @@ def test_a_batch_is_decoded_as_fastavro_decodes_each_record(
     values = [predictions.encode(record) for record in records]
     columns = predictions.decode_columns(values)
     assert columns is not None
-    expected = [{k: comparable(v) for k, v in predictions.decode(v).items()} for v in values]
+    expected = [comparable_record(predictions.decode(v)) for v in values]
     assert by_record(columns) == expected
 
 
