@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from stream_app.cli_models import models_app
 from stream_app.errors import StreamAppError
 from stream_app.logs import setup_logging
 from stream_app.priority import cpu_priority, lower_cpu_priority
-from stream_app.settings import Settings
+from stream_app.settings import Settings, invalid_settings
 
 app = typer.Typer(
     help="Streaming fraud scoring on Kafka, LightGBM and ClickHouse.", no_args_is_help=True
@@ -700,4 +701,9 @@ def main() -> None:
         app()
     except StreamAppError as exc:
         console.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        console.print(f"[red]error:[/red] {invalid_settings(exc)}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -163,9 +163,9 @@ class Settings(BaseSettings):
     exception) instead of text; `--log-json` does the same for one command"""
 
     # health (worker and sink /health, docs/operations.md)
-    health_stall_s: float = Field(default=30.0, gt=0)
+    health_stall_s: float = Field(default=30.0, ge=2.0)
     """no progress for this long while work waits, or no group membership, is unhealthy
-    ([operations.md](operations.md))"""
+    ([operations.md](operations.md)); at least 2 s, as the membership is asked once a second"""
     health_broker_timeout_s: float = Field(default=2.0, gt=0)
     """how long `/health` waits for a broker's metadata answer before calling it unreachable"""
     rules_read_timeout_s: float = Field(default=5.0, gt=0)
@@ -425,3 +425,24 @@ class Settings(BaseSettings):
     def embedded_warehouse(self) -> bool:
         """True when the warehouse is chDB, whose data directory only one process may open."""
         return self.warehouse_dsn.startswith("chdb://")
+
+
+def invalid_settings(error: ValidationError) -> str:
+    """What is wrong with the settings, a line each, naming the environment variable (values
+    are not repeated: one may be a secret).
+
+    >>> try:
+    ...     Settings(health_stall_s=0.5, topics={"partitions": 0})  # fields in the order declared
+    ... except ValidationError as exc:
+    ...     print(invalid_settings(exc))
+    invalid settings (environment, or the STREAM_APP_CONFIG file):
+      topics.partitions (STREAM_APP_TOPICS__PARTITIONS): Input should be greater than or equal to 1
+      health_stall_s (STREAM_APP_HEALTH_STALL_S): Input should be greater than or equal to 2
+    """
+    lines = [f"invalid settings (environment, or the {CONFIG_FILE_ENV} file):"]
+    for problem in error.errors():
+        path = [str(part) for part in problem["loc"]]
+        variable = Settings.model_config["env_prefix"] + "__".join(path).upper()
+        where = f"{'.'.join(path)} ({variable})" if path else "settings"
+        lines.append(f"  {where}: {problem['msg']}")
+    return "\n".join(lines)

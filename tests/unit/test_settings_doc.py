@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +57,19 @@ def test_the_command_prints_what_is_in_effect_and_masks_secrets(
     assert "hunter2" not in result.stdout
     markdown = CliRunner().invoke(app, ["settings", "--markdown"])
     assert markdown.stdout == settings_markdown()
+
+
+def test_an_invalid_setting_is_one_clear_line_and_no_traceback() -> None:
+    env = {**os.environ, "STREAM_APP_HEALTH_STALL_S": "0.5", "STREAM_APP_SINK_NICE": "lots"}
+    run = subprocess.run(
+        [sys.executable, "-m", "stream_app", "settings"], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.splitlines()
+    assert (
+        "  health_stall_s (STREAM_APP_HEALTH_STALL_S): Input should be greater than or equal to 2"
+        in lines
+    )
+    assert any(line.startswith("  sink_nice (STREAM_APP_SINK_NICE): ") for line in lines)
+    assert "lots" not in run.stderr  # values are not repeated: one may be a secret
