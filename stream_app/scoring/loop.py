@@ -157,6 +157,7 @@ class ScoringLoop:
         self._status = (
             self._outputs.producer if transactional is None else Producer(producer_config)
         )
+        self.stats = LoopStats(deliveries=self._outputs.counts, observed=self._observers.produced)
         if transactional is None:
             self._checkpoints = Checkpointer(
                 store=pipeline.store,
@@ -176,16 +177,14 @@ class ScoringLoop:
                 state_topic=state_topic,
                 interval_s=checkpoint_interval_s,
                 before_cut=self._observers.flush,
+                stages=self.stats.transaction_stages,
+                state_records=self.stats.state_records,
             )
         self._last_batch_end: float | None = None
         self._swap_after: float | None = None  # end of the last batch before a model swap
         self._stopping = threading.Event()
         self._revoked: set[tuple[str, int]] = set()  # by the revoke callback, for next_batch
         self._membership = Membership()
-        self.stats = LoopStats(deliveries=self._outputs.counts, observed=self._observers.produced)
-        if isinstance(self._checkpoints, TransactionalCheckpointer):
-            self.stats.transaction_stages = self._checkpoints.stages
-            self.stats.state_records = self._checkpoints.state_records
 
     def stop(self) -> None:
         self._stopping.set()

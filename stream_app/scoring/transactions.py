@@ -59,7 +59,10 @@ class TransactionalCheckpointer:
         state_topic: str,
         interval_s: float,
         before_cut: BeforeCut = nothing_held,
+        stages: StageTimes | None = None,
+        state_records: Distribution | None = None,
     ) -> None:
+        """``stages`` and ``state_records``: where the commits' figures go (the loop's stats)."""
         self._store = store
         self._before_cut = before_cut
         self._consumer = consumer
@@ -77,8 +80,10 @@ class TransactionalCheckpointer:
         #: (what is still unacknowledged), ``end`` (``commit_transaction``); ``wait`` (the loop
         #: waiting for them, once the next batch is scored), ``begin``; and the changelog records
         #: each commit carried
-        self.stages = StageTimes()
-        self.state_records = Distribution(BATCH_BOUNDS)
+        self.stages = stages if stages is not None else StageTimes()
+        self.state_records = (
+            state_records if state_records is not None else Distribution(BATCH_BOUNDS)
+        )
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="commit")
         self._in_flight: Future[None] | None = None  # the commit's round trips
         self._call(self._producer.init_transactions)  # fences an earlier instance
