@@ -130,10 +130,10 @@ def _without_parser_scope(message: str) -> str:
 
 
 def literal(value: str) -> str:
-    """``value`` as a ClickHouse string literal (backslashes and quotes escaped).
+    r"""``value`` as a ClickHouse string literal (backslashes and quotes escaped).
 
     >>> print(literal("it's a \\ path"))
-    'it\\'s a \\\\ path'
+    'it\'s a \\ path'
     """
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
