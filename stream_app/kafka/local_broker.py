@@ -228,6 +228,8 @@ class LocalBroker:
             # and ran mixed collections of up to 314 ms under the benchmark's paced load
             f"-Xms{heap_mb}m",
             f"-Xmx{heap_mb}m",
+            # generational ZGC (Java 25) measured no better at 5,000 events/s, with ~120 MB more
+            # RSS (docs/benchmarks.md, "The latency phase alone")
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-XX:+ExitOnOutOfMemoryError",
