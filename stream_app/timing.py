@@ -71,3 +71,16 @@ class StageTimes:
     def snapshot(self) -> dict[str, float]:
         """Seconds per stage, summed."""
         return {stage: laps.total for stage, laps in list(self.laps.items())}
+
+    def over(self, bound: float) -> dict[str, int]:
+        """Laps per stage longer than ``bound`` seconds, one of :data:`STAGE_BOUNDS`: the tail
+        that a sum hides.
+
+        >>> times = StageTimes()
+        >>> for seconds in (0.002, 0.03, 0.3):
+        ...     times.add("wait", seconds)
+        >>> times.over(0.025)
+        {'wait': 2}
+        """
+        above = STAGE_BOUNDS.index(bound) + 1
+        return {stage: sum(laps.counts[above:]) for stage, laps in list(self.laps.items())}

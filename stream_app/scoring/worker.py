@@ -131,6 +131,7 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
                 "stage_seconds": stats.stages.snapshot(),
                 "transactions": sum(stats.state_records.counts),
                 "transaction_seconds": stats.transaction_stages.snapshot(),
+                "transaction_laps_over_50ms": stats.transaction_stages.over(0.05),
                 "transaction_state_records": int(stats.state_records.total),
             },
             status=503 if reasons else 200,

@@ -59,6 +59,7 @@ def _result(latency_ms: float) -> LatencyResult:
         worker_stage_seconds={"predict": 0.001},
         worker_transactions=0,
         worker_transaction_seconds={},
+        worker_transaction_laps_over_50ms={},
         worker_state_records=0,
         predictions_missing=0,
         visibility_timed_out=0,

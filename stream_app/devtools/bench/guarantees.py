@@ -117,7 +117,8 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
 def _checkpoint_share(paced: LatencyResult, seconds: float) -> dict[str, Any]:
     """What the worker's checkpoints (in exactly-once, its commits) took of a paced run: per
     batch, and as a share of the run's wall time (warm-up included, so a slight overstatement);
-    in exactly-once, per transaction: each part of the commit and the changelog records."""
+    in exactly-once, per transaction: each part of the commit and the changelog records, and
+    how many transactions each part took longer than 50 ms in."""
     spent = paced.worker_stage_seconds.get("checkpoint", 0.0)
     share: dict[str, Any] = {
         "mean_batch_events": round(paced.worker_scored / max(paced.worker_batches, 1), 1),
@@ -131,6 +132,7 @@ def _checkpoint_share(paced: LatencyResult, seconds: float) -> dict[str, Any]:
             for part, part_s in paced.worker_transaction_seconds.items()
         }
         share["state_records_per_transaction"] = round(paced.worker_state_records / transactions)
+        share["transactions_over_50ms"] = paced.worker_transaction_laps_over_50ms  # per part
     return share
 
 

@@ -50,6 +50,7 @@ class LatencyResult:
     #: exactly-once: transactions committed, seconds per part of a commit, changelog records
     worker_transactions: int
     worker_transaction_seconds: dict[str, float]
+    worker_transaction_laps_over_50ms: dict[str, int]  # the tail of each part of a commit
     worker_state_records: int
     predictions_missing: int  # sent, not arrived when the run stopped waiting
     visibility_timed_out: int  # samples not visible when the run stopped waiting
@@ -123,6 +124,7 @@ def measure_latency(
         worker_stage_seconds=worker.get("stage_seconds", {}),
         worker_transactions=worker.get("transactions", 0),
         worker_transaction_seconds=worker.get("transaction_seconds", {}),
+        worker_transaction_laps_over_50ms=worker.get("transaction_laps_over_50ms", {}),
         worker_state_records=worker.get("transaction_state_records", 0),
         predictions_missing=shortfall.predictions,
         visibility_timed_out=shortfall.samples,
