@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from stream_app.prometheus import counters_of, durations, labelled_counter, labelled_gauge, registry
 from stream_app.warehouse.ingest import IngestStats
@@ -43,6 +43,9 @@ def families(stats: IngestStats) -> Iterator[Metric]:
         "records past the sink's position, by partition (broker watermarks)",
         ["topic", "partition"],
         stats.lag.labelled(),
+    )
+    yield GaugeMetricFamily(
+        f"{PREFIX}_unwritten", "records read and not yet written (/health's stall)", stats.unwritten
     )
     yield from durations(PREFIX, "flush", stats.last_flush_seconds, stats.stages.laps)
 

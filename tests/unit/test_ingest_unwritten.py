@@ -4,6 +4,8 @@ another topic's rows of the same flush were written."""
 
 from __future__ import annotations
 
+from prometheus_client import generate_latest
+
 from stream_app.codecs.factory import topic_codec, transaction_decoder
 from stream_app.codecs.registry import FileSchemaRegistry
 from stream_app.errors import WarehouseUnavailable
@@ -11,6 +13,7 @@ from stream_app.event_checks import EventChecks
 from stream_app.settings import Settings
 from stream_app.warehouse.health import SinkHealth
 from stream_app.warehouse.ingest import Route, WarehouseIngest
+from stream_app.warehouse.metrics import ingest_metrics
 from stream_app.warehouse.rows import avro_rows, event_rows
 from stream_app.warehouse.schema import PREDICTIONS
 from tests.unit.test_ingest_batches import PREDICTION_TOPIC, TRANSACTIONS, PausingConsumer, poll
@@ -47,6 +50,7 @@ def test_records_wait_from_their_read_until_a_flush_writes_them(settings: Settin
         loop.poll_once()  # paused: reads nothing more
     assert consumer.paused and predictions.batches and not consumer.committed
     assert (loop.stats.unwritten, loop.stats.unwritten_since) == (len(records), read_at)
+    assert f"stream_app_sink_unwritten {len(records)}.0" in scraped(loop)
     now = read_at + 4
     assert health()["reasons"] == []
     now = read_at + 6
@@ -57,3 +61,8 @@ def test_records_wait_from_their_read_until_a_flush_writes_them(settings: Settin
     assert loop.flush()
     assert (loop.stats.unwritten, loop.stats.unwritten_since) == (0, None)
     assert health()["reasons"] == [] and consumer.committed and not consumer.paused
+    assert "stream_app_sink_unwritten 0.0" in scraped(loop)
+
+
+def scraped(loop: WarehouseIngest) -> str:
+    return generate_latest(ingest_metrics(loop.stats)).decode()
