@@ -8,11 +8,7 @@ production defaults.
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
-
-from faust.auth import SASLCredentials, SSLCredentials
-from faust.types.auth import CredentialsT
 
 from stream_app.settings import Settings
 
@@ -50,24 +46,6 @@ def connection_config(settings: Settings) -> dict[str, Any]:
     if settings.kafka_security_protocol.endswith("SSL") and settings.kafka_ssl_ca_location:
         config["ssl.ca.location"] = str(settings.kafka_ssl_ca_location)
     return config
-
-
-def faust_credentials(settings: Settings) -> CredentialsT | None:
-    """The same connection for the faust app that runs the worker's life (its own group)."""
-    protocol = settings.kafka_security_protocol
-    context = None
-    if protocol.endswith("SSL"):
-        ca = settings.kafka_ssl_ca_location
-        context = ssl.create_default_context(cafile=str(ca) if ca else None)
-    if protocol.startswith("SASL_"):
-        password = settings.kafka_sasl_password
-        return SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=password.get_secret_value() if password else None,
-            ssl_context=context,
-            mechanism=settings.kafka_sasl_mechanism,
-        )
-    return SSLCredentials(context) if context else None
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import faust
 from confluent_kafka.admin import AdminClient
 from prometheus_client import generate_latest
 
-from stream_app.kafka.config import admin_config, faust_credentials
+from stream_app.kafka.config import admin_config
 from stream_app.kafka.probe import broker_unreachable
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.health import not_ready_reasons, unhealthy_reasons
@@ -51,21 +51,14 @@ class ScoringService(ThreadService):
 def create_app(settings: Settings, service: ScoringService, datadir: Path) -> faust.App:
     """The faust App with the scoring service's web pages."""
     loop = service.scoring
-    local = settings.kafka_profile == "local"
     app = ListenerApp(
         "stream-app-worker",
         settings.sql_host,
         settings.worker_web_port,
         settings.web_port_file,
-        broker=f"kafka://{settings.bootstrap_servers}",
-        broker_credentials=faust_credentials(settings),
         datadir=str(datadir),
         store="memory://",
         autodiscover=False,
-        topic_partitions=1,
-        broker_session_timeout=6.0 if local else 60.0,
-        broker_heartbeat_interval=1.0 if local else 3.0,
-        broker_rebalance_timeout=6.0 if local else 60.0,
     )
     metrics = loop_metrics(loop, settings.topics.drift_events)
     admin = AdminClient(admin_config(settings))
