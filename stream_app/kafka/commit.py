@@ -1,7 +1,9 @@
 """Commit consumed offsets synchronously, through a broker restart.
 
 While the group coordinator is away (the broker restarting, a coordinator moving), the commit is
-tried again, for up to ``retry_for_s``: nothing can be delivered meanwhile anyway. A group refuses
+tried again, for up to ``retry_for_s``, or until the process is asked to stop (``stopping``): then
+the offsets stay uncommitted and are read again, as after a crash, rather than holding a stop up
+for as long as the outage lasts. Nothing can be delivered meanwhile anyway. A group refuses
 a commit from a member it no longer counts (its session expired during the outage, or a rebalance
 moved on without it). That is no failure of ours: the partitions' next owner, perhaps this
 consumer once it rejoins, reads them again from the last committed offsets, as after a crash, and
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -44,11 +47,19 @@ RETRY_FOR_S = 120.0
 log = logging.getLogger(__name__)
 
 
+def never() -> bool:
+    return False
+
+
 def commit_offsets(
-    consumer: Consumer, offsets: dict[tuple[str, int], int], retry_for_s: float = RETRY_FOR_S
+    consumer: Consumer,
+    offsets: dict[tuple[str, int], int],
+    retry_for_s: float = RETRY_FOR_S,
+    stopping: Callable[[], bool] = never,
 ) -> bool:
     """Commit the next offsets to read per (topic, partition); False if the group refused them
-    because this member lost the partitions (they will be read again)."""
+    because this member lost the partitions, or if ``stopping`` said so while the coordinator
+    was away (either way they will be read again)."""
     partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
     deadline = time.monotonic() + retry_for_s
     while True:
@@ -62,5 +73,9 @@ def commit_offsets(
                 return False
             if error.code() not in COORDINATOR_AWAY or time.monotonic() > deadline:
                 raise
+            if stopping():
+                log.warning("stopping with the coordinator away: offsets not committed, to be "
+                            "read again: %s", exc)  # fmt: skip
+                return False
             log.warning("commit failed, trying again: %s", exc)
         time.sleep(0.5)

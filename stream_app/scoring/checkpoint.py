@@ -16,11 +16,16 @@ from the last committed checkpoint, so no record is skipped; state written for a
 offsets were not committed yet counts the replayed events of its cards twice (at-least-once). On
 revoke and stop, :meth:`Checkpointer.complete` does all of it at once.
 
+While the broker is away, a cut whose outputs are not acknowledged waits, a second's flush
+per turn, for as long as the outage lasts; its offsets are committed once they are. On revoke and
+stop the wait is bounded (:data:`COMPLETE_TIMEOUT_S`): a stop during an outage leaves the last
+offsets uncommitted, to be read again by the partitions' next owner, rather than holding the
+stop up (or failing the worker) for as long as the outage lasts.
+
 The commit goes through :func:`stream_app.kafka.commit.commit_offsets`: tried again while the
-group coordinator is away (a broker restart); dropped when the group refuses it because this
-member lost its membership (the partitions' next owner replays them, the client rejoins, the
-loop goes on); any other commit error stops the worker, as outputs still unacknowledged after a
-flush do."""
+group coordinator is away (a broker restart), until asked to stop; dropped when the group
+refuses it because this member lost its membership (the partitions' next owner replays them,
+the client rejoins, the loop goes on); any other commit error stops the worker."""
 
 from __future__ import annotations
 
@@ -30,12 +35,18 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer
 
-from stream_app.kafka.commit import commit_offsets
+from stream_app.kafka.commit import commit_offsets, never
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.records import OutputRecord
 from stream_app.state.store import CardStore
 
 log = logging.getLogger(__name__)
+
+#: how long a turn waits for the outputs of a cut that is due, before the loop goes on
+FLUSH_WAIT_S = 1.0
+#: on revoke and stop, how long the outputs may take to be acknowledged and the offsets committed
+#: before they are left to a replay (within the 30 s a supervisor commonly gives a stop)
+COMPLETE_TIMEOUT_S = 10.0
 
 #: next offset to read per (topic, partition)
 Offsets = dict[tuple[str, int], int]
@@ -60,8 +71,10 @@ class Checkpointer:
         interval_s: float,
         chunk_cards: int,
         before_cut: BeforeCut = nothing_held,
+        stopping: Callable[[], bool] = never,
     ) -> None:
         self._store = store
+        self._stopping = stopping
         self._before_cut = before_cut
         self._consumer = consumer
         self._outputs = outputs
@@ -71,6 +84,7 @@ class Checkpointer:
         self._pending: Offsets = {}  # of batches scored since the cut
         self._cut_offsets: Offsets | None = None  # of the cut being written, if any
         self._cut_at = self._last_commit = time.monotonic()
+        self._waiting = False  # the cut's outputs not acknowledged after a flush (warned once)
         self.commits_dropped = 0  # refused because the membership was lost (for /health)
 
     def scored(self, next_offsets: Offsets) -> None:
@@ -94,21 +108,38 @@ class Checkpointer:
         if self._outputs.outstanding():
             if now - self._cut_at < self._interval_s:
                 return False
-            self._outputs.flush()  # never idle (a backlog): wait for what it holds
+            self._outputs.flush(FLUSH_WAIT_S)  # never idle (a backlog): wait for what it holds
+            if not self._outputs.acknowledged():  # the broker away: wait on, a turn at a time
+                if not self._waiting:
+                    log.warning("checkpoint waiting: outputs not acknowledged after %.1fs "
+                                "(broker away?); offsets committed once they are",
+                                now - self._cut_at)  # fmt: skip
+                self._waiting = True
+                return False
         self._commit(self._cut_offsets)
         return True
 
     def complete(self) -> None:
-        """Checkpoint everything scored so far, now (revoke, stop); returns once committed."""
-        store = self._store
+        """Checkpoint everything scored so far, now (revoke, stop); returns once committed, or
+        after :data:`COMPLETE_TIMEOUT_S` with the offsets left to a replay if the outputs were
+        not all acknowledged by then (the broker away)."""
+        store, outputs = self._store, self._outputs
+        deadline = time.monotonic() + COMPLETE_TIMEOUT_S
         if store.cut_pending():  # acknowledged before a newer record of the same card is sent
             self._write(store.take_cut())
-            self._outputs.flush()
+            outputs.flush(max(0.0, deadline - time.monotonic()))
         self._cut()
         self._write(store.take_cut())
-        self._outputs.flush()
-        self._commit({**(self._cut_offsets or {}), **self._pending})
+        outputs.flush(max(0.0, deadline - time.monotonic()))
+        offsets = {**(self._cut_offsets or {}), **self._pending}
         self._pending = {}
+        if outputs.acknowledged():
+            self._commit(offsets)
+            return
+        log.warning("outputs not acknowledged within %.0fs (broker away?): offsets of %d "
+                    "partitions not committed, to be read again", COMPLETE_TIMEOUT_S,
+                    len(offsets))  # fmt: skip
+        self._cut_offsets, self._waiting = None, False
 
     def await_commit(self) -> bool:
         """Always True: no commit is ever in flight while a batch is scored (the calls of
@@ -135,7 +166,8 @@ class Checkpointer:
         """Commit ``offsets`` if every output was acknowledged or settled: one still pending
         stops here, before its input offsets move."""
         self._outputs.check_acknowledged()
-        if offsets and not commit_offsets(self._consumer, offsets):
+        if offsets and not commit_offsets(self._consumer, offsets, stopping=self._stopping):
             self.commits_dropped += 1  # the partitions' next owner replays them
         self._cut_offsets = None
+        self._waiting = False
         self._last_commit = time.monotonic()

@@ -158,6 +158,7 @@ class ScoringLoop:
             self._outputs.producer if transactional is None else Producer(producer_config)
         )
         self.stats = LoopStats(deliveries=self._outputs.counts, observed=self._observers.produced)
+        self._stopping = threading.Event()
         if transactional is None:
             self._checkpoints = Checkpointer(
                 store=pipeline.store,
@@ -167,6 +168,7 @@ class ScoringLoop:
                 interval_s=checkpoint_interval_s,
                 chunk_cards=checkpoint_chunk_cards,
                 before_cut=self._observers.flush,
+                stopping=self._stopping.is_set,
             )
         else:
             self._checkpoints = TransactionalCheckpointer(
@@ -182,7 +184,6 @@ class ScoringLoop:
             )
         self._last_batch_end: float | None = None
         self._swap_after: float | None = None  # end of the last batch before a model swap
-        self._stopping = threading.Event()
         self._revoked: set[tuple[str, int]] = set()  # by the revoke callback, for next_batch
         self._membership = Membership()
 

@@ -116,6 +116,10 @@ class Outputs:
         ):
             pass
 
+    def acknowledged(self) -> bool:
+        """Whether every record sent was acknowledged or settled."""
+        return not len(self.producer) and not self._undelivered
+
     def check_acknowledged(self) -> None:
         """Raise unless every record sent was acknowledged or settled: before input offsets may
         move."""

@@ -296,7 +296,7 @@ class WarehouseIngest:
             return
         offsets, self._pending_offsets = self._pending_offsets, {}
         try:
-            committed = commit_offsets(self._consumer, offsets)
+            committed = commit_offsets(self._consumer, offsets, stopping=self._stopping.is_set)
         except KafkaException as exc:
             if exc.args[0].fatal():
                 raise BrokerError(f"fatal commit error: {exc.args[0]}") from exc

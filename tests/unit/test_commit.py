@@ -47,3 +47,15 @@ def test_a_coordinator_away_for_longer_than_the_retry_window_is_raised() -> None
     consumer = Consumer(KafkaError._WAIT_COORD, KafkaError._WAIT_COORD)
     with pytest.raises(KafkaException):
         commit_offsets(consumer, {("t", 0): 5}, retry_for_s=0.1)
+
+
+def test_a_stop_while_the_coordinator_is_away_leaves_the_offsets_uncommitted() -> None:
+    consumer = Consumer(KafkaError._WAIT_COORD, KafkaError._WAIT_COORD, None)
+    asked = []
+
+    def stopping() -> bool:
+        asked.append(True)
+        return len(asked) == 2  # asked to stop after the first try again
+
+    assert not commit_offsets(consumer, {("t", 0): 5}, stopping=stopping)
+    assert len(consumer.commits) == 2  # the third, which would succeed, is never tried
