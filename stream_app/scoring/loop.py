@@ -181,6 +181,7 @@ class ScoringLoop:
                 before_cut=self._observers.flush,
                 stages=self.stats.transaction_stages,
                 state_records=self.stats.state_records,
+                stopping=self._stopping.is_set,
             )
         self._last_batch_end: float | None = None
         self._swap_after: float | None = None  # end of the last batch before a model swap

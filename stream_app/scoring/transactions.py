@@ -23,6 +23,13 @@ committed offsets, the card state of every assigned partition to its committed c
 the same inputs are scored again onto the same state (a batch scored while the aborted commit was
 in flight is dropped with them: its records are read again). A fenced producer raises
 :class:`ProducerFenced`: this worker's output is over (the loop stops scoring).
+
+While the broker is away, a call that times out is asked again (each attempt bounded by
+:data:`ATTEMPT_S`): a commit for :data:`CALL_TIMEOUT_S`, then the transaction is aborted, the
+abort asked again for as long as the outage lasts. A stop meanwhile gives up at the end of the
+attempt: the open transaction is left to the broker, which aborts it after
+``transaction_timeout_ms`` (a worker started with the same id aborts it at once), and its inputs
+are read again.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from stream_app.errors import ProducerFenced
+from stream_app.kafka.commit import never
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.checkpoint import BeforeCut, Offsets, nothing_held
 from stream_app.scoring.outputs import FENCED, Outputs
@@ -43,8 +51,10 @@ from stream_app.timing import BATCH_BOUNDS, Distribution, StageTimes
 
 log = logging.getLogger(__name__)
 
-#: how long a transactional call may take before it is asked again (retriable) or fails
+#: how long a transactional call may be asked again (retriable errors) before it fails
 CALL_TIMEOUT_S = 30.0
+#: how long one attempt of a transactional call may take (it is resumed by the next attempt)
+ATTEMPT_S = 5.0
 
 
 class TransactionalCheckpointer:
@@ -61,9 +71,13 @@ class TransactionalCheckpointer:
         before_cut: BeforeCut = nothing_held,
         stages: StageTimes | None = None,
         state_records: Distribution | None = None,
+        stopping: Callable[[], bool] = never,
     ) -> None:
-        """``stages`` and ``state_records``: where the commits' figures go (the loop's stats)."""
+        """``stages`` and ``state_records``: where the commits' figures go (the loop's stats);
+        ``stopping``: whether the process was asked to stop (a call then gives up)."""
         self._store = store
+        self._stopping = stopping
+        self._abandoned = False  # stopped with the broker away: no transaction left to use
         self._before_cut = before_cut
         self._consumer = consumer
         self._outputs = outputs
@@ -126,7 +140,7 @@ class TransactionalCheckpointer:
         """Produce the cut's state into the open transaction and start its commit on the
         commit's thread; False if nothing was scored since the last one."""
         self._last_commit = time.monotonic()
-        if not self._pending:
+        if not self._pending or self._abandoned:
             return False
         store, stages = self._store, self.stages
         self._outputs.send(list(self._before_cut()))  # held back from the batches: in this one
@@ -191,11 +205,16 @@ class TransactionalCheckpointer:
             log.warning("transaction aborted, rewinding to the last commit: %s", error)
         self._pending = {}
         try:
-            self._call(self._producer.abort_transaction)
+            self._call(self._producer.abort_transaction, until_stopped=True)
         except KafkaException as exc:
             if exc.args[0].code() in FENCED or exc.args[0].fatal():
                 raise ProducerFenced(f"transaction not aborted: {exc}") from None
-            raise
+            if not (exc.args[0].retriable() and self._stopping()):
+                raise
+            log.warning("stopping with the broker away: the open transaction is left to the "
+                        "broker to abort, its inputs to be read again: %s", exc)  # fmt: skip
+            self._abandoned = True
+            return
         self._outputs.discard()
         self.commits_dropped += 1
         self._rewind()
@@ -211,15 +230,19 @@ class TransactionalCheckpointer:
             self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
             self._restorer.restore(self._store, tp.partition)
 
-    @staticmethod
-    def _call(method: Callable[..., object], *args: object) -> None:
-        """A transactional call, asked again while its error is retriable."""
+    def _call(
+        self, method: Callable[..., object], *args: object, until_stopped: bool = False
+    ) -> None:
+        """A transactional call, asked again while its error is retriable: for
+        :data:`CALL_TIMEOUT_S`, or with ``until_stopped`` for as long as it takes; never once
+        the process is asked to stop."""
         deadline = time.monotonic() + CALL_TIMEOUT_S
         while True:
             try:
-                method(*args, CALL_TIMEOUT_S)
+                method(*args, ATTEMPT_S)
                 return
             except KafkaException as exc:
-                if not exc.args[0].retriable() or time.monotonic() > deadline:
+                late = not until_stopped and time.monotonic() > deadline
+                if not exc.args[0].retriable() or late or self._stopping():
                     raise
                 log.warning("transactional call failed, asking again: %s", exc)

@@ -139,20 +139,7 @@ GRACE_S = 30.0
 
 
 @pytest.mark.faults
-@pytest.mark.parametrize(
-    "guarantee",
-    [
-        "at_least_once",
-        pytest.param(
-            "exactly_once",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a transactional call that times out with the broker away (abort, commit) "
-                "ends the worker with code 70 after 30-60 s; not bounded on stop yet",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_a_stop_while_the_broker_is_down_exits_in_time_and_loses_nothing(
     make_settings, fault_figures, tmp_path, guarantee
 ):

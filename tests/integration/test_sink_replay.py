@@ -3,6 +3,8 @@ restart: the raw table holds them twice, the view they are queried through once.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from confluent_kafka import Consumer
 
@@ -39,10 +41,12 @@ def test_a_sink_that_dies_between_an_insert_and_its_commit_stores_each_event_onc
     # no background merge folds the replayed rows away before they are counted
     connect(settings).command(f"SYSTEM STOP MERGES {settings.warehouse_database}.predictions_raw")
 
-    def commit_or_crash(consumer: Consumer, offsets: dict[tuple[str, int], int]) -> bool:
+    def commit_or_crash(
+        consumer: Consumer, offsets: dict[tuple[str, int], int], **options: Any
+    ) -> bool:
         if count(settings, "SELECT count() FROM predictions_raw") >= report.valid:
             raise Crash  # the insert of the last predictions returned; their commit never comes
-        return commit_offsets(consumer, offsets)
+        return commit_offsets(consumer, offsets, **options)
 
     monkeypatch.setattr(ingest_module, "commit_offsets", commit_or_crash)
     with pytest.raises(Crash), in_thread(ingest) as sink:

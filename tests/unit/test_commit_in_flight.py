@@ -22,6 +22,7 @@ class Producer:
         self.calls: list[str] = []
         self.release = threading.Event()
         self.commit_error: KafkaError | None = None
+        self.abort_timeouts = 0  # abort_transaction times out this many times first
 
     def __len__(self) -> int:
         return 0
@@ -38,6 +39,12 @@ class Producer:
         self.calls.append("commit_transaction")
         if self.commit_error is not None:
             raise KafkaException(self.commit_error)
+
+    def abort_transaction(self, _timeout: float) -> None:
+        self.calls.append("abort_transaction")
+        if self.abort_timeouts:
+            self.abort_timeouts -= 1
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, retriable=True))
 
 
 class Consumer:
@@ -66,7 +73,9 @@ class Restorer:
         return 0
 
 
-def checkpointer() -> tuple[TransactionalCheckpointer, Producer, Consumer, Restorer]:
+def checkpointer(
+    stopping: threading.Event | None = None,
+) -> tuple[TransactionalCheckpointer, Producer, Consumer, Restorer]:
     outputs = Outputs({"bootstrap.servers": "127.0.0.1:1", "log_level": 0})
     outputs.producer.purge()
     producer = outputs.producer = Producer()  # type: ignore[assignment]
@@ -78,6 +87,7 @@ def checkpointer() -> tuple[TransactionalCheckpointer, Producer, Consumer, Resto
         restorer,
         "state",
         interval_s=0.0,  # type: ignore[arg-type]
+        stopping=(stopping or threading.Event()).is_set,
     )
     checkpoints.scored({("in", 0): 50})
     return checkpoints, producer, consumer, restorer
@@ -106,3 +116,32 @@ def test_a_commit_aborted_in_flight_drops_the_batch_scored_meanwhile_and_rewinds
     assert producer.calls[-2:] == ["abort_transaction", "begin_transaction"]
     assert consumer.seeks == [("in", 0, 40)] and restorer.restored == [0]
     assert checkpoints.commits_dropped == 1
+
+
+def abort_needed() -> KafkaError:
+    return KafkaError(KafkaError.INVALID_TXN_STATE, txn_requires_abort=True)
+
+
+def test_an_abort_with_the_broker_away_is_asked_again_until_it_answers() -> None:
+    checkpoints, producer, consumer, _ = checkpointer()
+    producer.commit_error, producer.abort_timeouts = abort_needed(), 3
+    assert checkpoints.step()
+    producer.release.set()
+
+    assert not checkpoints.await_commit()
+    assert producer.calls.count("abort_transaction") == 4  # three timed out, the fourth answered
+    assert producer.calls[-1] == "begin_transaction" and consumer.seeks == [("in", 0, 40)]
+
+
+def test_a_stop_with_the_broker_away_leaves_the_transaction_to_the_broker() -> None:
+    stopping = threading.Event()
+    checkpoints, producer, consumer, _ = checkpointer(stopping)
+    producer.commit_error, producer.abort_timeouts = abort_needed(), 1_000_000
+    assert checkpoints.step()
+    stopping.set()
+    producer.release.set()
+
+    assert not checkpoints.complete()  # no exception: the worker stops cleanly
+    assert producer.calls.count("abort_transaction") == 1  # given up at once, when stopping
+    assert consumer.seeks == [] and "begin_transaction" not in producer.calls[-1:]
+    assert not checkpoints.complete()  # nothing more is sent into the abandoned transaction
