@@ -123,10 +123,9 @@ class Outputs:
     def check_acknowledged(self) -> None:
         """Raise unless every record sent was acknowledged or settled: before input offsets may
         move."""
-        remaining = len(self.producer)
-        if remaining or self._undelivered:
+        if not self.acknowledged():
             raise BrokerError(
-                f"outputs not acknowledged ({remaining} pending, {len(self._undelivered)} "
+                f"outputs not acknowledged ({len(self.producer)} pending, {len(self._undelivered)} "
                 "failed and not settled); input offsets were not committed"
             )
 

@@ -60,6 +60,14 @@ def on_its_own_broker(make_settings, broker: LocalBroker, tmp_path: Path, **over
     )
 
 
+def wait_until_scored(deployment: Deployment, events: int, timeout_s: float) -> None:
+    wait_for(
+        lambda: answered(deployment.worker_health)["scored"] >= events,
+        timeout_s,
+        f"{events} events scored",
+    )
+
+
 def wait_until_both_report_the_broker_unreachable(deployment: Deployment) -> None:
     wait_for(
         lambda: (
@@ -85,11 +93,7 @@ def test_a_broker_stopped_20s_under_load_loses_nothing_and_duplicates_nothing(
             deployment.start(STARTUP_S)
             settings = deployment.settings
             with producing(settings, options) as result:
-                wait_for(
-                    lambda: answered(deployment.worker_health)["scored"] >= 2000,
-                    STARTUP_S,
-                    "scoring",
-                )
+                wait_until_scored(deployment, 2000, STARTUP_S)
                 broker.stop_process()  # SIGTERM: Kafka's own clean shutdown, mid-stream
                 stopped_at = time.monotonic()
                 wait_until_both_report_the_broker_unreachable(deployment)
@@ -157,13 +161,9 @@ def test_a_stop_while_the_broker_is_down_exits_in_time_and_loses_nothing(
         deployment.start(STARTUP_S)
         settings = deployment.settings
         with producing(settings, options) as result:
-            wait_for(
-                lambda: answered(deployment.worker_health)["scored"] >= 1000,
-                STARTUP_S,
-                "scoring",
-            )
+            wait_until_scored(deployment, 1000, STARTUP_S)
         report = result["report"]  # every record acknowledged before the broker stops
-        wait_for(lambda: answered(deployment.worker_health)["scored"] >= 1500, 60, "more scoring")
+        wait_until_scored(deployment, 1500, 60)
         broker.stop_process()
         wait_until_both_report_the_broker_unreachable(deployment)
         stop_s, codes = {}, {}
