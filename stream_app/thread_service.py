@@ -8,14 +8,23 @@ collected once and moved out of the cyclic garbage collector's reach (:func:`fre
 A watchdog checks every second that the thread still runs unless asked to stop: if it ended (an
 exception, whatever way it escaped), the process shuts down as on SIGTERM and :func:`execute`
 exits with :data:`EXIT_LOOP_FAILED`, so a supervisor can act.
+
+A stop is bounded: the thread gets :data:`STOP_DEADLINE_S` to finish and commit the work in
+flight. A thread still busy then (a client call that outlasts its own timeouts, during an outage)
+has its stack, and every other thread's, written to the log, and the process exits at once with
+:data:`EXIT_STOP_OVERDUE`, well within the grace a supervisor gives before its SIGKILL. What the
+thread had not committed is read again by the partitions' next owner, as after a crash.
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -28,6 +37,10 @@ log = logging.getLogger(__name__)
 
 #: exit code of a process whose loop thread failed (EX_SOFTWARE)
 EXIT_LOOP_FAILED = 70
+#: exit code of a process whose loop thread did not finish within the stop deadline (EX_TEMPFAIL)
+EXIT_STOP_OVERDUE = 75
+#: how long a stopping loop thread may take to finish and commit the work in flight
+STOP_DEADLINE_S = 20.0
 
 
 class BlockingLoop(Protocol):
@@ -96,8 +109,20 @@ class ThreadService(mode.Service):
     async def on_stop(self) -> None:
         self._stopping = True
         self.work.stop()
-        if self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 60.0)
+        if self._thread is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join, STOP_DEADLINE_S)
+        if self._thread.is_alive():
+            self._exit_overdue()
+
+    def _exit_overdue(self) -> None:
+        log.error("%s thread still busy %.0f s after the stop: its stack and the others follow; "
+                  "the process exits now with code %d, what was not committed is read again",
+                  self._name, STOP_DEADLINE_S, EXIT_STOP_OVERDUE)  # fmt: skip
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        os._exit(EXIT_STOP_OVERDUE)  # no interpreter shutdown: it would wait on the busy thread
 
 
 def not_ready_reasons(

@@ -169,10 +169,19 @@ class TransactionalCheckpointer:
         # the outputs are delivered meanwhile: the flush after it waits only for the rest
         self._call(self._producer.send_offsets_to_transaction, offsets, metadata)
         stages.lap("offsets")
-        self._producer.flush(CALL_TIMEOUT_S)  # commit_transaction would: timed on its own
+        self._flush()  # commit_transaction would: timed on its own
         stages.lap("flush")
         self._call(self._producer.commit_transaction)
         stages.lap("end")
+
+    def _flush(self) -> None:
+        """Wait for the transaction's outputs to be acknowledged, :data:`ATTEMPT_S` at a time, for
+        :data:`CALL_TIMEOUT_S` or until the process is asked to stop (``commit_transaction``
+        then fails on what is left)."""
+        deadline = time.monotonic() + CALL_TIMEOUT_S
+        while self._producer.flush(ATTEMPT_S) and not self._stopping():
+            if time.monotonic() > deadline:
+                return
 
     def _settle(self) -> None:
         """Wait for the commit in flight, if any: begin the next transaction, or abort."""
@@ -204,6 +213,8 @@ class TransactionalCheckpointer:
                 raise ProducerFenced(f"transaction failed for good: {error}") from None
             log.warning("transaction aborted, rewinding to the last commit: %s", error)
         self._pending = {}
+        if self._abandoned:  # left to the broker already: nothing more is sent
+            return
         try:
             self._call(self._producer.abort_transaction, until_stopped=True)
         except KafkaException as exc:

@@ -10,7 +10,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from stream_app.scoring.outputs import Outputs
-from stream_app.scoring.transactions import TransactionalCheckpointer
+from stream_app.scoring.transactions import ATTEMPT_S, TransactionalCheckpointer
 from stream_app.state.store import CardStore
 
 
@@ -23,6 +23,7 @@ class Producer:
         self.release = threading.Event()
         self.commit_error: KafkaError | None = None
         self.abort_timeouts = 0  # abort_transaction times out this many times first
+        self.unacknowledged = 0  # what flush leaves unacknowledged, however long it waits
 
     def __len__(self) -> int:
         return 0
@@ -33,6 +34,10 @@ class Producer:
             return 0
 
         return call
+
+    def flush(self, timeout: float) -> int:
+        self.calls.append(f"flush {timeout:g}")
+        return self.unacknowledged
 
     def commit_transaction(self, _timeout: float) -> None:
         self.release.wait(10)
@@ -145,3 +150,20 @@ def test_a_stop_with_the_broker_away_leaves_the_transaction_to_the_broker() -> N
     assert producer.calls.count("abort_transaction") == 1  # given up at once, when stopping
     assert consumer.seeks == [] and "begin_transaction" not in producer.calls[-1:]
     assert not checkpoints.complete()  # nothing more is sent into the abandoned transaction
+
+    checkpoints.scored({("in", 0): 60})  # a batch fetched before the outage, scored meanwhile
+    checkpoints.forget({("in", 0)})  # the group's session expired: lost while stopping
+    assert producer.calls.count("abort_transaction") == 1  # no second abort, no second wait
+
+
+def test_a_stop_ends_the_wait_for_unacknowledged_outputs() -> None:
+    stopping = threading.Event()
+    checkpoints, producer, _, _ = checkpointer(stopping)
+    producer.unacknowledged = 500  # the broker is away
+    stopping.set()
+    assert checkpoints.step()
+    producer.release.set()
+
+    checkpoints.await_commit()
+    # one attempt's wait, not asked again for CALL_TIMEOUT_S
+    assert [c for c in producer.calls if c.startswith("flush")] == [f"flush {ATTEMPT_S:g}"]
