@@ -3,7 +3,10 @@
 While the group coordinator is away (the broker restarting, a coordinator moving), the commit is
 tried again, for up to ``retry_for_s``, or until the process is asked to stop (``stopping``): then
 the offsets stay uncommitted and are read again, as after a crash, rather than holding a stop up
-for as long as the outage lasts. Nothing can be delivered meanwhile anyway. A group refuses
+for as long as the outage lasts. Nothing can be delivered meanwhile anyway. A commit in flight
+when the broker goes away waits for the broker's answer however long it is away
+(:mod:`stream_app.kafka.blocking`): it runs on a thread of its own, and is given up on the same
+way. A group refuses
 a commit from a member it no longer counts (its session expired during the outage, or a rebalance
 moved on without it). That is no failure of ours: the partitions' next owner, perhaps this
 consumer once it rejoins, reads them again from the last committed offsets, as after a crash, and
@@ -17,6 +20,8 @@ import time
 from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from stream_app.kafka.blocking import Abandoned, call_bounded, never, on_daemon_thread, wait_bounded
 
 #: the group refused a commit because this member is no longer the partitions' owner
 MEMBERSHIP_LOST = frozenset(
@@ -43,12 +48,10 @@ COORDINATOR_AWAY = frozenset(
     }
 )
 RETRY_FOR_S = 120.0
+#: how long a consumer's close may take (it waits for a commit in flight) before it is left
+CLOSE_TIMEOUT_S = 5.0
 
 log = logging.getLogger(__name__)
-
-
-def never() -> bool:
-    return False
 
 
 def commit_offsets(
@@ -64,8 +67,17 @@ def commit_offsets(
     deadline = time.monotonic() + retry_for_s
     while True:
         try:
-            consumer.commit(offsets=partitions, asynchronous=False)
+            commit = on_daemon_thread(
+                lambda: consumer.commit(offsets=partitions, asynchronous=False), "commit"
+            )
+            wait_bounded(commit, "offset commit", deadline, stopping)
             return True
+        except Abandoned as exc:
+            if time.monotonic() > deadline:
+                raise KafkaException(KafkaError(KafkaError._TIMED_OUT, str(exc))) from None
+            log.warning("stopping with a commit unanswered (broker away?): offsets not "
+                        "committed, to be read again")  # fmt: skip
+            return False
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             if error.code() in MEMBERSHIP_LOST:
@@ -79,3 +91,13 @@ def commit_offsets(
                 return False
             log.warning("commit failed, trying again: %s", exc)
         time.sleep(0.5)
+
+
+def close_consumer(consumer: Consumer, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+    """Close ``consumer`` (leave its group), waiting ``timeout_s`` at most: with a commit of its
+    left unanswered by a broker that went away, a close blocks for a minute."""
+    try:
+        call_bounded(consumer.close, "consumer close", timeout_s)
+    except Abandoned:
+        log.warning("consumer not closed within %.0fs (broker away?): left to the process's "
+                    "exit; its group moves on after the session timeout", timeout_s)  # fmt: skip

@@ -35,7 +35,8 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer
 
-from stream_app.kafka.commit import commit_offsets, never
+from stream_app.kafka.blocking import never
+from stream_app.kafka.commit import commit_offsets
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.records import OutputRecord
 from stream_app.state.store import CardStore
@@ -57,6 +58,36 @@ BeforeCut = Callable[[], Sequence[OutputRecord]]
 def nothing_held() -> Sequence[OutputRecord]:
     """A :data:`BeforeCut` for a loop whose observers hold nothing back."""
     return ()
+
+
+class Uncommitted:
+    """Since when scored batches wait for their commit (for ``/health``): those scored since the
+    last cut, and those of the cut being committed, each dated by their oldest batch."""
+
+    def __init__(self) -> None:
+        self._pending_since: float | None = None
+        self._cut_since: float | None = None
+
+    @property
+    def since(self) -> float | None:
+        """Monotonic time the oldest uncommitted batch was scored; None if none waits."""
+        dates = [d for d in (self._cut_since, self._pending_since) if d is not None]
+        return min(dates, default=None)
+
+    def scored(self) -> None:
+        if self._pending_since is None:
+            self._pending_since = time.monotonic()
+
+    def cut(self) -> None:
+        """The batches scored so far are in the checkpoint being committed."""
+        self._cut_since, self._pending_since = self._pending_since, None
+
+    def committed(self) -> None:
+        self._cut_since = None
+
+    def dropped(self) -> None:
+        """Nothing waits any more: left to a replay (rewound, or given up on a stop)."""
+        self._cut_since = self._pending_since = None
 
 
 class Checkpointer:
@@ -86,10 +117,12 @@ class Checkpointer:
         self._cut_at = self._last_commit = time.monotonic()
         self._waiting = False  # the cut's outputs not acknowledged after a flush (warned once)
         self.commits_dropped = 0  # refused because the membership was lost (for /health)
+        self.uncommitted = Uncommitted()
 
     def scored(self, next_offsets: Offsets) -> None:
         """Note the offsets after a scored batch whose outputs have been produced."""
         self._pending.update(next_offsets)
+        self.uncommitted.scored()
 
     def step(self) -> bool:
         """Between batches: cut when due, write one chunk, or commit a written cut once the
@@ -101,6 +134,7 @@ class Checkpointer:
                 return False
             self._cut()
             self._cut_offsets, self._pending = self._pending, {}
+            self.uncommitted.cut()
             self._cut_at = now
         if self._store.cut_pending():
             self._write(self._store.take_cut(self._chunk_cards))
@@ -133,9 +167,11 @@ class Checkpointer:
         outputs.flush(max(0.0, deadline - time.monotonic()))
         offsets = {**(self._cut_offsets or {}), **self._pending}
         self._pending = {}
+        self.uncommitted.cut()
         if outputs.acknowledged():
             self._commit(offsets)
             return
+        self.uncommitted.dropped()
         log.warning("outputs not acknowledged within %.0fs (broker away?): offsets of %d "
                     "partitions not committed, to be read again", COMPLETE_TIMEOUT_S,
                     len(offsets))  # fmt: skip
@@ -171,3 +207,4 @@ class Checkpointer:
         self._cut_offsets = None
         self._waiting = False
         self._last_commit = time.monotonic()
+        self.uncommitted.committed()

@@ -2,8 +2,9 @@
 
 Unhealthy when the worker's transactional producer was fenced (exactly-once), when the scoring
 thread failed or is not running, when it is stalled (no loop turn for
-``stall_s``, or records waiting and nothing scored for ``stall_s``), when the consumer has not
-been a member of its group for ``stall_s``, or when no broker answers.
+``stall_s``, records waiting and nothing scored for ``stall_s``, or records scored and not
+committed for ``stall_s``: their outputs never acknowledged), when the consumer has not been a
+member of its group for ``stall_s``, or when no broker answers.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ def unhealthy_reasons(
     >>> unhealthy_reasons(stats, failure=None, running=True, broker_error="_TRANSPORT",
     ...                   stall_s=5, now=101.0)  # doctest: +NORMALIZE_WHITESPACE
     ['records waiting and nothing scored for 11s (limit 5s)', 'broker unreachable: _TRANSPORT']
-    >>> stats.fenced = "_FENCED"
+    >>> stats.waiting, stats.uncommitted_since = False, 60.0
+    >>> unhealthy_reasons(stats, failure=None, running=True, broker_error=None,
+    ...                   stall_s=30, now=101.0)  # doctest: +NORMALIZE_WHITESPACE
+    ['records scored and not committed for 41s (limit 30s): outputs not acknowledged?']
+    >>> stats.fenced, stats.uncommitted_since = "_FENCED", None
     >>> unhealthy_reasons(stats, failure=None, running=True, broker_error=None,
     ...                   stall_s=30, now=101.0)
     ['fenced, output stopped: _FENCED']
@@ -51,6 +56,13 @@ def unhealthy_reasons(
                     f"records waiting and nothing scored for {since_scored:.0f}s "
                     f"(limit {stall_s:g}s)"
                 )
+            if stats.uncommitted_since is not None:
+                since_scored_work = now - stats.uncommitted_since
+                if since_scored_work > stall_s:
+                    reasons.append(
+                        f"records scored and not committed for {since_scored_work:.0f}s "
+                        f"(limit {stall_s:g}s): outputs not acknowledged?"
+                    )
             if since_member > stall_s:
                 reasons.append(f"not a member of the consumer group for {since_member:.0f}s")
     if broker_error is not None:

@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from stream_app.control.switch import ModelSwitch
 from stream_app.errors import BrokerError, ProducerFenced
+from stream_app.kafka.commit import close_consumer
 from stream_app.kafka.lag import PartitionLag
 from stream_app.kafka.membership import Membership
 from stream_app.scoring.changelog import ChangelogRestorer
@@ -73,6 +74,7 @@ class LoopStats:
     scored_at: float = field(default_factory=time.monotonic)
     member_at: float = field(default_factory=time.monotonic)
     waiting: bool = False
+    uncommitted_since: float | None = None  # the oldest scored batch not yet committed
     commits_dropped: int = 0
     fenced: str | None = None  # why this worker's output stopped for good (exactly-once)
     #: exactly-once: time per part of a commit, and changelog records per transaction
@@ -207,11 +209,11 @@ class ScoringLoop:
             # unhealthy, out of the group, until stopped
             log.error("output stopped, leaving the group: %s", exc)
             self.stats.fenced = str(exc)
-            self._consumer.close()
+            close_consumer(self._consumer)
             self._stopping.wait()
         finally:
             if not self.stats.fenced:
-                self._consumer.close()  # leaves the group: partitions move at once
+                close_consumer(self._consumer)  # leaves the group: partitions move at once
             self.switch.announce_stop(self._status)
             self._restorer.close()
             self.pipeline.alerts.close()
@@ -310,6 +312,7 @@ class ScoringLoop:
         stats = self.stats
         now = time.monotonic()
         stats.commits_dropped = self._checkpoints.commits_dropped
+        stats.uncommitted_since = self._checkpoints.uncommitted.since
         if self._membership.confirmed(self._consumer, now):
             stats.member_at = now
         lag = stats.lag.update(self._consumer, force=not scored)

@@ -27,9 +27,11 @@ in flight is dropped with them: its records are read again). A fenced producer r
 While the broker is away, a call that times out is asked again (each attempt bounded by
 :data:`ATTEMPT_S`): a commit for :data:`CALL_TIMEOUT_S`, then the transaction is aborted, the
 abort asked again for as long as the outage lasts. A stop meanwhile gives up at the end of the
-attempt: the open transaction is left to the broker, which aborts it after
-``transaction_timeout_ms`` (a worker started with the same id aborts it at once), and its inputs
-are read again.
+attempt, or :data:`STOP_GRACE_S` into a commit that does not return (librdkafka's
+``commit_transaction`` can outlast its timeout while the broker is away: the commit's thread is a
+daemon, :mod:`stream_app.kafka.blocking`): the open transaction is left to the broker, which
+aborts it after ``transaction_timeout_ms`` (a worker started with the same id aborts it at once),
+and its inputs are read again.
 """
 
 from __future__ import annotations
@@ -37,14 +39,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from stream_app.errors import ProducerFenced
-from stream_app.kafka.commit import never
+from stream_app.kafka.blocking import Abandoned, never, on_daemon_thread, wait_bounded
 from stream_app.scoring.changelog import ChangelogRestorer
-from stream_app.scoring.checkpoint import BeforeCut, Offsets, nothing_held
+from stream_app.scoring.checkpoint import BeforeCut, Offsets, Uncommitted, nothing_held
 from stream_app.scoring.outputs import FENCED, Outputs
 from stream_app.state.store import CardStore
 from stream_app.timing import BATCH_BOUNDS, Distribution, StageTimes
@@ -55,6 +57,8 @@ log = logging.getLogger(__name__)
 CALL_TIMEOUT_S = 30.0
 #: how long one attempt of a transactional call may take (it is resumed by the next attempt)
 ATTEMPT_S = 5.0
+#: once stopping, how long a commit in flight is still waited for before it is given up on
+STOP_GRACE_S = ATTEMPT_S
 
 
 class TransactionalCheckpointer:
@@ -88,6 +92,7 @@ class TransactionalCheckpointer:
         self._pending: Offsets = {}  # of batches scored in the open transaction
         self._last_commit = time.monotonic()
         self.commits_dropped = 0  # transactions aborted (for /health)
+        self.uncommitted = Uncommitted()
         #: where each commit's time goes, in the order of the calls: ``state`` (the changed cards
         #: encoded and produced), then on the commit's thread ``offsets``
         #: (``send_offsets_to_transaction``: the transaction and group coordinators), ``flush``
@@ -98,7 +103,6 @@ class TransactionalCheckpointer:
         self.state_records = (
             state_records if state_records is not None else Distribution(BATCH_BOUNDS)
         )
-        self._committer = ThreadPoolExecutor(1, thread_name_prefix="commit")
         self._in_flight: Future[None] | None = None  # the commit's round trips
         self._call(self._producer.init_transactions)  # fences an earlier instance
         self._producer.begin_transaction()
@@ -106,6 +110,7 @@ class TransactionalCheckpointer:
     def scored(self, next_offsets: Offsets) -> None:
         """Note the offsets after a scored batch whose outputs were produced in the transaction."""
         self._pending.update(next_offsets)
+        self.uncommitted.scored()
 
     def step(self) -> bool:
         """Between batches: settle a commit that has finished, and start the next once
@@ -152,13 +157,14 @@ class TransactionalCheckpointer:
         stages.lap("state")
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
         self._pending = {}
+        self.uncommitted.cut()
         try:
             self._outputs.outstanding()  # outputs refused at once: their dead letters go too
             metadata = self._consumer.consumer_group_metadata()
         except KafkaException as exc:
             self._abort(exc.args[0])
             return False
-        self._in_flight = self._committer.submit(self._commit, offsets, metadata)
+        self._in_flight = on_daemon_thread(lambda: self._commit(offsets, metadata), "commit")
         return True
 
     def _commit(self, offsets: list[TopicPartition], metadata: object) -> None:
@@ -189,10 +195,18 @@ class TransactionalCheckpointer:
         if future is None:
             return
         try:
-            future.result()
+            wait_bounded(future, "transaction commit", stopping=self._stopping,
+                         stop_grace_s=STOP_GRACE_S)  # fmt: skip
+        except Abandoned:
+            log.warning("stopping with the commit unanswered (broker away?): the open "
+                        "transaction is left to the broker to abort, its inputs to be read "
+                        "again")  # fmt: skip
+            self._abandon()
+            return
         except KafkaException as exc:
             self._abort(exc.args[0])
             return
+        self.uncommitted.committed()
         self.stages.start()
         self._producer.begin_transaction()
         self.stages.lap("begin")
@@ -213,6 +227,7 @@ class TransactionalCheckpointer:
                 raise ProducerFenced(f"transaction failed for good: {error}") from None
             log.warning("transaction aborted, rewinding to the last commit: %s", error)
         self._pending = {}
+        self.uncommitted.dropped()
         if self._abandoned:  # left to the broker already: nothing more is sent
             return
         try:
@@ -224,12 +239,18 @@ class TransactionalCheckpointer:
                 raise
             log.warning("stopping with the broker away: the open transaction is left to the "
                         "broker to abort, its inputs to be read again: %s", exc)  # fmt: skip
-            self._abandoned = True
+            self._abandon()
             return
         self._outputs.discard()
         self.commits_dropped += 1
         self._rewind()
         self._producer.begin_transaction()
+
+    def _abandon(self) -> None:
+        """Stopping with the broker away: nothing more goes into the open transaction."""
+        self._abandoned = True
+        self._pending = {}
+        self.uncommitted.dropped()
 
     def _rewind(self) -> None:
         """Consumer positions to the group's committed offsets; card state to the changelog."""

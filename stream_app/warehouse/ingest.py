@@ -28,7 +28,7 @@ from stream_app.errors import (
     SchemaRegistryUnavailable,
     WarehouseUnavailable,
 )
-from stream_app.kafka.commit import commit_offsets
+from stream_app.kafka.commit import close_consumer, commit_offsets
 from stream_app.kafka.lag import PartitionLag
 from stream_app.outage import Outage
 from stream_app.sinks.base import Row, Sink
@@ -128,7 +128,7 @@ class WarehouseIngest:
                 self.poll_once()
             self.flush()
         finally:
-            self._consumer.close()
+            close_consumer(self._consumer)
 
     def poll_once(self) -> None:
         """Consume what is there (≤ CONSUME_WAIT_S), then flush if the batch is big or old

@@ -12,15 +12,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from stream_app.devtools.bench.deployment import Deployment
-from stream_app.devtools.produce import ProduceOptions
+from stream_app.devtools.produce import ProduceOptions, produce
+from stream_app.kafka.commit import CLOSE_TIMEOUT_S, close_consumer, commit_offsets
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.local_broker import LocalBroker
 from tests.integration.conftest import assert_ledger, producing, wait_for, wait_until_stored
@@ -231,3 +233,54 @@ def _cmdline(process: Path) -> bytes:
         return (process / "cmdline").read_bytes()
     except OSError:  # gone meanwhile
         return b""
+
+
+@pytest.mark.local_stack  # a broker of its own, stopped under a committing consumer
+def test_a_commit_in_flight_when_the_broker_goes_neither_holds_a_stop_nor_its_close(
+    make_settings, tmp_path
+):
+    """librdkafka's synchronous commit, in flight when the broker goes away, waits for the
+    broker however long it is away, and a close meanwhile blocks for a minute (measured:
+    :mod:`stream_app.kafka.blocking`). A consumer committing every 50 ms as a sink does, its
+    broker stopped: once asked to stop, the commit gives up within its grace and the close
+    within its timeout."""
+    broker = LocalBroker(tmp_path / "broker").start()
+    try:
+        settings = on_its_own_broker(make_settings, broker, tmp_path)
+        produce(settings, ProduceOptions(events=500, seed=41))
+        consumer = Consumer(consumer_config(settings, settings.sink_group))
+        consumer.subscribe([settings.topics.transactions])
+        wait_for(lambda: bool(consumer.consume(100, 0.5)), 60, "records consumed")
+        stopping, returned, outcomes = threading.Event(), threading.Event(), []
+
+        def commit_until_stopped() -> None:
+            offset = 0
+            while not stopping.is_set():
+                offset += 1
+                try:
+                    tp = (settings.topics.transactions, 0)
+                    outcomes.append(
+                        commit_offsets(consumer, {tp: offset}, stopping=stopping.is_set)
+                    )
+                except KafkaException as exc:  # a refusal other than the coordinator away
+                    outcomes.append(exc)
+                time.sleep(0.05)
+            returned.set()
+
+        threading.Thread(target=commit_until_stopped, daemon=True).start()
+        time.sleep(1.0)
+        broker.stop_process()
+        time.sleep(3.0)  # a commit in flight is now waiting for the broker
+        stopping.set()
+        started = time.monotonic()
+        assert returned.wait(10), "the commit held the stop"
+        committed_s = time.monotonic() - started
+        close_consumer(consumer)
+        closed_s = time.monotonic() - started - committed_s
+        assert committed_s <= 2.0 + 1.0, committed_s  # the stop grace of wait_bounded
+        assert closed_s <= CLOSE_TIMEOUT_S + 1.0, closed_s
+        assert outcomes[0] is True and outcomes[-1] is False, outcomes[
+            -3:
+        ]  # given up: not committed
+    finally:
+        broker.stop()

@@ -100,7 +100,10 @@ def checkpointer(
 
 def test_the_next_transaction_begins_only_once_the_commit_in_flight_is_done() -> None:
     checkpoints, producer, _, _ = checkpointer()
+    scored_since = checkpoints.uncommitted.since  # for /health: scored, not yet committed
+    assert scored_since is not None
     assert checkpoints.step()  # started, not finished: the loop goes on scoring
+    assert checkpoints.uncommitted.since == scored_since
     assert "commit_transaction" not in producer.calls
     assert producer.calls.count("begin_transaction") == 1
     assert not checkpoints.step()  # nothing new while it is in flight
@@ -109,6 +112,7 @@ def test_the_next_transaction_begins_only_once_the_commit_in_flight_is_done() ->
     assert checkpoints.await_commit()  # before the next batch's outputs are produced
     assert producer.calls[-2:] == ["commit_transaction", "begin_transaction"]
     assert checkpoints.commits_dropped == 0
+    assert checkpoints.uncommitted.since is None
 
 
 def test_a_commit_aborted_in_flight_drops_the_batch_scored_meanwhile_and_rewinds() -> None:
@@ -121,6 +125,7 @@ def test_a_commit_aborted_in_flight_drops_the_batch_scored_meanwhile_and_rewinds
     assert producer.calls[-2:] == ["abort_transaction", "begin_transaction"]
     assert consumer.seeks == [("in", 0, 40)] and restorer.restored == [0]
     assert checkpoints.commits_dropped == 1
+    assert checkpoints.uncommitted.since is None  # rewound: nothing waits, it is read again
 
 
 def abort_needed() -> KafkaError:

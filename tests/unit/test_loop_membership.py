@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from stream_app.kafka.membership import Membership
+from stream_app.scoring.checkpoint import Uncommitted
 from stream_app.scoring.loop import LoopStats, ScoringLoop
 
 
@@ -29,7 +30,7 @@ def test_many_turns_within_a_second_ask_the_membership_once() -> None:
     loop = ScoringLoop.__new__(ScoringLoop)  # only what a turn's bookkeeping reads
     consumer = Consumer()
     loop._consumer = consumer  # type: ignore[assignment]
-    loop._checkpoints = SimpleNamespace(commits_dropped=0)  # type: ignore[assignment]
+    loop._checkpoints = SimpleNamespace(commits_dropped=0, uncommitted=Uncommitted())  # type: ignore[assignment]
     loop._membership = Membership()
     loop.stats = LoopStats(member_at=0.0)
     for _ in range(100):
