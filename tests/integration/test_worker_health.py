@@ -15,14 +15,12 @@ from typing import Any
 
 import msgspec
 import pytest
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 import stream_app.alerts
 from models.registry import FileModelStore, sha256_text
 from stream_app.control.client import StatusReader, publish_command, wait_for_acks
 from stream_app.control.commands import CommandKind, ControlCommand
 from stream_app.devtools.produce import ProduceOptions, produce
-from stream_app.kafka.config import admin_config
 from stream_app.kafka.local_broker import LocalBroker
 from stream_app.kafka.topics import ensure_topics
 from stream_app.processes import ChildProcess
@@ -273,53 +271,3 @@ def test_a_champion_alias_on_a_model_that_aborts_falls_back_to_the_previous_cham
     assert [c for c, _, _ in said] == ["start", "start"]
     assert "champion candidate champion refused: model 2 does not load and score" in said[0][2]
     assert said[1][2] == "falling back to model 1, the last champion that loads"
-
-
-def set_min_insync_replicas(settings, topic: str, replicas: int) -> None:
-    admin = AdminClient(admin_config(settings))
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    resource.add_incremental_config(
-        ConfigEntry(
-            "min.insync.replicas", str(replicas), incremental_operation=AlterConfigOpType.SET
-        )
-    )
-    for future in admin.incremental_alter_configs([resource]).values():
-        future.result(timeout=30)
-
-
-def test_outputs_the_broker_never_acknowledges_are_reported_then_healthy_again(
-    make_settings, running_worker
-):
-    """The broker answers but refuses the predictions (more in-sync replicas asked than a node
-    has: NOT_ENOUGH_REPLICAS, retried by the producer): the worker scores on into its producer's
-    buffer and commits nothing. Its /health says so after ``stall_s``, not once the buffer is
-    full; once the topic takes records again, they are delivered, committed, and it is healthy."""
-    settings = make_settings(batch_size=200)
-    predictions = settings.topics.predictions
-
-    def reasons(loop) -> list[str]:
-        return unhealthy_reasons(
-            loop.stats,
-            failure=None,
-            running=True,
-            broker_error=None,
-            stall_s=3.0,
-            now=time.monotonic(),
-        )
-
-    produce(settings, ProduceOptions(events=1000, seed=36))
-    with running_worker(settings) as running:
-        loop = running.loop
-        wait_for(lambda: loop.stats.scored >= 1000 and not reasons(loop), 60, "scoring, healthy")
-        set_min_insync_replicas(settings, predictions, 2)
-        try:
-            produce(settings, ProduceOptions(events=1000, seed=37))
-            wait_for(
-                lambda: any("records scored and not committed" in r for r in reasons(loop)),
-                60,
-                "unhealthy: scored, not committed",
-            )
-            assert loop.stats.scored == 2000  # it scored them: only their outputs are stuck
-        finally:
-            set_min_insync_replicas(settings, predictions, 1)
-        wait_for(lambda: not reasons(loop), 60, "acknowledged, committed, healthy again")
