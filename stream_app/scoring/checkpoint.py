@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 FLUSH_WAIT_S = 1.0
 #: on revoke and stop, how long the outputs may take to be acknowledged and the offsets committed
 #: before they are left to a replay (within the 30 s a supervisor commonly gives a stop)
-COMPLETE_TIMEOUT_S = 10.0
+COMPLETE_TIMEOUT_S = 5.0
 
 #: next offset to read per (topic, partition)
 Offsets = dict[tuple[str, int], int]
@@ -158,24 +158,28 @@ class Checkpointer:
         after :data:`COMPLETE_TIMEOUT_S` with the offsets left to a replay if the outputs were
         not all acknowledged by then (the broker away)."""
         store, outputs = self._store, self._outputs
-        deadline = time.monotonic() + COMPLETE_TIMEOUT_S
+        offsets = {**(self._cut_offsets or {}), **self._pending}
+        # with no offsets to commit (nothing scored, or its partitions lost) nothing waits for
+        # the outputs: a stop during an outage would only wait out the timeout
+        deadline = time.monotonic() + (COMPLETE_TIMEOUT_S if offsets else 0.0)
         if store.cut_pending():  # acknowledged before a newer record of the same card is sent
             self._write(store.take_cut())
             outputs.flush(max(0.0, deadline - time.monotonic()))
         self._cut()
         self._write(store.take_cut())
         outputs.flush(max(0.0, deadline - time.monotonic()))
-        offsets = {**(self._cut_offsets or {}), **self._pending}
         self._pending = {}
         self.uncommitted.cut()
         if outputs.acknowledged():
             self._commit(offsets)
             return
         self.uncommitted.dropped()
+        self._cut_offsets, self._waiting = None, False
+        if not offsets:
+            return
         log.warning("outputs not acknowledged within %.0fs (broker away?): offsets of %d "
                     "partitions not committed, to be read again", COMPLETE_TIMEOUT_S,
                     len(offsets))  # fmt: skip
-        self._cut_offsets, self._waiting = None, False
 
     def await_commit(self) -> bool:
         """Always True: no commit is ever in flight while a batch is scored (the calls of
