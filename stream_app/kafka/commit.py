@@ -16,8 +16,10 @@ the warehouse's views keep one row per event. Any other commit error is raised.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -48,10 +50,36 @@ COORDINATOR_AWAY = frozenset(
     }
 )
 RETRY_FOR_S = 120.0
+#: set while this thread runs one of a consumer's rebalance callbacks (:func:`rebalancing`)
+_callback = threading.local()
 #: how long a consumer's close may take (it waits for a commit in flight) before it is left
 CLOSE_TIMEOUT_S = 5.0
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def rebalancing() -> Iterator[None]:
+    """Around a rebalance callback's body: a commit it makes runs on this thread. librdkafka
+    answers no commit from another thread while the callback runs (measured: a commit on a
+    daemon thread from ``on_revoke`` was still unanswered after 15 s)."""
+    _callback.active = True
+    try:
+        yield
+    finally:
+        _callback.active = False
+
+
+def _commit_here_or_aside(
+    consumer: Consumer, partitions: list[TopicPartition], deadline: float, stop: Callable[[], bool]
+) -> None:
+    def commit() -> None:
+        consumer.commit(offsets=partitions, asynchronous=False)
+
+    if getattr(_callback, "active", False):
+        commit()
+    else:
+        wait_bounded(on_daemon_thread(commit, "commit"), "offset commit", deadline, stop)
 
 
 def commit_offsets(
@@ -67,10 +95,7 @@ def commit_offsets(
     deadline = time.monotonic() + retry_for_s
     while True:
         try:
-            commit = on_daemon_thread(
-                lambda: consumer.commit(offsets=partitions, asynchronous=False), "commit"
-            )
-            wait_bounded(commit, "offset commit", deadline, stopping)
+            _commit_here_or_aside(consumer, partitions, deadline, stopping)
             return True
         except Abandoned as exc:
             if time.monotonic() > deadline:

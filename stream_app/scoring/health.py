@@ -3,8 +3,9 @@
 Unhealthy when the worker's transactional producer was fenced (exactly-once), when the scoring
 thread failed or is not running, when it is stalled (no loop turn for
 ``stall_s``, records waiting and nothing scored for ``stall_s``, or records scored and not
-committed for ``stall_s``: their outputs never acknowledged), when the consumer has not been a
-member of its group for ``stall_s``, or when no broker answers.
+committed for ``stall_s`` past the checkpoint interval: their outputs never acknowledged),
+when the consumer has not been a member of its group for ``stall_s``, or when no broker
+answers.
 """
 
 from __future__ import annotations
@@ -30,10 +31,14 @@ def unhealthy_reasons(
     >>> unhealthy_reasons(stats, failure=None, running=True, broker_error="_TRANSPORT",
     ...                   stall_s=5, now=101.0)  # doctest: +NORMALIZE_WHITESPACE
     ['records waiting and nothing scored for 11s (limit 5s)', 'broker unreachable: _TRANSPORT']
-    >>> stats.waiting, stats.uncommitted_since = False, 60.0
+    >>> stats.waiting, stats.uncommitted_since, stats.checkpoint_interval_s = False, 60.0, 1.0
     >>> unhealthy_reasons(stats, failure=None, running=True, broker_error=None,
     ...                   stall_s=30, now=101.0)  # doctest: +NORMALIZE_WHITESPACE
-    ['records scored and not committed for 41s (limit 30s): outputs not acknowledged?']
+    ['records scored and not committed for 41s (limit 31s): outputs not acknowledged?']
+    >>> stats.checkpoint_interval_s = 600.0  # a long interval: scored work waits that long anyway
+    >>> unhealthy_reasons(stats, failure=None, running=True, broker_error=None,
+    ...                   stall_s=30, now=101.0)
+    []
     >>> stats.fenced, stats.uncommitted_since = "_FENCED", None
     >>> unhealthy_reasons(stats, failure=None, running=True, broker_error=None,
     ...                   stall_s=30, now=101.0)
@@ -58,10 +63,11 @@ def unhealthy_reasons(
                 )
             if stats.uncommitted_since is not None:
                 since_scored_work = now - stats.uncommitted_since
-                if since_scored_work > stall_s:
+                limit_s = stall_s + stats.checkpoint_interval_s
+                if since_scored_work > limit_s:
                     reasons.append(
                         f"records scored and not committed for {since_scored_work:.0f}s "
-                        f"(limit {stall_s:g}s): outputs not acknowledged?"
+                        f"(limit {limit_s:g}s): outputs not acknowledged?"
                     )
             if since_member > stall_s:
                 reasons.append(f"not a member of the consumer group for {since_member:.0f}s")

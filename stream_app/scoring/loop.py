@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from stream_app.control.switch import ModelSwitch
 from stream_app.errors import BrokerError, ProducerFenced
-from stream_app.kafka.commit import close_consumer
+from stream_app.kafka.commit import close_consumer, rebalancing
 from stream_app.kafka.lag import PartitionLag
 from stream_app.kafka.membership import Membership
 from stream_app.scoring.changelog import ChangelogRestorer
@@ -75,6 +75,7 @@ class LoopStats:
     member_at: float = field(default_factory=time.monotonic)
     waiting: bool = False
     uncommitted_since: float | None = None  # the oldest scored batch not yet committed
+    checkpoint_interval_s: float = 0.0  # how long a scored batch may wait for its commit anyway
     commits_dropped: int = 0
     fenced: str | None = None  # why this worker's output stopped for good (exactly-once)
     #: exactly-once: time per part of a commit, and changelog records per transaction
@@ -159,7 +160,11 @@ class ScoringLoop:
         self._status = (
             self._outputs.producer if transactional is None else Producer(producer_config)
         )
-        self.stats = LoopStats(deliveries=self._outputs.counts, observed=self._observers.produced)
+        self.stats = LoopStats(
+            deliveries=self._outputs.counts,
+            observed=self._observers.produced,
+            checkpoint_interval_s=checkpoint_interval_s,
+        )
         self._stopping = threading.Event()
         if transactional is None:
             self._checkpoints = Checkpointer(
@@ -343,7 +348,8 @@ class ScoringLoop:
         """Checkpoint before the partitions move: the next owner restores complete state."""
         log.info("revoked %s", sorted(f"{p.topic}:{p.partition}" for p in partitions))
         if not self.stats.fenced:  # a fenced producer has nothing left to commit
-            self.checkpoint()
+            with rebalancing():
+                self.checkpoint()
         for tp in partitions:
             self.pipeline.store.drop(tp.partition)
             self._revoked.add((tp.topic, tp.partition))

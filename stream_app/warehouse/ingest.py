@@ -28,7 +28,7 @@ from stream_app.errors import (
     SchemaRegistryUnavailable,
     WarehouseUnavailable,
 )
-from stream_app.kafka.commit import close_consumer, commit_offsets
+from stream_app.kafka.commit import close_consumer, commit_offsets, rebalancing
 from stream_app.kafka.lag import PartitionLag
 from stream_app.outage import Outage
 from stream_app.sinks.base import Row, Sink
@@ -319,7 +319,9 @@ class WarehouseIngest:
     def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
         # rows of revoked partitions are written and committed before they move, if they can be;
         # records held for the Schema Registry are read again by the partitions' next owner
-        if not self.flush():
+        with rebalancing():
+            flushed = self.flush()
+        if not flushed:
             self._discard("partitions revoked while the warehouse cannot be written")
         elif self._unmapped:
             self._unmapped = []
