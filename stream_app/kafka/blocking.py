@@ -24,6 +24,11 @@ T = TypeVar("T")
 WAIT_SLICE_S = 0.1
 
 
+def never() -> bool:
+    """A ``stopping`` for a process that is never asked to stop while it waits."""
+    return False
+
+
 class Abandoned(Exception):
     """A call still running when its caller stopped waiting for it."""
 
@@ -47,7 +52,7 @@ def wait_bounded(
     future: Future[T],
     what: str,
     deadline: float = float("inf"),
-    stopping: Callable[[], bool] | None = None,
+    stopping: Callable[[], bool] = never,
     stop_grace_s: float = 2.0,
 ) -> T:
     """The result of ``future`` (its exception raised), waited for until the monotonic
@@ -58,8 +63,8 @@ def wait_bounded(
             return future.result(timeout=WAIT_SLICE_S)
         except FutureTimeout:
             now = time.monotonic()
-            if stopping is not None and stopping():
-                deadline, stopping = min(deadline, now + stop_grace_s), None
+            if now < deadline and stopping():
+                deadline = min(deadline, now + stop_grace_s)
             if now > deadline:
                 raise Abandoned(f"{what} still running, given up on") from None
 
@@ -67,8 +72,3 @@ def wait_bounded(
 def call_bounded(call: Callable[[], T], what: str, timeout_s: float) -> T:
     """``call()`` on a daemon thread, waited for ``timeout_s`` at most (:class:`Abandoned`)."""
     return wait_bounded(on_daemon_thread(call, what), what, time.monotonic() + timeout_s)
-
-
-def never() -> bool:
-    """A ``stopping`` for a process that is never asked to stop while it waits."""
-    return False
