@@ -48,6 +48,13 @@ FENCED = frozenset(
 Replace = Callable[[Undelivered], OutputRecord | None]
 
 
+def fatal_error(error: KafkaError) -> BrokerError:
+    """What a fatal producer error raises: :class:`ProducerFenced` when another producer with
+    its ``transactional.id`` superseded it."""
+    fatal = ProducerFenced if error.code() in FENCED else BrokerError
+    return fatal(f"fatal producer error: {error}")
+
+
 class Outputs:
     """Sends :class:`OutputRecord` s; ``producer`` is there for those that produce on their own
     (the model switch's acknowledgements)."""
@@ -92,7 +99,7 @@ class Outputs:
                     produce(topic, value, key, partition=partition, headers=headers)
                 return
             except BufferError:  # local queue full: let deliveries drain
-                self.producer.poll(0.05)
+                self.serve(self.producer.poll, 0.05)
             except KafkaException as exc:  # refused before it left (too large, ...)
                 error: KafkaError = exc.args[0]
                 where = -1 if partition is None else partition
@@ -101,7 +108,7 @@ class Outputs:
 
     def outstanding(self) -> int:
         """Records sent and not acknowledged yet (failed deliveries settled first)."""
-        self.producer.poll(0)
+        self.serve(self.producer.poll, 0)
         self._settle()
         return len(self.producer)
 
@@ -110,11 +117,24 @@ class Outputs:
         ``timeout_s`` at most (what is left then stops :meth:`check_acknowledged`)."""
         deadline = time.monotonic() + timeout_s
         while (
-            not self.producer.flush(max(0.0, deadline - time.monotonic()))
+            not self.serve(self.producer.flush, max(0.0, deadline - time.monotonic()))
             and self._settle()
             and time.monotonic() < deadline
         ):
             pass
+
+    def serve(self, call: Callable[[float], int], timeout_s: float) -> int:
+        """The producer's ``poll`` or ``flush`` (``call``): what it returns, or the producer's
+        fatal error as :class:`ProducerFenced` or :class:`BrokerError`. confluent-kafka raises a
+        fatal error from these calls as a ``KafkaException``, or as a ``SystemError`` caused by
+        it when a delivery report is served after it in the same call."""
+        try:
+            return call(timeout_s)
+        except (KafkaException, SystemError) as exc:
+            cause = exc if isinstance(exc, KafkaException) else exc.__cause__
+            if not isinstance(cause, KafkaException) or not cause.args[0].fatal():
+                raise
+            raise fatal_error(cause.args[0]) from exc
 
     def acknowledged(self) -> bool:
         """Whether every record sent was acknowledged or settled."""
@@ -158,8 +178,7 @@ class Outputs:
         for failed in undelivered:
             error = failed.error
             if error.fatal():
-                fatal = ProducerFenced if error.code() in FENCED else BrokerError
-                raise fatal(f"fatal producer error: {error}")
+                raise fatal_error(error)
             if error.retriable() or error.code() in TRANSIENT:
                 log.warning("delivery to %s failed (%s): sending it again", failed.topic, error)
                 partition = failed.partition if failed.partition >= 0 else None

@@ -185,7 +185,7 @@ class TransactionalCheckpointer:
         :data:`CALL_TIMEOUT_S` or until the process is asked to stop (``commit_transaction``
         then fails on what is left)."""
         deadline = time.monotonic() + CALL_TIMEOUT_S
-        while self._producer.flush(ATTEMPT_S) and not self._stopping():
+        while self._outputs.serve(self._producer.flush, ATTEMPT_S) and not self._stopping():
             if time.monotonic() > deadline:
                 return
 

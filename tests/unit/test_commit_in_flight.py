@@ -7,8 +7,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from stream_app.errors import ProducerFenced
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.transactions import ATTEMPT_S, TransactionalCheckpointer
 from stream_app.state.store import CardStore
@@ -24,6 +26,7 @@ class Producer:
         self.commit_error: KafkaError | None = None
         self.abort_timeouts = 0  # abort_transaction times out this many times first
         self.unacknowledged = 0  # what flush leaves unacknowledged, however long it waits
+        self.flush_raises: BaseException | None = None
 
     def __len__(self) -> int:
         return 0
@@ -37,6 +40,8 @@ class Producer:
 
     def flush(self, timeout: float) -> int:
         self.calls.append(f"flush {timeout:g}")
+        if self.flush_raises is not None:
+            raise self.flush_raises
         return self.unacknowledged
 
     def commit_transaction(self, _timeout: float) -> None:
@@ -172,3 +177,24 @@ def test_a_stop_ends_the_wait_for_unacknowledged_outputs() -> None:
     checkpoints.await_commit()
     # one attempt's wait, not asked again for CALL_TIMEOUT_S
     assert [c for c in producer.calls if c.startswith("flush")] == [f"flush {ATTEMPT_S:g}"]
+
+
+def fenced_in_flush(served_a_delivery_report_after_it: bool) -> BaseException:
+    """How confluent-kafka's flush raises the fatal error of a fenced producer: as such, or as a
+    SystemError caused by it when a delivery report was served after it in the same call."""
+    fenced = KafkaException(KafkaError(KafkaError._FENCED, "old epoch", fatal=True))
+    if not served_a_delivery_report_after_it:
+        return fenced
+    error = SystemError("<method 'partition' of 'cimpl.Message' objects> returned a result with "
+                        "an exception set")  # fmt: skip
+    error.__cause__ = fenced
+    return error
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["as-is", "as-system-error"])
+def test_a_producer_fenced_during_the_commits_flush_is_fenced_not_a_crash(wrapped: bool) -> None:
+    checkpoints, producer, _, _ = checkpointer()
+    producer.flush_raises = fenced_in_flush(wrapped)
+    assert checkpoints.step()
+    with pytest.raises(ProducerFenced, match="_FENCED"):  # the loop stays up, unhealthy
+        checkpoints.await_commit()
