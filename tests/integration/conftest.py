@@ -33,6 +33,7 @@ from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
 from stream_app.devtools.stack import LocalStack
 from stream_app.kafka.commit import COORDINATOR_AWAY
 from stream_app.kafka.config import consumer_config
+from stream_app.kafka.drain import read_to_end
 from stream_app.processes import ChildProcess, get_json
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.loop import ScoringLoop
@@ -238,21 +239,21 @@ def serving_sink(settings: Settings, log_dir: Path) -> Iterator[tuple[ChildProce
 def read_topic(
     settings: Settings, topic: str, expected: int, timeout_s: float = 60.0
 ) -> list[Message]:
-    """Every record of ``topic`` via ``assign()`` from the beginning, until ``expected`` arrive.
-
-    Counts records rather than trusting end offsets (the local broker reports wrong ones).
-    """
+    """Every record of ``topic`` from the beginning: once ``expected`` have arrived (or
+    ``timeout_s`` has passed), on to each partition's end as the broker reports it then (the last
+    stable offset, read committed), so that records beyond those expected are in the list too."""
     consumer = Consumer(consumer_config(settings, f"reader-{uuid.uuid4().hex[:8]}"))
-    consumer.assign(
-        [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(settings.topics.partitions)]
-    )
+    partitions = range(settings.topics.partitions)
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     records: list[Message] = []
     deadline = time.monotonic() + timeout_s
     try:
         while len(records) < expected and time.monotonic() < deadline:
             records.extend(m for m in consumer.consume(10_000, 0.2) if m.error() is None)
-        # a little longer, to see records beyond what was expected
-        records.extend(m for m in consumer.consume(10_000, 0.5) if m.error() is None)
+        after = {m.partition(): (m.offset() or 0) + 1 for m in records}
+        for p in partitions:
+            start = TopicPartition(topic, p, after.get(p, OFFSET_BEGINNING))
+            records.extend(read_to_end(consumer, start))
     finally:
         consumer.close()
     return records
@@ -321,7 +322,7 @@ def assert_ledger(
         open_locally=True,
     )[1]
     if figures is not None:
-        records = read_topic(settings, settings.topics.predictions, report.valid + 1, 30)
+        records = read_topic(settings, settings.topics.predictions, report.valid)
         figures.lost, figures.duplicated = report.valid - scored, predictions - unique
         figures.replayed = len(records) - report.valid
         print(f"\n{figures}")  # in the test's output too
@@ -330,25 +331,35 @@ def assert_ledger(
     assert dead_letters == report.malformed
 
 
-FIGURES = pytest.StashKey[list[FaultFigures]]()
+FIGURES_PROPERTY = "fault_figures"
 
 
 @pytest.fixture
-def fault_figures(request: pytest.FixtureRequest) -> FaultFigures:
-    """This fault test's figures, collected for the summary at the end of the run."""
+def fault_figures(request: pytest.FixtureRequest) -> Iterator[FaultFigures]:
+    """This fault test's figures, handed over in its teardown report (``user_properties``, which
+    pytest-xdist carries from its workers) for the summary at the end of the run."""
     figures = FaultFigures(request.node.name.removeprefix("test_"))
-    request.config.stash.setdefault(FIGURES, []).append(figures)
-    return figures
+    yield figures
+    request.node.user_properties.append((FIGURES_PROPERTY, asdict(figures)))
+
+
+_COLLECTED: list[FaultFigures] = []  # in the process that reports: the controller under xdist
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        _COLLECTED.extend(
+            FaultFigures(**v) for k, v in report.user_properties if k == FIGURES_PROPERTY
+        )
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    collected = config.stash.get(FIGURES, [])
-    if not collected:
+    if not _COLLECTED:
         return
     terminalreporter.write_sep("=", "fault suite figures (docs/faults.md)")
-    terminalreporter.write_line(table(collected))
+    terminalreporter.write_line(table(_COLLECTED))
     if target := os.environ.get("FAULT_FIGURES"):
-        Path(target).write_text(json.dumps([asdict(f) for f in collected], indent=2) + "\n")
+        Path(target).write_text(json.dumps([asdict(f) for f in _COLLECTED], indent=2) + "\n")
         terminalreporter.write_line(f"written to {target}")
 
 

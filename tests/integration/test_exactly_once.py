@@ -49,12 +49,12 @@ def scored(worker: ChildProcess) -> int:
 def assert_one_prediction_per_event(settings: Settings, report: ProduceReport) -> None:
     """Read committed, the predictions topic holds one record per valid event, each event once;
     the dead-letter topic one record per malformed one."""
-    records = read_topic(settings, settings.topics.predictions, report.valid + 1)
+    records = read_topic(settings, settings.topics.predictions, report.valid)
     codec = topic_codec(settings, schema_registry(settings), "predictions")
     ids = Counter(codec.decode(r.value() or b"")["event_id"] for r in records)
     twice = [event for event, n in ids.items() if n > 1]
     assert (len(records), len(twice)) == (report.valid, 0), f"e.g. twice: {twice[:5]}"
-    dead = read_topic(settings, settings.topics.dead_letters, report.malformed + 1)
+    dead = read_topic(settings, settings.topics.dead_letters, report.malformed)
     assert len(dead) == report.malformed
 
 
