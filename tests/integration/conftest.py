@@ -243,7 +243,7 @@ def read_topic(
     ``timeout_s`` has passed), on to each partition's end as the broker reports it then (the last
     stable offset, read committed), so that records beyond those expected are in the list too."""
     consumer = Consumer(consumer_config(settings, f"reader-{uuid.uuid4().hex[:8]}"))
-    partitions = range(settings.topics.partitions)
+    partitions = sorted(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     records: list[Message] = []
     deadline = time.monotonic() + timeout_s
@@ -331,35 +331,25 @@ def assert_ledger(
     assert dead_letters == report.malformed
 
 
-FIGURES_PROPERTY = "fault_figures"
+FIGURES = pytest.StashKey[list[FaultFigures]]()
 
 
 @pytest.fixture
-def fault_figures(request: pytest.FixtureRequest) -> Iterator[FaultFigures]:
-    """This fault test's figures, handed over in its teardown report (``user_properties``, which
-    pytest-xdist carries from its workers) for the summary at the end of the run."""
+def fault_figures(request: pytest.FixtureRequest) -> FaultFigures:
+    """This fault test's figures, collected for the summary at the end of the run."""
     figures = FaultFigures(request.node.name.removeprefix("test_"))
-    yield figures
-    request.node.user_properties.append((FIGURES_PROPERTY, asdict(figures)))
-
-
-_COLLECTED: list[FaultFigures] = []  # in the process that reports: the controller under xdist
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "teardown":
-        _COLLECTED.extend(
-            FaultFigures(**v) for k, v in report.user_properties if k == FIGURES_PROPERTY
-        )
+    request.config.stash.setdefault(FIGURES, []).append(figures)
+    return figures
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    if not _COLLECTED:
+    collected = config.stash.get(FIGURES, [])
+    if not collected:
         return
     terminalreporter.write_sep("=", "fault suite figures (docs/faults.md)")
-    terminalreporter.write_line(table(_COLLECTED))
+    terminalreporter.write_line(table(collected))
     if target := os.environ.get("FAULT_FIGURES"):
-        Path(target).write_text(json.dumps([asdict(f) for f in _COLLECTED], indent=2) + "\n")
+        Path(target).write_text(json.dumps([asdict(f) for f in collected], indent=2) + "\n")
         terminalreporter.write_line(f"written to {target}")
 
 
