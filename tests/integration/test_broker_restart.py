@@ -179,6 +179,9 @@ def test_a_stop_while_the_broker_is_down_exits_in_time_and_loses_nothing(
         again.start(STARTUP_S)
         try:
             wait_until_stored(again.settings, report)
+        except AssertionError as exc:  # what each says it is doing, for the failure's report
+            health = {"worker": again.worker_health(), "sink": again.sink_health()}
+            raise AssertionError(f"{exc}; after the outage: {health}") from exc
         finally:
             again.stop()
         assert_ledger(again.settings, report, fault_figures)

@@ -47,8 +47,15 @@ def test_sigkill_mid_stream_then_restart_leaves_exactly_one_prediction_per_event
 ):
     settings = make_settings(batch_size=200, checkpoint_interval_ms=2000)
     options = ProduceOptions(events=20_000, rate=2000, bad_fraction=0.01, seed=11)
+    first = ChildProcess("worker-1", ["worker"], settings, tmp_path)
+    try:
+        # serving before the stream starts: a slow start must not leave the whole stream scored
+        # by the kill (it did once on a loaded host: 20,000 of 20,000 committed at the kill)
+        wait_for(lambda: get_json(first.web_url("/health")) is not None, 90, "the worker serving")
+    except BaseException:
+        first.kill()
+        raise
     with running_sink(settings), producing(settings, options) as result:
-        first = ChildProcess("worker-1", ["worker"], settings, tmp_path)
         try:
             wait_for(
                 lambda: (
