@@ -240,8 +240,9 @@ def read_topic(
     settings: Settings, topic: str, expected: int, timeout_s: float = 60.0
 ) -> list[Message]:
     """Every record of ``topic`` from the beginning: once ``expected`` have arrived (or
-    ``timeout_s`` has passed), on to each partition's end as the broker reports it then (the last
-    stable offset, read committed), so that records beyond those expected are in the list too."""
+    ``timeout_s`` has passed), on to each partition's end as the broker reports it then (its high
+    watermark; read committed, a transaction still open there holds the read to its timeout), so
+    that records beyond those expected are in the list too."""
     consumer = Consumer(consumer_config(settings, f"reader-{uuid.uuid4().hex[:8]}"))
     partitions = sorted(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
