@@ -28,11 +28,13 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from stream_app.errors import BrokerError
+from stream_app.kafka.hanging import abort_hanging_transactions
 from stream_app.kafka.kafka_jars import java_executable, kafka_jars
 from stream_app.kafka.secure_listener import LISTENER, SecureListener
 from stream_app.settings import Settings
 
 BIND_ATTEMPTS = 5
+NODE_ID = 1
 STOP_TIMEOUT_S = 30.0
 PR_SET_PDEATHSIG = 1
 
@@ -40,8 +42,8 @@ PR_SET_PDEATHSIG = 1
 #: first rebalance, topics created explicitly (ensure_topics), transactions on one node
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{controller_port}
+node.id={node_id}
+controller.quorum.voters={node_id}@127.0.0.1:{controller_port}
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
@@ -180,13 +182,19 @@ class LocalBroker:
         attempt = 1
         while True:
             properties = self._write_config(java)
-            if not (self.state_dir / "log" / "meta.properties").exists():
+            restart = (self.state_dir / "log" / "meta.properties").exists()
+            if not restart:
                 self._format(java, libs, properties)
             offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+            launched_ms = int(time.time() * 1000)
             self._launch(java, libs, properties)
             atexit.register(self.stop)
             try:
                 if self._wait_ready(timeout_s):
+                    if restart:  # what the last stop may have left hanging
+                        abort_hanging_transactions(
+                            self._jvm(java, libs, 256), self.bootstrap_servers, NODE_ID, launched_ms
+                        )
                     return self
             except BaseException:  # Ctrl-C while waiting: nothing left running
                 self.stop_process()
@@ -209,7 +217,10 @@ class LocalBroker:
     def _write_config(self, java: Path) -> Path:
         properties = self.state_dir / "server.properties"
         text = SERVER_PROPERTIES.format(
-            port=self.port, controller_port=self.controller_port, log_dir=self.state_dir / "log"
+            node_id=NODE_ID,
+            port=self.port,
+            controller_port=self.controller_port,
+            log_dir=self.state_dir / "log",
         )
         if self.secure is not None:
             self.secure.make_certificate(java)

@@ -22,6 +22,7 @@ from stream_app.control.signing import CommandVerifier
 from stream_app.control.switch import ModelSwitch
 from stream_app.event_checks import EventChecks
 from stream_app.kafka.config import consumer_config, producer_config, transactional_config
+from stream_app.kafka.fetch_watch import FetchWatch
 from stream_app.kafka.topics import check_topics, worker_topics
 from stream_app.scoring.alerting import AlertBuilder
 from stream_app.scoring.changelog import ChangelogRestorer
@@ -104,9 +105,15 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
         refused_at_start=tuple(refused_at_start),
     )
     exactly_once = settings.processing_guarantee == "exactly_once"
+    fetch_watch = FetchWatch()
     return ScoringLoop(
         consumer=Consumer(
-            consumer_config(settings, settings.worker_group, **{"client.id": settings.worker_id})
+            consumer_config(
+                settings,
+                settings.worker_group,
+                **{"client.id": settings.worker_id},
+                **fetch_watch.consumer_config(),
+            )
         ),
         # a batch's outputs are produced at once: lingering would only delay them
         producer_config=producer_config(settings, **{"linger.ms": 1}),
@@ -132,4 +139,5 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
         linger_s=settings.batch_linger_ms / 1000,
         observers=observers,
         transactional=transactional_config(settings) if exactly_once else None,
+        fetch_watch=fetch_watch,
     )

@@ -4,8 +4,9 @@ Unhealthy when the worker's transactional producer was fenced (exactly-once), wh
 thread failed or is not running, when it is stalled (no loop turn for
 ``stall_s``, records waiting and nothing scored for ``stall_s``, or records scored and not
 committed for ``stall_s`` past the checkpoint interval: their outputs never acknowledged),
-when the consumer has not been a member of its group for ``stall_s``, or when no broker
-answers.
+when the consumer has not been a member of its group for ``stall_s`` or has had partitions
+assigned and not read for ``stall_s`` (:mod:`stream_app.kafka.fetch_watch`), or when no
+broker answers.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def unhealthy_reasons(
                     )
             if since_member > stall_s:
                 reasons.append(f"not a member of the consumer group for {since_member:.0f}s")
+            reasons += stats.fetch.reasons(now, stall_s)
     if broker_error is not None:
         reasons.append(f"broker unreachable: {broker_error}")
     return reasons

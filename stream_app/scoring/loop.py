@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from stream_app.control.switch import ModelSwitch
 from stream_app.errors import BrokerError, ProducerFenced
 from stream_app.kafka.commit import close_consumer, rebalancing
+from stream_app.kafka.fetch_watch import FetchWatch
 from stream_app.kafka.lag import PartitionLag
 from stream_app.kafka.membership import Membership
 from stream_app.scoring.changelog import ChangelogRestorer
@@ -68,6 +69,7 @@ class LoopStats:
     stages: StageTimes = field(default_factory=StageTimes)
     batch_sizes: Distribution = field(default_factory=lambda: Distribution(BATCH_BOUNDS))
     lag: PartitionLag = field(default_factory=PartitionLag)  # by assigned partition
+    fetch: FetchWatch = field(default_factory=FetchWatch)  # assigned partitions never fetched
     # for /health (time.monotonic()): the last loop turn, the last scored batch, the last turn
     # that found this consumer a member of its group, and whether records wait unconsumed
     turn_at: float = field(default_factory=time.monotonic)
@@ -136,10 +138,12 @@ class ScoringLoop:
         poison_max_attempts: int,
         observers: Sequence[BatchObserver] = (),
         transactional: dict[str, Any] | None = None,
+        fetch_watch: FetchWatch | None = None,
     ) -> None:
         """With ``transactional`` (producer settings), exactly-once: each checkpoint is a
         transaction (:mod:`stream_app.scoring.transactions`) and the model switch's status
-        records, which belong to no checkpoint, go through a producer of their own."""
+        records, which belong to no checkpoint, go through a producer of their own.
+        ``fetch_watch``: the one fed by ``consumer``'s statistics, if it was made with it."""
         self._consumer = consumer
         self.pipeline = pipeline
         self._guard = PoisonGuard(pipeline, poison_max_attempts)
@@ -164,6 +168,7 @@ class ScoringLoop:
             deliveries=self._outputs.counts,
             observed=self._observers.produced,
             checkpoint_interval_s=checkpoint_interval_s,
+            fetch=fetch_watch or FetchWatch(),
         )
         self._stopping = threading.Event()
         if transactional is None:
@@ -311,15 +316,17 @@ class ScoringLoop:
         stages.lap("checkpoint")
 
     def _observe(self, scored: bool) -> None:
-        """Note this turn for /health and /metrics: membership (at most once a second), the lag
-        per partition (every idle turn, at most once a second while scoring) and, on an idle
-        turn, whether an assigned partition holds records beyond the position."""
+        """Note this turn for /health and /metrics: membership and partitions never fetched (at
+        most once a second), the lag per partition (every idle turn, at most once a second while
+        scoring) and, on an idle turn, whether an assigned partition holds records beyond the
+        position."""
         stats = self.stats
         now = time.monotonic()
         stats.commits_dropped = self._checkpoints.commits_dropped
         stats.uncommitted_since = self._checkpoints.uncommitted.since
         if self._membership.confirmed(self._consumer, now):
             stats.member_at = now
+        stats.fetch.check(self._consumer, now)
         lag = stats.lag.update(self._consumer, force=not scored)
         if scored:
             stats.scored_at = now

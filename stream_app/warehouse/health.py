@@ -2,8 +2,9 @@
 
 The sink cannot write when a record it read has waited more than ``stall_s`` for a completed
 flush (insert, then commit): inserts failing or hanging, or the ingest loop stuck; while records
-wait for a Schema Registry that does not answer; and while no broker answers (``broker_error``,
-asked at each call). When its ingest thread dies the process exits with code 70
+wait for a Schema Registry that does not answer; while partitions assigned for ``stall_s`` have
+not been read (:mod:`stream_app.kafka.fetch_watch`); and while no broker answers
+(``broker_error``, asked at each call). When its ingest thread dies the process exits with code 70
 (:mod:`stream_app.thread_service`).
 """
 
@@ -56,6 +57,7 @@ class SinkHealth:
             )
         if stats.registry_unavailable_since is not None:
             reasons.append("records wait for the Schema Registry, which does not answer")
+        reasons += stats.fetch.reasons(self._clock(), self._stall_s)
         if (broker_error := self._broker_error()) is not None:
             reasons.append(f"broker unreachable: {broker_error}")
         return {**stats.as_dict(), "reasons": reasons}

@@ -29,6 +29,7 @@ from stream_app.errors import (
     WarehouseUnavailable,
 )
 from stream_app.kafka.commit import close_consumer, commit_offsets, rebalancing
+from stream_app.kafka.fetch_watch import FetchWatch
 from stream_app.kafka.lag import PartitionLag
 from stream_app.outage import Outage
 from stream_app.sinks.base import Row, Sink
@@ -72,6 +73,7 @@ class IngestStats:
     last_flush_seconds: float = 0.0
     stages: StageTimes = field(default_factory=StageTimes)
     lag: PartitionLag = field(default_factory=PartitionLag)  # by assigned partition
+    fetch: FetchWatch = field(default_factory=FetchWatch)  # assigned partitions never fetched
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -137,6 +139,7 @@ class WarehouseIngest:
         stages.start()
         records = self._consumer.consume(self._batch_rows, CONSUME_WAIT_S)
         self.stats.lag.update(self._consumer)
+        self.stats.fetch.check(self._consumer, time.monotonic())
         stages.lap("consume")
         for record in records:
             error = record.error()

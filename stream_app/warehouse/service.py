@@ -59,7 +59,9 @@ def build_ingest(settings: Settings) -> WarehouseIngest:
         client.command(statement)
     stats = IngestStats()
     routes = topic_routes(settings, schema_registry(settings), client, stats)
-    consumer = Consumer(bulk_consumer_config(settings, settings.sink_group))
+    consumer = Consumer(
+        {**bulk_consumer_config(settings, settings.sink_group), **stats.fetch.consumer_config()}
+    )
     return WarehouseIngest(
         consumer, routes, settings.sink_batch_rows, settings.sink_flush_interval_ms / 1000, stats
     )

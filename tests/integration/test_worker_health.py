@@ -15,12 +15,14 @@ from typing import Any
 
 import msgspec
 import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 import stream_app.alerts
 from models.registry import FileModelStore, sha256_text
 from stream_app.control.client import StatusReader, publish_command, wait_for_acks
 from stream_app.control.commands import CommandKind, ControlCommand
 from stream_app.devtools.produce import ProduceOptions, produce
+from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.kafka.local_broker import LocalBroker
 from stream_app.kafka.topics import ensure_topics
 from stream_app.processes import ChildProcess
@@ -56,6 +58,18 @@ def field(port: int, name: str) -> Any:
 def unhealthy_because(port: int, words: str) -> bool:
     answer = health(port)
     return answer is not None and answer[0] == 503 and any(words in r for r in answer[1]["reasons"])
+
+
+def reasons(loop: Any, stall_s: float = 2.0) -> list[str]:
+    """Why an in-process worker loop's /health would answer 503 now (its thread running)."""
+    return unhealthy_reasons(
+        loop.stats,
+        failure=None,
+        running=True,
+        broker_error=None,
+        stall_s=stall_s,
+        now=time.monotonic(),
+    )
 
 
 @pytest.mark.local_stack  # a broker of its own
@@ -226,16 +240,6 @@ def test_a_loop_stuck_inside_a_turn_is_reported_stalled_then_healthy_again(
     settings = make_settings(batch_size=200)
     produce(settings, ProduceOptions(events=1000, seed=35))
 
-    def reasons(loop) -> list[str]:
-        return unhealthy_reasons(
-            loop.stats,
-            failure=None,
-            running=True,
-            broker_error=None,
-            stall_s=2.0,
-            now=time.monotonic(),
-        )
-
     with running_worker(settings) as running:
         loop = running.loop
         wait_for(lambda: loop.stats.scored >= 1000 and not reasons(loop), 60, "scoring, healthy")
@@ -244,6 +248,45 @@ def test_a_loop_stuck_inside_a_turn_is_reported_stalled_then_healthy_again(
         wait_for(lambda: any("scoring loop stalled" in r for r in reasons(loop)), 30, "stalled")
         stuck.release.set()
         wait_for(lambda: not reasons(loop), 30, "healthy again")
+
+
+def test_partitions_whose_offsets_an_open_transaction_holds_are_reported_then_scored_once(
+    make_settings, running_worker
+):
+    """A transaction left open with offsets for the worker group holds the worker's committed
+    offsets (a read-committed consumer asks for stable ones): its partitions are assigned and not
+    fetched, as after a broker stop that left a transaction hanging. /health says so; once the
+    transaction ends, every event is scored, once."""
+    settings = make_settings(batch_size=200)
+    produce(settings, ProduceOptions(events=1000, seed=36))
+    topic, partitions = settings.topics.transactions, settings.topics.partitions
+    group_member = Consumer(consumer_config(settings, settings.worker_group))
+    holder = Producer(
+        producer_config(
+            settings, **{"transactional.id": f"holder-{topic}", "transaction.timeout.ms": 120_000}
+        )
+    )
+    holder.init_transactions(30)
+    holder.begin_transaction()
+    holder.send_offsets_to_transaction(
+        [TopicPartition(topic, p, 0) for p in range(partitions)],
+        group_member.consumer_group_metadata(),
+        30,
+    )
+
+    def unfetched(loop) -> list[str]:
+        return [r for r in reasons(loop) if "assigned and not fetched" in r]
+
+    with running_worker(settings) as running:
+        loop = running.loop
+        wait_for(lambda: unfetched(loop), 60, "503: partitions assigned and not fetched")
+        assert unfetched(loop)[0].endswith(", ".join(f"{topic}:{p}" for p in range(partitions)))
+        assert loop.stats.scored == 0
+        holder.abort_transaction(30)
+        wait_for(lambda: loop.stats.scored >= 1000 and not reasons(loop), 60, "scored, healthy")
+        time.sleep(1.0)  # a record read twice would be scored by now
+        assert loop.stats.scored == 1000
+    group_member.close()
 
 
 def test_a_champion_alias_on_a_model_that_aborts_falls_back_to_the_previous_champion(
