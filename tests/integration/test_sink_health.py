@@ -44,6 +44,19 @@ def unhealthy_because(port: int, words: str) -> bool:
     return status == 503 and any(words in reason for reason in document["reasons"])
 
 
+def store_events(
+    settings: Settings, ingest: WarehouseIngest, port: int, events: int, seed: int
+) -> None:
+    """Produce ``events`` and wait until the sink stored them, healthy."""
+    produce(settings, ProduceOptions(events=events, seed=seed))
+    wait_for(
+        lambda: ingest.stats.stored.get(settings.topics.transactions, 0) >= events,
+        60,
+        "the first events stored",
+    )
+    assert health(port)[0] == 200
+
+
 @contextmanager
 def ingesting(settings: Settings) -> Iterator[tuple[WarehouseIngest, int]]:
     """The sink's ingest loop in a thread and its ``/health`` on a port, until the block ends."""
@@ -71,13 +84,7 @@ def ingesting(settings: Settings) -> Iterator[tuple[WarehouseIngest, int]]:
 def test_the_sink_is_unhealthy_while_its_inserts_fail(make_settings):
     settings = make_settings(health_stall_s=2.0)
     with ingesting(settings) as (ingest, port):
-        produce(settings, ProduceOptions(events=500, seed=41))
-        wait_for(
-            lambda: ingest.stats.stored.get(settings.topics.transactions, 0) >= 500,
-            60,
-            "the first events stored",
-        )
-        assert health(port)[0] == 200
+        store_events(settings, ingest, port, events=500, seed=41)
         table = f"{settings.warehouse_database}.{EVENTS.raw}"
         connect(settings).command(f"DROP TABLE {table}")  # every insert into it fails now
         produce(settings, ProduceOptions(events=500, seed=42))
@@ -95,13 +102,7 @@ def test_the_sink_is_unhealthy_while_a_transaction_left_open_holds_its_records(m
         )
     )
     with ingesting(settings) as (ingest, port):
-        produce(settings, ProduceOptions(events=200, seed=43))
-        wait_for(
-            lambda: ingest.stats.stored.get(settings.topics.transactions, 0) >= 200,
-            60,
-            "the first events stored",
-        )
-        assert health(port)[0] == 200
+        store_events(settings, ingest, port, events=200, seed=43)
         holder.init_transactions(30)
         holder.begin_transaction()
         holder.produce(topic, b"held", partition=0)
