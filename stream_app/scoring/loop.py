@@ -66,6 +66,7 @@ class LoopStats:
     assigned: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     first_record_at: float | None = None
+    first_record_cpu_s: float | None = None  # the process's CPU seconds then (a drain's start)
     stages: StageTimes = field(default_factory=StageTimes)
     batch_sizes: Distribution = field(default_factory=lambda: Distribution(BATCH_BOUNDS))
     lag: PartitionLag = field(default_factory=PartitionLag)  # by assigned partition
@@ -255,6 +256,7 @@ class ScoringLoop:
             if records:
                 if self.stats.first_record_at is None:
                     self.stats.first_record_at = time.time()
+                    self.stats.first_record_cpu_s = time.process_time()
                 self.run_batch(records)
             self._observe(bool(records))
         self.checkpoint()

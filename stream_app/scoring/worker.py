@@ -120,6 +120,7 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
                 "dead_lettered": stats.dead_lettered,
                 "uptime_s": round(time.time() - stats.started_at, 1),
                 "first_record_at": stats.first_record_at,
+                "first_record_cpu_s": stats.first_record_cpu_s,
                 "commits_dropped": stats.commits_dropped,
                 "stage_seconds": stats.stages.snapshot(),
                 "transactions": sum(stats.state_records.counts),

@@ -76,10 +76,15 @@ def _drain(deployment: Deployment, event_format: str, events: int, say: Say) -> 
     while True:
         deployment.check_alive()
         if first_record_at is None:
-            worker = deployment.worker_health()
-            first_record_at = worker["first_record_at"] if worker else None
+            worker = deployment.worker_health() or {}
+            first_record_at = worker.get("first_record_at")
             if first_record_at is not None:
-                cpu_at_first_record = deployment.cpu_seconds()
+                # the worker's own reading at its first record: a small backlog may be drained
+                # before this poll sees it; the sink's is this poll's
+                cpu_at_first_record = {
+                    **deployment.cpu_seconds(),
+                    "worker": worker["first_record_cpu_s"],
+                }
         if not sink_busy:
             sink = deployment.sink_health()
             if sink is not None:
