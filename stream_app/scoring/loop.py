@@ -318,17 +318,15 @@ class ScoringLoop:
         stages.lap("checkpoint")
 
     def _observe(self, scored: bool) -> None:
-        """Note this turn for /health and /metrics: membership and partitions never fetched (at
-        most once a second), the lag per partition (every idle turn, at most once a second while
-        scoring) and, on an idle turn, whether an assigned partition holds records beyond the
-        position."""
+        """Note this turn for /health and /metrics: membership (at most once a second), the lag
+        per partition (every idle turn, at most once a second while scoring) and, on an idle
+        turn, whether an assigned partition holds records beyond the position."""
         stats = self.stats
         now = time.monotonic()
         stats.commits_dropped = self._checkpoints.commits_dropped
         stats.uncommitted_since = self._checkpoints.uncommitted.since
         if self._membership.confirmed(self._consumer, now):
             stats.member_at = now
-        stats.fetch.check(self._consumer, now)
         lag = stats.lag.update(self._consumer, force=not scored)
         if scored:
             stats.scored_at = now

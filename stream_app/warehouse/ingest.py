@@ -139,7 +139,6 @@ class WarehouseIngest:
         stages.start()
         records = self._consumer.consume(self._batch_rows, CONSUME_WAIT_S)
         self.stats.lag.update(self._consumer)
-        self.stats.fetch.check(self._consumer, time.monotonic())
         stages.lap("consume")
         for record in records:
             error = record.error()
