@@ -10,7 +10,8 @@ single-node broker's controlled shutdown skipped a transaction's markers, a work
 and idle for minutes with ~700 records per partition waiting, heartbeating, nothing consumed, no
 error (``docs/faults.md``, fault 9; :mod:`stream_app.kafka.hanging` aborts such transactions
 when the local broker starts). Nothing in the client's API says so; its statistics
-(``statistics.interval.ms``) give each partition's fetch state and offsets.
+(``statistics.interval.ms``) give each partition's fetch state and offsets, and whether it is
+assigned (``desired``).
 
 A :class:`FetchWatch` reads them and reports assigned partitions still in state ``none`` or
 ``stopped`` (no fetcher started), and partitions whose last stable offset has not moved while
@@ -22,9 +23,9 @@ committed offset (seen: a manual ``assign`` during such a wait replayed from the
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
-
-from confluent_kafka import Consumer
 
 #: how often librdkafka hands the consumer's statistics over (served by ``consume``/``poll``)
 STATISTICS_INTERVAL_MS = 2000
@@ -35,56 +36,40 @@ Partition = tuple[str, int]
 
 
 class FetchWatch:
-    """Fed by the consumer's statistics callback; checked by the thread that polls the consumer;
-    read by ``/health`` from any thread (:attr:`unfetched` is replaced whole, never changed)."""
+    """Fed by the consumer's statistics callback (in the thread that polls the consumer); read
+    by ``/health`` from any thread (:attr:`unfetched` and :attr:`held` are replaced whole, never
+    changed)."""
 
-    def __init__(self, every_s: float = 1.0) -> None:
-        self.every_s = every_s
-        #: assigned partitions without a fetcher → monotonic seconds since first seen so
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        #: assigned partitions without a fetcher → clock seconds since first seen so
         self.unfetched: dict[Partition, float] = {}
         #: assigned partitions with records past their last stable offset → (that offset,
-        #: monotonic seconds since it has not moved)
+        #: clock seconds since it has not moved)
         self.held: dict[Partition, tuple[int, float]] = {}
-        #: each partition's fetch state, last stable offset and high watermark, last statistics
-        self._states: dict[Partition, tuple[str, int, int]] = {}
-        self._checked_at = float("-inf")
 
     def consumer_config(self) -> dict[str, Any]:
         """What a consumer's configuration needs for this watch to see its statistics."""
         return {"statistics.interval.ms": STATISTICS_INTERVAL_MS, "stats_cb": self.on_statistics}
 
     def on_statistics(self, report: str) -> None:
-        """librdkafka's statistics callback (JSON): keep each partition's fetch state and
-        offsets."""
-        topics = json.loads(report).get("topics", {})
-        self._states = {
-            (topic, int(partition)): (
-                fields["fetch_state"],
-                fields.get("ls_offset", -1),
-                fields.get("hi_offset", -1),
-            )
-            for topic, entry in topics.items()
+        """librdkafka's statistics callback (JSON): note which assigned partitions have no
+        fetcher, and which have records held behind an unmoving last stable offset."""
+        now = self._clock()
+        assigned = [
+            ((topic, int(partition)), fields)
+            for topic, entry in json.loads(report).get("topics", {}).items()
             for partition, fields in entry.get("partitions", {}).items()
-            if partition != "-1"  # librdkafka's internal unassigned-partition queue
-        }
-
-    def check(self, consumer: Consumer, now: float) -> None:
-        """Note which assigned partitions have no fetcher, and which have records held behind an
-        unmoving last stable offset, by the last statistics (a partition they do not mention is
-        not judged). Does nothing if the last check is not
-        :attr:`every_s` old (``assignment()`` is a round trip to librdkafka's main thread)."""
-        if now - self._checked_at < self.every_s:
-            return
-        self._checked_at = now
-        assigned = [(tp.topic, tp.partition) for tp in consumer.assignment()]
-        known = [(p, self._states[p]) for p in assigned if p in self._states]
+            if fields.get("desired")
+        ]
         self.unfetched = {
             partition: self.unfetched.get(partition, now)
-            for partition, (state, _, _) in known
-            if state in NOT_FETCHING
+            for partition, fields in assigned
+            if fields["fetch_state"] in NOT_FETCHING
         }
         held = {}
-        for partition, (_, stable, high) in known:
+        for partition, fields in assigned:
+            stable, high = fields.get("ls_offset", -1), fields.get("hi_offset", -1)
             if 0 <= stable < high:
                 last_stable, since = self.held.get(partition, (stable, now))
                 held[partition] = (stable, since if last_stable == stable else now)
