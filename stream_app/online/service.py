@@ -6,8 +6,11 @@ Each feature record is scored and its shadow predictions produced to ``online-pr
 (the predictions' schema, the learner's model version); each label is learnt from
 (:mod:`stream_app.online.learner`). Every ``online_checkpoint_interval_s`` and on stop, in this
 order: the producer is flushed (every shadow prediction acknowledged), then the state is saved
-with its offsets. A prediction the broker refuses stops the learner before the next checkpoint,
-so a restart replays from the last one. A record that cannot be decoded is logged and skipped.
+with its offsets; a flush that does not finish within ``FLUSH_S`` (the broker away) leaves the
+previous checkpoint in place, to be tried again at the next interval, and ``/health`` reports a
+checkpoint overdue. A prediction the broker refuses, or a fatal producer error, stops the learner
+before the next checkpoint, so a restart replays from the last one. A record that cannot be
+decoded is logged and skipped.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from stream_app.features import FEATURE_NAMES
 from stream_app.health_web import HealthWeb
 from stream_app.kafka.config import admin_config, consumer_config, producer_config
 from stream_app.kafka.probe import broker_unreachable
+from stream_app.kafka.producer_calls import serve
 from stream_app.kafka.topics import check_topics
 from stream_app.online.checkpoint import load_state, save_state
 from stream_app.online.learner import LearnerState
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000
 POLL_S = 0.2
+#: how long a checkpoint waits for its shadow predictions' acknowledgements
+FLUSH_S = 10.0
 
 
 class OnlineLearnerLoop:
@@ -75,19 +81,21 @@ class OnlineLearnerLoop:
         self._producer = Producer(producer_config(settings))
         self._failed: list[KafkaError] = []
         self._stopping = threading.Event()
+        #: ``time.monotonic()`` of the last checkpoint written, or of the start
+        self.checkpointed_at = time.monotonic()
 
     def run(self) -> None:
         self._consumer.assign(self._assignment())
         interval_s = self._settings.online_checkpoint_interval_s
-        last_checkpoint = time.monotonic()
+        last_try = time.monotonic()
         try:
             while not self._stopping.is_set():
                 for message in self._consumer.consume(BATCH, POLL_S):
                     self._handle(message)
-                self._producer.poll(0)
-                if time.monotonic() - last_checkpoint >= interval_s:
+                serve(self._producer.poll, 0)
+                if time.monotonic() - last_try >= interval_s:
                     self.checkpoint()
-                    last_checkpoint = time.monotonic()
+                    last_try = time.monotonic()
             self.checkpoint()
         finally:
             self._consumer.close()
@@ -95,13 +103,26 @@ class OnlineLearnerLoop:
     def stop(self) -> None:
         self._stopping.set()
 
-    def checkpoint(self) -> None:
-        """Producer flushed, then the state saved with its offsets."""
-        self._producer.flush()
+    def checkpoint(self) -> bool:
+        """Producer flushed, then the state saved with its offsets; ``False`` (nothing saved)
+        when the flush did not finish within ``FLUSH_S``."""
+        unacknowledged = serve(self._producer.flush, FLUSH_S)
         if self._failed:
             raise BrokerError(f"shadow predictions refused: {self._failed[0]}: not checkpointed")
+        if unacknowledged:
+            log.warning("online learner checkpoint skipped: %d shadow predictions not "
+                        "acknowledged within %.0f s", unacknowledged, FLUSH_S)  # fmt: skip
+            return False
         save_state(self.state, self._settings.online_state_dir)
+        self.checkpointed_at = time.monotonic()
         log.info("online learner checkpoint: %s", self.state.stats.as_dict())
+        return True
+
+    def checkpoint_overdue(self) -> str | None:
+        """A reason when no checkpoint was written for two intervals and a flush's wait."""
+        age_s = time.monotonic() - self.checkpointed_at
+        limit_s = 2 * self._settings.online_checkpoint_interval_s + FLUSH_S
+        return f"none written for {age_s:.0f} s" if age_s > limit_s else None
 
     def _assignment(self) -> list[TopicPartition]:
         assignment = []
@@ -174,7 +195,8 @@ def run_learner(settings: Settings) -> None:
 
     def ready() -> list[str]:
         broker = broker_unreachable(admin, settings.health_broker_timeout_s)
-        return not_ready_reasons("learner", service, {"broker unreachable": broker})
+        problems = {"broker unreachable": broker, "checkpoint overdue": loop.checkpoint_overdue()}
+        return not_ready_reasons("learner", service, problems)
 
     def health() -> dict[str, object]:
         return {**loop.state.stats.as_dict(), "reasons": ready()}

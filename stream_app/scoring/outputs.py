@@ -18,7 +18,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from stream_app.errors import BrokerError, ProducerFenced
+from stream_app.errors import BrokerError
+from stream_app.kafka.producer_calls import fatal_error, serve
 from stream_app.scoring.records import DeliveryCounts, Headers, OutputRecord, Undelivered
 
 log = logging.getLogger(__name__)
@@ -40,19 +41,7 @@ TRANSIENT = frozenset(
     }
 )
 
-#: a transactional producer that another one with its ``transactional.id`` superseded
-FENCED = frozenset(
-    {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
-)
-
 Replace = Callable[[Undelivered], OutputRecord | None]
-
-
-def fatal_error(error: KafkaError) -> BrokerError:
-    """What a fatal producer error raises: :class:`ProducerFenced` when another producer with
-    its ``transactional.id`` superseded it."""
-    fatal = ProducerFenced if error.code() in FENCED else BrokerError
-    return fatal(f"fatal producer error: {error}")
 
 
 class Outputs:
@@ -99,7 +88,7 @@ class Outputs:
                     produce(topic, value, key, partition=partition, headers=headers)
                 return
             except BufferError:  # local queue full: let deliveries drain
-                self.serve(self.producer.poll, 0.05)
+                serve(self.producer.poll, 0.05)
             except KafkaException as exc:  # refused before it left (too large, ...)
                 error: KafkaError = exc.args[0]
                 where = -1 if partition is None else partition
@@ -108,7 +97,7 @@ class Outputs:
 
     def outstanding(self) -> int:
         """Records sent and not acknowledged yet (failed deliveries settled first)."""
-        self.serve(self.producer.poll, 0)
+        serve(self.producer.poll, 0)
         self._settle()
         return len(self.producer)
 
@@ -117,24 +106,11 @@ class Outputs:
         ``timeout_s`` at most (what is left then stops :meth:`check_acknowledged`)."""
         deadline = time.monotonic() + timeout_s
         while (
-            not self.serve(self.producer.flush, max(0.0, deadline - time.monotonic()))
+            not serve(self.producer.flush, max(0.0, deadline - time.monotonic()))
             and self._settle()
             and time.monotonic() < deadline
         ):
             pass
-
-    def serve(self, call: Callable[[float], int], timeout_s: float) -> int:
-        """The producer's ``poll`` or ``flush`` (``call``): what it returns, or the producer's
-        fatal error as :class:`ProducerFenced` or :class:`BrokerError`. confluent-kafka raises a
-        fatal error from these calls as a ``KafkaException``, or as a ``SystemError`` caused by
-        it when a delivery report is served after it in the same call."""
-        try:
-            return call(timeout_s)
-        except (KafkaException, SystemError) as exc:
-            cause = exc if isinstance(exc, KafkaException) else exc.__cause__
-            if not isinstance(cause, KafkaException) or not cause.args[0].fatal():
-                raise
-            raise fatal_error(cause.args[0]) from exc
 
     def acknowledged(self) -> bool:
         """Whether every record sent was acknowledged or settled."""

@@ -45,9 +45,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from stream_app.errors import ProducerFenced
 from stream_app.kafka.blocking import Abandoned, never, on_daemon_thread, wait_bounded
+from stream_app.kafka.producer_calls import FENCED, serve
 from stream_app.scoring.changelog import ChangelogRestorer
 from stream_app.scoring.checkpoint import BeforeCut, Offsets, Uncommitted, nothing_held
-from stream_app.scoring.outputs import FENCED, Outputs
+from stream_app.scoring.outputs import Outputs
 from stream_app.state.store import CardStore
 from stream_app.timing import BATCH_BOUNDS, Distribution, StageTimes
 
@@ -185,7 +186,7 @@ class TransactionalCheckpointer:
         :data:`CALL_TIMEOUT_S` or until the process is asked to stop (``commit_transaction``
         then fails on what is left)."""
         deadline = time.monotonic() + CALL_TIMEOUT_S
-        while self._outputs.serve(self._producer.flush, ATTEMPT_S) and not self._stopping():
+        while serve(self._producer.flush, ATTEMPT_S) and not self._stopping():
             if time.monotonic() > deadline:
                 return
 

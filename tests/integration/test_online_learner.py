@@ -4,9 +4,12 @@ state across a restart."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from stream_app.devtools.produce import ProduceOptions, produce
+from stream_app.online import service
 from stream_app.online.checkpoint import load_state
 from stream_app.online.service import OnlineLearnerLoop
 from stream_app.processes import ChildProcess, get_json
@@ -101,6 +104,27 @@ def test_the_learner_resumes_from_its_checkpoint_after_a_restart(
     # nothing of the first part was read twice: it went on from the checkpoint's offsets
     assert restarted.state.stats.scored == first.valid + second.valid
     assert restarted.state.stats.learned == first.labels + second.labels
+
+
+def test_a_learner_whose_predictions_are_not_acknowledged_skips_checkpoints_and_stops_in_time(
+    make_settings, running_worker, tmp_path, monkeypatch
+):
+    """Its producer on a port no broker listens on: every flush waits ``FLUSH_S`` at most, no
+    state is saved once a prediction is pending (a restart replays from the last checkpoint),
+    ``checkpoint overdue`` shows."""
+    settings = learner_settings(make_settings, tmp_path)
+    monkeypatch.setattr(service, "FLUSH_S", 1.0)
+    monkeypatch.setattr(service, "producer_config", lambda _: {"bootstrap.servers": "127.0.0.1:9"})
+    report = produce(settings, ProduceOptions(events=500, seed=43))
+    learner = OnlineLearnerLoop(settings)
+    with running_worker(settings), in_thread(learner, stop_timeout_s=10):
+        wait_for(lambda: learner.state.stats.scored == report.valid, 120, "every event scored")
+        wait_for(lambda: learner.checkpoint_overdue() is not None, 30, "a checkpoint overdue")
+        stop_asked = time.monotonic()
+    assert time.monotonic() - stop_asked < 5  # the stop's own flush is bounded too
+    assert learner.checkpoint_overdue().startswith("none written for ")
+    saved = load_state(settings.online_state_dir)  # the checkpoints before the first prediction
+    assert saved is None or saved.stats.scored == 0
 
 
 def test_the_learner_process_serves_health_readiness_and_metrics(
