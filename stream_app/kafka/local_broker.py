@@ -175,8 +175,11 @@ class LocalBroker:
         """Start the node (formatting its storage on first start); return once it answers.
 
         ``timeout_s`` is generous: a JVM loading ~90 jars took 7-8 s on two quiet cores and
-        up to four times that on a busy machine.
+        up to four times that on a busy machine. A node already running is refused: a second
+        JVM on the same log corrupts it (seen: its metadata log's records failed their CRC).
         """
+        if self.running:
+            raise BrokerError(f"this node is already running (pid {self.pid}) on {self.state_dir}")
         java, libs = java_executable(), kafka_jars(self._jars_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         attempt = 1

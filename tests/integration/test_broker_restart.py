@@ -8,7 +8,9 @@ the high watermarks (no lag), which on Kafka are exact.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream_app.devtools.bench.deployment import Deployment
 from stream_app.devtools.produce import ProduceOptions, produce
+from stream_app.errors import BrokerError
 from stream_app.kafka.commit import CLOSE_TIMEOUT_S, close_consumer, commit_offsets
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.local_broker import LocalBroker
@@ -287,3 +291,59 @@ def test_a_commit_in_flight_when_the_broker_goes_neither_holds_a_stop_nor_its_cl
         ]  # given up: not committed
     finally:
         broker.stop()
+
+
+def transactional_producer(servers: str) -> Producer:
+    """A transactional producer, asked again while the new node's coordinator loads."""
+    deadline = time.monotonic() + 60
+    while True:
+        producer = Producer({"bootstrap.servers": servers, "transactional.id": "hanging"})
+        try:
+            producer.init_transactions(10)
+            return producer
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+@pytest.mark.local_stack  # a broker of its own, stopped with a transaction open
+def test_a_transaction_left_open_without_its_coordinator_is_aborted_when_the_node_starts(
+    tmp_path, caplog
+):
+    """What a stop of the only node can leave behind (fault 9 of ``docs/faults.md``), made on
+    purpose: a transaction open on a data partition and on a group's offsets whose coordinator
+    no longer knows it (its ``__transaction_state`` partitions deleted while the node was down).
+    Nothing would ever complete it: ``read_committed`` readers stay at its first offset and the
+    group's offsets are never readable (without the look at start: the offset fetch timed out
+    and the readers' end stayed at 0). The start finds it and aborts it."""
+    with LocalBroker(tmp_path / "broker") as broker:
+        servers = broker.bootstrap_servers
+        admin = AdminClient({"bootstrap.servers": servers})
+        created = admin.create_topics([NewTopic("data", 1, 1), NewTopic("input", 1, 1)])
+        for future in created.values():
+            future.result(30)
+        group = Consumer({"bootstrap.servers": servers, "group.id": "g"})
+        producer = transactional_producer(servers)
+        producer.begin_transaction()
+        producer.produce("data", b"never committed")
+        assert producer.flush(30) == 0
+        offsets = [TopicPartition("input", 0, 5)]
+        producer.send_offsets_to_transaction(offsets, group.consumer_group_metadata(), 30)
+        broker.stop_process()
+        for partition in (broker.state_dir / "log").glob("__transaction_state-*"):
+            shutil.rmtree(partition)
+        with caplog.at_level(logging.WARNING, logger="stream_app.kafka.hanging"):
+            broker.start()
+        with pytest.raises(BrokerError, match="already running"):
+            broker.start()  # a second JVM on the same log would corrupt it
+        aborted = {r.getMessage().split(": ")[1].split(" from")[0] for r in caplog.records}
+        assert {"data[0]"} < aborted and any(a.startswith("__consumer_offsets[") for a in aborted)
+        assert group.committed(offsets, timeout=30)[0].offset < 0  # discarded, and answered
+        reader = Consumer(
+            {"bootstrap.servers": servers, "group.id": "r", "isolation.level": "read_committed"}
+        )
+        # the record and the abort marker: the readers' end moved past both, nothing to read
+        assert reader.get_watermark_offsets(TopicPartition("data", 0), timeout=30) == (0, 2)
+        reader.close()
+        group.close()
