@@ -103,20 +103,19 @@ class OnlineLearnerLoop:
     def stop(self) -> None:
         self._stopping.set()
 
-    def checkpoint(self) -> bool:
-        """Producer flushed, then the state saved with its offsets; ``False`` (nothing saved)
-        when the flush did not finish within ``FLUSH_S``."""
+    def checkpoint(self) -> None:
+        """Producer flushed, then the state saved with its offsets; nothing saved when the flush
+        did not finish within ``FLUSH_S`` (the next interval tries again)."""
         unacknowledged = serve(self._producer.flush, FLUSH_S)
         if self._failed:
             raise BrokerError(f"shadow predictions refused: {self._failed[0]}: not checkpointed")
         if unacknowledged:
             log.warning("online learner checkpoint skipped: %d shadow predictions not "
                         "acknowledged within %.0f s", unacknowledged, FLUSH_S)  # fmt: skip
-            return False
+            return
         save_state(self.state, self._settings.online_state_dir)
         self.checkpointed_at = time.monotonic()
         log.info("online learner checkpoint: %s", self.state.stats.as_dict())
-        return True
 
     def checkpoint_overdue(self) -> str | None:
         """A reason when no checkpoint was written for two intervals and a flush's wait."""

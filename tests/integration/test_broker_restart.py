@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -337,7 +338,12 @@ def test_a_transaction_left_open_without_its_coordinator_is_aborted_when_the_nod
             broker.start()
         with pytest.raises(BrokerError, match="already running"):
             broker.start()  # a second JVM on the same log would corrupt it
-        aborted = {r.getMessage().split(": ")[1].split(" from")[0] for r in caplog.records}
+        aborted = {
+            match.group(1)
+            for record in caplog.records
+            if record.name == "stream_app.kafka.hanging"
+            and (match := re.search(r"left hanging: (\S+) from offset", record.getMessage()))
+        }
         assert {"data[0]"} < aborted and any(a.startswith("__consumer_offsets[") for a in aborted)
         assert group.committed(offsets, timeout=30)[0].offset < 0  # discarded, and answered
         reader = Consumer(
