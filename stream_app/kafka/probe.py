@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -12,8 +13,12 @@ from stream_app.errors import BrokerError
 from stream_app.kafka.config import admin_config
 from stream_app.settings import Settings
 
+log = logging.getLogger(__name__)
+
 #: errors no retry mends: wrong credentials or a certificate the client does not trust
 _REFUSALS = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+#: how often a process waiting for a broker says it still waits
+WAITING_LOG_S = 30.0
 
 
 def broker_unreachable(admin: AdminClient, timeout_s: float) -> str | None:
@@ -28,22 +33,27 @@ def broker_unreachable(admin: AdminClient, timeout_s: float) -> str | None:
     return None
 
 
-def connect(settings: Settings, timeout_s: float) -> tuple[AdminClient, ClusterMetadata]:
+def connect(settings: Settings, timeout_s: float | None) -> tuple[AdminClient, ClusterMetadata]:
     """An admin client and the cluster's metadata; :class:`BrokerError` at once if the cluster
     refuses our credentials or certificate (librdkafka would retry those for ever), or if no
-    broker answers within ``timeout_s``."""
+    broker answers within ``timeout_s``. ``timeout_s`` None waits for ever, saying so in the log
+    at the first failure and every ``WAITING_LOG_S``: a long-running process started during an
+    outage waits for its broker as it does for one that goes away while it runs."""
     refusals: list[KafkaError] = []
 
     def on_error(error: KafkaError) -> None:
         if error.code() in _REFUSALS:
             refusals.append(error)
 
-    config: dict[str, Any] = {**admin_config(settings), "error_cb": on_error}
+    # each metadata request reconnects at once: librdkafka would log ~20 refused connections a
+    # second while it waits (its level 3); what it waits for is logged here instead
+    config: dict[str, Any] = {**admin_config(settings), "error_cb": on_error, "log_level": 2}
     admin = AdminClient(config)
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    next_log = started
     while True:
         try:
-            return admin, admin.list_topics(timeout=min(1.0, timeout_s))
+            return admin, admin.list_topics(timeout=min(1.0, timeout_s or 1.0))
         except KafkaException as exc:
             admin.poll(0.1)  # serves error_cb
             if refusals:
@@ -51,5 +61,10 @@ def connect(settings: Settings, timeout_s: float) -> tuple[AdminClient, ClusterM
                     f"{settings.bootstrap_servers} refused this client "
                     f"({settings.kafka_security_protocol}): {refusals[0].str()}"
                 ) from exc
-            if time.monotonic() >= deadline:
+            waited_s = time.monotonic() - started
+            if timeout_s is not None and waited_s >= timeout_s:
                 raise BrokerError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
+            if timeout_s is None and time.monotonic() >= next_log:
+                log.warning("waiting for a broker at %s (%.0f s so far): %s",
+                            settings.bootstrap_servers, waited_s, exc)  # fmt: skip
+                next_log += WAITING_LOG_S

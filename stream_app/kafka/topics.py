@@ -34,12 +34,21 @@ def worker_topics(settings: Settings) -> tuple[str, ...]:
     return tuple(spec.name(settings.topics) for spec in USED_BY_WORKER)
 
 
-def check_topics(settings: Settings, needed: tuple[str, ...], timeout_s: float = 30.0) -> None:
+#: how long an admin request, and by default the wait for a broker, may take
+ADMIN_TIMEOUT_S = 30.0
+
+
+def check_topics(
+    settings: Settings, needed: tuple[str, ...], broker_wait_s: float | None = ADMIN_TIMEOUT_S
+) -> None:
     """Refuse to start unless every ``needed`` topic exists as :func:`wanted_topics` says.
 
     Checks the partition count and the cleanup policy (absent means Kafka's default, ``delete``).
+    A broker that does not answer is waited for ``broker_wait_s`` (None: for ever, as the
+    long-running processes do, so that a supervisor's restart during an outage does not become
+    a crash loop).
     """
-    admin, cluster = connect(settings, timeout_s)
+    admin, cluster = connect(settings, broker_wait_s)
     metadata = cluster.topics
     wanted = wanted_topics(settings)
     problems = []
@@ -53,7 +62,7 @@ def check_topics(settings: Settings, needed: tuple[str, ...], timeout_s: float =
             problems.append(f"{name}: {len(topic.partitions)} partitions, expected {partitions}")
         else:
             present.append(name)
-    for name, policy in _cleanup_policies(admin, present, timeout_s).items():
+    for name, policy in _cleanup_policies(admin, present, ADMIN_TIMEOUT_S).items():
         expected = wanted[name][1].get("cleanup.policy", "delete")
         if policy != expected:
             problems.append(f"{name}: cleanup.policy={policy}, expected {expected}")
@@ -80,7 +89,7 @@ def _cleanup_policies(admin: AdminClient, names: list[str], timeout_s: float) ->
     return policies
 
 
-def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(settings: Settings, timeout_s: float = ADMIN_TIMEOUT_S) -> list[str]:
     """Create missing topics; return the names of those created."""
     admin, cluster = connect(settings, timeout_s)
     existing = set(cluster.topics)

@@ -64,7 +64,8 @@ class OnlineLearnerLoop:
         self._settings = settings
         self._features_topic, self._labels_topic = topics.scored_features, topics.labels
         self._predictions_topic = topics.online_predictions
-        check_topics(settings, (self._features_topic, self._labels_topic, self._predictions_topic))
+        needed = (self._features_topic, self._labels_topic, self._predictions_topic)
+        check_topics(settings, needed, broker_wait_s=None)
         registry = schema_registry(settings)
         self._features: AvroRecordCodec = topic_codec(settings, registry, "scored_features")
         self._labels: AvroRecordCodec = topic_codec(settings, registry, "labels")

@@ -64,7 +64,7 @@ class RetrainerLoop:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._topic = settings.topics.drift_events
-        check_topics(settings, (self._topic, settings.topics.retrain_runs))
+        check_topics(settings, (self._topic, settings.topics.retrain_runs), broker_wait_s=None)
         self._codec = topic_codec(settings, schema_registry(settings), "drift_events")
         self._policy = Policy.from_settings(settings)
         self._consumer = Consumer(consumer_config(settings, settings.retrainer_group))

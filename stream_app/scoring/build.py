@@ -78,7 +78,7 @@ def drift_observer(
 def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> ScoringLoop:
     """A loop ready to run: the registry's models loaded, the control topic not yet replayed;
     ``observers`` see each scored batch."""
-    check_topics(settings, worker_topics(settings))
+    check_topics(settings, worker_topics(settings), broker_wait_s=None)
     registry = schema_registry(settings)
     model_store = FileModelStore(settings.model_dir)
     loader = ModelLoader(model_store, settings.model_check_timeout_s)

@@ -52,7 +52,7 @@ GC_YOUNG_THRESHOLD = 20_000
 
 def build_ingest(settings: Settings) -> WarehouseIngest:
     """The ingest loop with its consumer, codecs and one sink per table (tables created here)."""
-    check_topics(settings, sink_topics(settings))
+    check_topics(settings, sink_topics(settings), broker_wait_s=None)
     client = connect(settings)
     database, ttl_days = settings.warehouse_database, settings.retention_days
     for statement in create_statements(database, ttl_days, settings.quality_top_k):

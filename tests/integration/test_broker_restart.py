@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from stream_app.errors import BrokerError
 from stream_app.kafka.commit import CLOSE_TIMEOUT_S, close_consumer, commit_offsets
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.local_broker import LocalBroker
+from stream_app.kafka.topics import ADMIN_TIMEOUT_S
 from tests.integration.conftest import assert_ledger, producing, wait_for, wait_until_stored
 from tests.integration.faults import STARTUP_S, answered
 
@@ -155,8 +157,10 @@ def test_a_stop_while_the_broker_is_down_exits_in_time_and_loses_nothing(
     make_settings, fault_figures, tmp_path, guarantee
 ):
     """An operator stops the worker and the sink while the broker is down (a rolling restart
-    during an outage): each exits within the time a supervisor gives it, with code 0, and what
-    they had not committed is read again once the broker is back: nothing lost, nothing twice."""
+    during an outage): each exits within the time a supervisor gives it, with code 0. Started
+    again while the broker is still down, they wait for it (before, each gave up after 30 s and
+    exited, for its supervisor to restart it again and again), and what they had not committed
+    is read again once the broker is back: nothing lost, nothing twice."""
     broker = LocalBroker(tmp_path / "broker")  # a node of its own: this test stops it
     broker.start()
     try:
@@ -179,22 +183,41 @@ def test_a_stop_while_the_broker_is_down_exits_in_time_and_loses_nothing(
             role = child.name.rsplit("-", 1)[-1]
             codes[role] = child.stop(timeout_s=GRACE_S * 3)  # SIGTERM, then SIGKILL
             stop_s[role] = round(time.monotonic() - started, 1)
-        broker.start()  # the same log: what was not committed is read again
         again = Deployment(settings, "after-the-outage", tmp_path)
-        again.start(STARTUP_S)
+        pool = ThreadPoolExecutor(1)
         try:
+            starting = pool.submit(again.start, STARTUP_S)  # while the broker is still down
+            wait_for(
+                lambda: both_wait_for_a_broker(again),
+                STARTUP_S,
+                "the restarted worker and sink waiting for the broker",
+            )
+            time.sleep(ADMIN_TIMEOUT_S + 2)  # past the wait that a command gives a broker
+            again.check_alive()
+            broker.start()  # the same log: what was not committed is read again
+            starting.result()
             wait_until_stored(again.settings, report)
         except AssertionError as exc:  # what each says it is doing, for the failure's report
             health = {"worker": again.worker_health(), "sink": again.sink_health()}
             raise AssertionError(f"{exc}; after the outage: {health}") from exc
         finally:
             again.stop()
+            pool.shutdown()
         assert_ledger(again.settings, report, fault_figures)
         fault_figures.notes.update({f"stop s {role}": s for role, s in stop_s.items()})
         assert set(codes.values()) == {0}, (codes, *map(stop_log, deployment.children))
         assert max(stop_s.values()) <= GRACE_S, stop_s
     finally:
         broker.stop()
+
+
+def both_wait_for_a_broker(deployment: Deployment) -> bool:
+    """The worker and the sink started and, alive, saying they wait for a broker."""
+    deployment.check_alive()
+    return len(deployment.children) == 2 and all(
+        "waiting for a broker at" in child.log_path.read_text(errors="replace")
+        for child in deployment.children
+    )
 
 
 def stop_log(child) -> str:

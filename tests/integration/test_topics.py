@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from confluent_kafka import Producer
@@ -21,6 +25,7 @@ from stream_app.errors import BrokerError
 from stream_app.events import HEARTBEAT
 from stream_app.kafka.config import admin_config, producer_config
 from stream_app.kafka.topics import check_topics, wanted_topics
+from stream_app.online.service import OnlineLearnerLoop
 from stream_app.processes import settings_env
 from stream_app.scoring.build import build_loop
 from stream_app.settings import Settings
@@ -121,3 +126,60 @@ def test_stream_app_topics_creates_the_catalogue_and_writes_no_schema_file(
     assert result.exit_code == 0, result.output
     check_topics(settings, every_topic)
     assert snapshot(SCHEMAS_DIR) == before
+
+
+class LatePort:
+    """A loopback port that refuses connections until :meth:`open`, then forwards each to
+    ``target`` (host, port): a broker that comes back at its address."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self._target = target
+        self._server = socket.socket()
+        self._server.bind(("127.0.0.1", 0))  # bound, not listening: a connection is refused
+        self.port = self._server.getsockname()[1]
+
+    def open(self) -> None:
+        self._server.listen()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):  # closed
+            while True:
+                client, _ = self._server.accept()
+                upstream = socket.create_connection(self._target)
+                for source, sink in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def close(self) -> None:
+        self._server.close()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with source, sink, contextlib.suppress(OSError):  # the other direction closed both
+            while data := source.recv(65536):
+                sink.sendall(data)
+
+
+def test_the_learner_started_before_its_broker_waits_for_it(make_settings, caplog):
+    """A long-running process's start-up check (the worker's, the sink's, the learner's and
+    the retrainer's: ``broker_wait_s=None``) waits for a broker that does not answer yet,
+    saying so, and goes on once one answers, where a command's check gives up. Here the
+    learner (the worker and the sink: ``test_broker_restart.py``)."""
+    settings = make_settings()
+    host, port = settings.bootstrap_servers.split(",")[0].rsplit(":", 1)
+    late = LatePort((host, int(port)))
+    away = settings.model_copy(update={"bootstrap_servers": f"127.0.0.1:{late.port}"})
+    with pytest.raises(BrokerError, match="cannot reach"):
+        check_topics(away, (away.topics.labels,), broker_wait_s=1.0)
+    with ThreadPoolExecutor(1) as pool:
+        learner = pool.submit(OnlineLearnerLoop, away)
+        time.sleep(3.0)
+        assert not learner.done()
+        assert "waiting for a broker at 127.0.0.1:" in caplog.text
+        late.open()
+        try:
+            loop = learner.result(timeout=60)  # its topics checked through the late port
+            loop.stop()
+            loop.run()  # assigns its partitions, checkpoints, closes its consumer
+        finally:
+            late.close()
