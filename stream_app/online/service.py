@@ -6,11 +6,12 @@ Each feature record is scored and its shadow predictions produced to ``online-pr
 (the predictions' schema, the learner's model version); each label is learnt from
 (:mod:`stream_app.online.learner`). Every ``online_checkpoint_interval_s`` and on stop, in this
 order: the producer is flushed (every shadow prediction acknowledged), then the state is saved
-with its offsets; a flush that does not finish within ``FLUSH_S`` (the broker away) leaves the
-previous checkpoint in place, to be tried again at the next interval, and ``/health`` reports a
-checkpoint overdue. A prediction the broker refuses, or a fatal producer error, stops the learner
-before the next checkpoint, so a restart replays from the last one. A record that cannot be
-decoded is logged and skipped.
+with its offsets; a flush that does not finish within ``FLUSH_S`` (the broker away), or a
+state that cannot be written (a full disk), leaves the previous checkpoint in place, to be tried
+again at the next interval, and ``/health`` reports a checkpoint overdue, with the cause. A
+prediction the broker refuses, or a fatal producer error, stops the learner before the next
+checkpoint, so a restart replays from the last one. A record that cannot be decoded is logged and
+skipped.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class OnlineLearnerLoop:
         self._stopping = threading.Event()
         #: ``time.monotonic()`` of the last checkpoint written, or of the start
         self.checkpointed_at = time.monotonic()
+        #: why the last checkpoint was not written; None once one is
+        self._skipped: str | None = None
 
     def run(self) -> None:
         self._consumer.assign(self._assignment())
@@ -106,23 +109,33 @@ class OnlineLearnerLoop:
 
     def checkpoint(self) -> None:
         """Producer flushed, then the state saved with its offsets; nothing saved when the flush
-        did not finish within ``FLUSH_S`` (the next interval tries again)."""
+        did not finish within ``FLUSH_S`` or the write failed (the next interval tries again)."""
         unacknowledged = serve(self._producer.flush, FLUSH_S)
         if self._failed:
             raise BrokerError(f"shadow predictions refused: {self._failed[0]}: not checkpointed")
         if unacknowledged:
-            log.warning("online learner checkpoint skipped: %d shadow predictions not "
-                        "acknowledged within %.0f s", unacknowledged, FLUSH_S)  # fmt: skip
-            return
-        save_state(self.state, self._settings.online_state_dir)
-        self.checkpointed_at = time.monotonic()
-        log.info("online learner checkpoint: %s", self.state.stats.as_dict())
+            self._skipped = (
+                f"{unacknowledged} shadow predictions not acknowledged within {FLUSH_S:.0f} s"
+            )
+        else:
+            try:
+                save_state(self.state, self._settings.online_state_dir)
+            except OSError as exc:  # a full or read-only disk: the previous checkpoint stays
+                self._skipped = f"cannot write it: {exc}"
+            else:
+                self.checkpointed_at, self._skipped = time.monotonic(), None
+                log.info("online learner checkpoint: %s", self.state.stats.as_dict())
+                return
+        log.warning("online learner checkpoint skipped: %s", self._skipped)
 
     def checkpoint_overdue(self) -> str | None:
         """A reason when no checkpoint was written for two intervals and a flush's wait."""
         age_s = time.monotonic() - self.checkpointed_at
         limit_s = 2 * self._settings.online_checkpoint_interval_s + FLUSH_S
-        return f"none written for {age_s:.0f} s" if age_s > limit_s else None
+        if age_s <= limit_s:
+            return None
+        cause = f" (the last attempt: {self._skipped})" if self._skipped else ""
+        return f"none written for {age_s:.0f} s{cause}"
 
     def _assignment(self) -> list[TopicPartition]:
         assignment = []

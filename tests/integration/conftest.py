@@ -385,3 +385,28 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 60.0, what: str =
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")
+
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 256 MB tmpfs (needs the right to mount: root, or CAP_SYS_ADMIN)."""
+    mount_point = tmp_path / "small-fs"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(filler: Path) -> None:
+    """Write zeros to ``filler`` until its filesystem is full."""
+    subprocess.run(
+        ["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True, check=False
+    )

@@ -5,10 +5,7 @@ Each runs the sink and a worker as processes under load and ends with the ledger
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +16,7 @@ from stream_app.processes import ChildProcess, get_json
 from tests.integration.conftest import (
     assert_ledger,
     committed,
+    fill,
     producing,
     wait_for,
     wait_until_stored,
@@ -63,24 +61,6 @@ def test_sink_sigkill_mid_insert_then_restarted(make_settings, fault_figures, tm
     assert_ledger(settings, report, fault_figures)
 
 
-@pytest.fixture
-def small_filesystem(tmp_path: Path) -> Iterator[Path]:
-    """A 256 MB tmpfs (needs the right to mount: root, or CAP_SYS_ADMIN)."""
-    mount_point = tmp_path / "small-fs"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.decode().strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
 def test_warehouse_full_for_a_while(make_settings, fault_figures, small_filesystem, tmp_path):
     """The warehouse directory on a small filesystem, filled up by another file: every insert
     fails (NOT_ENOUGH_SPACE) until that file is removed; events keep coming meanwhile."""
@@ -94,7 +74,7 @@ def test_warehouse_full_for_a_while(make_settings, fault_figures, small_filesyst
         settings = deployment.settings
         before = produce(settings, ProduceOptions(events=2000, bad_fraction=0.01, seed=62))
         wait_for(lambda: committed(settings, settings.sink_group) == 2000, STARTUP_S, "stored")
-        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True)
+        fill(filler)
         options = ProduceOptions(events=OUTAGE_S * 1000, rate=1000, bad_fraction=0.01, seed=63)
         with producing(settings, options) as result:
             wait_for(lambda: sink_field(deployment, "failed_inserts") > 0, 60, "inserts failing")

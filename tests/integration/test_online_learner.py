@@ -14,7 +14,7 @@ from stream_app.online.checkpoint import load_state
 from stream_app.online.service import OnlineLearnerLoop
 from stream_app.processes import ChildProcess, get_json
 from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import count, in_thread, wait_for, wait_until_stored
+from tests.integration.conftest import count, fill, in_thread, wait_for, wait_until_stored
 from tests.integration.test_observability import scrape, total
 
 pytestmark = pytest.mark.integration
@@ -125,6 +125,35 @@ def test_a_learner_whose_predictions_are_not_acknowledged_skips_checkpoints_and_
     assert learner.checkpoint_overdue().startswith("none written for ")
     saved = load_state(settings.online_state_dir)  # the checkpoints before the first prediction
     assert saved is None or saved.stats.scored == 0
+
+
+def test_a_learner_whose_disk_is_full_keeps_scoring_and_checkpoints_once_there_is_room(
+    make_settings, running_worker, small_filesystem, tmp_path
+):
+    """Its state directory on a small filesystem, filled up: no checkpoint is written (no
+    partial file left), the learner goes on scoring, ``checkpoint overdue`` names the cause;
+    room made again, the next checkpoint holds everything scored."""
+    settings = learner_settings(make_settings, tmp_path).model_copy(
+        update={"online_state_dir": small_filesystem / "online"}
+    )
+    first = produce(settings, ProduceOptions(events=500, seed=44))
+    learner = OnlineLearnerLoop(settings)
+    filler = small_filesystem / "filler"
+    with running_worker(settings), in_thread(learner):
+        wait_for(lambda: learner.state.stats.scored == first.valid, 120, "the first part scored")
+        fill(filler)
+        second = produce(settings, ProduceOptions(events=500, seed=45))
+        total_valid = first.valid + second.valid
+        wait_for(lambda: learner.state.stats.scored == total_valid, 120, "the second part scored")
+        wait_for(lambda: learner.checkpoint_overdue() is not None, 30, "a checkpoint overdue")
+        assert "No space left on device" in learner.checkpoint_overdue()
+        saved = load_state(settings.online_state_dir)
+        assert saved is None or saved.stats.scored < total_valid  # the last one before the fill
+        assert not (settings.online_state_dir / "learner.partial").exists()
+        filler.unlink()
+        wait_for(lambda: learner.checkpoint_overdue() is None, 30, "a checkpoint written again")
+    saved = load_state(settings.online_state_dir)
+    assert saved is not None and saved.stats.scored == total_valid
 
 
 def test_the_learner_process_serves_health_readiness_and_metrics(

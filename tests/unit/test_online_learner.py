@@ -3,6 +3,7 @@ order, its waiting rooms, and its checkpoint."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +143,21 @@ def test_a_checkpoint_restores_the_same_scores_offsets_and_waiting_rooms(tmp_pat
     a, b = state.on_features(later, 0.5), restored.on_features(later, 0.5)
     assert a is not None and b is not None
     np.testing.assert_array_equal(a.scores, b.scores)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not a pickle", pickle.dumps({"a": "dict"}), b"TRUNCATED"],
+    ids=["empty", "garbage", "another-object", "truncated"],
+)
+def test_a_checkpoint_that_cannot_be_read_is_set_aside_and_the_learner_starts_afresh(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes
+):
+    if content == b"TRUNCATED":
+        save_state(LearnerState(OnlineModel("logistic", FEATURE_NAMES), capacity=10), tmp_path)
+        content = (tmp_path / "learner.pickle").read_bytes()[:-40]
+    (tmp_path / "learner.pickle").write_bytes(content)
+    assert load_state(tmp_path) is None  # not an error at every start: afresh
+    assert not (tmp_path / "learner.pickle").exists()
+    assert (tmp_path / "learner.pickle.unreadable").read_bytes() == content  # kept to look at
+    assert "cannot be read" in caplog.text and "starting afresh" in caplog.text
