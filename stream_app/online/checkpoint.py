@@ -48,12 +48,17 @@ def load_state(directory: Path) -> LearnerState | None:
         if not isinstance(state, LearnerState):
             raise TypeError(f"it holds a {type(state).__name__}, not a learner's state")
     except Exception as exc:  # unpickling may raise any error, whatever the file holds
-        aside = path.with_name(f"{FILE_NAME}.unreadable")
-        try:
-            path.replace(aside)
-        except OSError as rename_error:
-            aside = Path(f"(left in place: {rename_error})")
-        log.error("online learner checkpoint %s cannot be read (%s: %s): set aside as %s, "
-                  "starting afresh", path, type(exc).__name__, exc, aside)  # fmt: skip
+        log.error("online learner checkpoint %s cannot be read (%s: %s): %s, starting afresh",
+                  path, type(exc).__name__, exc, _set_aside(path))  # fmt: skip
         return None
     return state
+
+
+def _set_aside(path: Path) -> str:
+    """Rename ``path`` to ``<name>.unreadable``; say where it is."""
+    aside = path.with_name(f"{path.name}.unreadable")
+    try:
+        path.replace(aside)
+    except OSError as exc:
+        return f"left in place ({exc})"
+    return f"set aside as {aside}"
