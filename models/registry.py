@@ -180,11 +180,18 @@ class FileModelStore(ModelStore):
         path = self._dir / version / "metadata.json"
         if not version.isdigit() or not path.is_file():
             raise ModelError(f"unknown model version {version!r}")
-        return msgspec.json.decode(path.read_bytes(), type=ModelMetadata)
+        try:
+            return msgspec.json.decode(path.read_bytes(), type=ModelMetadata)
+        except (OSError, msgspec.DecodeError) as exc:  # ValidationError is a DecodeError
+            raise ModelError(f"model {version}: {path.name} cannot be read: {exc}") from None
 
     def load_text(self, version: str) -> str:
         expected = self.metadata(version).sha256
-        text = (self._dir / version / "model.txt").read_text()
+        path = self._dir / version / "model.txt"
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"model {version}: {path.name} cannot be read: {exc}") from None
         actual = sha256_text(text)
         if actual != expected:
             raise ModelError(
@@ -195,7 +202,16 @@ class FileModelStore(ModelStore):
     def _alias_document(self) -> dict[str, Any]:
         if not self._aliases_file.is_file():
             return {"current": {}, "history": []}
-        document: dict[str, Any] = json.loads(self._aliases_file.read_text())
+        try:
+            document = json.loads(self._aliases_file.read_text())
+        except (OSError, ValueError) as exc:  # not UTF-8, not JSON
+            raise ModelError(f"{self._aliases_file} cannot be read: {exc}") from None
+        if not (
+            isinstance(document, dict)
+            and isinstance(document.get("current"), dict)
+            and isinstance(document.get("history"), list)
+        ):
+            raise ModelError(f"{self._aliases_file} holds no 'current' object and 'history' list")
         return document
 
     def aliases(self) -> dict[str, str]:
