@@ -51,13 +51,21 @@ class FileSchemaRegistry(SchemaRegistry):
         self._load()
 
     def _load(self) -> None:
+        """Read both directories; :class:`ConfigError` naming the file if one cannot be read
+        (the schemas known before stay)."""
         schemas: dict[int, Schema] = {}
         subjects: dict[int, str] = {}
         for directory in (self._shipped, self._state):
-            for entry in _entries(directory):
-                schema_id = int(entry["id"])
-                schemas[schema_id] = json.loads((directory / entry["file"]).read_text())
-                subjects[schema_id] = entry["subject"]
+            try:
+                for entry in _entries(directory):
+                    schema_id = int(entry["id"])
+                    schemas[schema_id] = json.loads((directory / entry["file"]).read_text())
+                    subjects[schema_id] = str(entry["subject"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ConfigError(
+                    f"schema registry files in {directory} cannot be read: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
         self._schemas, self._subjects = schemas, subjects
         self._loaded_at = time.monotonic()
 
@@ -65,7 +73,11 @@ class FileSchemaRegistry(SchemaRegistry):
         found = self._schemas.get(schema_id)
         if found is None and time.monotonic() - self._loaded_at >= self.RELOAD_INTERVAL_S:
             with self._lock:
-                self._load()
+                try:
+                    self._load()
+                except ConfigError as exc:  # damaged files: as a registry down, retried later
+                    self._loaded_at = time.monotonic()
+                    raise SchemaRegistryUnavailable(str(exc)) from None
             found = self._schemas.get(schema_id)
         if found is None:
             raise CodecError("unknown_schema_id", f"schema id {schema_id} is not registered")

@@ -20,7 +20,7 @@ from stream_app.codecs.registry import (
     Schema,
     SchemaRegistry,
 )
-from stream_app.errors import CodecError, SchemaRegistryUnavailable
+from stream_app.errors import CodecError, ConfigError, SchemaRegistryUnavailable
 from tests.unit.registry_server import RegistryServer
 from tests.unit.support import SCHEMAS_DIR, concrete_subclasses, copy_schemas
 
@@ -135,6 +135,32 @@ def test_file_registry_persists_and_is_seen_by_a_running_reader(tmp_path: Path) 
     worker_view.RELOAD_INTERVAL_S = 0.0  # the worker re-reads at most once a second
     assert worker_view.schema(new_id) == schema
     assert FileSchemaRegistry(directory, state).register("new-value", schema) == new_id
+
+
+@pytest.mark.parametrize(
+    "content", [b"\xff", b"{not json", b"[]", b'{"schemas": [{"id": 9}]}'], ids=str
+)
+def test_damaged_registry_files_are_a_clear_error_at_start_and_an_outage_at_run_time(
+    tmp_path: Path, content: bytes
+) -> None:
+    """A damaged ``registry.json`` in the state directory: a process starting on it gets one
+    error naming the directory; one already running keeps the schemas it knows, and an id it
+    does not know is the registry unavailable (retried), not an unknown id (dead-lettered),
+    until the file is mended."""
+    directory, state = copy_schemas(tmp_path / "schemas"), tmp_path / "registered"
+    running = FileSchemaRegistry(directory, state)
+    running.RELOAD_INTERVAL_S = 0.0
+    new_id = FileSchemaRegistry(directory, state).register("new-value", record_schema("N", ["q"]))
+    index = state / "registry.json"
+    good = index.read_bytes()
+    index.write_bytes(content)
+    with pytest.raises(ConfigError, match=f"schema registry files in {state} cannot be read"):
+        FileSchemaRegistry(directory, state)
+    with pytest.raises(SchemaRegistryUnavailable, match="cannot be read"):
+        running.schema(new_id)
+    assert running.schema(1)["type"] == "record"  # the shipped ones, known before
+    index.write_bytes(good)
+    assert running.schema(new_id) == record_schema("N", ["q"])
 
 
 # --- a Schema Registry that does not answer ----------------------------------------------------
