@@ -21,9 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from monitors.base import Monitor
+from monitors.base import Monitor, MonitorStateError
 from monitors.errors import AdwinMonitor, HddmMonitor
 from stream_app.control.client import publish_drift_events
+from stream_app.errors import ConfigError
 from stream_app.settings import Settings
 from stream_app.timing import now_ms
 from stream_app.warehouse.sql import literal, query_rows
@@ -43,14 +44,31 @@ ORDER BY stored_ms, event_id, model_version"""
 
 
 def _load(path: Path) -> tuple[dict[str, list[Monitor]], tuple[int, str]]:
+    """The monitors and the cursor saved in ``path`` (none yet: fresh ones, from the first
+    chargeback); :class:`ConfigError` naming the file if it cannot be read."""
     if not path.exists():
         return {}, (0, "")
-    saved = json.loads(path.read_text())
-    versions: dict[str, list[Monitor]] = {
-        version: [kind.from_state(s) for kind, s in zip(MONITORS, states, strict=True)]
-        for version, states in saved["versions"].items()
-    }
-    return versions, (int(saved["cursor"][0]), str(saved["cursor"][1]))
+    try:
+        saved = json.loads(path.read_text())
+        versions: dict[str, list[Monitor]] = {
+            version: [kind.from_state(s) for kind, s in zip(MONITORS, states, strict=True)]
+            for version, states in saved["versions"].items()
+        }
+        return versions, (int(saved["cursor"][0]), str(saved["cursor"][1]))
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+        MonitorStateError,
+    ) as exc:
+        raise ConfigError(
+            f"the error monitors' state {path} cannot be read ({type(exc).__name__}: {exc}); "
+            "move it away to start again from the first chargeback (the detections repeated "
+            "fold in the warehouse)"
+        ) from None
 
 
 def _save(path: Path, versions: dict[str, list[Monitor]], cursor: tuple[int, str]) -> None:
