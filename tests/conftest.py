@@ -10,8 +10,23 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.faults import FaultSummary
+
 
 @pytest.fixture(scope="session")
 def chdb_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The one embedded-warehouse directory of this pytest process."""
     return tmp_path_factory.mktemp("chdb")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(FaultSummary(), "fault-figures")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``make test`` runs the suite on two pytest-xdist workers (``--dist loadgroup``): the tests
+    that start a broker or processes of their own, or measure, run one after another on one of
+    them; the rest spread over both."""
+    for item in items:
+        if item.get_closest_marker("local_stack") or item.get_closest_marker("faults"):
+            item.add_marker(pytest.mark.xdist_group("own-stack"))

@@ -11,8 +11,6 @@ run here). Each test gets its own topics, consumer groups and warehouse database
 from __future__ import annotations
 
 import functools
-import json
-import os
 import shutil
 import subprocess
 import threading
@@ -41,7 +39,7 @@ from stream_app.settings import Settings
 from stream_app.warehouse.ingest import WarehouseIngest
 from stream_app.warehouse.service import build_ingest
 from stream_app.warehouse.sql import query_rows
-from tests.integration.faults import FaultFigures, table
+from tests.integration.faults import FIGURES_PROPERTY, FaultFigures
 
 pytestmark = pytest.mark.integration
 
@@ -332,26 +330,13 @@ def assert_ledger(
     assert dead_letters == report.malformed
 
 
-FIGURES = pytest.StashKey[list[FaultFigures]]()
-
-
 @pytest.fixture
-def fault_figures(request: pytest.FixtureRequest) -> FaultFigures:
-    """This fault test's figures, collected for the summary at the end of the run."""
+def fault_figures(request: pytest.FixtureRequest) -> Iterator[FaultFigures]:
+    """This fault test's figures, handed at its end to the run's summary
+    (:class:`tests.integration.faults.FaultSummary`) through the test's report."""
     figures = FaultFigures(request.node.name.removeprefix("test_"))
-    request.config.stash.setdefault(FIGURES, []).append(figures)
-    return figures
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    collected = config.stash.get(FIGURES, [])
-    if not collected:
-        return
-    terminalreporter.write_sep("=", "fault suite figures (docs/faults.md)")
-    terminalreporter.write_line(table(collected))
-    if target := os.environ.get("FAULT_FIGURES"):
-        Path(target).write_text(json.dumps([asdict(f) for f in collected], indent=2) + "\n")
-        terminalreporter.write_line(f"written to {target}")
+    yield figures
+    request.node.user_properties.append((FIGURES_PROPERTY, asdict(figures)))
 
 
 def committed_offsets(consumer: Consumer, partitions: list[TopicPartition]) -> list[int]:

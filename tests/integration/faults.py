@@ -3,18 +3,27 @@ through the ``fault_figures`` fixture; it ends with the ledger check (``assert_l
 fills in what was lost, duplicated and replayed.
 
 The figures of a run are printed at its end as the table of ``docs/faults.md`` and, when the
-environment variable ``FAULT_FIGURES`` names a file, written there as JSON.
+environment variable ``FAULT_FIGURES`` names a file, written there as JSON (:class:`FaultSummary`,
+which reads them from the tests' reports: under pytest-xdist the tests run in worker processes
+and the summary is written by the controller).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from stream_app.devtools.bench.procstat import status_mb
 
+#: the name of the user property that carries a fault test's figures in its teardown report
+FIGURES_PROPERTY = "fault_figures"
 STARTUP_S = 300.0  # for a process to serve: minutes where eight suites share two cores
 
 
@@ -33,6 +42,29 @@ class FaultFigures:
     def peak_rss(self, name: str, pid: int) -> None:
         """Note the peak resident set of a running process (call it just before stopping it)."""
         self.peak_rss_mb[name] = round(status_mb(pid, "VmHWM"), 1)
+
+
+class FaultSummary:
+    """A pytest plugin: the figures of the run's fault tests, from their reports, printed at the
+    end (and written to ``$FAULT_FIGURES``)."""
+
+    def __init__(self) -> None:
+        self.rows: list[FaultFigures] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            self.rows += [
+                FaultFigures(**v) for k, v in report.user_properties if k == FIGURES_PROPERTY
+            ]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.rows:
+            return
+        terminalreporter.write_sep("=", "fault suite figures (docs/faults.md)")
+        terminalreporter.write_line(table(self.rows))
+        if target := os.environ.get("FAULT_FIGURES"):
+            Path(target).write_text(json.dumps([asdict(f) for f in self.rows], indent=2) + "\n")
+            terminalreporter.write_line(f"written to {target}")
 
 
 def table(rows: list[FaultFigures]) -> str:
