@@ -1,4 +1,5 @@
-"""Fixtures shared by every suite.
+"""Fixtures and hooks shared by every suite (and, for the hooks, by pytest-xdist's controller,
+which loads no other conftest).
 
 chDB opens exactly one data directory per process ("EmbeddedServer already initialized with
 path ..."), so the whole test session uses one directory and tests isolate by database.
