@@ -29,12 +29,11 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
-# lint and types first, then unit, doctests and integration tests with coverage, on
-# TEST_WORKERS pytest-xdist workers (each its own session broker; the tests with a stack of their
-# own one after another on one of them: tests/conftest.py); the fault suite (marker `faults`) is
-# part of it, its figures printed at the end. REQUIRE_CHROMIUM: the report's browser test fails,
-# not skips, without Chromium
-TEST_WORKERS ?= 2
+# lint and types first, then unit, doctests and integration tests with coverage; the fault
+# suite (marker `faults`) is part of it, its figures printed at the end. TEST_WORKERS=2 runs it on
+# two pytest-xdist workers (docs/contributing.md: faster, not yet the default). REQUIRE_CHROMIUM:
+# the report's browser test fails, not skips, without Chromium
+TEST_WORKERS ?= 0
 test: lint $(CHROMIUM)
 	REQUIRE_CHROMIUM=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report=term:skip-covered
 

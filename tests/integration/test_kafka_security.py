@@ -28,7 +28,11 @@ def secured() -> Iterator[SecureListener]:
 
 
 def test_a_short_pipeline_runs_through_sasl_ssl(make_settings, secured, tmp_path):
-    settings = make_settings(**secured.client_settings())  # topics created over SASL_SSL
+    settings = make_settings(  # topics created over SASL_SSL
+        # a warehouse of its own: this process may hold the session's chDB directory already
+        warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}",
+        **secured.client_settings(),
+    )
     sink = ChildProcess("sink", ["sink"], settings, tmp_path)
     worker = ChildProcess("worker", ["worker"], settings, tmp_path)
     try:
