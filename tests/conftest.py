@@ -2,7 +2,9 @@
 which loads no other conftest).
 
 chDB opens exactly one data directory per process ("EmbeddedServer already initialized with
-path ..."), so the whole test session uses one directory and tests isolate by database.
+path ..."), so the whole test session uses one directory and tests isolate by database. A test
+whose warehouse is a directory of its own reads it through its sink, or a child process
+(``tests/integration/conftest.py::query_warehouse``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ import pytest
 
 from tests.integration.faults import FaultSummary
 
+#: the embedded-warehouse directory this pytest process opens itself, once a test asked for it
+OPENED_HERE: set[Path] = set()
+
 
 @pytest.fixture(scope="session")
 def chdb_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The one embedded-warehouse directory of this pytest process."""
-    return tmp_path_factory.mktemp("chdb")
+    directory = tmp_path_factory.mktemp("chdb")
+    OPENED_HERE.add(directory.resolve())
+    return directory
 
 
 def pytest_configure(config: pytest.Config) -> None:

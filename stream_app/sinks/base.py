@@ -36,6 +36,9 @@ class Sink(ABC):
     def rejected(self) -> int:
         """Rows the destination refused for what they hold, parked aside since the start."""
 
+    def close(self) -> None:  # noqa: B027  # most sinks hold nothing to release
+        """Release the destination's connection; called once no row is added any more."""
+
 
 class BatchingSink(Sink):
     """Buffers rows in memory and hands them to :meth:`write` in one call per flush.

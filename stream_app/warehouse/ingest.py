@@ -131,6 +131,8 @@ class WarehouseIngest:
             self.flush()
         finally:
             close_consumer(self._consumer)
+            for route in self._routes.values():
+                route.sink.close()
 
     def poll_once(self) -> None:
         """Consume what is there (≤ CONSUME_WAIT_S), then flush if the batch is big or old

@@ -58,6 +58,11 @@ class ClickHouseSink(BatchingSink):
             for value, n in Counter(str(row[at]) for row in rows).items():
                 counted[value] = counted.get(value, 0) + n
 
+    def close(self) -> None:
+        """The client closed: an embedded warehouse's directory is free for another session once
+        every client on it is (chDB opens one directory per process at a time)."""
+        self._client.close()
+
     def park(self, row: Row, refusal: RowsRefused) -> None:
         log.warning("%s: row refused by the warehouse, parked in %s: %s",
                     self.table.view, REJECTED_ROWS.view, refusal)  # fmt: skip

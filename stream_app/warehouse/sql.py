@@ -80,6 +80,14 @@ class ReadOnlySql:
         the engine's own message, or this module's refusal (a ``FORMAT`` clause among them)."""
         return self.answer(Question(query, clickhouse_format, format_clause=False)).body
 
+    def close(self) -> None:
+        """Close the idle sessions (a running query's session is closed by nobody: call this
+        once no query runs)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for client in idle:
+            client.close()
+
     def answer(self, question: Question) -> Answer:
         """The result :class:`Question` asks for, or ``WarehouseError`` as :meth:`run`."""
         with self._lock:
@@ -96,6 +104,7 @@ class ReadOnlySql:
                 settings=dict(question.settings),
             )
         except Exception as exc:  # driver errors carry ClickHouse's own message
+            client.close()  # dropped (see the class's docstring)
             raise WarehouseError(_without_parser_scope(str(exc).strip())) from None
         with self._lock:
             self._idle.append(client)
@@ -168,7 +177,11 @@ def run_query(
                 raise WarehouseUnavailable(
                     f"the sink's SQL endpoint {settings.sql_url} does not answer: {why}"
                 ) from None
-    return ReadOnlySql(lambda: connect(settings, readonly=True)).run(query, clickhouse_format)
+    local = ReadOnlySql(lambda: connect(settings, readonly=True))
+    try:
+        return local.run(query, clickhouse_format)
+    finally:
+        local.close()  # the directory free again for a sink or another warehouse (client.py)
 
 
 def query_rows(

@@ -11,8 +11,11 @@ run here). Each test gets its own topics, consumer groups and warehouse database
 from __future__ import annotations
 
 import functools
+import json
+import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -29,16 +32,19 @@ from models.registry import FileModelStore
 from models.train import TrainingConfig, train_model
 from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
 from stream_app.devtools.stack import LocalStack
+from stream_app.errors import WarehouseUnavailable
 from stream_app.kafka.commit import COORDINATOR_AWAY
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.drain import read_to_end
-from stream_app.processes import ChildProcess, get_json
+from stream_app.processes import ChildProcess, get_json, settings_env
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.settings import Settings
+from stream_app.warehouse.client import chdb_directory
 from stream_app.warehouse.ingest import WarehouseIngest
 from stream_app.warehouse.service import build_ingest
 from stream_app.warehouse.sql import query_rows
+from tests.conftest import OPENED_HERE
 from tests.integration.faults import FIGURES_PROPERTY, FaultFigures
 
 pytestmark = pytest.mark.integration
@@ -270,9 +276,39 @@ def producing(settings: Settings, options: ProduceOptions) -> Iterator[dict[str,
         thread.join(120)
 
 
+#: a read-only query in a child process: ``query_rows`` on the settings of its environment
+_CHILD_QUERY = (
+    "import json, sys; from stream_app.settings import Settings;"
+    " from stream_app.warehouse.sql import query_rows;"
+    " print(json.dumps(query_rows(Settings(), sys.argv[1], open_locally=True)))"
+)
+
+
+def query_warehouse(settings: Settings, query: str) -> tuple[list[str], list[list[Any]]]:
+    """Column names and rows of a read-only query: through the sink's SQL endpoint while one
+    serves the warehouse, else opened here if it is this process's chDB directory (chDB opens
+    one per process, tests/conftest.py) or a server, else by a child process."""
+    try:
+        return query_rows(settings, query)
+    except WarehouseUnavailable:
+        if chdb_directory(settings.warehouse_dsn) in OPENED_HERE:
+            return query_rows(settings, query, open_locally=True)
+    child = subprocess.run(  # this interpreter, the query a test's own
+        [sys.executable, "-c", _CHILD_QUERY, query],
+        env={**os.environ, **settings_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, f"{query!r} in a child process: {child.stderr[-2000:]}"
+    names, rows = json.loads(child.stdout)
+    return names, rows
+
+
 def count(settings: Settings, query: str) -> int:
     """The single number a ``SELECT count() ...`` answers, through the warehouse's endpoint."""
-    return int(query_rows(settings, query, open_locally=True)[1][0][0])
+    return int(query_warehouse(settings, query)[1][0][0])
 
 
 STORED = (
@@ -283,7 +319,7 @@ STORED = (
 
 def stored_counts(settings: Settings) -> tuple[int, ...]:
     """Rows of ``predictions``, ``dead_letters``, ``events`` and ``labels`` in the warehouse."""
-    ((*counts,),) = query_rows(settings, STORED, open_locally=True)[1]
+    ((*counts,),) = query_warehouse(settings, STORED)[1]
     return tuple(int(n) for n in counts)
 
 
@@ -312,13 +348,12 @@ def assert_ledger(
     and has exactly one prediction row, no event id twice, one dead letter per malformed record.
     With ``figures``, notes what was lost, duplicated and replayed (prediction records beyond
     one per event) before checking."""
-    ((events, scored, predictions, unique, dead_letters),) = query_rows(
+    ((events, scored, predictions, unique, dead_letters),) = query_warehouse(
         settings,
         "SELECT (SELECT count() FROM events),"
         " (SELECT count() FROM events WHERE event_id IN (SELECT event_id FROM predictions)),"
         " (SELECT count() FROM predictions), (SELECT uniqExact(event_id) FROM predictions),"
         " (SELECT count() FROM dead_letters)",
-        open_locally=True,
     )[1]
     if figures is not None:
         records = read_topic(settings, settings.topics.predictions, report.valid)

@@ -12,8 +12,7 @@ from stream_app.kafka.config import producer_config
 from stream_app.processes import ChildProcess
 from stream_app.state.partition import SIDE_PREFIX
 from stream_app.timing import now_ms
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import committed, read_topic, wait_for
+from tests.integration.conftest import committed, query_warehouse, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -128,17 +127,13 @@ def test_counts_continue_when_partitions_move_to_a_new_worker(
         assert moved >= 1
         assert alerts == expected_alerts(cards, 40)
         wait_for(
-            lambda: (
-                query_rows(settings, "SELECT count() FROM alerts", open_locally=True)[1][0][0]
-                >= len(alerts)
-            ),
+            lambda: query_warehouse(settings, "SELECT count() FROM alerts")[1][0][0] >= len(alerts),
             30,
             "alerts stored",
         )
-    rows = query_rows(
+    rows = query_warehouse(
         settings,
         "SELECT worker_id, count(), min(arrayElement(rules, 1)) FROM alerts GROUP BY 1 ORDER BY 1",
-        open_locally=True,
     )[1]
     assert {row[2] for row in rows} == {"busy_card"}
     assert sum(row[1] for row in rows) == len(alerts)

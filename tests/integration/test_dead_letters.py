@@ -38,8 +38,7 @@ from stream_app.scoring.build import build_loop
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.records import OutputRecord
 from stream_app.settings import Settings
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import Running, read_topic, wait_for
+from tests.integration.conftest import Running, query_warehouse, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -73,16 +72,15 @@ def valid(event: Transaction) -> tuple[bytes, bytes]:
 
 
 def count(settings: Settings, query: str) -> int:
-    return int(query_rows(settings, query, open_locally=True)[1][0][0])
+    return int(query_warehouse(settings, query)[1][0][0])
 
 
 def ledger(settings: Settings) -> Counter[tuple[int, int]]:
     """(partition, offset) of every prediction row and every dead-letter row."""
-    _, rows = query_rows(
+    _, rows = query_warehouse(
         settings,
         "SELECT source_partition, source_offset FROM predictions "
         "UNION ALL SELECT source_partition, source_offset FROM dead_letters",
-        open_locally=True,
     )
     return Counter((int(p), int(o)) for p, o in rows)
 
@@ -118,7 +116,7 @@ def test_an_oversized_key_is_dead_lettered_in_a_dead_letter_that_fits(
         wait_for(stored(settings, worker, len(records)), what="every record stored")
     assert ledger(settings) == Counter(produced), "one prediction or one dead letter per record"
     assert count(settings, "SELECT count() FROM predictions") == len(EVENTS) - 1
-    _, reasons = query_rows(settings, "SELECT reason, detail FROM dead_letters", open_locally=True)
+    _, reasons = query_warehouse(settings, "SELECT reason, detail FROM dead_letters")
     assert [r for r, _ in reasons] == ["oversized_key"] * 2
     assert all(f"[truncated key:{len(huge_key)} bytes]" in detail for _, detail in reasons)
 
@@ -152,15 +150,13 @@ def test_a_record_that_makes_a_stage_raise_is_dead_lettered_and_the_rest_scored(
         wait_for(stored(settings, worker, len(EVENTS)), what="every record stored")
         assert worker.loop.stats.poisoned == 1
     assert ledger(settings) == Counter(produced), "one prediction or one dead letter per record"
-    _, rows = query_rows(
-        settings, "SELECT reason, detail, payload FROM dead_letters", open_locally=True
-    )
+    _, rows = query_warehouse(settings, "SELECT reason, detail, payload FROM dead_letters")
     assert len(rows) == 1
     reason, detail, payload = rows[0]
     assert reason == "unexpected_error"
     assert detail == f"ZeroDivisionError: broken on purpose for {POISON}"
     assert msgspec.json.decode(payload)["event_id"] == POISON
-    _, ids = query_rows(settings, "SELECT event_id FROM predictions", open_locally=True)
+    _, ids = query_warehouse(settings, "SELECT event_id FROM predictions")
     assert sorted(i for (i,) in ids) == sorted(e.event_id for e in EVENTS if e.event_id != POISON)
 
 

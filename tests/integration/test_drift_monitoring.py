@@ -26,8 +26,13 @@ from stream_app.kafka.config import consumer_config
 from stream_app.kafka.drain import read_to_end
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.drift import MONITORS_KEY
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import count, in_thread, wait_for, wait_until_stored
+from tests.integration.conftest import (
+    count,
+    in_thread,
+    query_warehouse,
+    wait_for,
+    wait_until_stored,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,11 +48,10 @@ def test_a_covariate_shift_is_a_drift_events_row_after_its_point_and_none_before
     with running_sink(settings), running_worker(settings):
         wait_until_stored(settings, report)
         wait_for(lambda: count(settings, "SELECT count() FROM drift_events") > 0, 60, "a row")
-    _, rows = query_rows(
+    _, rows = query_warehouse(
         settings,
         "SELECT signal, feature, detector, toUnixTimestamp64Milli(event_time), statistic,"
         " threshold, model_version FROM drift_events",
-        open_locally=True,
     )
     first = min(int(row[3]) for row in rows)
     assert first >= point.event_time, (point, rows)

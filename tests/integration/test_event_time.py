@@ -16,8 +16,7 @@ from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import Transaction
 from stream_app.kafka.config import producer_config
 from stream_app.timing import now_ms
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import read_topic, wait_for
+from tests.integration.conftest import query_warehouse, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +25,7 @@ DAY = 86_400_000
 
 
 def count(settings, query: str) -> int:
-    return int(query_rows(settings, query, open_locally=True)[1][0][0])
+    return int(query_warehouse(settings, query)[1][0][0])
 
 
 def send(settings, records: list[tuple[bytes, bytes, int | None]]) -> None:
@@ -79,14 +78,13 @@ def test_lying_events_are_dead_lettered_with_their_reason_and_never_counted_as_s
         )
     assert stats.scored == len(events)
     assert count(settings, "SELECT count() FROM events") == len(events)
-    _, by_reason = query_rows(
-        settings, "SELECT reason, count() FROM dead_letters GROUP BY reason", open_locally=True
+    _, by_reason = query_warehouse(
+        settings, "SELECT reason, count() FROM dead_letters GROUP BY reason"
     )
     assert Counter({r: int(n) for r, n in by_reason}) == Counter(c.reason for c in liars)
-    latest, largest = query_rows(
+    latest, largest = query_warehouse(
         settings,
         "SELECT toUnixTimestamp64Milli(max(event_time)), max(amount) FROM events",
-        open_locally=True,
     )[1][0]
     assert int(latest) <= now_ms()  # 2^62 ms is not stored as year 9999
     assert float(largest) <= settings.max_amount  # 1e308 is not scored and stored
@@ -156,18 +154,14 @@ def test_events_older_than_the_retention_are_dead_lettered_and_kept_there(
     send(settings, records)
     with running_sink(settings), running_worker(settings):
         stored_once(settings, 5, 6)
-    assert query_rows(
-        settings, "SELECT event_id FROM predictions ORDER BY event_id", open_locally=True
-    )[1] == [[f"fresh-{i}"] for i in range(5)]
+    assert query_warehouse(settings, "SELECT event_id FROM predictions ORDER BY event_id")[1] == [
+        [f"fresh-{i}"] for i in range(5)
+    ]
     assert count(settings, "SELECT count() FROM events") == 5
-    _, dead = query_rows(
-        settings, "SELECT reason, count() FROM dead_letters GROUP BY reason", open_locally=True
-    )
+    _, dead = query_warehouse(settings, "SELECT reason, count() FROM dead_letters GROUP BY reason")
     assert [(reason, int(n)) for reason, n in dead] == [("event_time_too_old", 6)]
     for table in ("events_raw", "predictions_raw", "alerts_raw"):
         where = f"database = '{settings.warehouse_database}' AND name = '{table}'"
         query = "SELECT create_table_query FROM system.tables WHERE " + where  # noqa: S608
-        ddl = query_rows(settings, query, open_locally=True)[1][0][
-            0
-        ]  # the names are the test's own
+        ddl = query_warehouse(settings, query)[1][0][0]  # the names are the test's own
         assert "toIntervalDay(3)" in ddl or "INTERVAL 3 DAY" in ddl, ddl

@@ -16,12 +16,12 @@ from stream_app.devtools.generator import TransactionGenerator
 from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.settings import Settings
-from stream_app.warehouse.sql import query_rows
 from tests.integration.conftest import (
     assert_ledger,
     committed,
     committed_offsets,
     producing,
+    query_warehouse,
     wait_for,
     wait_until_stored,
 )
@@ -156,7 +156,5 @@ def test_poison_at_every_position_of_a_batch(
         report.valid += result["report"].valid
         wait_until_stored(settings, report)
     assert_ledger(settings, report, fault_figures)
-    by_reason = query_rows(
-        settings, "SELECT reason, count() FROM dead_letters GROUP BY 1", open_locally=True
-    )[1]
+    by_reason = query_warehouse(settings, "SELECT reason, count() FROM dead_letters GROUP BY 1")[1]
     assert dict(by_reason) == report.malformed_by_reason

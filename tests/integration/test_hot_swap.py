@@ -16,8 +16,7 @@ from stream_app.control.commands import CommandKind, ControlCodecs, ControlComma
 from stream_app.control.promotion import PromotionResult
 from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import producer_config
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import copy_registry, read_topic, wait_for
+from tests.integration.conftest import copy_registry, query_warehouse, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -98,20 +97,16 @@ def test_promote_and_rollback_under_load_with_two_workers(
         report = result["report"]
         wait_for(
             lambda: (
-                query_rows(settings, "SELECT count() FROM predictions", open_locally=True)[1][0][0]
+                query_warehouse(settings, "SELECT count() FROM predictions")[1][0][0]
                 >= report.valid
             ),
             90,
             "every prediction stored",
         )
-    rows = query_rows(
-        settings, "SELECT count(), uniqExact(event_id) FROM predictions", open_locally=True
-    )[1]
+    rows = query_warehouse(settings, "SELECT count(), uniqExact(event_id) FROM predictions")[1]
     assert rows == [[report.valid, report.valid]]
     by_version = dict(
-        query_rows(
-            settings, "SELECT model_version, count() FROM predictions GROUP BY 1", open_locally=True
-        )[1]
+        query_warehouse(settings, "SELECT model_version, count() FROM predictions GROUP BY 1")[1]
     )
     assert set(by_version) == {"1", "2"}  # and never the refused version 4
     # per partition, versions change only where the commands were applied, in their order; a
@@ -123,11 +118,10 @@ def test_promote_and_rollback_under_load_with_two_workers(
         changes(v) == ["1", "2", "1"]
         for v in versions_by_partition(settings, report.valid).values()
     )
-    events = query_rows(
+    events = query_warehouse(
         settings,
         "SELECT command, status, count() FROM control_events WHERE command != 'stopped' "
         "GROUP BY 1, 2 ORDER BY 1, 2",
-        open_locally=True,
     )[1]
     assert events == [
         ["promote", "applied", 2],
@@ -179,23 +173,18 @@ def test_every_refusal_leaves_the_model_and_is_acknowledged(
         assert len(read_topic(settings, settings.topics.predictions, 300)) == 300
         wait_for(
             lambda: (
-                query_rows(settings, "SELECT count() FROM control_events", open_locally=True)[1][0][
-                    0
-                ]
+                query_warehouse(settings, "SELECT count() FROM control_events")[1][0][0]
                 >= len(REFUSALS) + 2
             ),
             30,
             "control events stored",
         )
     assert running.loop.switch.models.versions == ("1", None)
-    versions = query_rows(
-        settings, "SELECT DISTINCT model_version FROM predictions", open_locally=True
-    )[1]
+    versions = query_warehouse(settings, "SELECT DISTINCT model_version FROM predictions")[1]
     assert versions == [["1"]]
-    refusals = query_rows(
+    refusals = query_warehouse(
         settings,
         "SELECT command, reason FROM control_events WHERE status = 'refused' ORDER BY reason",
-        open_locally=True,
     )[1]
     assert len(refusals) == len(REFUSALS) + 2, "\n".join(map(str, refusals))
     assert any(row[0] == "malformed" for row in refusals)

@@ -16,8 +16,7 @@ from stream_app.settings import Settings
 from stream_app.timing import now_ms
 from stream_app.warehouse.ingest import WarehouseIngest
 from stream_app.warehouse.metrics import ingest_metrics
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import count, wait_for
+from tests.integration.conftest import count, query_warehouse, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +45,7 @@ def stored(settings: Settings, raw_rows: int) -> list[list[Any]]:
         "SELECT event_id, label_source, is_fraud, toUnixTimestamp64Milli(label_time) "
         "FROM labels ORDER BY event_id, label_source"
     )
-    return query_rows(settings, query, open_locally=True)[1]
+    return query_warehouse(settings, query)[1]
 
 
 def labels_counted(ingest: WarehouseIngest, expected: int) -> dict[str, float]:
@@ -126,8 +125,6 @@ def test_produced_chargeback_labels_land_once_per_labelled_event(
         assert count(settings, orphan) == 0
         assert count(settings, "SELECT countIf(label_time <= event_time) FROM labels") == 0
         # the chargebacks tell the truth file's frauds, and only those
-        labelled_fraud = query_rows(
-            settings, "SELECT event_id FROM labels WHERE is_fraud", open_locally=True
-        )[1]
+        labelled_fraud = query_warehouse(settings, "SELECT event_id FROM labels WHERE is_fraud")[1]
         assert 0.85 * report.fraud <= len(labelled_fraud) < report.fraud
         assert {row[0] for row in labelled_fraud} <= set(frauds)

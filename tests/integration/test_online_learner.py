@@ -13,8 +13,14 @@ from stream_app.online import service
 from stream_app.online.checkpoint import load_state
 from stream_app.online.service import OnlineLearnerLoop
 from stream_app.processes import ChildProcess, get_json
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import count, fill, in_thread, wait_for, wait_until_stored
+from tests.integration.conftest import (
+    count,
+    fill,
+    in_thread,
+    query_warehouse,
+    wait_for,
+    wait_until_stored,
+)
 from tests.integration.test_observability import scrape, total
 
 pytestmark = pytest.mark.integration
@@ -47,29 +53,26 @@ def test_labels_teach_the_learner_and_its_quality_sits_beside_the_champions(
         # every label is a chargeback here (one per labelled event): each is learnt from once
         wait_for(lambda: learner.state.stats.learned == report.labels, 60, "every label learnt")
         wait_for(lambda: count(settings, "SELECT count() FROM labels") == report.labels, 60, "")
-    _, shadow = query_rows(
+    _, shadow = query_warehouse(
         settings,
         "SELECT model_version, count(), uniqExact(event_id), uniqExact(score)"
         " FROM online_predictions GROUP BY model_version",
-        open_locally=True,
     )
     ((version, rows, events, distinct_scores),) = shadow
     assert (version, int(rows), int(events)) == (VERSION, report.valid, report.valid)
     assert int(distinct_scores) > 100  # it scored with what it learnt, not a constant
-    _, quality = query_rows(
+    _, quality = query_warehouse(
         settings,
         "SELECT model_version, sum(predictions), sum(labelled) FROM quality_hourly"
         " GROUP BY model_version ORDER BY model_version",
-        open_locally=True,
     )
     assert [(v, int(p), int(n)) for v, p, n in quality] == [
         ("1", report.valid, report.labels),
         (VERSION, report.valid, report.labels),
     ]
-    _, daily = query_rows(
+    _, daily = query_warehouse(
         settings,
         "SELECT model_version, roc_auc FROM quality_daily ORDER BY model_version",
-        open_locally=True,
     )
     assert {row[0] for row in daily} == {"1", VERSION}
 

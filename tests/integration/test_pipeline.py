@@ -16,14 +16,13 @@ from stream_app.devtools.bad_events import CATALOGUE
 from stream_app.devtools.generator import TransactionGenerator
 from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import producer_config
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import read_topic, wait_for
+from tests.integration.conftest import query_warehouse, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 def count(settings, query: str) -> int:
-    _, rows = query_rows(settings, query, open_locally=True)
+    _, rows = query_warehouse(settings, query)
     return int(rows[0][0])
 
 
@@ -46,13 +45,11 @@ def test_every_valid_event_scored_once_and_every_bad_one_dead_lettered(
     assert count(settings, "SELECT uniqExact(event_id) FROM predictions") == report.valid
     assert count(settings, "SELECT count() FROM events") == report.valid
     assert count(settings, "SELECT count() FROM dead_letters") == report.malformed
-    _, by_reason = query_rows(
-        settings, "SELECT reason, count() FROM dead_letters GROUP BY reason", open_locally=True
+    _, by_reason = query_warehouse(
+        settings, "SELECT reason, count() FROM dead_letters GROUP BY reason"
     )
     assert dict((r, int(n)) for r, n in by_reason) == report.malformed_by_reason
-    versions = query_rows(
-        settings, "SELECT DISTINCT model_version FROM predictions", open_locally=True
-    )[1]
+    versions = query_warehouse(settings, "SELECT DISTINCT model_version FROM predictions")[1]
     assert versions == [["1"]]
 
 

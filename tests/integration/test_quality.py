@@ -17,8 +17,7 @@ from stream_app.devtools.labels import DAY_MS, Label, LabelSource
 from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
 from stream_app.timing import now_ms
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import count, wait_for
+from tests.integration.conftest import count, query_warehouse, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -170,7 +169,7 @@ def expected_at_k(
 
 
 def view(settings: Settings, query: str) -> list[dict[str, Any]]:
-    names, rows = query_rows(settings, query, open_locally=True)
+    names, rows = query_warehouse(settings, query)
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 

@@ -18,8 +18,7 @@ from stream_app.control import promotion
 from stream_app.control.commands import CommandKind
 from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.processes import settings_env
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import copy_registry, count, wait_for
+from tests.integration.conftest import copy_registry, count, query_warehouse, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +82,7 @@ def test_only_correctly_signed_commands_are_applied_by_every_worker(
             "predictions stored",
         )
         sql = "SELECT model_version, count() FROM predictions GROUP BY 1"
-        return {version: n for version, n in query_rows(settings, sql, open_locally=True)[1]}
+        return {version: n for version, n in query_warehouse(settings, sql)[1]}
 
     with running_sink(settings), running_worker(one) as a, running_worker(two) as b:
         loops = [a.loop, b.loop]
@@ -121,11 +120,10 @@ def test_only_correctly_signed_commands_are_applied_by_every_worker(
             60,
             "acknowledgements stored",
         )
-    events = query_rows(
+    events = query_warehouse(
         settings,
         "SELECT status, version, count() FROM control_events WHERE command = 'promote' "
         "GROUP BY 1, 2 ORDER BY 1, 2",
-        open_locally=True,
     )[1]
     assert events == [["applied", "2", 2], ["refused", "2", 2], ["refused", "3", 2],
                       ["refused", "4", 2]]  # fmt: skip

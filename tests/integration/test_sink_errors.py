@@ -17,8 +17,7 @@ from stream_app.kafka.config import producer_config
 from stream_app.settings import Settings
 from stream_app.warehouse.client import connect
 from stream_app.warehouse.service import build_ingest
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import committed, in_thread, wait_for
+from tests.integration.conftest import committed, in_thread, query_warehouse, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +35,7 @@ def send(settings: Settings, transactions: list[Transaction]) -> None:
 
 
 def count(settings: Settings, query: str) -> int:
-    return int(query_rows(settings, query, open_locally=True)[1][0][0])
+    return int(query_warehouse(settings, query)[1][0][0])
 
 
 def test_one_batch_across_more_months_than_one_insert_takes_is_stored(make_settings):
@@ -107,9 +106,7 @@ def test_rows_the_warehouse_refuses_are_parked_and_the_rest_stored(make_settings
         )
     assert ingest.stats.rejected == {settings.topics.transactions: 3}
     assert count(settings, "SELECT count() FROM events") == len(batch) + len(later) - 3
-    _, parked = query_rows(
-        settings, "SELECT table_name, error, row_json FROM rejected_rows", open_locally=True
-    )
+    _, parked = query_warehouse(settings, "SELECT table_name, error, row_json FROM rejected_rows")
     assert len(parked) == 3
     assert {table for table, _, _ in parked} == {"events"}
     assert all("VIOLATED_CONSTRAINT" in error for _, error, _ in parked)

@@ -17,8 +17,7 @@ from stream_app.devtools.generator import TransactionGenerator
 from stream_app.kafka.config import producer_config
 from stream_app.warehouse.health import SinkHealth
 from stream_app.warehouse.service import build_ingest
-from stream_app.warehouse.sql import query_rows
-from tests.integration.conftest import committed, in_thread, wait_for
+from tests.integration.conftest import committed, in_thread, query_warehouse, wait_for
 from tests.unit.registry_server import RegistryServer
 
 pytestmark = pytest.mark.integration
@@ -71,7 +70,5 @@ def test_the_sink_waits_for_a_silent_schema_registry_and_then_stores_everything(
             "every record stored and committed once the registry answers",
         )
         assert health()["reasons"] == []
-    rows = query_rows(
-        settings, "SELECT count(), uniqExact(event_id) FROM events", open_locally=True
-    )[1]
+    rows = query_warehouse(settings, "SELECT count(), uniqExact(event_id) FROM events")[1]
     assert list(rows[0]) == [EVENTS, EVENTS]

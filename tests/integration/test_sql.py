@@ -23,8 +23,9 @@ from stream_app.warehouse.ingest import IngestStats
 from stream_app.warehouse.metrics import ingest_metrics
 from stream_app.warehouse.schema import PREDICTIONS, create_statements
 from stream_app.warehouse.sink import ClickHouseSink
-from stream_app.warehouse.sql import ReadOnlySql, query_rows
+from stream_app.warehouse.sql import ReadOnlySql
 from stream_app.warehouse.web import SinkWeb
+from tests.integration.conftest import query_warehouse
 from tests.integration.serving import running
 
 pytestmark = pytest.mark.integration
@@ -137,12 +138,10 @@ def test_replayed_rows_appear_once_in_the_view(warehouse):
     sink.flush()
     sink.add([prediction_row(f"e{i}", 2) for i in range(50)])  # a replay of half of them
     sink.flush()
-    assert query_rows(settings, "SELECT count() FROM predictions_raw", open_locally=True)[1][0][
-        0
-    ] in (100, 150)
-    assert query_rows(
-        settings, "SELECT count(), uniqExact(event_id) FROM predictions", open_locally=True
-    )[1] == [[100, 100]]
+    assert query_warehouse(settings, "SELECT count() FROM predictions_raw")[1][0][0] in (100, 150)
+    assert query_warehouse(settings, "SELECT count(), uniqExact(event_id) FROM predictions")[1] == [
+        [100, 100]
+    ]
 
 
 def sink_web(settings: Settings, loop) -> SinkWeb:

@@ -57,6 +57,12 @@ class OnePollConsumer:
     def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
         self.committed.extend((tp.topic, tp.partition, tp.offset) for tp in offsets)
 
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
 
 def poll(settings: Settings, undecodable: bool) -> list[Consumed]:
     """Transactions and their predictions interleaved, with an invalid transaction (its key is
@@ -149,6 +155,13 @@ def test_a_poll_stores_what_record_by_record_mapping_stores(
     assert loop.stats.rejected == {PREDICTION_TOPIC: 1}
     assert sorted(consumer.committed) == sorted(reference_consumer.committed)
     assert {topic for topic, _, _ in consumer.committed} == {TRANSACTIONS, PREDICTION_TOPIC}
+
+
+def test_a_stopped_ingest_loop_closes_its_sinks(settings: Settings) -> None:
+    loop, sinks, _ = ingest(settings, poll(settings, undecodable=False), batches=True)
+    loop.stop()
+    loop.run()
+    assert [sink.closed for sink in sinks.values()] == [True, True]
 
 
 def test_the_batch_mapper_maps_a_clean_poll_and_leaves_a_broken_one_to_the_records(

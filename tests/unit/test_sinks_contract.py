@@ -130,7 +130,11 @@ class RecordingSink(BatchingSink):
         self.batches: list[list[Row]] = []
         self.parked: list[Row] = []
         self.fail_with: BaseException | None = None
+        self.closed = False
         self._refused = refused
+
+    def close(self) -> None:
+        self.closed = True
 
     def write(self, rows: list[Row]) -> None:
         if self.fail_with is not None:
