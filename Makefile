@@ -30,10 +30,10 @@ $(CHROMIUM):
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 # lint and types first, then unit, doctests and integration tests with coverage; the fault
-# suite (marker `faults`) is part of it, its figures printed at the end. TEST_WORKERS=2 runs it on
-# two pytest-xdist workers (docs/contributing.md: faster, not yet the default). REQUIRE_CHROMIUM:
-# the report's browser test fails, not skips, without Chromium
-TEST_WORKERS ?= 0
+# suite (marker `faults`) is part of it, its figures printed at the end. It runs on two
+# pytest-xdist workers (docs/contributing.md); TEST_WORKERS=0 runs it in one process.
+# REQUIRE_CHROMIUM: the report's browser test fails, not skips, without Chromium
+TEST_WORKERS ?= 2
 test: lint $(CHROMIUM)
 	REQUIRE_CHROMIUM=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report=term:skip-covered
 

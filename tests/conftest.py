@@ -32,9 +32,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """On pytest-xdist workers (``make test TEST_WORKERS=2``, ``--dist loadgroup``): the tests
-    that start a broker or processes of their own, or measure, run one after another on one of
-    them; the rest spread over both. Without ``-n`` the group marks change nothing."""
+    """On pytest-xdist workers (``make test``: two, ``--dist loadgroup``): the tests that start
+    a broker or processes of their own, or measure, run one after another on one of them; the
+    rest spread over both. Without ``-n`` the group marks change nothing."""
     for item in items:
         if item.get_closest_marker("local_stack") or item.get_closest_marker("faults"):
             item.add_marker(pytest.mark.xdist_group("own-stack"))
