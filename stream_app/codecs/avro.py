@@ -106,7 +106,13 @@ class AvroRecordCodec:
         schema_id, body = unframe(value)
         writer = self._writers.get(schema_id)
         if writer is None:
-            writer = fastavro.parse_schema(self._registry.schema(schema_id))
+            schema = self._registry.schema(schema_id)
+            try:
+                writer = fastavro.parse_schema(schema)
+            except Exception as exc:  # a registry document that is no Avro schema: the
+                # parser's errors are of many types, and none may stop the reader of the record
+                reason = f"schema {schema_id} is not an Avro schema: {type(exc).__name__}: {exc}"
+                raise CodecError("incompatible_schema", reason) from None
             self._writers[schema_id] = writer
         stream = io.BytesIO(body)
         try:

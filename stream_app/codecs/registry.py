@@ -149,7 +149,16 @@ class ConfluentSchemaRegistry(SchemaRegistry):
                 raise self._unavailable(exc) from exc
             except Exception as exc:  # no answer at all: refused connection, timeout, DNS
                 raise self._unavailable(exc) from exc
-            self._cache[schema_id] = json.loads(found.schema_str or "{}")
+            if (found.schema_type or "AVRO") != "AVRO":  # another team's JSON or Protobuf
+                raise CodecError(
+                    "incompatible_schema", f"schema {schema_id} is {found.schema_type}, not Avro"
+                )
+            try:
+                self._cache[schema_id] = json.loads(found.schema_str or "{}")
+            except json.JSONDecodeError as exc:
+                raise CodecError(
+                    "incompatible_schema", f"schema {schema_id} is not an Avro schema: {exc}"
+                ) from None
         return self._cache[schema_id]
 
     def register(self, subject: str, schema: Schema) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -13,6 +13,7 @@ from models.registry import ModelDigests
 from stream_app.codecs.factory import topic_codec
 from stream_app.codecs.registry import SchemaRegistry
 from stream_app.errors import CodecError, StreamAppError
+from stream_app.events import MAX_ID_LENGTH
 from stream_app.settings import Settings
 
 
@@ -31,18 +32,23 @@ class CommandKind(StrEnum):
 NEEDS_VERSION = {CommandKind.PROMOTE, CommandKind.ROLLBACK, CommandKind.SET_CHALLENGER}
 
 
+#: a command's text field: its reply and the log echo it, so a longer one is a malformed command
+Short = Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)]
+
+
 class ControlCommand(msgspec.Struct, frozen=True):
     """One command, as published on the control topic."""
 
-    command_id: str
-    command: str
-    version: str | None
-    issued_by: str
+    command_id: Short
+    command: Short
+    version: Short | None
+    issued_by: Short
     issued_at: int
-    signature: bytes | None = None  # HMAC-SHA256 of the other fields (control/signing.py)
-    key_id: str | None = None
-    model_sha256: str | None = None  # of the named version's text and metadata, signed with it
-    metadata_sha256: str | None = None
+    #: HMAC-SHA256 of the other fields (control/signing.py)
+    signature: Annotated[bytes, msgspec.Meta(max_length=64)] | None = None
+    key_id: Short | None = None
+    model_sha256: Short | None = None  # of the named version's text and metadata, signed with it
+    metadata_sha256: Short | None = None
 
     @classmethod
     def new(

@@ -1,7 +1,7 @@
 """Apply control commands between two batches, with models loaded off the scoring thread.
 
-A worker reads the control topic from the beginning to its real end (until a fetch comes back
-empty: the local broker's end offsets are wrong) before it scores anything. Afterwards each new
+A worker reads the control topic from the beginning to its end (the high watermark when it
+starts) before it scores anything. Afterwards each new
 command is prepared (loaded, checksum and feature set checked) in a background thread, in order,
 and swapped in at the next batch boundary; every command is acknowledged on the status topic.
 """
@@ -13,7 +13,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
 from models.loader import ModelLoader
 from stream_app.control.commands import (
@@ -24,7 +24,7 @@ from stream_app.control.commands import (
 )
 from stream_app.control.modelset import ModelSet, prepare
 from stream_app.control.signing import CommandVerifier
-from stream_app.errors import ModelError
+from stream_app.errors import ModelError, SchemaRegistryUnavailable
 from stream_app.events import HEARTBEAT
 from stream_app.kafka.drain import read_to_end
 
@@ -37,6 +37,9 @@ _NON_COMMAND_NAMES = {
     "refused": "malformed",
     "fallback": "start",  # a model of the registry's aliases that could not be used at start
 }
+
+#: the longest refusal reason a reply carries (a loader's message may quote what it read)
+MAX_REASON_CHARS = 1000
 
 Prepared = tuple[ControlCommand | None, ModelSet | None, str]  # command, result, refusal reason
 
@@ -55,6 +58,9 @@ def prepare_command(
         command = codecs.decode_command(value)
     except ControlError as exc:
         return None, None, str(exc)
+    except SchemaRegistryUnavailable as exc:  # a writer schema not known here yet: scoring goes
+        # on, on the models it has; the command is refused, to be published again
+        return None, None, f"not read, publish it again once the Schema Registry answers: {exc}"
     try:
         verifier.check(command, now_ms)
         return command, prepare(loader, base, command), ""
@@ -184,7 +190,7 @@ class ModelSwitch:
             version=command.version if command else None,
             worker_id=self._worker_id,
             status=status,
-            reason=reason,
+            reason=reason[:MAX_REASON_CHARS],
             champion_version=champion,
             challenger_version=challenger,
             pause_ms=pause_ms,
@@ -194,6 +200,9 @@ class ModelSwitch:
             log.info(
                 "command %s %s %s: %s %s", ack.command_id, ack.command, ack.version, status, reason
             )
-        producer.produce(
-            self._status_topic, self._codecs.encode_status(ack), self._worker_id.encode()
-        )
+        try:
+            producer.produce(
+                self._status_topic, self._codecs.encode_status(ack), self._worker_id.encode()
+            )
+        except (BufferError, KafkaException) as exc:  # a reply never stops scoring
+            log.error("status %r of command %r not sent: %s", status, ack.command_id, exc)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from models.online import OnlineModel
-from stream_app.events import FloatArray
+from stream_app.events import MAX_ID_LENGTH, FloatArray
 
 
 @dataclass
@@ -67,7 +67,9 @@ class LearnerState:
             tuple(value["feature_names"]) != self.model.feature_names
             or len(value["features"]) != 4 * columns * events
             or any(len(value[k]) != events for k in _PER_EVENT if k in value)
-        ):  # another model's features, or a record whose columns do not add up
+            or any(len(i) > MAX_ID_LENGTH for i in (*value["event_id"], *value.get("card_id", ())))
+        ):  # another model's features, a record whose columns do not add up, or ids no worker
+            # writes (a shadow prediction with a 1 MB id: more than the producer takes)
             self.stats.skipped_batches += 1
             return None
         matrix = np.frombuffer(value["features"], dtype="<f4").reshape(-1, columns)

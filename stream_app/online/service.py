@@ -190,9 +190,14 @@ class OnlineLearnerLoop:
             },
         )
         for card, record in zip(value["card_id"], encoded, strict=True):
-            self._producer.produce(
-                self._predictions_topic, record, card.encode(), on_delivery=self._delivered
-            )
+            while True:
+                try:
+                    self._producer.produce(
+                        self._predictions_topic, record, card.encode(), on_delivery=self._delivered
+                    )
+                    break
+                except BufferError:  # the local queue is full: let deliveries drain
+                    serve(self._producer.poll, 0.05)
 
     def _delivered(self, error: KafkaError | None, _message: Message) -> None:
         if error is not None:

@@ -33,6 +33,7 @@ import mode
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.factory import schema_registry, topic_codec
 from stream_app.errors import CodecError
 from stream_app.health_web import HealthWeb
@@ -45,7 +46,9 @@ from stream_app.retraining.metrics import RetrainerStats, retrainer_metrics
 from stream_app.retraining.patience import Patience
 from stream_app.retraining.policy import Policy
 from stream_app.retraining.queries import (
+    RetrainError,
     decisions_for,
+    drift_event_condition,
     drift_event_id,
     drift_event_stored,
     since_last_window,
@@ -56,6 +59,15 @@ from stream_app.thread_service import ThreadService, execute, not_ready_reasons
 from stream_app.warehouse.sql import unanswered
 
 log = logging.getLogger(__name__)
+
+
+def read_detection(codec: AvroRecordCodec, value: bytes | None) -> tuple[dict[str, Any], str]:
+    """A drift-events record's detection and its id: ``CodecError`` when it does not decode,
+    ``RetrainError`` when no run could name it (a partition of -1, an empty detector)."""
+    detection = codec.decode(value or b"")
+    event_id = drift_event_id(detection)
+    drift_event_condition(event_id)
+    return detection, event_id
 
 
 class RetrainerLoop:
@@ -118,12 +130,11 @@ class RetrainerLoop:
         stats = self.stats
         stats.detections_read += 1
         try:
-            detection = self._codec.decode(message.value() or b"")
-        except CodecError as exc:
+            detection, event_id = read_detection(self._codec, message.value())
+        except (CodecError, RetrainError) as exc:
             log.warning("drift-events@%s passed over: %s", message.offset(), exc)
             stats.skipped["undecodable"] += 1
             return True
-        event_id = drift_event_id(detection)
         why_not = self._policy.ignored(detection)
         if why_not is not None:
             return self._skip(event_id, why_not, "not_configured")

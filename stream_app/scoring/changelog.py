@@ -31,7 +31,15 @@ class ChangelogRestorer:
         records = [(r.key() or b"", r.value()) for r in read_to_end(self._consumer, start, 10_000)]
         self._consumer.unassign()  # an idle assignment would keep fetching the changelog
         store.drop(partition)
-        store.restore(partition, records)
+        unreadable = store.restore(partition, records)
+        if unreadable:
+            log.warning(
+                "partition %d: %d changelog records unreadable, passed over (their cards start "
+                "afresh); the first: %s",
+                partition,
+                len(unreadable),
+                unreadable[0],
+            )
         log.info(
             "partition %d: %d state records restored in %.2fs (%d cards)",
             partition,

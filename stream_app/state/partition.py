@@ -129,6 +129,7 @@ class PartitionState:
         >>> part.cut(); [key for key, _ in part.take_cut()]
         [b'\\x00m', b'a']
         >>> restored = PartitionState(); restored.restore([(b"\\x00m", b"{}")])
+        []
         >>> restored.side_state(b"\\x00m"), len(restored)
         (b'{}', 0)
         """
@@ -171,13 +172,18 @@ class PartitionState:
         del self._cut[card]
         self._cut_records.append((card.encode(), encode_card(self._cards[card])))
 
-    def restore(self, records: Iterable[tuple[bytes, bytes | None]]) -> None:
+    def restore(self, records: Iterable[tuple[bytes, bytes | None]]) -> list[str]:
         """Apply changelog records in order: a later record of a card wins, a ``None`` value (a
         tombstone) deletes the card. Restored cards are not dirty: the changelog has them. Refused
-        while a cut is being taken (its cards must stay as they were at the cut)."""
+        while a cut is being taken (its cards must stay as they were at the cut).
+
+        A record that cannot be read (a key that is not UTF-8, a value that is not a card's
+        state: written by something else than a worker) is passed over, its card starting afresh,
+        and said in the returned list: one such record must not keep its partition from ever
+        being scored."""
         if self.cut_pending():
             raise StateError("cannot restore while a checkpoint's cut is being taken")
-        cards = self._cards
+        cards, unreadable = self._cards, []
         for key, value in records:
             if key.startswith(SIDE_PREFIX):
                 if value is None:
@@ -187,16 +193,17 @@ class PartitionState:
                 continue
             try:
                 card = key.decode()
-            except UnicodeDecodeError as exc:
-                raise StateError(f"changelog key is not UTF-8: {key!r}") from exc
-            if value is None:
-                cards.pop(card, None)
-                self._dirty.pop(card, None)
-            else:
+            except UnicodeDecodeError:
+                unreadable.append(f"a key that is not UTF-8: {key[:64]!r}")
+                continue
+            cards.pop(card, None)
+            self._dirty.pop(card, None)
+            if value is not None:
                 try:
                     cards[card] = decode_card(value)
                 except StateError as exc:
-                    raise StateError(f"card {card!r}: {exc}") from exc
+                    unreadable.append(f"card {card[:64]!r}: {exc}")
+        return unreadable
 
     def velocity_features(
         self,

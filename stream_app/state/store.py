@@ -106,19 +106,23 @@ class CardStore:
             records.extend((partition, key, value) for key, value in taken)
         return records
 
-    def restore(self, partition: int, records: Iterable[tuple[bytes, bytes | None]]) -> None:
-        """Rebuild ``partition`` from its changelog: later records win, ``None`` deletes.
+    def restore(self, partition: int, records: Iterable[tuple[bytes, bytes | None]]) -> list[str]:
+        """Rebuild ``partition`` from its changelog: later records win, ``None`` deletes; what
+        could not be read, passed over (:meth:`PartitionState.restore`).
 
         >>> store = CardStore()
         >>> _ = store.partition(0).velocity_features(["c1"], ["m1"], [9.5], [1_000])
         >>> store.cut(); restored = CardStore()
         >>> restored.restore(0, [(key, value) for _, key, value in store.take_cut()])
+        []
         >>> restored.partition(0).get("c1") == store.partition(0).get("c1")
         True
-        >>> restored.restore(0, [(b"c1", None)]); len(restored.partition(0))
+        >>> restored.restore(0, [(b"c1", None), (b"c2", b"not a state")])
+        ["card 'c2': undecodable card state: Expected `array`, got `int`"]
+        >>> len(restored.partition(0))
         0
         """
-        self.partition(partition).restore(records)
+        return self.partition(partition).restore(records)
 
 
 def batch_velocity_features(

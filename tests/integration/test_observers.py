@@ -59,8 +59,7 @@ class ObservedTopic:
         self._next = dict.fromkeys(self._partitions, 0)
 
     def ends(self) -> dict[int, int]:
-        """The end offsets now. The local broker may report less than the real end (never
-        more): what is counted as readable then is, if anything, less than what is."""
+        """The end offsets now: each partition's high watermark."""
         return {
             p: self._consumer.get_watermark_offsets(TopicPartition(self._topic, p), 10, False)[1]
             for p in self._partitions

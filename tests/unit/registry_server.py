@@ -27,6 +27,16 @@ class Namespace:
     texts: list[str] = field(default_factory=list)
     subjects: dict[str, set[int]] = field(default_factory=dict)
     down: bool = False  # answer 503 to every request
+    types: dict[int, str] = field(default_factory=dict)  # id -> schemaType, when not AVRO
+
+    def add_foreign(self, text: str, schema_type: str | None) -> int:
+        """Another team's schema in the same registry (``schema_type`` JSON, PROTOBUF, or None
+        for one that says it is Avro); its id."""
+        self.schemas.append(None)
+        self.texts.append(text)
+        if schema_type is not None:
+            self.types[len(self.texts)] = schema_type
+        return len(self.texts)
 
     def register(self, subject: str, text: str) -> int:
         parsed = json.loads(text)
@@ -97,7 +107,10 @@ class RegistryServer:
                     if method == "GET" and route[:2] == ["schemas", "ids"] and len(route) == 3:
                         schema_id = int(route[2])
                         if 1 <= schema_id <= len(namespace.texts):
-                            return self._send(200, {"schema": namespace.texts[schema_id - 1]})
+                            found = {"schema": namespace.texts[schema_id - 1]}
+                            if schema_id in namespace.types:
+                                found["schemaType"] = namespace.types[schema_id]
+                            return self._send(200, found)
                         return self._send(404, {"error_code": 40403, "message": "Schema not found"})
                 return self._send(404, {"error_code": 404, "message": f"not served: {self.path}"})
 

@@ -364,11 +364,28 @@ def test_state_encoding_round_trips_and_rejects_broken_records() -> None:
     for value in broken:
         with pytest.raises(StateError):
             decode_card(value)
+
+
+def test_changelog_records_that_cannot_be_read_are_passed_over_and_their_cards_start_afresh() -> (
+    None
+):
+    state = CardState([T0], [1.25], ["m1"], 1.25, 1, 1.25, T0)
     store = CardStore()
-    with pytest.raises(StateError, match="card 'c'"):
-        store.restore(0, [(b"c", broken[0])])
-    with pytest.raises(StateError, match="UTF-8"):
-        store.restore(0, [(b"\xff", encode_card(state))])
+    unreadable = store.restore(
+        0,
+        [
+            (b"kept", encode_card(state)),
+            (b"c", encode_card(state)),
+            (b"c", b"\xc1"),  # its latest record: the card starts afresh
+            (b"\xff", encode_card(state)),
+        ],
+    )
+    assert [reason.split(":")[0] for reason in unreadable] == [
+        "card 'c'",
+        "a key that is not UTF-8",
+    ]
+    assert store.partition(0).get("kept") == state
+    assert store.partition(0).get("c") is None and len(store.partition(0)) == 1
 
 
 def test_columns_of_different_lengths_are_refused() -> None:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stream_app.codecs.avro import AvroRecordCodec, frame
 from stream_app.codecs.registry import (
     ConfluentSchemaRegistry,
     FileSchemaRegistry,
@@ -123,6 +124,31 @@ def test_unknown_id_is_a_codec_error(cls: type, tmp_path: Path) -> None:
     with pytest.raises(CodecError) as raised:
         registry.schema(987_654)
     assert raised.value.reason == "unknown_schema_id"
+
+
+FOREIGN = {
+    "json-schema": ('{"type": "object", "properties": {"a": {"type": "string"}}}', "JSON"),
+    "protobuf": ('syntax = "proto3"; message M { string a = 1; }', "PROTOBUF"),
+    "json-schema-said-avro": ('{"type": "object"}', None),
+    "not-json-said-avro": ("message M {}", None),
+}
+
+
+@pytest.mark.parametrize("foreign", FOREIGN.values(), ids=FOREIGN.keys())
+def test_a_record_of_a_schema_that_is_not_avro_is_a_codec_error(
+    foreign: tuple[str, str | None],
+) -> None:
+    """A shared registry holds other teams' JSON and Protobuf schemas: a record framed with one
+    of their ids is an incompatible record (dead-lettered, passed over), never an error of
+    another type, which ended the sink, the learner, the retrainer and the worker's control
+    reader (and each again at its restart)."""
+    url, namespace = registry_server().namespace()
+    codec = AvroRecordCodec(ConfluentSchemaRegistry(url), "t-value", record_schema("A", ["x"]))
+    foreign_id = namespace.add_foreign(*foreign)
+    with pytest.raises(CodecError) as raised:
+        codec.decode(frame(foreign_id, b"\x02a"))
+    assert raised.value.reason == "incompatible_schema"
+    assert codec.decode(codec.encode({"x": "still read"})) == {"x": "still read"}
 
 
 def test_file_registry_persists_and_is_seen_by_a_running_reader(tmp_path: Path) -> None:

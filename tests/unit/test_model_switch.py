@@ -29,8 +29,9 @@ from stream_app.control.commands import (
 )
 from stream_app.control.modelset import ModelSet
 from stream_app.control.signing import CommandVerifier
-from stream_app.control.switch import ModelSwitch
+from stream_app.control.switch import ModelSwitch, prepare_command
 from stream_app.devtools.generator import TransactionGenerator
+from stream_app.errors import SchemaRegistryUnavailable
 from stream_app.events import HEARTBEAT
 from stream_app.settings import Settings
 from tests.unit.conftest import PipelineKit
@@ -223,6 +224,62 @@ def test_rollback_without_a_version_is_refused(worker: Worker) -> None:
         "rollback needs a version",
     )
     assert worker.switch.models is before
+
+
+def test_a_command_with_an_oversized_field_is_refused_in_a_reply_that_fits(
+    worker: Worker,
+) -> None:
+    """A 500 KB ``command`` (the control topic takes 1 MB records): a reply echoing it twice
+    was larger than the producer takes, and its ``KafkaException`` ended the scoring loop at
+    every start (the control topic is replayed)."""
+    hostile = ControlCommand("c-big", "x" * 500_000, None, "attacker", int(time.time() * 1000))
+    worker.control.queued.append(FakeMessage(worker.codecs.encode_command(hostile)))
+    worker.boundaries_until_acknowledged(1)
+    [ack] = worker.acks()
+    assert (ack.command, ack.status) == ("malformed", "refused")
+    assert "length <= 128" in ack.reason and len(worker.producer.sent[-1][1]) < 1000
+    assert worker.switch.models.versions == ("1", None)
+
+
+class RefusingProducer(FakeProducer):
+    """A producer whose queue is full, or that refuses what it is given."""
+
+    def produce(self, topic: str, value: bytes, key: bytes) -> None:
+        raise BufferError("Local: Queue full")
+
+
+def test_a_reply_the_producer_refuses_is_logged_and_the_command_still_applied(
+    worker: Worker, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker.publish(CommandKind.PROMOTE, "2")
+    worker.producer = RefusingProducer()
+    worker.boundary_until_swapped()
+    assert worker.switch.models.versions == ("2", None)
+    assert "status 'applied' of command" in caplog.text and "Queue full" in caplog.text
+
+
+class SilentRegistryCodecs:
+    """Control codecs whose Schema Registry does not answer for a writer schema they lack."""
+
+    def decode_command(self, value: bytes | None) -> ControlCommand:
+        raise SchemaRegistryUnavailable("Schema Registry http://registry: 503")
+
+
+def test_a_command_whose_schema_the_registry_cannot_give_now_is_refused_not_raised(
+    worker: Worker,
+) -> None:
+    """It ended the scoring loop (and the worker at every start while the registry was down)."""
+    before = worker.switch.models
+    command, models, reason = prepare_command(
+        b"\x00\x00\x00\x03\xe7",
+        before,
+        SilentRegistryCodecs(),
+        None,
+        None,
+        None,  # type: ignore[arg-type]
+    )
+    assert (command, models) == (None, None)
+    assert reason.startswith("not read, publish it again once the Schema Registry answers")
 
 
 def status(worker_id: str, state: str) -> ControlStatus:

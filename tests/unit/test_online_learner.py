@@ -102,9 +102,12 @@ def test_a_record_whose_columns_do_not_add_up_is_skipped_not_raised():
         good | {"features": good["features"][:-4]},  # type: ignore[index]
         good | {"event_id": ["e0-0"]},
         good | {"card_id": ["c"]},
+        # ids no worker writes: their shadow predictions were larger than the producer takes
+        good | {"event_id": ["e" * 1_000_000, "e1", "e2"]},
+        good | {"card_id": ["c0", "c" * 129, "c2"]},
     ):
         assert state.on_features(bad, threshold=0.5) is None
-    assert state.stats.skipped_batches == 3 and state.stats.scored == 0
+    assert state.stats.skipped_batches == 5 and state.stats.scored == 0
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
