@@ -36,6 +36,7 @@ from confluent_kafka.admin import AdminClient
 from models.online import OnlineModel
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.factory import schema_registry, topic_codec
+from stream_app.codecs.retry import retry_while_unavailable
 from stream_app.errors import BrokerError, CodecError
 from stream_app.features import FEATURE_NAMES
 from stream_app.health_web import HealthWeb
@@ -95,7 +96,8 @@ class OnlineLearnerLoop:
         try:
             while not self._stopping.is_set():
                 for message in self._consumer.consume(BATCH, POLL_S):
-                    self._handle(message)
+                    if not self._handle(message):
+                        break  # stopped while the Schema Registry was silent
                 serve(self._producer.poll, 0)
                 if time.monotonic() - last_try >= interval_s:
                     self.checkpoint()
@@ -146,24 +148,30 @@ class OnlineLearnerLoop:
                 assignment.append(TopicPartition(topic, partition, offset))
         return assignment
 
-    def _handle(self, message: Message) -> None:
+    def _handle(self, message: Message) -> bool:
+        """Learn from and score one record; False if stopped before it could be read (the
+        Schema Registry silent): its offset is not noted."""
         if message.error() is not None:
             log.warning("consume: %s", message.error())
-            return
+            return True
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None and partition is not None and offset is not None
+        codec = self._features if topic == self._features_topic else self._labels
         try:
-            value = (self._features if topic == self._features_topic else self._labels).decode(
-                message.value() or b""
+            value = retry_while_unavailable(
+                lambda: codec.decode(message.value() or b""), self._stopping, "a record"
             )
         except CodecError as exc:
             log.warning("%s[%d]@%d skipped: %s", topic, partition, offset, exc)
         else:
+            if value is None:
+                return False
             if topic == self._features_topic:
                 self._score(value, message.timestamp()[1])
             else:
                 self.state.on_label(value["event_id"], value["is_fraud"])
         self.state.offsets[(topic, partition)] = offset + 1
+        return True
 
     def _score(self, value: dict[str, Any], produced_ms: int) -> None:
         shadow = self.state.on_features(value, self._settings.online_threshold)

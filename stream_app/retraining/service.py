@@ -35,6 +35,7 @@ from confluent_kafka.admin import AdminClient
 
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.factory import schema_registry, topic_codec
+from stream_app.codecs.retry import retry_while_unavailable
 from stream_app.errors import CodecError
 from stream_app.health_web import HealthWeb
 from stream_app.kafka.config import admin_config, consumer_config
@@ -130,11 +131,16 @@ class RetrainerLoop:
         stats = self.stats
         stats.detections_read += 1
         try:
-            detection, event_id = read_detection(self._codec, message.value())
+            read = retry_while_unavailable(
+                lambda: read_detection(self._codec, message.value()), self._stopping, "a record"
+            )
         except (CodecError, RetrainError) as exc:
             log.warning("drift-events@%s passed over: %s", message.offset(), exc)
             stats.skipped["undecodable"] += 1
             return True
+        if read is None:  # stopped while the Schema Registry was silent
+            return False
+        detection, event_id = read
         why_not = self._policy.ignored(detection)
         if why_not is not None:
             return self._skip(event_id, why_not, "not_configured")

@@ -22,6 +22,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
+from stream_app.codecs.retry import retry_while_unavailable
 from stream_app.control.switch import ModelSwitch
 from stream_app.errors import BrokerError, ProducerFenced
 from stream_app.kafka.commit import close_consumer, rebalancing
@@ -35,7 +36,6 @@ from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
 from stream_app.scoring.poison import PoisonGuard
 from stream_app.scoring.records import DeliveryCounts
-from stream_app.scoring.retry import retry_while_unavailable
 from stream_app.scoring.rules_watch import RulesWatcher
 from stream_app.scoring.transactions import TransactionalCheckpointer
 from stream_app.timing import BATCH_BOUNDS, Distribution, StageTimes

@@ -19,12 +19,12 @@ import pytest
 from stream_app.codecs.avro import AvroRecordCodec, load_schema
 from stream_app.codecs.factory import transaction_decoder
 from stream_app.codecs.registry import ConfluentSchemaRegistry
+from stream_app.codecs.retry import retry_while_unavailable
 from stream_app.control.modelset import ModelSet
 from stream_app.devtools.generator import TransactionGenerator
 from stream_app.errors import SchemaRegistryUnavailable
 from stream_app.scoring.pipeline import InputRecord, ScoredBatch
 from stream_app.scoring.poison import PoisonGuard
-from stream_app.scoring.retry import retry_while_unavailable
 from stream_app.timing import StageTimes
 from tests.unit.conftest import FakeRecord, PipelineKit, partition_of
 from tests.unit.registry_server import Namespace, RegistryServer
