@@ -6,11 +6,14 @@ import json
 import logging
 import sys
 import time
+import tomllib
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 
 from stream_app.cli_models import models_app
@@ -26,9 +29,18 @@ app.add_typer(models_app, name="models")
 console = Console(stderr=True)
 
 
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 @app.callback()
 def _root(
-    log_level: Annotated[str, typer.Option(help="Logging level.")] = "warning",
+    log_level: Annotated[
+        LogLevel, typer.Option(help="Logging level.", case_sensitive=False)
+    ] = LogLevel.WARNING,
     log_json: Annotated[
         bool, typer.Option("--log-json", help="One JSON object per log line (`log_json`).")
     ] = False,
@@ -172,10 +184,16 @@ def produce(
     """Produce synthetic card transactions, keyed by card id."""
     from stream_app.devtools.produce import EventFormat, ProduceOptions, ProduceReport
     from stream_app.devtools.produce import produce as run_produce
+    from stream_app.kafka.topics import check_topics
 
     formats: dict[str, EventFormat] = {"json": "json", "avro": "avro"}
     if event_format not in formats:
         raise typer.BadParameter("--format must be json or avro")
+    if truth is not None and not truth.parent.is_dir():  # it is written once all are sent
+        raise typer.BadParameter(f"--truth: no directory {truth.parent}")
+    settings = Settings()
+    needed = (settings.topics.transactions, *((settings.topics.labels,) if labels else ()))
+    check_topics(settings, needed)  # a clear error within 30 s when no broker answers
 
     def show(report: ProduceReport) -> None:
         sent = report.valid + report.malformed
@@ -188,7 +206,7 @@ def produce(
         events, rate, fraud_rate, seed, bad_fraction, time_scale, formats[event_format], labels,
         truth_file=truth, drift=drift, population_seed=population_seed,
     )  # fmt: skip
-    report = run_produce(Settings(), options, show)
+    report = run_produce(settings, options, show)
     console.print(
         f"\nsent {report.valid:,} valid ({report.fraud:,} fraud) and {report.malformed:,} malformed"
         + (f", {report.labels:,} labels" if labels else "")
@@ -201,7 +219,12 @@ def produce(
 
 @app.command("label-feedback")
 def label_feedback(
-    truth: Annotated[Path, typer.Option(help="The fraud event ids `produce --truth` wrote.")],
+    truth: Annotated[
+        Path,
+        typer.Option(
+            help="The fraud event ids `produce --truth` wrote.", exists=True, dir_okay=False
+        ),
+    ],
     per_day: Annotated[int, typer.Option(min=1, help="Alerts checked per day.")] = 100,
     idle_exit: Annotated[
         float, typer.Option(min=0, help="Exit after this many seconds without a label; 0: never.")
@@ -209,6 +232,7 @@ def label_feedback(
 ) -> None:
     """Investigators' verdicts on alerts, as alert_feedback labels (docs/labels.md)."""
     from stream_app.devtools.feedback import FeedbackOptions, run_feedback
+    from stream_app.kafka.topics import check_topics
 
     last = {"sent": 0, "at": time.monotonic()}
 
@@ -217,7 +241,9 @@ def label_feedback(
             last.update(sent=sent, at=time.monotonic())
         return bool(idle_exit) and time.monotonic() - last["at"] >= idle_exit
 
-    sent = run_feedback(Settings(), truth, FeedbackOptions(per_day=per_day), stop)
+    settings = Settings()
+    check_topics(settings, (settings.topics.alerts, settings.topics.labels))
+    sent = run_feedback(settings, truth, FeedbackOptions(per_day=per_day), stop)
     console.print(f"sent {sent:,} alert_feedback labels")
 
 
@@ -706,4 +732,10 @@ def main() -> None:
         if exc.title != Settings.__name__:
             raise
         console.print(f"[red]error:[/red] {invalid_settings(exc)}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    except (SettingsError, tomllib.TOMLDecodeError) as exc:  # a value or a file not parsed
+        console.print(f"[red]error:[/red] invalid settings: {exc}", highlight=False)
+        raise SystemExit(2) from None
+    except OSError as exc:  # a path that is missing, a directory, not writable...
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise SystemExit(2) from None

@@ -11,7 +11,14 @@ import uuid
 from collections.abc import Iterable, Iterator
 
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from models.registry import ModelMetadata
 from stream_app.codecs.factory import schema_registry, topic_codec
@@ -95,7 +102,13 @@ class StatusReader:
         self._codecs = ControlCodecs(settings, schema_registry(settings))
         self._consumer = Consumer(consumer_config(settings, f"status-reader-{uuid.uuid4().hex}"))
         topic = settings.topics.control_status
-        metadata = self._consumer.list_topics(topic, timeout=15).topics[topic]
+        try:
+            metadata = self._consumer.list_topics(topic, timeout=15).topics[topic]
+        except KafkaException as exc:  # no broker answered
+            self._consumer.close()
+            raise BrokerError(
+                f"cannot read {topic} on {settings.bootstrap_servers}: {exc.args[0]}"
+            ) from None
         if metadata.error is not None:
             self._consumer.close()
             raise BrokerError(

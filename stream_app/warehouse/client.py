@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from stream_app.errors import WarehouseError
 from stream_app.settings import Settings
 
 CHDB_SCHEME = "chdb://"
+#: a password given as a parameter of the DSN's query string
+_QUERY_PASSWORD = re.compile(r"([?&](?:password|access_token)=)[^&#]*", re.IGNORECASE)
 
 
 def chdb_directory(dsn: str) -> Path:
@@ -66,11 +69,14 @@ def readonly_limits(settings: Settings) -> dict[str, Any]:
 
 
 def redact(dsn: str) -> str:
-    """The DSN without a password, for messages and logs.
+    """The DSN without a password, for messages and logs: in its credentials or its query.
 
     >>> redact("http://user:s3cret@host:8123/db")
     'http://user:***@host:8123/db'
+    >>> redact("http://host:8123/?user=alice&password=s3cret&secure=1")
+    'http://host:8123/?user=alice&password=***&secure=1'
     """
+    dsn = _QUERY_PASSWORD.sub(r"\1***", dsn)
     scheme, sep, rest = dsn.partition("://")
     if not sep:  # no scheme (a typo, e.g. "user:pw@host"): the password must still be hidden
         scheme, rest = "", dsn

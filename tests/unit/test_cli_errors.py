@@ -1,0 +1,64 @@
+"""An ordinary mistake at the command line is one clear ``error:`` line and exit code 2: never a
+traceback, never a secret, never a silent run on other settings than the user meant."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SECRET = "s3cretQS"  # noqa: S105  # a test password, to be never shown
+CASES = {
+    "report-into-a-missing-directory": (
+        ["report", "--out", "{tmp}/no-such-directory/report.html"],
+        {},
+        "No such file or directory",
+    ),
+    "unknown-log-level": (["--log-level", "bogus", "settings"], {}, "'bogus' is not one of"),
+    "missing-config-file": (
+        ["settings"],
+        {"STREAM_APP_CONFIG": "{tmp}/stream-app.toml"},
+        "stream-app.toml: no such file",
+    ),
+    "config-file-not-toml": (
+        ["settings"],
+        {"STREAM_APP_CONFIG": "{tmp}/bad.toml"},
+        "error: invalid settings: ",
+    ),
+    "topics-not-json": (
+        ["settings"],
+        {"STREAM_APP_TOPICS": "{bad"},
+        'error: invalid settings: error parsing value for field "topics"',
+    ),
+    "password-in-the-dsn-query": (
+        ["sql", "SELECT 1"],
+        {"STREAM_APP_WAREHOUSE_DSN": f"http://127.0.0.1:1/?user=alice&password={SECRET}"},
+        "password=***",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_an_ordinary_mistake_is_one_clear_error(
+    case: tuple[list[str], dict[str, str], str], tmp_path: Path
+) -> None:
+    args, variables, expected = case
+    (tmp_path / "bad.toml").write_text("[[\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_APP_")}
+    env |= {"STREAM_APP_STATE_DIR": str(tmp_path / "state"), "STREAM_APP_SQL_PORT": "9"}
+    env |= {name: value.replace("{tmp}", str(tmp_path)) for name, value in variables.items()}
+    run = subprocess.run(  # this interpreter, the project's own CLI
+        [sys.executable, "-m", "stream_app", *(a.replace("{tmp}", str(tmp_path)) for a in args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = " ".join((run.stdout + run.stderr).split())  # rich wraps long lines
+    assert run.returncode == 2, output
+    assert "Traceback" not in output and SECRET not in output
+    assert expected in output
