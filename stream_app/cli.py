@@ -9,12 +9,13 @@ import time
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
+from rich.markup import escape
 
 from stream_app.cli_models import models_app
 from stream_app.errors import StreamAppError
@@ -255,13 +256,15 @@ def status(
     sink: one screen."""
     import json
 
-    from stream_app.cli_status import collect_status, render
+    from stream_app.cli_status import collect_status, nothing_answered, render
 
     found = collect_status(Settings())
     if as_json:
         typer.echo(json.dumps(found, indent=2, default=str))
     else:
         render(found, Console())
+    if nothing_answered(found):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -726,16 +729,19 @@ def main() -> None:
     try:
         app()
     except StreamAppError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise SystemExit(2) from None
+        _error(str(exc))
     except ValidationError as exc:
         if exc.title != Settings.__name__:
             raise
-        console.print(f"[red]error:[/red] {invalid_settings(exc)}", highlight=False, soft_wrap=True)
-        raise SystemExit(2) from None
+        _error(invalid_settings(exc))
     except (SettingsError, tomllib.TOMLDecodeError) as exc:  # a value or a file not parsed
-        console.print(f"[red]error:[/red] invalid settings: {exc}", highlight=False)
-        raise SystemExit(2) from None
+        _error(f"invalid settings: {exc}")
     except OSError as exc:  # a path that is missing, a directory, not writable...
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise SystemExit(2) from None
+        _error(str(exc))
+
+
+def _error(message: str) -> NoReturn:
+    """``error: message`` on stderr (its brackets printed as they are: a settings pattern is no
+    markup), and exit code 2."""
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise SystemExit(2)

@@ -73,6 +73,11 @@ def _workers(settings: Settings) -> list[Part]:
     ]
 
 
+#: how long one question of the status screen to the warehouse may take (a sink that accepts
+#: and never answers held the screen a minute per question)
+QUERY_TIMEOUT_S = 5.0
+
+
 def _last_row(settings: Settings, table: str) -> Part | None:
     """The latest row of ``table`` by its first time column; ``None`` if the table has none or
     does not exist."""
@@ -81,11 +86,12 @@ def _last_row(settings: Settings, table: str) -> Part | None:
         settings,
         "SELECT name FROM system.columns WHERE database = "  # noqa: S608  # no user input
         f"'{database}' AND table = '{table}' AND type LIKE 'DateTime%' ORDER BY position LIMIT 1",
+        timeout_s=QUERY_TIMEOUT_S,
     )
     if not time_columns:
         return None
     latest = f"SELECT * FROM {database}.{table} ORDER BY {time_columns[0][0]} DESC LIMIT 1"  # noqa: S608
-    columns, rows = query_rows(settings, latest)
+    columns, rows = query_rows(settings, latest, timeout_s=QUERY_TIMEOUT_S)
     return dict(zip(columns, rows[0], strict=True)) if rows else None
 
 
@@ -114,6 +120,14 @@ def collect_status(settings: Settings) -> Part:
         "last_retrain": _guarded(lambda: _last_row(settings, "retrain_runs")),
         "sink": _sink(settings),
     }
+
+
+def nothing_answered(found: Part) -> bool:
+    """Whether neither the broker nor the sink answered (what ``stream-app status`` exits 1
+    for: the screen is then only the registry's aliases)."""
+    broker_parts = (found["lag"], found["workers"])
+    broker_silent = all(isinstance(part, dict) and "error" in part for part in broker_parts)
+    return broker_silent and found["sink"].get("status") == "not answering"
 
 
 def _lag_table(lag: Part) -> Table | str:

@@ -105,9 +105,12 @@ class Settings(BaseSettings):
     """without a Schema Registry URL: where schema ids registered at run time (a topic renamed, a
     new schema version) are kept; `schemas_dir` is only read"""
 
-    warehouse_dsn: str = "chdb://.stream_app/warehouse"  # relative to the working directory
-    """chDB directory (relative to the working directory), or `http://host:8123` for a ClickHouse
-    server"""
+    warehouse_dsn: str = Field(  # a DSN without its scheme silently meant localhost:8123
+        default="chdb://.stream_app/warehouse",
+        pattern=r"^(chdb://[^?#\s]+|https?://[^/?#\s]+([/?#]\S*)?)$",
+    )
+    """`chdb://` and a chDB directory (relative to the working directory), or `http://host:8123`
+    for a ClickHouse server"""
     warehouse_database: str = Field(default="stream_app", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     """database of the tables"""
     warehouse_password: SecretStr | None = None

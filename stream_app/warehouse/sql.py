@@ -185,10 +185,12 @@ def run_query(
 
 
 def query_rows(
-    settings: Settings, query: str, *, open_locally: bool = False
+    settings: Settings, query: str, *, open_locally: bool = False, timeout_s: float = 60.0
 ) -> tuple[list[str], list[list[Any]]]:
-    """Column names and rows of a read-only query (``open_locally``: as :func:`run_query`)."""
-    document = json.loads(run_query(settings, query, FORMATS["table"], open_locally=open_locally))
+    """Column names and rows of a read-only query (``open_locally``, ``timeout_s``: as
+    :func:`run_query`)."""
+    body = run_query(settings, query, FORMATS["table"], timeout_s, open_locally=open_locally)
+    document = json.loads(body)
     return [c["name"] for c in document["meta"]], document["data"]
 
 

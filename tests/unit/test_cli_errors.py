@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from stream_app.cli_status import nothing_answered
+
 SECRET = "s3cretQS"  # noqa: S105  # a test password, to be never shown
 CASES = {
     "report-into-a-missing-directory": (
@@ -32,6 +34,11 @@ CASES = {
         ["settings"],
         {"STREAM_APP_TOPICS": "{bad"},
         'error: invalid settings: error parsing value for field "topics"',
+    ),
+    "dsn-without-its-scheme": (
+        ["sql", "SELECT 1"],
+        {"STREAM_APP_WAREHOUSE_DSN": f"alice:{SECRET}@127.0.0.1:1"},
+        "warehouse_dsn (STREAM_APP_WAREHOUSE_DSN): String should match pattern",
     ),
     "password-in-the-dsn-query": (
         ["sql", "SELECT 1"],
@@ -62,3 +69,11 @@ def test_an_ordinary_mistake_is_one_clear_error(
     assert run.returncode == 2, output
     assert "Traceback" not in output and SECRET not in output
     assert expected in output
+
+
+def test_status_exits_1_only_when_neither_the_broker_nor_the_sink_answered() -> None:
+    silent = {"error": "cannot reach 127.0.0.1:1"}
+    down = {"lag": silent, "workers": silent, "sink": {"status": "not answering"}}
+    assert nothing_answered(down)
+    assert not nothing_answered(down | {"sink": {"status": "ok"}})
+    assert not nothing_answered(down | {"workers": []})  # the broker answered: no worker yet
