@@ -52,6 +52,19 @@ def _root(
     setup_logging("DEBUG" if verbose else log_level.upper(), log_json or Settings().log_json)
 
 
+def _json_path(path: Path | None) -> Path | None:
+    """``--json``'s file: its directory must exist now, not at the end of a long run."""
+    if path is not None and not path.parent.is_dir():
+        raise typer.BadParameter(f"no directory {path.parent}")
+    return path
+
+
+JsonOut = Annotated[
+    Path | None,
+    typer.Option("--json", help="Write the results as JSON to this file.", callback=_json_path),
+]
+
+
 @app.command()
 def worker() -> None:
     """Run a scoring worker (faust-streaming app with a batched confluent-kafka hot path)."""
@@ -108,7 +121,9 @@ def topics() -> None:
 
 @app.command()
 def broker(
-    port: Annotated[int, typer.Option(help="Loopback port (0 = a free one).")] = 9092,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Loopback port (0 = a free one).")
+    ] = 9092,
     state_dir: Annotated[
         Path, typer.Option(help="Where the broker keeps its log; a restart finds it again.")
     ] = Path(".stream_app/broker"),
@@ -452,9 +467,7 @@ def bench(
     partitions: Annotated[
         int, typer.Option(min=1, help="Partitions of each keyed topic (one worker reads them all).")
     ] = 4,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
-    ] = None,
+    json_path: JsonOut = None,
     profile: Annotated[
         bool, typer.Option("--profile", help="Print µs per event per stage (worker, sink).")
     ] = False,
@@ -481,9 +494,7 @@ def bench(
 
 @bench_app.command("drift")
 def bench_drift(
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
-    ] = None,
+    json_path: JsonOut = None,
     quick: Annotated[bool, typer.Option("--quick", help="Fewer seeds and events.")] = False,
     only: Annotated[
         list[str] | None,
@@ -514,9 +525,7 @@ def bench_guarantees(
     latency_seconds: LatencySeconds = 20.0,
     latency_rate: LatencyRate = 5000.0,
     warmup_seconds: WarmupSeconds = 20.0,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
-    ] = None,
+    json_path: JsonOut = None,
 ) -> None:
     """At-least-once against exactly-once: throughput ratio and decision latency, one run."""
     from stream_app.devtools.bench.guarantees import GuaranteeBenchOptions, guarantee_command
@@ -539,9 +548,7 @@ def bench_latency(
     warmup_seconds: WarmupSeconds = 20.0,
     runs: Annotated[int, typer.Option(min=1, help="Measured runs, one after the other.")] = 1,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of each keyed topic.")] = 4,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
-    ] = None,
+    json_path: JsonOut = None,
     state_dir: Annotated[
         Path, typer.Option(help="The benchmark's model, broker log, warehouse; wiped at start.")
     ] = Path(".stream_app/bench-latency"),
@@ -563,9 +570,7 @@ def bench_latency(
 
 @bench_app.command("estimate")
 def bench_estimate(
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
-    ] = None,
+    json_path: JsonOut = None,
     quick: Annotated[bool, typer.Option("--quick", help="Fewer scenarios and events.")] = False,
 ) -> None:
     """The label-free estimate (CBPE) against the realised figures, per scenario and window."""
@@ -585,9 +590,7 @@ def bench_retrain(
     data_events: Annotated[
         int, typer.Option(min=1000, help="Labelled events the retrain runs read.")
     ] = 40_000,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
-    ] = None,
+    json_path: JsonOut = None,
 ) -> None:
     """The retraining loop: worker throughput while retrain runs go, and on the drift demo's
     scenario the time from detection to promotion and the quality recovered."""
@@ -600,9 +603,7 @@ def bench_retrain(
 
 @bench_app.command("online")
 def bench_online(
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
-    ] = None,
+    json_path: JsonOut = None,
     quick: Annotated[bool, typer.Option("--quick", help="One kind, a short stream.")] = False,
     events: Annotated[int, typer.Option(min=10_000, help="Events per scenario.")] = 40_000,
     train_events: Annotated[
@@ -627,9 +628,7 @@ ToggleRounds = Annotated[int, typer.Option(min=1, help="Drains with the setting 
 ToggleTrainEvents = Annotated[
     int, typer.Option(min=10_000, help="Events the worker's model is trained on.")
 ]
-ToggleJson = Annotated[
-    Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
-]
+JsonOut = JsonOut
 
 
 def _bench_toggle(
@@ -659,7 +658,7 @@ def bench_online_tap(
     events: ToggleEvents = 100_000,
     rounds: ToggleRounds = 2,
     train_events: ToggleTrainEvents = 200_000,
-    json_path: ToggleJson = None,
+    json_path: JsonOut = None,
 ) -> None:
     """The online learner's feature tap: worker throughput with it on vs off, in one run."""
     _bench_toggle("online_features", events, rounds, train_events, json_path)
@@ -670,7 +669,7 @@ def bench_monitoring(
     events: ToggleEvents = 100_000,
     rounds: ToggleRounds = 3,
     train_events: ToggleTrainEvents = 200_000,
-    json_path: ToggleJson = None,
+    json_path: JsonOut = None,
 ) -> None:
     """The drift monitors: worker throughput and CPU per event with them on vs off, in one run."""
     # the steady cost: the score monitors read every event, a fresh worker's first day too
@@ -689,9 +688,7 @@ def bench_hotpath(
     batch: Annotated[
         list[int] | None, typer.Option(min=1, help="Batch sizes (repeat; default 50, 500, 5000).")
     ] = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the results as JSON to this file.")
-    ] = None,
+    json_path: JsonOut = None,
 ) -> None:
     """The worker's CPU per event by stage at several batch sizes, in process, without Kafka."""
     from stream_app.devtools.bench.hotpath import hotpath_command

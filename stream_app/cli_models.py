@@ -174,7 +174,7 @@ def _issue(kind_name: str, version: str | None, timeout: float) -> None:
         raise typer.Exit(1)
 
 
-TIMEOUT = Annotated[float, typer.Option(help="Seconds to wait for every worker.")]
+TIMEOUT = Annotated[float, typer.Option(min=0, help="Seconds to wait for every worker.")]
 
 
 @models_app.command("promote")

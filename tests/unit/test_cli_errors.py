@@ -19,6 +19,11 @@ CASES = {
         {},
         "No such file or directory",
     ),
+    "bench-json-into-a-missing-directory": (
+        ["bench", "latency", "--json", "{tmp}/no-such-directory/bench.json"],
+        {},
+        "Invalid value for '--json': no directory",
+    ),
     "unknown-log-level": (["--log-level", "bogus", "settings"], {}, "'bogus' is not one of"),
     "missing-config-file": (
         ["settings"],
