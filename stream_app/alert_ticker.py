@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from stream_app.codecs.factory import schema_registry, topic_codec
+from stream_app.errors import CodecError
 from stream_app.kafka.config import consumer_config
 from stream_app.settings import Settings
 
@@ -59,8 +60,12 @@ class AlertTicker:
         while not self._stop.is_set() and self.seen < self._limit:
             for message in self._consumer.consume(100, 0.2):
                 if message.error() is None and self.seen < self._limit:
+                    try:
+                        alert = self._codec.decode(message.value() or b"")
+                    except CodecError:  # not an alert of ours: not shown, the ticker goes on
+                        continue
                     self.seen += 1
-                    self._show(describe(self._codec.decode(message.value() or b"")))
+                    self._show(describe(alert))
 
     def stop(self) -> None:
         self._stop.set()

@@ -165,8 +165,15 @@ def latest_statuses(reader: StatusReader) -> dict[str, ControlStatus]:
 
 
 def is_live(status: ControlStatus, within_s: float, now_ms: float) -> bool:
-    """A worker whose latest status is recent and not the announcement of its stop."""
-    return status.command != "stopped" and now_ms - status.acknowledged_at <= within_s * 1000
+    """A worker whose latest status is recent and not the announcement of its stop. A status
+    dated further ahead than ``within_s`` is not recent either: one forged for the year 9999
+    made a worker that does not exist live for ever, and every promotion wait for it.
+
+    >>> status = ControlStatus("", "heartbeat", None, "w", "alive", "", "1", None, 0.0, 10_000)
+    >>> [is_live(status, 3.0, now_ms) for now_ms in (12_000, 14_000, 8_000, 6_000)]
+    [True, False, True, False]
+    """
+    return status.command != "stopped" and abs(now_ms - status.acknowledged_at) <= within_s * 1000
 
 
 def live_models(reader: StatusReader, within_s: float) -> dict[str, tuple[str, str | None]]:
