@@ -176,7 +176,7 @@ class OnlineLearnerLoop:
     def _score(self, value: dict[str, Any], produced_ms: int) -> None:
         shadow = self.state.on_features(value, self._settings.online_threshold)
         if shadow is None:
-            log.warning("scored features of other names than the model's: skipped")
+            log.warning("scored-features record skipped: not the model's features, or malformed")
             return
         encoded = self._predictions.encode_columns(
             {
