@@ -43,6 +43,8 @@ def connect(settings: Settings, *, readonly: bool = False) -> Client:
             return clickhouse_connect.get_client(dsn=f"{CHDB_SCHEME}{directory}", **options)
         if settings.warehouse_password is not None:
             options["password"] = settings.warehouse_password.get_secret_value()
+        if dsn.startswith("https://"):  # clickhouse-connect takes TLS from the port (443, 8443)
+            options["interface"] = "https"  # or this, never from the DSN's scheme
         return clickhouse_connect.get_client(dsn=dsn, **options)
     except Exception as exc:  # the driver raises many types; the user needs one clear message
         hint = ""
