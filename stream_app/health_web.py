@@ -6,38 +6,35 @@ the online learner, the retrainer). A subclass adds its own routes
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import mode
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from stream_app.port_file import write_port
-
 
 class HealthWeb(mode.Service):
-    """Serves on ``host:port`` (0: a free port, then read :attr:`port`) from start to stop.
+    """Serves on ``listener``, a bound socket (the process's :class:`~stream_app.startup_web.
+    StartupWeb`'s, which answered while the process started), from start to stop.
 
     ``health`` gives the counters and ``reasons`` the process is not doing its job (it may
     block: it runs in a thread): any reason answers 503 on ``/health``; any reason of ``ready``
-    (also run in a thread) answers 503 on ``/readyz``. The port is written to ``port_file``, if
-    given, once it serves.
+    (also run in a thread) answers 503 on ``/readyz``.
     """
 
     def __init__(
         self,
-        host: str,
-        port: int,
+        listener: socket.socket,
         health: Callable[[], dict[str, object]],
         metrics: CollectorRegistry,
-        port_file: Path | None = None,
         ready: Callable[[], list[str]] = list,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._host, self.port, self._port_file = host, port, port_file
+        self._listener = listener
+        self.port: int = listener.getsockname()[1]
         self._health, self._ready, self._metrics = health, ready, metrics
         self._runner: web.AppRunner | None = None
 
@@ -53,11 +50,8 @@ class HealthWeb(mode.Service):
         app.router.add_get("/metrics", self._get_metrics)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-        self.log.info("serving on http://%s:%d", self._host, self.port)
-        if self._port_file is not None:
-            write_port(self._port_file, self.port)
+        await web.SockSite(self._runner, self._listener).start()
+        self.log.info("serving on http://%s:%d", self._listener.getsockname()[0], self.port)
 
     async def on_stop(self) -> None:
         if self._runner is not None:

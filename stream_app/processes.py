@@ -46,7 +46,7 @@ class ChildProcess:
 
     A sink or worker child writes the port its web server listens on to ``<name>.port`` beside
     the log (:mod:`stream_app.port_file`): with ``sql_port`` or ``worker_web_port`` 0 it binds a
-    free one, and :meth:`web_port` tells which.
+    free one, and :meth:`web_port` tells which once the child serves its pages.
     """
 
     def __init__(self, name: str, command: list[str], settings: Settings, log_dir: Path) -> None:
@@ -82,18 +82,29 @@ class ChildProcess:
                 f"last lines of {self.log_path}:\n" + "\n".join(tail)
             )
 
+    def bound_port(self) -> int | None:
+        """The port the child bound for its pages, or None while it has not: it answers there
+        from the start, "starting" (:mod:`stream_app.startup_web`) until its service serves."""
+        return read_port(self.port_path)
+
     def web_port(self, timeout_s: float = 90.0) -> int:
-        """The port the child's web server listens on, once it does (it exits first: an error)."""
+        """The port of the child's pages once its service serves them, past its start (it
+        exits first: an error)."""
         if self._port is not None:
             return self._port
+
         found: list[int] = []
 
-        def reported() -> bool:
+        def serving() -> bool:
             self.check_alive()
-            found.extend(p for p in [read_port(self.port_path)] if p is not None)
+            port = self.bound_port()
+            if port is None:
+                return False
+            alive = get_json(f"http://{self._host}:{port}/healthz")
+            found.extend([port] if alive and not alive.get("starting") else [])
             return bool(found)
 
-        wait_until(reported, timeout_s, f"{self.name} to report its web port")
+        wait_until(serving, timeout_s, f"{self.name} to serve its pages")
         self._port = found[0]
         return self._port
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -33,12 +34,15 @@ def broker_unreachable(admin: AdminClient, timeout_s: float) -> str | None:
     return None
 
 
-def connect(settings: Settings, timeout_s: float | None) -> tuple[AdminClient, ClusterMetadata]:
+def connect(
+    settings: Settings, timeout_s: float | None, on_wait: Callable[[str], None] | None = None
+) -> tuple[AdminClient, ClusterMetadata]:
     """An admin client and the cluster's metadata; :class:`BrokerError` at once if the cluster
     refuses our credentials or certificate (librdkafka would retry those for ever), or if no
     broker answers within ``timeout_s``. ``timeout_s`` None waits for ever, saying so in the log
     at the first failure and every ``WAITING_LOG_S``: a long-running process started during an
-    outage waits for its broker as it does for one that goes away while it runs."""
+    outage waits for its broker as it does for one that goes away while it runs. ``on_wait`` is
+    told what it waits for at every failed attempt (the process's start-up ``/health``)."""
     refusals: list[KafkaError] = []
 
     def on_error(error: KafkaError) -> None:
@@ -64,7 +68,15 @@ def connect(settings: Settings, timeout_s: float | None) -> tuple[AdminClient, C
             waited_s = time.monotonic() - started
             if timeout_s is not None and waited_s >= timeout_s:
                 raise BrokerError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
+            waiting = f"waiting for a broker at {settings.bootstrap_servers}: {exc}"
+            if on_wait is not None:
+                on_wait(waiting)
             if timeout_s is None and time.monotonic() >= next_log:
-                log.warning("waiting for a broker at %s (%.0f s so far): %s",
-                            settings.bootstrap_servers, waited_s, exc)  # fmt: skip
+                log.warning("%s (%.0f s so far)", waiting, waited_s)
                 next_log += WAITING_LOG_S
+
+
+def wait_for_broker(settings: Settings, on_wait: Callable[[str], None]) -> None:
+    """Return once a broker answers, however long that takes (see :func:`connect`); a refusal
+    of our credentials or certificate is a :class:`BrokerError` at once."""
+    connect(settings, None, on_wait)

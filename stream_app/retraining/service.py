@@ -39,7 +39,7 @@ from stream_app.codecs.retry import retry_while_unavailable
 from stream_app.errors import CodecError
 from stream_app.health_web import HealthWeb
 from stream_app.kafka.config import admin_config, consumer_config
-from stream_app.kafka.probe import broker_unreachable
+from stream_app.kafka.probe import broker_unreachable, wait_for_broker
 from stream_app.kafka.topics import check_topics
 from stream_app.processes import settings_env
 from stream_app.retraining.job import CHALLENGER_SET, Trigger, failed
@@ -56,6 +56,7 @@ from stream_app.retraining.queries import (
 )
 from stream_app.retraining.rollout import DONE, WATCH, follow, where_it_stands
 from stream_app.settings import Settings
+from stream_app.startup_web import StartupWeb
 from stream_app.thread_service import ThreadService, execute, not_ready_reasons
 from stream_app.warehouse.sql import unanswered
 
@@ -248,7 +249,10 @@ class RetrainerLoop:
 def run_retrainer(settings: Settings) -> None:
     """Decide on drift detections until SIGTERM or SIGINT, serving ``/health``, ``/healthz``,
     ``/readyz`` and ``/metrics`` on ``retrainer_web_port``."""
-    loop = RetrainerLoop(settings)
+    with StartupWeb(settings.sql_host, settings.retrainer_web_port, settings.web_port_file) as web:
+        wait_for_broker(settings, web.waiting)
+        web.waiting("checking the topics")
+        loop = RetrainerLoop(settings)
     service = ThreadService(loop, "retrainer")
     admin = AdminClient(admin_config(settings))
 
@@ -265,8 +269,5 @@ def run_retrainer(settings: Settings) -> None:
         return {"state": stats.state, "detections_read": stats.detections_read,
                 "decisions": loop.decisions, "reasons": ready()}  # fmt: skip
 
-    web = HealthWeb(
-        settings.sql_host, settings.retrainer_web_port, health, retrainer_metrics(loop.stats),
-        settings.web_port_file, ready,
-    )  # fmt: skip
-    execute(mode.Worker(service, web, override_logging=False), service)
+    pages = HealthWeb(web.listener, health, retrainer_metrics(loop.stats), ready)
+    execute(mode.Worker(service, pages, override_logging=False), service)

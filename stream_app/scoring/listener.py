@@ -1,9 +1,10 @@
-"""The worker's faust App: faust's web server on a socket the worker binds itself (port 0 means a
-free port), and no Kafka client of faust's own.
+"""The worker's faust App: faust's web server on a socket the worker bound itself, and no Kafka
+client of faust's own.
 
 faust's settings refuse ``web_port=0``, and a port picked free, closed, then bound by faust can be
-taken by another process in between. The worker binds first (port 0: the system picks one and it
-stays bound), serves faust's pages on that socket, and writes the port to ``web_port_file``.
+taken by another process in between. The worker binds first, as its start begins (port 0: the
+system picks one and it stays bound; :class:`~stream_app.startup_web.StartupWeb` answers on it
+while the worker starts), and faust serves its pages on that socket.
 
 Every record the worker reads or writes goes through its scoring loop's confluent-kafka clients.
 faust's own consumer and producer would only join a consumer group of their own (and create its
@@ -15,7 +16,6 @@ within 30 s). They are not started.
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 from typing import Any
 
 import faust
@@ -25,26 +25,16 @@ from faust.types import AppT
 from faust.types.web import Web
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
-from stream_app.port_file import write_port
-
 
 class ListenerWeb(AiohttpWeb):
-    """faust's aiohttp driver serving on ``listener``; writes the port to ``port_file`` once it
-    serves."""
+    """faust's aiohttp driver serving on ``listener``."""
 
-    def __init__(
-        self, app: AppT, listener: socket.socket, port_file: Path | None, **kwargs: Any
-    ) -> None:
+    def __init__(self, app: AppT, listener: socket.socket, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
-        self._listener, self._port_file = listener, port_file
+        self._listener = listener
 
     def _new_transport_tcp(self) -> BaseSite:
         return SockSite(self._runner, self._listener)
-
-    async def start_server(self) -> None:
-        await super().start_server()
-        if self._port_file is not None:
-            write_port(self._port_file, self._listener.getsockname()[1])
 
 
 class WebOnly(BootStrategy):
@@ -54,17 +44,15 @@ class WebOnly(BootStrategy):
 
 
 class ListenerApp(faust.App):
-    """A faust App whose web server is a :class:`ListenerWeb` on ``host:port`` (0: a free port),
+    """A faust App whose web server is a :class:`ListenerWeb` on ``listener``, a bound socket,
     with no Kafka client of its own."""
 
     BootStrategy = WebOnly
 
-    def __init__(
-        self, name: str, host: str, port: int, port_file: Path | None, **kwargs: Any
-    ) -> None:
-        self.listener = socket.create_server((host, port))
-        self._port_file = port_file
-        super().__init__(name, web_host=host, web_port=self.listener.getsockname()[1], **kwargs)
+    def __init__(self, name: str, listener: socket.socket, **kwargs: Any) -> None:
+        self.listener = listener
+        host, port = listener.getsockname()[:2]
+        super().__init__(name, web_host=host, web_port=port, **kwargs)
 
     def _new_web(self) -> Web:
-        return ListenerWeb(self, self.listener, self._port_file)
+        return ListenerWeb(self, self.listener)

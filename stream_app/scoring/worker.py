@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -21,13 +22,14 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import generate_latest
 
 from stream_app.kafka.config import admin_config
-from stream_app.kafka.probe import broker_unreachable
+from stream_app.kafka.probe import broker_unreachable, wait_for_broker
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.health import not_ready_reasons, unhealthy_reasons
 from stream_app.scoring.listener import ListenerApp
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.scoring.metrics import loop_metrics
 from stream_app.settings import Settings
+from stream_app.startup_web import StartupWeb
 from stream_app.thread_service import EXIT_LOOP_FAILED, ThreadService, execute
 
 log = logging.getLogger(__name__)
@@ -48,14 +50,14 @@ class ScoringService(ThreadService):
         self.scoring = loop
 
 
-def create_app(settings: Settings, service: ScoringService, datadir: Path) -> faust.App:
-    """The faust App with the scoring service's web pages."""
+def create_app(
+    settings: Settings, service: ScoringService, datadir: Path, listener: socket.socket
+) -> faust.App:
+    """The faust App with the scoring service's web pages, served on ``listener``."""
     loop = service.scoring
     app = ListenerApp(
         "stream-app-worker",
-        settings.sql_host,
-        settings.worker_web_port,
-        settings.web_port_file,
+        listener,
         datadir=str(datadir),
         store="memory://",
         autodiscover=False,
@@ -139,17 +141,21 @@ def create_app(settings: Settings, service: ScoringService, datadir: Path) -> fa
 
 
 def run_worker(settings: Settings) -> None:
-    """Build the loop (model loaded before anything is consumed) and hand the process to faust."""
-    loop = build_loop(settings)
+    """Build the loop (broker waited for, model loaded before anything is consumed), answering
+    "starting" on the web port meanwhile, and hand the process to faust."""
+    with StartupWeb(settings.sql_host, settings.worker_web_port, settings.web_port_file) as web:
+        wait_for_broker(settings, web.waiting)
+        web.waiting("loading the models and checking the topics")
+        loop = build_loop(settings)
     log.info("worker %s starting with models %s", settings.worker_id, loop.switch.models.versions)
-    serve(settings, loop)
+    serve(settings, loop, web.listener)
 
 
-def serve(settings: Settings, loop: ScoringLoop) -> None:
-    """Run ``loop`` under faust until SIGTERM; exit with :data:`EXIT_SCORING_FAILED` if its
-    thread ended on its own."""
+def serve(settings: Settings, loop: ScoringLoop, listener: socket.socket) -> None:
+    """Run ``loop`` under faust until SIGTERM, its pages on ``listener``; exit with
+    :data:`EXIT_SCORING_FAILED` if its thread ended on its own."""
     with tempfile.TemporaryDirectory(prefix="stream-app-faust-") as datadir:
         service = ScoringService(loop)
-        app = create_app(settings, service, Path(datadir))
+        app = create_app(settings, service, Path(datadir), listener)
         # the logging the command line set up (text or JSON) stays: faust does not replace it
         execute(faust.Worker(app, service, override_logging=False), service)

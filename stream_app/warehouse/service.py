@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import socket
 
 import mode
 from clickhouse_connect.driver.client import Client
@@ -21,9 +22,10 @@ from stream_app.codecs.factory import schema_registry, topic_codec, transaction_
 from stream_app.codecs.registry import SchemaRegistry
 from stream_app.event_checks import EventChecks
 from stream_app.kafka.config import admin_config, bulk_consumer_config
-from stream_app.kafka.probe import broker_unreachable
+from stream_app.kafka.probe import broker_unreachable, wait_for_broker
 from stream_app.kafka.topics import check_topics, sink_topics
 from stream_app.settings import Settings
+from stream_app.startup_web import StartupWeb
 from stream_app.thread_service import ThreadService, execute
 from stream_app.warehouse.client import connect, redact
 from stream_app.warehouse.endpoint import QueryEndpoint
@@ -105,17 +107,21 @@ def tune_garbage_collector() -> None:
 
 
 def run_sink(settings: Settings) -> None:
-    """Build the ingest loop (tables created, topics checked) and serve it until SIGTERM."""
-    ingest = build_ingest(settings)
+    """Build the ingest loop (broker waited for, tables created, topics checked), answering
+    "starting" on the web port meanwhile, and serve it until SIGTERM."""
+    with StartupWeb(settings.sql_host, settings.sql_port, settings.web_port_file) as web:
+        wait_for_broker(settings, web.waiting)
+        web.waiting("checking the topics and opening the warehouse")
+        ingest = build_ingest(settings)
     tune_garbage_collector()
     log.info("sink ingesting into %s", redact(settings.warehouse_dsn))
-    serve(settings, ingest)
+    serve(settings, ingest, web.listener)
 
 
-def serve(settings: Settings, ingest: WarehouseIngest) -> None:
+def serve(settings: Settings, ingest: WarehouseIngest, listener: socket.socket) -> None:
     """Ingest in a thread and serve ``/health``, ``/healthz``, ``/readyz``, ``/metrics`` and
-    (embedded warehouse) read-only SQL until SIGTERM or SIGINT, which flush and commit; exit 70
-    if the ingest thread ends on its own."""
+    (embedded warehouse) read-only SQL on ``listener`` until SIGTERM or SIGINT, which flush and
+    commit; exit 70 if the ingest thread ends on its own."""
     service = ThreadService(ingest, "ingest-loop")
     sql = None
     if settings.embedded_warehouse:
@@ -131,8 +137,7 @@ def serve(settings: Settings, ingest: WarehouseIngest) -> None:
         )
 
     web = SinkWeb(
-        settings.sql_host,
-        settings.sql_port,
+        listener,
         SinkHealth(
             ingest.stats,
             settings.health_stall_s,
@@ -143,7 +148,6 @@ def serve(settings: Settings, ingest: WarehouseIngest) -> None:
             ),
         ),
         ingest_metrics(ingest.stats),
-        settings.web_port_file,
         ready,
         sql=sql,
     )

@@ -39,6 +39,7 @@ def running(build: Callable[[asyncio.AbstractEventLoop], S]) -> Iterator[S]:
 
 DYING_LOOP = """
 import logging
+import socket
 import sys
 import time
 from stream_app.settings import Settings
@@ -61,7 +62,7 @@ class DyingLoop:
 
 
 logging.basicConfig()  # as the command line does
-serve(Settings(), DyingLoop())
+serve(Settings(), DyingLoop(), socket.create_server(("127.0.0.1", 0)))
 """
 
 

@@ -31,6 +31,7 @@ from stream_app.errors import BrokerError
 from stream_app.kafka.commit import CLOSE_TIMEOUT_S, close_consumer, commit_offsets
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.local_broker import LocalBroker
+from stream_app.processes import ChildProcess, get_json
 from tests.integration.conftest import assert_ledger, producing, wait_for, wait_until_stored
 from tests.integration.faults import STARTUP_S, answered
 
@@ -209,12 +210,25 @@ def test_a_stop_while_the_broker_is_down_exits_in_time_and_loses_nothing(
 
 
 def both_wait_for_a_broker(deployment: Deployment) -> bool:
-    """The worker and the sink started and, alive, saying they wait for a broker: which only
-    a wait without a deadline says (before, each exited 30 s into its start, with code 2)."""
+    """The worker and the sink started and, alive, saying they wait for a broker, in their log
+    and on their web port: which only a wait without a deadline says (before, each exited 30 s
+    into its start, with code 2), and its port answered nothing until the wait was over."""
     deployment.check_alive()
     return len(deployment.children) == 2 and all(
         "waiting for a broker at" in child.log_path.read_text(errors="replace")
+        and says_it_waits_for_a_broker(child)
         for child in deployment.children
+    )
+
+
+def says_it_waits_for_a_broker(child: ChildProcess) -> bool:
+    """``/healthz`` alive (a liveness probe leaves it be), ``/health`` "starting" (503) with the
+    wait among its reasons."""
+    port = child.bound_port()
+    alive = port is not None and get_json(f"http://127.0.0.1:{port}/healthz")
+    health = port is not None and get_json(f"http://127.0.0.1:{port}/health")
+    return bool(alive and alive.get("starting") and health and health["status"] == "starting") and (
+        "waiting for a broker at" in str(health["reasons"])
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -63,7 +64,12 @@ def ingesting(settings: Settings) -> Iterator[tuple[WarehouseIngest, int]]:
     ingest = build_ingest(settings)
     health_of = SinkHealth(ingest.stats, settings.health_stall_s)
     web = running(
-        lambda loop: SinkWeb("127.0.0.1", 0, health_of, ingest_metrics(ingest.stats), loop=loop)
+        lambda loop: SinkWeb(
+            socket.create_server(("127.0.0.1", 0)),
+            health_of,
+            ingest_metrics(ingest.stats),
+            loop=loop,
+        )
     )
 
     def run() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -150,7 +151,13 @@ def sink_web(settings: Settings, loop) -> SinkWeb:
     sql = QueryEndpoint.from_settings(
         settings, ReadOnlySql(lambda: connect(settings, readonly=True))
     )
-    return SinkWeb("127.0.0.1", 0, stats.as_dict, ingest_metrics(stats), sql=sql, loop=loop)
+    return SinkWeb(
+        socket.create_server(("127.0.0.1", 0)),
+        stats.as_dict,
+        ingest_metrics(stats),
+        sql=sql,
+        loop=loop,
+    )
 
 
 @pytest.mark.parametrize("through_endpoint", [True, False], ids=["endpoint", "direct"])

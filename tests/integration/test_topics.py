@@ -26,7 +26,7 @@ from stream_app.events import HEARTBEAT
 from stream_app.kafka.config import admin_config, producer_config
 from stream_app.kafka.topics import check_topics, wanted_topics
 from stream_app.online.service import OnlineLearnerLoop
-from stream_app.processes import settings_env
+from stream_app.processes import ChildProcess, get_json, settings_env, wait_until
 from stream_app.scoring.build import build_loop
 from stream_app.settings import Settings
 from stream_app.warehouse.service import build_ingest
@@ -183,3 +183,33 @@ def test_the_learner_started_before_its_broker_waits_for_it(make_settings, caplo
             loop.run()  # assigns its partitions, checkpoints, closes its consumer
         finally:
             late.close()
+
+
+def test_a_learner_process_waiting_for_its_broker_answers_on_its_port(make_settings, tmp_path):
+    """From its first moment the process answers on its web port: alive, and "starting" with
+    the wait on ``/health`` (before, the port stayed closed until the broker answered, and a
+    liveness probe with a deadline killed a process that was only waiting). Once the broker
+    answers, its own pages take over the same port."""
+    settings = make_settings(online_web_port=0)
+    host, port = settings.bootstrap_servers.split(",")[0].rsplit(":", 1)
+    late = LatePort((host, int(port)))
+    away = settings.model_copy(update={"bootstrap_servers": f"127.0.0.1:{late.port}"})
+    learner = ChildProcess("learner", ["learner"], away, tmp_path)
+    try:
+        wait_until(lambda: learner.bound_port() is not None, 60, "the learner's port bound")
+        url = f"http://127.0.0.1:{learner.bound_port()}"
+
+        def waiting() -> bool:
+            learner.check_alive()
+            health = get_json(f"{url}/health") or {}
+            return "waiting for a broker at 127.0.0.1:" in str(health.get("reasons"))
+
+        wait_until(waiting, 60, "/health saying the learner waits for its broker")
+        assert get_json(f"{url}/healthz") == {"status": "alive", "starting": True}
+        late.open()
+        assert learner.web_port(90) == int(url.rsplit(":", 1)[1])  # the same socket, serving
+        assert get_json(f"{url}/healthz") == {"status": "alive"}
+        assert (get_json(f"{url}/health") or {}).get("status") != "starting"
+    finally:
+        assert learner.stop() == 0, learner.log_path.read_text()[-3000:]
+        late.close()

@@ -16,10 +16,11 @@ import gc, json
 from stream_app.settings import Settings
 from stream_app.warehouse import service
 
+service.wait_for_broker = lambda settings, on_wait: None
 service.build_ingest = lambda settings: object()
-service.serve = lambda settings, ingest: print(json.dumps(
+service.serve = lambda settings, ingest, listener: print(json.dumps(
     {"threshold": gc.get_threshold()}))
-service.run_sink(Settings())
+service.run_sink(Settings(sql_port=0))
 """
 
 
