@@ -19,9 +19,10 @@ from rich.table import Table
 
 from models.registry import FileModelStore
 from stream_app.control.client import StatusReader, is_live, latest_statuses, live_within_s
-from stream_app.errors import StreamAppError
+from stream_app.errors import BrokerError, StreamAppError
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.lag import group_lag
+from stream_app.kafka.probe import connect
 from stream_app.kafka.topics import sink_topics
 from stream_app.processes import get_json
 from stream_app.settings import Settings
@@ -73,6 +74,9 @@ def _workers(settings: Settings) -> list[Part]:
     ]
 
 
+#: how long the status screen waits for a broker to answer
+BROKER_TIMEOUT_S = 10.0
+
 #: how long one question of the status screen to the warehouse may take (a sink that accepts
 #: and never answers held the screen a minute per question)
 QUERY_TIMEOUT_S = 5.0
@@ -110,11 +114,22 @@ def _sink(settings: Settings) -> Part:
     }
 
 
+def _broker_silent(settings: Settings) -> Part | None:
+    """``{"error": why}`` when no broker answers within :data:`BROKER_TIMEOUT_S` (asked by a
+    quiet admin client: the lag's and the workers' consumers would log every reconnect)."""
+    try:
+        connect(settings, BROKER_TIMEOUT_S)
+    except BrokerError as exc:
+        return {"error": str(exc)}
+    return None
+
+
 def collect_status(settings: Settings) -> Part:
     """Everything ``stream-app status`` shows, as plain data (what ``--json`` prints)."""
+    silent = _broker_silent(settings)
     return {
-        "lag": _guarded(lambda: _lag(settings)),
-        "workers": _guarded(lambda: _workers(settings)),
+        "lag": silent or _guarded(lambda: _lag(settings)),
+        "workers": silent or _guarded(lambda: _workers(settings)),
         "aliases": FileModelStore(settings.model_dir).aliases(),
         "last_drift": _guarded(lambda: _last_row(settings, "drift_events")),
         "last_retrain": _guarded(lambda: _last_row(settings, "retrain_runs")),

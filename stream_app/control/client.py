@@ -14,7 +14,6 @@ import msgspec
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
-    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -32,6 +31,7 @@ from stream_app.errors import BrokerError
 from stream_app.events import HEARTBEAT
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.kafka.drain import read_all_to_end
+from stream_app.kafka.probe import connect
 from stream_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,10 @@ def publish_quality_estimates(settings: Settings, records: list[dict[str, object
     )
 
 
+#: how long the status topic's reader waits for a broker to answer before it gives up
+STATUS_READ_TIMEOUT_S = 15.0
+
+
 class StatusReader:
     """Reads every partition of the status topic from its beginning to its real end, then follows.
 
@@ -99,21 +103,17 @@ class StatusReader:
     """
 
     def __init__(self, settings: Settings) -> None:
+        topic = settings.topics.control_status
+        try:  # asked by a quiet admin client: a consumer logs every reconnect while none answers
+            _, cluster = connect(settings, STATUS_READ_TIMEOUT_S)
+        except BrokerError as exc:
+            raise BrokerError(f"cannot read {topic}: {exc}") from None
+        metadata = cluster.topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            why = "no such topic" if metadata is None else metadata.error
+            raise BrokerError(f"cannot read {topic} on {settings.bootstrap_servers}: {why}")
         self._codecs = ControlCodecs(settings, schema_registry(settings))
         self._consumer = Consumer(consumer_config(settings, f"status-reader-{uuid.uuid4().hex}"))
-        topic = settings.topics.control_status
-        try:
-            metadata = self._consumer.list_topics(topic, timeout=15).topics[topic]
-        except KafkaException as exc:  # no broker answered
-            self._consumer.close()
-            raise BrokerError(
-                f"cannot read {topic} on {settings.bootstrap_servers}: {exc.args[0]}"
-            ) from None
-        if metadata.error is not None:
-            self._consumer.close()
-            raise BrokerError(
-                f"cannot read {topic} on {settings.bootstrap_servers}: {metadata.error}"
-            )
         self._starts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions]
         self._consumer.assign(self._starts)
 

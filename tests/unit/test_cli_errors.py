@@ -82,3 +82,32 @@ def test_status_exits_1_only_when_neither_the_broker_nor_the_sink_answered() -> 
     assert nothing_answered(down)
     assert not nothing_answered(down | {"sink": {"status": "ok"}})
     assert not nothing_answered(down | {"workers": []})  # the broker answered: no worker yet
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["status"], "lag unknown: cannot reach 127.0.0.1:1"),
+        (["models", "list"], "(cannot read control-status: cannot reach 127.0.0.1:1"),
+    ],
+    ids=["status", "models-list"],
+)
+def test_a_command_without_a_broker_says_so_once_without_librdkafkas_reconnect_lines(
+    args: list[str], expected: str, tmp_path: Path
+) -> None:
+    """Before, ``status`` printed 485 librdkafka lines (``%3|…|FAIL|…``) in 27 s and ``models
+    list`` 293 while their consumers reconnected to a broker that was not there."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_APP_")}
+    env |= {"STREAM_APP_STATE_DIR": str(tmp_path), "STREAM_APP_SQL_PORT": "9"}
+    env |= {"STREAM_APP_BOOTSTRAP_SERVERS": "127.0.0.1:1", "COLUMNS": "300"}
+    run = subprocess.run(  # this interpreter, the project's own CLI
+        [sys.executable, "-m", "stream_app", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = run.stdout + run.stderr
+    assert expected in " ".join(output.split()), output
+    assert "|FAIL|" not in output and "Traceback" not in output, output
