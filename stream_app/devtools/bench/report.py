@@ -97,16 +97,21 @@ def by_window(
 
 
 def climb_ratio(windows: Sequence[dict[str, float]]) -> float | None:
-    """The last window's p99 ÷ the first's; ``None`` with fewer than two windows.
+    """The last full window's p99 ÷ the first's; ``None`` with fewer than two. A window holding
+    less than half the samples of the fullest one is left out: the run's last window holds
+    only the few events sent after its end, and its p99 of a handful said nothing of a climb.
 
-    >>> climb_ratio([{"p99": 20.0}, {"p99": 22.0}, {"p99": 30.0}])
+    >>> climb_ratio([{"p99": 20.0, "samples": 900}, {"p99": 22.0, "samples": 1000},
+    ...              {"p99": 30.0, "samples": 1000}, {"p99": 5.0, "samples": 12}])
     1.5
-    >>> climb_ratio([{"p99": 20.0}]) is None
+    >>> climb_ratio([{"p99": 20.0, "samples": 1000}, {"p99": 5.0, "samples": 12}]) is None
     True
     """
-    if len(windows) < 2:
+    fullest = max((window["samples"] for window in windows), default=0)
+    full = [window for window in windows if 2 * window["samples"] >= fullest]
+    if len(full) < 2:
         return None
-    return round(windows[-1]["p99"] / windows[0]["p99"], 3)
+    return round(full[-1]["p99"] / full[0]["p99"], 3)
 
 
 def targets(
