@@ -31,8 +31,8 @@ def positive_finite(value: Any) -> bool:
 def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
     options = BenchOptions(
         events=5_000,
-        # two full 5 s windows after the 2 s warm-up (the climb figure needs two: 2–5 s and
-        # 5–10 s; 10–12 s holds too few events to count); ~1 % of events alert
+        # two full 5 s windows after the 2 s warm-up (the climb figure needs two: 2 to 5 s and
+        # 5 to 10 s; 10 to 12 s holds too few events to count); ~1 % of events alert
         latency=LatencyOptions(seconds=12, rate=1_000),
         state_dir=tmp_path / "bench",
         training=TrainingConfig(events=20_000, num_trees=40),
