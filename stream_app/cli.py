@@ -461,6 +461,7 @@ def bench(
     ] = 200_000,
     latency_seconds: LatencySeconds = 60.0,
     latency_rate: LatencyRate = 5000.0,
+    warmup_seconds: WarmupSeconds = 20.0,
     soak: Annotated[
         int, typer.Option(min=0, metavar="EVENTS", help="Also a soak run: worker RSS over EVENTS.")
     ] = 0,
@@ -485,6 +486,7 @@ def bench(
     options = BenchOptions(
         events=events,
         latency=LatencyOptions(seconds=latency_seconds, rate=latency_rate),
+        latency_warmup_seconds=warmup_seconds,
         soak_events=soak,
         state_dir=state_dir,
         partitions=partitions,

@@ -34,6 +34,7 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
         # two full 5 s windows after the 2 s warm-up (the climb figure needs two: 2 to 5 s and
         # 5 to 10 s; 10 to 12 s holds too few events to count); ~1 % of events alert
         latency=LatencyOptions(seconds=12, rate=1_000),
+        latency_warmup_seconds=3,
         state_dir=tmp_path / "bench",
         training=TrainingConfig(events=20_000, num_trees=40),
         partitions=2,  # fewer than the default 4: a smaller test, still several per reader
@@ -63,6 +64,7 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
     assert latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"], latency
     assert latency["samples"] >= 9_000, latency  # ~10,000 offered after the warm-up
     assert positive_finite(visible["p50"]) and visible["p50"] <= visible["p99"], visible
+    assert positive_finite(report["latency_warmup"]["latency_ms"]["p99"])  # reported apart
     assert positive_finite(report["latency_climb_ratio"])
     windows = report["phases"]["latency"]["latency_ms_by_5s"]
     full = [window for window in windows if window["samples"] >= 2_500]  # 3,000 and 5,000
@@ -90,7 +92,15 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
     per_million = [scale[run]["cpu_s_per_million_events"] for run in ("one_worker", "two_workers")]
     assert scale["cpu_ratio"] == pytest.approx(per_million[1] / per_million[0], rel=0.01)
     # every phase: the broker's CPU share and its peak and final RSS over that phase
-    phases = {"throughput_json", "throughput_avro", "bare", "scale", "latency", "swap"}
+    phases = {
+        "throughput_json",
+        "throughput_avro",
+        "bare",
+        "scale",
+        "latency_warmup",
+        "latency",
+        "swap",
+    }
     assert set(report["contention"]) == set(report["broker_rss_mb"]) == phases
     for phase, rss in report["broker_rss_mb"].items():
         assert positive_finite(rss["end"]) and rss["peak"] >= rss["end"], (phase, rss)

@@ -75,6 +75,14 @@ def summary_table(report: dict[str, Any]) -> Table:
         f"({latency['samples']:,} events{_timed_out(latency.get('missing', 0))})",
         *_target(report, "latency_p99_ms", " ms", "p99 "),
     )
+    warmup = report.get("latency_warmup", {}).get("latency_ms")
+    if warmup:
+        table.add_row(
+            "  the paced warm-up before it (not counted)",
+            f"p50 {warmup.get('p50', nan):.1f} · p99 {warmup.get('p99', nan):.1f} ms",
+            "",
+            "",
+        )
     split = report["phases"]["latency"].get("latency_split_ms")
     if split:
         first, second = split["to_worker_output"], split["worker_output_to_consumer"]

@@ -6,6 +6,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -17,7 +18,7 @@ from stream_app.devtools.bench.contention import phase_usage
 from stream_app.devtools.bench.latency import measure_latency
 from stream_app.devtools.bench.options import BenchOptions
 from stream_app.devtools.bench.render import render, write_json
-from stream_app.devtools.bench.report import build_report
+from stream_app.devtools.bench.report import build_report, latency_headlines
 from stream_app.devtools.bench.scale import measure_scale
 from stream_app.devtools.bench.soak import measure_soak
 from stream_app.devtools.bench.stack import BenchStack
@@ -73,6 +74,9 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
                 bare = measure_bare(stack, options.events, options.seed, options.bare_dsn)
             with phase("scale"):
                 scale = measure_scale(stack, options.events, options.seed)
+            with phase("latency_warmup"):
+                warmup = replace(options.latency, seconds=options.latency_warmup_seconds)
+                latency_warmup = measure_latency(stack, warmup, options.seed + 3, "latency-warmup")
             with phase("latency"):
                 latency = measure_latency(stack, options.latency, options.seed + 1)
             with phase("swap"):
@@ -86,6 +90,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
         finally:
             stack.close()
     report = build_report(options, model, json_run, avro_run, bare, latency, swap, scale, soak)
+    report["latency_warmup"] = latency_headlines(latency_warmup)
     report["contention"] = contention
     report["broker_rss_mb"] = broker_rss
     return report
