@@ -25,7 +25,7 @@ from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import consumer_config, producer_config
 from stream_app.kafka.local_broker import LocalBroker
 from stream_app.kafka.topics import ensure_topics
-from stream_app.processes import ChildProcess
+from stream_app.processes import ChildProcess, get_json
 from stream_app.scoring.health import unhealthy_reasons
 from stream_app.scoring.loop import LoopStats
 from tests.integration.conftest import wait_for
@@ -97,7 +97,13 @@ def test_a_stopped_broker_is_reported_and_scoring_resumes_after_its_restart(
             ensure_topics(settings)  # a no-op: the broker kept its log, topics included
             scored = field(port, "scored")
             produce(settings, ProduceOptions(events=2000, seed=32))
-            wait_for(lambda: healthy_with(port, scored + 2000), 120, "scoring again, healthy")
+            try:
+                wait_for(lambda: healthy_with(port, scored + 2000), 120, "scoring again, healthy")
+            except AssertionError as exc:  # once seen under a double load: what the worker said
+                health = get_json(f"http://127.0.0.1:{port}/health")
+                lines = worker.log_path.read_text(errors="replace").splitlines()
+                tail = [line for line in lines if "|FAIL|" not in line][-60:]  # not reconnects
+                raise AssertionError(f"{exc}; /health: {health}; log:\n" + "\n".join(tail)) from exc
             worker.check_alive()
         finally:
             code = worker.stop()
