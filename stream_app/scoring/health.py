@@ -81,8 +81,9 @@ def unhealthy_reasons(
 def not_ready_reasons(
     *, failure: BaseException | None, running: bool, broker_error: str | None
 ) -> list[str]:
-    """Every reason the worker cannot take work (empty: ready). Its web server starts only once
-    its models are loaded, so a worker that answers has them.
+    """Every reason the worker cannot take work (empty: ready). Its pages are served only once
+    its models are loaded (until then :mod:`stream_app.startup_web` answers "starting"), so a
+    worker that answers here has them.
 
     >>> not_ready_reasons(failure=None, running=False, broker_error="_TRANSPORT")
     ['scoring thread not running', 'broker unreachable: _TRANSPORT']
