@@ -25,9 +25,8 @@ class LatencyOptions:
 class BenchOptions:
     events: int = 200_000  # backlog of each throughput phase (JSON, Avro, bare loop, scale)
     latency: LatencyOptions = field(default_factory=LatencyOptions)
-    #: a paced run on topics of its own just before the latency phase, reported apart: the
-    #: throughput phases leave the broker's JVM compiled for large batches, and the paced
-    #: pattern's first 15-20 s ran at a p99 of 200-450 ms (docs/benchmarks.md)
+    #: a paced run on topics of its own just before the latency phase, reported apart: right
+    #: after the throughput phases a paced run's first 20 s measured p99 398 ms (docs/benchmarks.md)
     latency_warmup_seconds: float = 20.0
     soak_events: int = 0  # 0 = no soak phase
     state_dir: Path = Path(".stream_app/bench")  # wiped at start
