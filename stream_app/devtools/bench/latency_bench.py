@@ -1,10 +1,10 @@
 """``stream-app bench latency``: the paced latency phase alone, after a paced warm-up run.
 
-The full benchmark measures latency after four throughput phases, which warm the broker's JVM
-(its JIT compiles the request path in its first minutes): a latency run on a broker just started
-measures the JIT. Here a shorter paced run on the same broker comes first and is reported apart;
-then ``runs`` measured runs, each with its CPU shares (the broker's among them), so that one
-change can be compared against another in a few minutes instead of the full benchmark's ~6.
+A paced run on a broker just started measures the broker's warm-up (p99 199-579 ms in its first
+20 s, docs/benchmarks.md): a shorter paced run on the same broker comes first and is reported
+apart, as in the full benchmark; then ``runs`` measured runs, each with its CPU shares (the
+broker's among them), so that one change can be compared against another in a few minutes
+instead of the full benchmark's ~4-6.
 """
 
 from __future__ import annotations
