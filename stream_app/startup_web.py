@@ -14,7 +14,8 @@ other process can take it in between):
 
 The port is written to the port file (:mod:`stream_app.port_file`) as soon as it is bound: a
 parent waiting for the service's pages waits for ``/healthz`` without ``"starting"`` on it
-(:meth:`stream_app.processes.ChildProcess.web_port`).
+(:meth:`stream_app.processes.ChildProcess.web_port`). :func:`build_answering` is the start-up
+every long-running process makes.
 """
 
 from __future__ import annotations
@@ -23,12 +24,17 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
+from stream_app.kafka.probe import wait_for_broker
 from stream_app.port_file import write_port
+from stream_app.settings import Settings
+
+T = TypeVar("T")
 
 #: how often the serving thread looks whether it must hand the socket over
 POLL_S = 0.05
@@ -87,6 +93,19 @@ class StartupWeb:
 
     def _serve(self) -> None:
         self._server.serve_forever(poll_interval=POLL_S)
+
+
+def build_answering(
+    settings: Settings, port: int, doing: str, build: Callable[[], T]
+) -> tuple[T, socket.socket]:
+    """``build()`` once a broker answers, however long that takes, with ``port`` answering
+    "starting" meanwhile (what it waits for, then ``doing``); the service built and the bound
+    socket its own pages take over."""
+    with StartupWeb(settings.sql_host, port, settings.web_port_file) as web:
+        wait_for_broker(settings, web.waiting)
+        web.waiting(doing)
+        built = build()
+    return built, web.listener
 
 
 class _Server(ThreadingHTTPServer):

@@ -41,14 +41,14 @@ from stream_app.errors import BrokerError, CodecError
 from stream_app.features import FEATURE_NAMES
 from stream_app.health_web import HealthWeb
 from stream_app.kafka.config import admin_config, consumer_config, producer_config
-from stream_app.kafka.probe import broker_unreachable, wait_for_broker
+from stream_app.kafka.probe import broker_unreachable
 from stream_app.kafka.producer_calls import serve
 from stream_app.kafka.topics import check_topics
 from stream_app.online.checkpoint import load_state, save_state
 from stream_app.online.learner import LearnerState
 from stream_app.online.metrics import learner_metrics
 from stream_app.settings import Settings
-from stream_app.startup_web import StartupWeb
+from stream_app.startup_web import build_answering
 from stream_app.thread_service import ThreadService, execute, not_ready_reasons
 
 log = logging.getLogger(__name__)
@@ -216,10 +216,12 @@ class OnlineLearnerLoop:
 def run_learner(settings: Settings) -> None:
     """Learn and score in shadow until SIGTERM or SIGINT (which checkpoint first), serving
     ``/health``, ``/healthz``, ``/readyz`` and ``/metrics`` on ``online_web_port``."""
-    with StartupWeb(settings.sql_host, settings.online_web_port, settings.web_port_file) as web:
-        wait_for_broker(settings, web.waiting)
-        web.waiting("checking the topics and reading the checkpoint")
-        loop = OnlineLearnerLoop(settings)
+    loop, listener = build_answering(
+        settings,
+        settings.online_web_port,
+        "checking the topics and reading the checkpoint",
+        lambda: OnlineLearnerLoop(settings),
+    )
     service = ThreadService(loop, "online-learner")
     admin = AdminClient(admin_config(settings))
 
@@ -231,5 +233,5 @@ def run_learner(settings: Settings) -> None:
     def health() -> dict[str, object]:
         return {**loop.state.stats.as_dict(), "reasons": ready()}
 
-    pages = HealthWeb(web.listener, health, learner_metrics(loop.state), ready)
+    pages = HealthWeb(listener, health, learner_metrics(loop.state), ready)
     execute(mode.Worker(service, pages, override_logging=False), service)

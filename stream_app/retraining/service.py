@@ -39,7 +39,7 @@ from stream_app.codecs.retry import retry_while_unavailable
 from stream_app.errors import CodecError
 from stream_app.health_web import HealthWeb
 from stream_app.kafka.config import admin_config, consumer_config
-from stream_app.kafka.probe import broker_unreachable, wait_for_broker
+from stream_app.kafka.probe import broker_unreachable
 from stream_app.kafka.topics import check_topics
 from stream_app.processes import settings_env
 from stream_app.retraining.job import CHALLENGER_SET, Trigger, failed
@@ -56,7 +56,7 @@ from stream_app.retraining.queries import (
 )
 from stream_app.retraining.rollout import DONE, WATCH, follow, where_it_stands
 from stream_app.settings import Settings
-from stream_app.startup_web import StartupWeb
+from stream_app.startup_web import build_answering
 from stream_app.thread_service import ThreadService, execute, not_ready_reasons
 from stream_app.warehouse.sql import unanswered
 
@@ -249,10 +249,12 @@ class RetrainerLoop:
 def run_retrainer(settings: Settings) -> None:
     """Decide on drift detections until SIGTERM or SIGINT, serving ``/health``, ``/healthz``,
     ``/readyz`` and ``/metrics`` on ``retrainer_web_port``."""
-    with StartupWeb(settings.sql_host, settings.retrainer_web_port, settings.web_port_file) as web:
-        wait_for_broker(settings, web.waiting)
-        web.waiting("checking the topics")
-        loop = RetrainerLoop(settings)
+    loop, listener = build_answering(
+        settings,
+        settings.retrainer_web_port,
+        "checking the topics",
+        lambda: RetrainerLoop(settings),
+    )
     service = ThreadService(loop, "retrainer")
     admin = AdminClient(admin_config(settings))
 
@@ -269,5 +271,5 @@ def run_retrainer(settings: Settings) -> None:
         return {"state": stats.state, "detections_read": stats.detections_read,
                 "decisions": loop.decisions, "reasons": ready()}  # fmt: skip
 
-    pages = HealthWeb(web.listener, health, retrainer_metrics(loop.stats), ready)
+    pages = HealthWeb(listener, health, retrainer_metrics(loop.stats), ready)
     execute(mode.Worker(service, pages, override_logging=False), service)

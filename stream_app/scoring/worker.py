@@ -22,14 +22,14 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import generate_latest
 
 from stream_app.kafka.config import admin_config
-from stream_app.kafka.probe import broker_unreachable, wait_for_broker
+from stream_app.kafka.probe import broker_unreachable
 from stream_app.scoring.build import build_loop
 from stream_app.scoring.health import not_ready_reasons, unhealthy_reasons
 from stream_app.scoring.listener import ListenerApp
 from stream_app.scoring.loop import ScoringLoop
 from stream_app.scoring.metrics import loop_metrics
 from stream_app.settings import Settings
-from stream_app.startup_web import StartupWeb
+from stream_app.startup_web import build_answering
 from stream_app.thread_service import EXIT_LOOP_FAILED, ThreadService, execute
 
 log = logging.getLogger(__name__)
@@ -143,12 +143,14 @@ def create_app(
 def run_worker(settings: Settings) -> None:
     """Build the loop (broker waited for, model loaded before anything is consumed), answering
     "starting" on the web port meanwhile, and hand the process to faust."""
-    with StartupWeb(settings.sql_host, settings.worker_web_port, settings.web_port_file) as web:
-        wait_for_broker(settings, web.waiting)
-        web.waiting("loading the models and checking the topics")
-        loop = build_loop(settings)
+    loop, listener = build_answering(
+        settings,
+        settings.worker_web_port,
+        "loading the models and checking the topics",
+        lambda: build_loop(settings),
+    )
     log.info("worker %s starting with models %s", settings.worker_id, loop.switch.models.versions)
-    serve(settings, loop, web.listener)
+    serve(settings, loop, listener)
 
 
 def serve(settings: Settings, loop: ScoringLoop, listener: socket.socket) -> None:

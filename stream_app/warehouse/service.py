@@ -22,10 +22,10 @@ from stream_app.codecs.factory import schema_registry, topic_codec, transaction_
 from stream_app.codecs.registry import SchemaRegistry
 from stream_app.event_checks import EventChecks
 from stream_app.kafka.config import admin_config, bulk_consumer_config
-from stream_app.kafka.probe import broker_unreachable, wait_for_broker
+from stream_app.kafka.probe import broker_unreachable
 from stream_app.kafka.topics import check_topics, sink_topics
 from stream_app.settings import Settings
-from stream_app.startup_web import StartupWeb
+from stream_app.startup_web import build_answering
 from stream_app.thread_service import ThreadService, execute
 from stream_app.warehouse.client import connect, redact
 from stream_app.warehouse.endpoint import QueryEndpoint
@@ -109,13 +109,15 @@ def tune_garbage_collector() -> None:
 def run_sink(settings: Settings) -> None:
     """Build the ingest loop (broker waited for, tables created, topics checked), answering
     "starting" on the web port meanwhile, and serve it until SIGTERM."""
-    with StartupWeb(settings.sql_host, settings.sql_port, settings.web_port_file) as web:
-        wait_for_broker(settings, web.waiting)
-        web.waiting("checking the topics and opening the warehouse")
-        ingest = build_ingest(settings)
+    ingest, listener = build_answering(
+        settings,
+        settings.sql_port,
+        "checking the topics and opening the warehouse",
+        lambda: build_ingest(settings),
+    )
     tune_garbage_collector()
     log.info("sink ingesting into %s", redact(settings.warehouse_dsn))
-    serve(settings, ingest, web.listener)
+    serve(settings, ingest, listener)
 
 
 def serve(settings: Settings, ingest: WarehouseIngest, listener: socket.socket) -> None:
