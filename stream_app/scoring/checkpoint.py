@@ -199,7 +199,7 @@ class Checkpointer:
         self._outputs.send(list(self._before_cut()))
         self._store.cut()
 
-    def _write(self, records: list[tuple[int, bytes, bytes]]) -> None:
+    def _write(self, records: list[tuple[int, bytes, bytes | None]]) -> None:
         self._outputs.send_state(self._state_topic, records)
 
     def _commit(self, offsets: Offsets) -> None:

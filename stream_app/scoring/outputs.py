@@ -60,7 +60,7 @@ class Outputs:
         for out in outputs:
             self._produce(out.topic, out.key, out.value, out.headers, out.partition)
 
-    def send_state(self, topic: str, records: Iterable[tuple[int, bytes, bytes]]) -> None:
+    def send_state(self, topic: str, records: Iterable[tuple[int, bytes, bytes | None]]) -> None:
         """Changelog records ``(partition, key, value)`` of a checkpoint's cut, to ``topic``:
         produced as they come, with no :class:`OutputRecord` each (a cut has a record per card
         changed, thousands per checkpoint)."""
@@ -75,7 +75,7 @@ class Outputs:
         self,
         topic: str,
         key: bytes | None,
-        value: bytes,
+        value: bytes | None,
         headers: Headers | None,
         partition: int | None,
     ) -> None:
@@ -142,7 +142,7 @@ class Outputs:
                     message.topic() or "",
                     -1 if partition is None else partition,
                     message.key(),
-                    message.value() or b"",
+                    message.value(),
                     error,
                 )
             )
@@ -168,7 +168,7 @@ class Outputs:
                     "output to %s refused for good and lost (%d-byte key, %d-byte value): %s",
                     failed.topic,
                     len(failed.key or b""),
-                    len(failed.value),
+                    len(failed.value or b""),
                     error,
                 )
                 self.counts.lost += 1

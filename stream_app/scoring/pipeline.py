@@ -218,7 +218,7 @@ class ScoringPipeline:
         for good, so that its input record still ends as one prediction or one dead letter.
         ``None`` for other outputs: an alert, a changelog record or a dead letter refused is
         reported and counted by the producer, not replaced."""
-        if failed.topic != self._topics.predictions:
+        if failed.topic != self._topics.predictions or failed.value is None:
             return None
         prediction = self._predictions.decode(failed.value)
         source = PlainRecord(

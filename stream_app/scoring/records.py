@@ -27,7 +27,7 @@ class Undelivered:
     topic: str
     partition: int  # -1: not known (the partitioner had not chosen one)
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone (a changelog's)
     error: KafkaError
 
 

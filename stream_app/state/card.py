@@ -2,9 +2,15 @@
 
 A :class:`CardState` holds the card's events of the last 24 hours of event time (sorted by event
 time, as three parallel lists), the running count and mean of every amount it has seen, the newest
-event time seen and the alert cool-down bookkeeping. It is encoded as a msgpack *array* (no field
-names) so that a changelog record stays small; fields are only ever added at the end, with a
-default, so old records still decode and old readers ignore new trailing fields.
+event time seen and the alert cool-down bookkeeping.
+
+In the changelog a card is a *head* record (its state with the event lists left empty:
+:func:`encode_head`) and one *hour* record per hour of event time that holds events
+(:func:`encode_hour`), so that a checkpoint writes what changed, the hour a new event falls in, and
+not the card's whole day again: a busy card's record no longer grows with its history. Records are
+msgpack *arrays* (no field names) so that they stay small; fields are only ever added at the end,
+with a default, so old records still decode and old readers ignore new trailing fields. A head
+with its lists filled is a whole card, as earlier versions wrote it, and is read as such.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import itertools
 
 import msgspec
+import msgspec.structs
 
 from stream_app.errors import StreamAppError
 
@@ -79,12 +86,16 @@ class CardState(msgspec.Struct, array_like=True, gc=False):
         self.suppressed = 0
 
 
+#: an hour record's events: times, amounts, merchants (parallel lists, sorted by time)
+HourEvents = tuple[list[int], list[float], list[str]]
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(CardState)
+_hour_decoder = msgspec.msgpack.Decoder(tuple[list[int], list[float], list[str]])
 
 
 def encode_card(state: CardState) -> bytes:
-    """The changelog value of a card: its state as a msgpack array.
+    """A whole card, events included, as a msgpack array.
 
     >>> len(encode_card(CardState([1_000], [12.5], ["m1"], 12.5, 1, 12.5, 1_000)))
     43
@@ -92,9 +103,53 @@ def encode_card(state: CardState) -> bytes:
     return _encoder.encode(state)
 
 
+def encode_head(state: CardState) -> bytes:
+    """The card's head record: its state without its events (those are in its hour records).
+
+    >>> head = decode_card(encode_head(CardState([1_000], [12.5], ["m1"], 12.5, 1, 12.5, 1_000)))
+    >>> head.times, head.amount_count, head.newest_ms
+    ([], 1, 1000)
+    """
+    return _encoder.encode(msgspec.structs.replace(state, times=[], amounts=[], merchants=[]))
+
+
+def encode_hour(times: list[int], amounts: list[float], merchants: list[str]) -> bytes:
+    """An hour record: the card's events of one hour of event time."""
+    return _encoder.encode((times, amounts, merchants))
+
+
+def decode_hour(value: bytes, hour: int) -> HourEvents:
+    """The events of an hour record of ``hour`` (event time // ``HOUR_MS``), checked: parallel
+    lists, sorted times, all in that hour.
+
+    >>> decode_hour(encode_hour([3_600_000, 3_600_500], [1.0, 2.0], ["m", "n"]), 1)
+    ([3600000, 3600500], [1.0, 2.0], ['m', 'n'])
+    >>> decode_hour(encode_hour([5], [1.0], ["m"]), 1)
+    Traceback (most recent call last):
+    ...
+    stream_app.state.card.StateError: an event of hour 1 is outside it
+    """
+    try:
+        times, amounts, merchants = _hour_decoder.decode(value)
+    except msgspec.DecodeError as exc:
+        raise StateError(f"undecodable hour record: {exc}") from exc
+    _check_events(times, amounts, merchants)
+    if times and not hour * HOUR_MS <= times[0] <= times[-1] < (hour + 1) * HOUR_MS:
+        raise StateError(f"an event of hour {hour} is outside it")
+    return times, amounts, merchants
+
+
+def _check_events(times: list[int], amounts: list[float], merchants: list[str]) -> None:
+    if not len(times) == len(amounts) == len(merchants):
+        lengths = (len(times), len(amounts), len(merchants))
+        raise StateError(f"times, amounts and merchants differ in length {lengths}")
+    if any(a > b for a, b in itertools.pairwise(times)):
+        raise StateError("times are not sorted")
+
+
 def decode_card(value: bytes) -> CardState:
-    """A card's state back from its changelog value, checked for the invariants the feature
-    computation relies on (parallel lists, sorted times).
+    """A card's state back from its head record (or a whole card's), checked for the invariants
+    the feature computation relies on (parallel lists, sorted times).
 
     >>> decode_card(encode_card(CardState([1_000], [12.5], ["m1"], 12.5, 1, 12.5, 1_000))).times
     [1000]
@@ -108,11 +163,7 @@ def decode_card(value: bytes) -> CardState:
     except msgspec.DecodeError as exc:  # ValidationError is a subclass
         raise StateError(f"undecodable card state: {exc}") from exc
     times = state.times
-    if not len(times) == len(state.amounts) == len(state.merchants):
-        lengths = (len(times), len(state.amounts), len(state.merchants))
-        raise StateError(f"times, amounts and merchants differ in length {lengths}")
-    if any(a > b for a, b in itertools.pairwise(times)):
-        raise StateError("times are not sorted")
+    _check_events(times, state.amounts, state.merchants)
     if times and (state.newest_ms is None or times[-1] > state.newest_ms):
         raise StateError("an event is newer than newest_ms")
     return state

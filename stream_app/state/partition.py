@@ -23,7 +23,7 @@ update; training and serving run this same code, so they agree exactly.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from itertools import islice, repeat
 from typing import Any
@@ -39,7 +39,9 @@ from stream_app.state.card import (
     CardState,
     StateError,
     decode_card,
-    encode_card,
+    decode_hour,
+    encode_head,
+    encode_hour,
 )
 
 VELOCITY_FEATURES: tuple[str, ...] = (
@@ -55,18 +57,23 @@ VELOCITY_FEATURES: tuple[str, ...] = (
 )
 _WIDTH = len(VELOCITY_FEATURES)
 #: changelog keys that start with it hold a partition's side state, not a card's (a card id
-#: starting with a NUL byte would be read as one: card ids are printable)
+#: starting with a NUL byte would be read as one: card ids hold no control character)
 SIDE_PREFIX = b"\x00"
+#: an hour record's key: the card id, this byte, the hour (event time // HOUR_MS) in digits
+HOUR_SEPARATOR = b"\x01"
 
 #: amounts as a float array (a batch column) or any sequence of numbers
 Amounts = FloatArray | Sequence[float]
 #: event times in epoch milliseconds, as an integer array (a batch column) or a sequence
 EventTimes = npt.NDArray[np.integer[Any]] | Sequence[int]
+#: a changelog record: key, value (None: a tombstone, an hour whose events were all evicted)
+StateRecord = tuple[bytes, bytes | None]
 
 
 class PartitionState:
-    """Card id → :class:`CardState` for the cards of one input partition, with the set of cards
-    changed since the last :meth:`cut` (dirty, in first-touched order).
+    """Card id → :class:`CardState` for the cards of one input partition, with the cards changed
+    since the last :meth:`cut` (dirty, in first-touched order), each with the hours of event time
+    whose events changed (an hour record each: card records are cut by hour, see ``card``).
 
     A checkpoint *cuts* the dirty cards (:meth:`cut`) between two batches and takes their
     changelog records (:meth:`take_cut`) as they were at the cut, all at once or a few at a time
@@ -78,9 +85,9 @@ class PartitionState:
 
     def __init__(self) -> None:
         self._cards: dict[str, CardState] = {}
-        self._dirty: dict[str, None] = {}
-        self._cut: dict[str, None] = {}  # cards of the cut not encoded yet
-        self._cut_records: list[tuple[bytes, bytes]] = []  # encoded before a change, not taken
+        self._dirty: dict[str, set[int]] = {}  # card → hours changed
+        self._cut: dict[str, set[int]] = {}  # cards of the cut not encoded yet
+        self._cut_records: list[StateRecord] = []  # encoded before a change, not taken
         self._side: dict[bytes, Callable[[], bytes]] = {}  # reserved key → its encoder
         self._restored_side: dict[bytes, bytes] = {}  # reserved key → its restored record
 
@@ -127,7 +134,7 @@ class PartitionState:
         >>> part.keep_side_state(b"\\x00m", lambda: b"{}")
         >>> _ = part.velocity_features(["a"], ["m"], [1.0], [0])
         >>> part.cut(); [key for key, _ in part.take_cut()]
-        [b'\\x00m', b'a']
+        [b'\\x00m', b'a', b'a\\x010']
         >>> restored = PartitionState(); restored.restore([(b"\\x00m", b"{}")])
         []
         >>> restored.side_state(b"\\x00m"), len(restored)
@@ -145,45 +152,72 @@ class PartitionState:
         """Whether records of the cut remain to be taken."""
         return bool(self._cut or self._cut_records)
 
-    def take_cut(self, limit: int | None = None) -> list[tuple[bytes, bytes]]:
-        """``(card id UTF-8, msgpack state)`` of cards of the cut, each as it was at the cut:
-        those encoded before a change since, then up to ``limit`` more (all with ``None``).
+    def cut_cards_left(self) -> int:
+        """Cards of the cut not encoded yet."""
+        return len(self._cut)
+
+    def take_cut(self, limit: int | None = None) -> list[StateRecord]:
+        """The changelog records of cards of the cut, each card as it was at the cut: those
+        encoded before a change since, then up to ``limit`` more cards (all with ``None``). A
+        card's records are its head (key: the card id in UTF-8) and its changed hours (key: the
+        card id, :data:`HOUR_SEPARATOR`, the hour), a tombstone for an hour left empty.
 
         >>> part = PartitionState()
         >>> _ = part.velocity_features(["a", "b"], ["m", "m"], [1.0, 1.0], [0, 0])
         >>> part.cut(); [key for key, _ in part.take_cut(1)]
-        [b'a']
+        [b'a', b'a\\x010']
         >>> _ = part.velocity_features(["b"], ["m"], [5.0], [10])  # b as at the cut, encoded now
-        >>> [(key, decode_card(value).amounts) for key, value in part.take_cut()]
-        [(b'b', [1.0])]
+        >>> [(key, decode_hour(value, 0)[1]) for key, value in part.take_cut()[1:]]
+        [(b'b\\x010', [1.0])]
         >>> part.cut_pending(), part.dirty_cards()
         (False, ['b'])
         """
         records, self._cut_records = self._cut_records, []
-        cut, cards = self._cut, self._cards
+        cut = self._cut
         count = len(cut) if limit is None else min(limit, len(cut))
         for card in list(islice(cut, count)):
-            del cut[card]
-            records.append((card.encode(), encode_card(cards[card])))
+            self._encode_card(card, cut.pop(card), records)
         return records
 
     def _encode_cut_card(self, card: str) -> None:
-        """Encode a card of the cut now, before a change (its record waits for take_cut)."""
-        del self._cut[card]
-        self._cut_records.append((card.encode(), encode_card(self._cards[card])))
+        """Encode a card of the cut now, before a change (its records wait for take_cut)."""
+        self._encode_card(card, self._cut.pop(card), self._cut_records)
 
-    def restore(self, records: Iterable[tuple[bytes, bytes | None]]) -> list[str]:
-        """Apply changelog records in order: a later record of a card wins, a ``None`` value (a
-        tombstone) deletes the card. Restored cards are not dirty: the changelog has them. Refused
-        while a cut is being taken (its cards must stay as they were at the cut).
+    def _encode_card(self, card: str, hours: set[int], records: list[StateRecord]) -> None:
+        """Append the card's head record and the records of its ``hours`` to ``records``."""
+        state = self._cards[card]
+        key = card.encode()
+        records.append((key, encode_head(state)))
+        ts, ams, mers = state.times, state.amounts, state.merchants
+        for hour in sorted(hours):
+            lo = bisect_left(ts, hour * HOUR_MS)
+            hi = bisect_left(ts, (hour + 1) * HOUR_MS, lo)
+            value = encode_hour(ts[lo:hi], ams[lo:hi], mers[lo:hi]) if hi > lo else None
+            records.append((key + HOUR_SEPARATOR + str(hour).encode(), value))
+
+    def restore(self, records: Iterable[StateRecord]) -> list[str]:
+        """Apply changelog records in order: a later record of a key wins, a ``None`` value (a
+        tombstone) deletes a card (its head's key) or an hour of its events. Restored cards are
+        not dirty: the changelog has them, except a whole card as earlier versions wrote it,
+        whose hours are all dirty so that the next checkpoint writes them as hour records.
+        Refused while a cut is being taken (its cards must stay as they were at the cut).
 
         A record that cannot be read (a key that is not UTF-8, a value that is not a card's
-        state: written by something else than a worker) is passed over, its card starting afresh,
-        and said in the returned list: one such record must not keep its partition from ever
-        being scored."""
+        state: written by something else than a worker) is passed over, its card or hour
+        starting afresh, and said in the returned list: one such record must not keep its
+        partition from ever being scored.
+
+        >>> part = PartitionState()
+        >>> _ = part.velocity_features(["a", "a"], ["m", "n"], [1.0, 2.0], [0, HOUR_MS])
+        >>> part.cut(); restored = PartitionState(); restored.restore(part.take_cut())
+        []
+        >>> restored.get("a") == part.get("a"), restored.dirty_cards()
+        (True, [])
+        """
         if self.cut_pending():
             raise StateError("cannot restore while a checkpoint's cut is being taken")
-        cards, unreadable = self._cards, []
+        unreadable: list[str] = []
+        restored: set[str] = set()
         for key, value in records:
             if key.startswith(SIDE_PREFIX):
                 if value is None:
@@ -191,19 +225,61 @@ class PartitionState:
                 else:
                     self._restored_side[key] = value
                 continue
+            card_key, hour_record, hour = key.partition(HOUR_SEPARATOR)
             try:
-                card = key.decode()
+                card = card_key.decode()
             except UnicodeDecodeError:
                 unreadable.append(f"a key that is not UTF-8: {key[:64]!r}")
                 continue
-            cards.pop(card, None)
-            self._dirty.pop(card, None)
-            if value is not None:
-                try:
-                    cards[card] = decode_card(value)
-                except StateError as exc:
-                    unreadable.append(f"card {card[:64]!r}: {exc}")
+            try:
+                if hour_record:
+                    self._restore_hour(card, hour, value)
+                else:
+                    self._restore_head(card, value)
+            except StateError as exc:
+                unreadable.append(f"card {card[:64]!r}: {exc}")
+            else:
+                restored.add(card)
+        for card in restored:  # a head and hours written by checkpoints a crash tore apart
+            state = self._cards.get(card)
+            if state is not None and state.times and not state.times[-1] <= (state.newest_ms or 0):
+                state.newest_ms = state.times[-1]
         return unreadable
+
+    def _restore_head(self, card: str, value: bytes | None) -> None:
+        cards = self._cards
+        self._dirty.pop(card, None)
+        if value is None:
+            cards.pop(card, None)
+            return
+        try:
+            head = decode_card(value)
+        except StateError:
+            cards.pop(card, None)  # its latest head unreadable: the card starts afresh
+            raise
+        if head.times:  # a whole card, as earlier versions wrote it: written again by hour
+            self._dirty[card] = {t // HOUR_MS for t in head.times}
+        elif card in cards:  # its hour records came first
+            old = cards[card]
+            head.times, head.amounts, head.merchants = old.times, old.amounts, old.merchants
+        cards[card] = head
+
+    def _restore_hour(self, card: str, hour_digits: bytes, value: bytes | None) -> None:
+        if not hour_digits.isdigit():
+            raise StateError(f"an hour record's hour is not a number: {hour_digits[:32]!r}")
+        hour = int(hour_digits)
+        state = self._cards.get(card)
+        if state is None:
+            if value is None:
+                return
+            state = self._cards[card] = CardState([], [], [])
+        times, amounts, merchants = ([], [], []) if value is None else decode_hour(value, hour)
+        ts = state.times
+        lo = bisect_left(ts, hour * HOUR_MS)
+        hi = bisect_left(ts, (hour + 1) * HOUR_MS, lo)
+        ts[lo:hi] = times
+        state.amounts[lo:hi] = amounts
+        state.merchants[lo:hi] = merchants
 
     def velocity_features(
         self,
@@ -255,9 +331,11 @@ def velocity_features(
     for part, card, merchant, amount, t in zip(
         partitions, cards, merchants, amount_list, time_list, strict=True
     ):
-        if part._cut and card in part._cut:  # taken as it was at the cut, before it changes
-            part._encode_cut_card(card)
-        part._dirty[card] = None
+        hours = part._dirty.get(card)
+        if hours is None:
+            if part._cut and card in part._cut:  # taken as it was at the cut, before it changes
+                part._encode_cut_card(card)
+            hours = part._dirty[card] = set()
         states = part._cards
         state = states.get(card)
         if state is None:
@@ -274,6 +352,7 @@ def velocity_features(
             if ts and ts[0] <= horizon:
                 k = bisect_right(ts, horizon)
                 total = total - sum(ams[:k]) if k < len(ts) else 0.0
+                hours.update(range(ts[0] // hour, ts[k - 1] // hour + 1))
                 del ts[:k], ams[:k], mers[:k]
             state.retained_sum = total + amount
             hi = len(ts)
@@ -310,6 +389,7 @@ def velocity_features(
         state.amount_mean = mean + (amount - mean) / count
         if not keep:
             continue
+        hours.add(t // hour)
         if hi == len(ts):
             ts.append(t)
             ams.append(amount)

@@ -87,22 +87,27 @@ class CardStore:
         """Whether any partition has records of its cut still to be taken."""
         return any(state.cut_pending() for state in self._partitions.values())
 
-    def take_cut(self, limit: int | None = None) -> list[tuple[int, bytes, bytes]]:
+    def take_cut(self, limit: int | None = None) -> list[tuple[int, bytes, bytes | None]]:
         """``(partition, key, value)`` records of the cut, partitions in order: every record
-        encoded before a change, then more cards up to ``limit`` records in all (``None``: all).
+        encoded before a change, then the records of up to ``limit`` more cards in all
+        (``None``: all), each card's head and changed hours (:meth:`PartitionState.take_cut`).
 
         >>> store = CardStore()
         >>> _ = store.partition(0).velocity_features(["a", "b"], ["m", "m"], [1.0, 1.0], [0, 0])
         >>> _ = store.partition(1).velocity_features(["c"], ["m"], [1.0], [0])
         >>> store.cut(); [(p, key) for p, key, _ in store.take_cut(2)], store.cut_pending()
-        ([(0, b'a'), (0, b'b')], True)
+        ([(0, b'a'), (0, b'a\\x010'), (0, b'b'), (0, b'b\\x010')], True)
         >>> [(p, key) for p, key, _ in store.take_cut(2)], store.cut_pending()
-        ([(1, b'c')], False)
+        ([(1, b'c'), (1, b'c\\x010')], False)
         """
-        records: list[tuple[int, bytes, bytes]] = []
+        records: list[tuple[int, bytes, bytes | None]] = []
+        left = limit
         for partition in self.assigned():
-            left = None if limit is None else max(0, limit - len(records))
-            taken = self._partitions[partition].take_cut(left)
+            state = self._partitions[partition]
+            before = state.cut_cards_left()
+            taken = state.take_cut(left)
+            if left is not None:
+                left = max(0, left - (before - state.cut_cards_left()))
             records.extend((partition, key, value) for key, value in taken)
         return records
 

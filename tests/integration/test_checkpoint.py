@@ -18,8 +18,7 @@ from stream_app.scoring.drift import MONITORS_KEY, DriftObserver
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.records import OutputRecord
 from stream_app.settings import Settings
-from stream_app.state.card import decode_card, encode_card
-from stream_app.state.store import CardStore
+from stream_app.state import HOUR_SEPARATOR, CardStore, PartitionState
 from tests.integration.conftest import committed_offsets, read_topic
 from tests.unit.test_drift_observer import batch, leaves, monitored_store
 
@@ -105,8 +104,10 @@ def test_offsets_are_committed_after_the_last_chunk_of_the_cut(kit):
     checkpoints.scored({(topic, 0): 130})
     checkpoints.complete()
     assert kit.committed() == 130
-    state = read_topic(kit.settings, kit.settings.topics.card_state, len(CARDS) + 3)
-    assert sorted(m.key() for m in state) == sorted(c.encode() for c in CARDS + CARDS[:3])
+    state = read_topic(kit.settings, kit.settings.topics.card_state, 2 * (len(CARDS) + 3))
+    heads = [m.key() for m in state if HOUR_SEPARATOR not in m.key()]
+    assert sorted(heads) == sorted(c.encode() for c in CARDS + CARDS[:3])
+    assert len(state) == 2 * len(heads)  # each with the one hour of event time it changed
 
 
 def test_a_written_cut_is_committed_once_the_producer_is_idle_without_a_flush(kit):
@@ -178,13 +179,15 @@ def test_a_revoke_during_a_chunked_cut_commits_the_state_at_the_revoke(kit):
     assert kit.committed() < 0  # nothing committed before the revoke
     checkpoints.complete()
     assert kit.committed() == 130
-    written = len(CARDS) + len(changed)  # each card at the cut, then the changed ones again
-    last: dict[bytes, bytes] = {}
+    # each card at the cut, then the changed ones again: a head and an hour record each time
+    written = 2 * (len(CARDS) + len(changed))
+    last: dict[bytes, bytes | None] = {}
     for message in read_topic(kit.settings, kit.settings.topics.card_state, written):
         last[message.key()] = message.value()  # one partition: in the order written
-    at_revoke = {c.encode(): encode_card(kit.store.card(0, c)) for c in CARDS}
-    assert last == at_revoke
-    assert {decode_card(last[c.encode()]).amounts[-1] for c in changed} == {5.0}
+    restored = PartitionState()
+    assert restored.restore(last.items()) == []
+    assert all(restored.get(c) == kit.store.card(0, c) for c in CARDS)
+    assert {kit.store.card(0, c).amounts[-1] for c in changed} == {5.0}
 
 
 def test_a_cut_has_the_monitors_read_the_rows_held_back_and_their_detections_sent(kit, tmp_path):

@@ -24,7 +24,7 @@ from stream_app.kafka.drain import read_to_end
 from stream_app.processes import ChildProcess, get_json
 from stream_app.settings import Settings
 from stream_app.state import CardStore, batch_velocity_features
-from stream_app.state.card import CardState, decode_card
+from stream_app.state.card import CardState
 from tests.integration.conftest import committed, producing, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
@@ -58,19 +58,18 @@ def assert_one_prediction_per_event(settings: Settings, report: ProduceReport) -
     assert len(dead) == report.malformed
 
 
-def committed_state(settings: Settings) -> dict[tuple[int, bytes], bytes]:
-    """The changelog read committed: the last record of each key (cards, and the drift
-    observer's side state)."""
+def committed_state(settings: Settings) -> CardStore:
+    """The cards of the changelog read committed, restored as a worker restores them."""
     consumer = Consumer(consumer_config(settings, "state-reader"))
-    state: dict[tuple[int, bytes], bytes] = {}
+    store = CardStore()
     try:
         for p in range(settings.topics.partitions):
             start = TopicPartition(settings.topics.card_state, p, OFFSET_BEGINNING)
-            for record in read_to_end(consumer, start):
-                state[(p, record.key() or b"")] = record.value() or b""
+            records = [(r.key() or b"", r.value()) for r in read_to_end(consumer, start)]
+            assert store.restore(p, records) == []
     finally:
         consumer.close()
-    return state
+    return store
 
 
 def replayed_state(settings: Settings, events: int) -> dict[tuple[int, bytes], CardState]:
@@ -127,7 +126,8 @@ def assert_state_is_a_clean_replay(settings: Settings, events: int) -> None:
     differ = [
         key
         for key, state in expected.items()
-        if key not in actual or velocity(decode_card(actual[key])) != velocity(state)
+        if (restored := actual.partition(key[0]).get(key[1].decode())) is None
+        or velocity(restored) != velocity(state)
     ]
     assert not differ, f"{len(differ)} of {len(expected)} cards differ, e.g. {differ[:3]}"
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from stream_app.devtools.generator import TransactionGenerator
 from stream_app.events import FloatArray, TransactionBatch
 from stream_app.state import (
+    HOUR_SEPARATOR,
     VELOCITY_FEATURES,
     CardState,
     CardStore,
@@ -27,6 +28,7 @@ from stream_app.state import (
     encode_card,
     replay_velocity_features,
 )
+from stream_app.state.card import encode_hour
 from tests.unit.support import YESTERDAY_MS
 
 SECOND = 1_000
@@ -55,10 +57,15 @@ def run(part: PartitionState, events: Sequence[Event]) -> list[dict[str, float]]
     return [dict(zip(VELOCITY_FEATURES, row, strict=True)) for row in matrix.tolist()]
 
 
-def changelog(part: PartitionState) -> list[tuple[bytes, bytes]]:
+def changelog(part: PartitionState) -> list[tuple[bytes, bytes | None]]:
     """The changelog records of a checkpoint taken at once (as on revoke and stop)."""
     part.cut()
     return part.take_cut()
+
+
+def heads(keys: Sequence[bytes]) -> list[bytes]:
+    """The head records' keys among changelog keys (one per card written)."""
+    return [key for key in keys if HOUR_SEPARATOR not in key]
 
 
 def last(events: Sequence[Event]) -> dict[str, float]:
@@ -244,11 +251,11 @@ def test_dirty_cards_are_the_cards_touched_since_the_last_changelog() -> None:
     part = store.partition(0)
     run(part, [("b", "m", 1.0, T0), ("a", "m", 1.0, T0), ("b", "m", 1.0, T0 + 1)])
     assert part.dirty_cards() == ["b", "a"]
-    assert [key for key, _ in changelog(store.partition(0))] == [b"b", b"a"]
+    assert heads([key for key, _ in changelog(store.partition(0))]) == [b"b", b"a"]
     assert part.dirty_cards() == []
     assert changelog(store.partition(0)) == []
     run(part, [("a", "m", 1.0, T0 + 2)])
-    assert [key for key, _ in changelog(store.partition(0))] == [b"a"]
+    assert heads([key for key, _ in changelog(store.partition(0))]) == [b"a"]
 
 
 @settings(max_examples=25, deadline=None)
@@ -267,8 +274,9 @@ def test_a_cut_taken_a_chunk_per_batch_is_the_state_at_the_cut(cut_after: int, c
         run(store.partition(0), batch)
     records.extend(store.take_cut())
     assert not store.cut_pending()
-    keys = [key for _, key, _ in records]
+    keys = heads([key for _, key, _ in records])
     assert len(keys) == len(set(keys)) == len(at_cut.partition(0))
+    assert len(records) == len({key for _, key, _ in records})  # each hour written once
     restored = CardStore()
     restored.restore(0, [(key, value) for _, key, value in records])
     assert all(
@@ -324,20 +332,93 @@ def test_changelog_then_restore_reproduces_the_following_features() -> None:
 def test_restore_later_records_win_and_tombstones_delete() -> None:
     part = PartitionState()
     run(part, [("a", "m", 1.0, T0), ("b", "m", 2.0, T0)])
-    old = dict(changelog(part))
+    old = changelog(part)
     run(part, [("a", "m", 4.0, T0 + 1)])
-    new = dict(changelog(part))
+    new = changelog(part)
     store = CardStore()
-    store.restore(
-        5,
-        [(b"a", old[b"a"]), (b"b", old[b"b"]), (b"a", new[b"a"]), (b"b", None), (b"x", None)],
-    )
+    store.restore(5, [*old, *new, (b"b", None), (b"x", None)])
     restored = store.partition(5)
     assert len(restored) == 1
     assert "b" not in restored
     assert restored.get("a") == part.get("a")
-    store.restore(5, [(b"b", old[b"b"])])  # a value after a tombstone brings the card back
-    assert restored.get("b") is not None
+    store.restore(5, [r for r in old if r[0].startswith(b"b")])  # back after its tombstone
+    assert restored.get("b") == part.get("b")
+
+
+def test_a_busy_cards_checkpoint_writes_the_hour_it_changed_not_its_whole_day() -> None:
+    part = PartitionState()
+    run(part, [("c", "m", 1.0, T0 + i * MINUTE) for i in range(20 * 60)])  # a day of history
+    whole = changelog(part)
+    run(part, [("c", "m", 2.0, T0 + 20 * HOUR + 1)])
+    records = changelog(part)
+    assert [key for key, _ in records] == [
+        b"c",
+        b"c" + HOUR_SEPARATOR + str(T0 // HOUR + 20).encode(),
+    ]
+    written = sum(len(key) + len(value or b"") for key, value in records)
+    assert written < 80, written  # the head and one event, not 1,201 events
+    assert sum(len(value or b"") for _, value in whole) > 1_200 * 9
+
+
+def compacted(records: Sequence[tuple[bytes, bytes | None]]) -> list[tuple[bytes, bytes]]:
+    """What log compaction keeps of ``records``: each key's last record, tombstones removed."""
+    last = dict(records)
+    return [(key, value) for key, value in last.items() if value is not None]
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    every=st.integers(1, 40),
+    late=st.lists(st.integers(0, 399), max_size=30),
+    seed=st.integers(0, 2**16),
+)
+def test_a_compacted_changelog_restores_the_state_through_eviction_and_late_events(
+    every: int, late: list[int], seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    gaps = rng.integers(1, 20 * MINUTE, size=400)  # ~2.7 days over 3 cards: hours evicted
+    events = [
+        (f"c{i % 3}", f"m{rng.integers(5)}", float(rng.integers(1, 100)), T0 + int(t))
+        for i, t in enumerate(np.cumsum(gaps))
+    ]
+    for position in late:  # moved back in time: scored late, kept or too old to keep
+        card, merchant, amount, t = events[position]
+        events[position] = (card, merchant, amount, t - int(rng.integers(1, 30 * HOUR)))
+    part, log = PartitionState(), []
+    for start in range(0, len(events), every):
+        run(part, events[start : start + every])
+        log += changelog(part)
+    restored = PartitionState()
+    assert restored.restore(compacted(log)) == []
+    assert {card: restored.get(card) for card in ("c0", "c1", "c2")} == {
+        card: part.get(card) for card in ("c0", "c1", "c2")
+    }
+
+
+def test_a_whole_card_written_by_an_earlier_version_is_read_and_written_again_by_hour() -> None:
+    state = CardState([T0, T0 + 2 * HOUR], [1.0, 3.0], ["m", "n"], 4.0, 2, 2.0, T0 + 2 * HOUR)
+    log: list[tuple[bytes, bytes | None]] = [(b"c", encode_card(state))]
+    part = PartitionState()
+    part.restore(log)
+    assert part.get("c") == state
+    assert part.dirty_cards() == ["c"]  # its next checkpoint writes every hour it holds
+    log += changelog(part)
+    restored = PartitionState()
+    restored.restore(compacted(log))
+    assert restored.get("c") == state
+
+
+def test_a_head_and_hours_torn_apart_by_a_crash_restore_a_consistent_card() -> None:
+    part = PartitionState()
+    run(part, [("c", "m", 1.0, T0)])
+    first = changelog(part)
+    run(part, [("c", "m", 2.0, T0 + HOUR)])
+    second = changelog(part)
+    restored = PartitionState()
+    restored.restore([*first, *second[1:]])  # the second head never written
+    card = restored.get("c")
+    assert card is not None
+    assert (card.times, card.newest_ms) == ([T0, T0 + HOUR], T0 + HOUR)
 
 
 def test_drop_forgets_a_partition() -> None:
@@ -378,11 +459,15 @@ def test_changelog_records_that_cannot_be_read_are_passed_over_and_their_cards_s
             (b"c", encode_card(state)),
             (b"c", b"\xc1"),  # its latest record: the card starts afresh
             (b"\xff", encode_card(state)),
+            (b"kept" + HOUR_SEPARATOR + b"x1", b"\x93\x90\x90\x90"),  # not an hour
+            (b"kept" + HOUR_SEPARATOR + b"0", encode_hour([T0], [1.0], ["m"])),  # not in hour 0
         ],
     )
     assert [reason.split(":")[0] for reason in unreadable] == [
         "card 'c'",
         "a key that is not UTF-8",
+        "card 'kept'",
+        "card 'kept'",
     ]
     assert store.partition(0).get("kept") == state
     assert store.partition(0).get("c") is None and len(store.partition(0)) == 1
