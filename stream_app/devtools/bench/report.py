@@ -307,6 +307,8 @@ def latency_phase(latency: LatencyResult, options: LatencyOptions) -> dict[str, 
         "seconds": options.seconds,
         "warmup_s": options.warmup_s,
         "visibility_sample_every": options.sample_every,
+        # the windows' origin, to set a process's own log (a GC probe's) against them
+        "started_epoch_s": round(latency.started_ms / 1000, 3),
         "latency_ms_by_5s": by_window(latency.latencies_ms, latency.started_ms),
         # where the time goes: until the worker produced the prediction (broker in, fetch,
         # scoring), then until the checking consumer had it (the worker's producer linger
