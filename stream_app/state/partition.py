@@ -23,7 +23,8 @@ update; training and serving run this same code, so they agree exactly.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
+from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from itertools import islice, repeat
 from typing import Any
@@ -188,11 +189,9 @@ class PartitionState:
         state = self._cards[card]
         key = card.encode()
         records.append((key, encode_head(state)))
-        ts, ams, mers = state.times, state.amounts, state.merchants
         for hour in sorted(hours):
-            lo = bisect_left(ts, hour * HOUR_MS)
-            hi = bisect_left(ts, (hour + 1) * HOUR_MS, lo)
-            value = encode_hour(ts[lo:hi], ams[lo:hi], mers[lo:hi]) if hi > lo else None
+            lo, hi = state.hour_bounds(hour)
+            value = encode_hour(*state.events(lo, hi)) if hi > lo else None
             records.append((key + HOUR_SEPARATOR + str(hour).encode(), value))
 
     def restore(self, records: Iterable[StateRecord]) -> list[str]:
@@ -262,6 +261,7 @@ class PartitionState:
         elif card in cards:  # its hour records came first
             old = cards[card]
             head.times, head.amounts, head.merchants = old.times, old.amounts, old.merchants
+            head.merchant_codes = old.merchant_codes
         cards[card] = head
 
     def _restore_hour(self, card: str, hour_digits: bytes, value: bytes | None) -> None:
@@ -272,14 +272,8 @@ class PartitionState:
         if state is None:
             if value is None:
                 return
-            state = self._cards[card] = CardState([], [], [])
-        times, amounts, merchants = ([], [], []) if value is None else decode_hour(value, hour)
-        ts = state.times
-        lo = bisect_left(ts, hour * HOUR_MS)
-        hi = bisect_left(ts, (hour + 1) * HOUR_MS, lo)
-        ts[lo:hi] = times
-        state.amounts[lo:hi] = amounts
-        state.merchants[lo:hi] = merchants
+            state = self._cards[card] = CardState.of()
+        state.replace_hour(hour, ([], [], []) if value is None else decode_hour(value, hour))
 
     def velocity_features(
         self,
@@ -339,7 +333,7 @@ def velocity_features(
         states = part._cards
         state = states.get(card)
         if state is None:
-            state = states[card] = CardState([], [], [])
+            state = states[card] = CardState(array("q"), array("d"), array("q"), {})
         ts = state.times
         ams = state.amounts
         mers = state.merchants
@@ -354,6 +348,9 @@ def velocity_features(
                 total = total - sum(ams[:k]) if k < len(ts) else 0.0
                 hours.update(range(ts[0] // hour, ts[k - 1] // hour + 1))
                 del ts[:k], ams[:k], mers[:k]
+                if len(state.merchant_codes) > 2 * len(mers) + 16:  # codes of evicted merchants
+                    state.compact_merchants()
+                    mers = state.merchants
             state.retained_sum = total + amount
             hi = len(ts)
             keep = True
@@ -364,6 +361,10 @@ def velocity_features(
             total = sum(ams[:hi])
             if keep:
                 state.retained_sum += amount
+        codes = state.merchant_codes
+        code = codes.get(merchant)
+        if code is None:
+            code = codes[merchant] = len(codes)
         # everything kept is less than a day older than newest >= t: all in the 24 h window
         lo_h = bisect_right(ts, t - hour, 0, hi)
         lo_m = bisect_right(ts, t - minute, lo_h, hi)
@@ -379,7 +380,7 @@ def velocity_features(
                 sum_h + amount,
                 hi + 1,
                 sum_d + amount,
-                len({merchant, *mers[lo_h:hi]}),
+                len({code, *mers[lo_h:hi]}),
                 gap,
                 amount / mean if mean else nan,  # mean is 0.0 before the first amount
             )
@@ -393,9 +394,9 @@ def velocity_features(
         if hi == len(ts):
             ts.append(t)
             ams.append(amount)
-            mers.append(merchant)
+            mers.append(code)
         else:
             ts.insert(hi, t)
             ams.insert(hi, amount)
-            mers.insert(hi, merchant)
+            mers.insert(hi, code)
     return np.fromiter(out, dtype=np.float64, count=n * _WIDTH).reshape(n, _WIDTH)

@@ -110,9 +110,7 @@ def replayed_state(settings: Settings, events: int) -> dict[tuple[int, bytes], C
 def velocity(state: CardState) -> tuple[object, ...]:
     """What the velocity features are computed from (alert cool-downs left aside)."""
     return (
-        state.times,
-        state.amounts,
-        state.merchants,
+        state.events(),
         state.amount_count,
         round(state.retained_sum, 6),
         round(state.amount_mean, 6),

@@ -104,7 +104,7 @@ def build(
 
 def card_states() -> tuple[dict[str, CardState], Callable[[str], CardState]]:
     states: dict[str, CardState] = {}
-    return states, lambda card: states.setdefault(card, CardState([], [], []))
+    return states, lambda card: states.setdefault(card, CardState.of())
 
 
 # --- AlertBuilder ------------------------------------------------------------------------------

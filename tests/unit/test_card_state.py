@@ -25,7 +25,6 @@ from stream_app.state import (
     StateError,
     batch_velocity_features,
     decode_card,
-    encode_card,
     replay_velocity_features,
 )
 from stream_app.state.card import encode_hour
@@ -61,6 +60,29 @@ def changelog(part: PartitionState) -> list[tuple[bytes, bytes | None]]:
     """The changelog records of a checkpoint taken at once (as on revoke and stop)."""
     part.cut()
     return part.take_cut()
+
+
+def card(
+    times: list[int], amounts: list[float], merchants: list[str], *aggregates: float | None
+) -> CardState:
+    """A card's state from its events and its aggregates in field order."""
+    names = (
+        "retained_sum",
+        "amount_count",
+        "amount_mean",
+        "newest_ms",
+        "last_alert_ms",
+        "suppressed",
+    )
+    return CardState.of(times, amounts, merchants, **dict(zip(names, aggregates, strict=False)))
+
+
+def encode_card(state: CardState) -> bytes:
+    """A card's changelog record as versions before hour records wrote it: one msgpack array of
+    its events and its aggregates."""
+    aggregates = (state.retained_sum, state.amount_count, state.amount_mean, state.newest_ms)
+    alerts = (state.last_alert_ms, state.suppressed)
+    return msgspec.msgpack.encode((*state.events(), *aggregates, *alerts))
 
 
 def heads(keys: Sequence[bytes]) -> list[bytes]:
@@ -166,7 +188,7 @@ def test_history_older_than_a_day_before_the_newest_event_is_evicted() -> None:
     state = part.get("c")
     assert state is not None
     # T0 and T0 + 1 are exactly 24 h (or more) before the newest event: gone
-    assert (state.times, state.amounts, state.merchants) == (
+    assert state.events() == (
         [T0 + HOUR, T0 + DAY + 1],
         [4.0, 8.0],
         ["m3", "m4"],
@@ -180,7 +202,7 @@ def test_a_day_of_silence_empties_the_history_but_keeps_the_aggregates() -> None
     run(part, [("c", "m", 3.0, T0 + 5 * DAY)])
     state = part.get("c")
     assert state is not None
-    assert (state.times, state.retained_sum, state.amount_count) == ([T0 + 5 * DAY], 3.0, 101)
+    assert (list(state.times), state.retained_sum, state.amount_count) == ([T0 + 5 * DAY], 3.0, 101)
 
 
 def test_busy_card_keeps_only_a_day() -> None:
@@ -215,7 +237,7 @@ def test_a_late_event_sees_history_up_to_its_own_time_and_later_events_see_it() 
     assert after["seconds_since_previous"] == 10.0  # from the newest (30 s), not the late one
     state = part.get("c")
     assert state is not None
-    assert state.times == sorted(state.times)
+    assert list(state.times) == sorted(state.times)
     assert state.newest_ms == T0 + 40 * SECOND
 
 
@@ -232,7 +254,7 @@ def test_an_event_older_than_the_retention_horizon_is_scored_but_not_kept() -> N
     assert (row["count_24h"], row["sum_24h"]) == (1.0, 5.0)
     state = part.get("c")
     assert state is not None
-    assert (state.times, state.retained_sum, state.amount_count) == ([T0 + 2 * DAY], 1.0, 2)
+    assert (list(state.times), state.retained_sum, state.amount_count) == ([T0 + 2 * DAY], 1.0, 2)
 
 
 def test_a_late_event_windows_are_truncated_at_the_retention_horizon() -> None:
@@ -396,7 +418,7 @@ def test_a_compacted_changelog_restores_the_state_through_eviction_and_late_even
 
 
 def test_a_whole_card_written_by_an_earlier_version_is_read_and_written_again_by_hour() -> None:
-    state = CardState([T0, T0 + 2 * HOUR], [1.0, 3.0], ["m", "n"], 4.0, 2, 2.0, T0 + 2 * HOUR)
+    state = card([T0, T0 + 2 * HOUR], [1.0, 3.0], ["m", "n"], 4.0, 2, 2.0, T0 + 2 * HOUR)
     log: list[tuple[bytes, bytes | None]] = [(b"c", encode_card(state))]
     part = PartitionState()
     part.restore(log)
@@ -416,9 +438,9 @@ def test_a_head_and_hours_torn_apart_by_a_crash_restore_a_consistent_card() -> N
     second = changelog(part)
     restored = PartitionState()
     restored.restore([*first, *second[1:]])  # the second head never written
-    card = restored.get("c")
-    assert card is not None
-    assert (card.times, card.newest_ms) == ([T0, T0 + HOUR], T0 + HOUR)
+    state = restored.get("c")
+    assert state is not None
+    assert (list(state.times), state.newest_ms) == ([T0, T0 + HOUR], T0 + HOUR)
 
 
 def test_drop_forgets_a_partition() -> None:
@@ -433,14 +455,14 @@ def test_drop_forgets_a_partition() -> None:
 
 
 def test_state_encoding_round_trips_and_rejects_broken_records() -> None:
-    state = CardState([T0, T0 + 5], [1.25, 3.0], ["m1", "m2"], 4.25, 7, 2.5, T0 + 5, T0, 3)
+    state = card([T0, T0 + 5], [1.25, 3.0], ["m1", "m2"], 4.25, 7, 2.5, T0 + 5, T0, 3)
     assert decode_card(encode_card(state)) == state
     broken = [
         b"\xc1",  # not msgpack
         msgspec.msgpack.encode({"times": []}),  # not the array layout
-        encode_card(CardState([T0 + 5, T0], [1.0, 1.0], ["m", "m"], 2.0, 2, 1.0, T0 + 5)),
-        encode_card(CardState([T0], [1.0, 2.0], ["m"], 3.0, 2, 1.5, T0)),
-        encode_card(CardState([T0 + 9], [1.0], ["m"], 1.0, 1, 1.0, T0)),
+        encode_card(card([T0 + 5, T0], [1.0, 1.0], ["m", "m"], 2.0, 2, 1.0, T0 + 5)),
+        encode_card(card([T0], [1.0, 2.0], ["m"], 3.0, 2, 1.5, T0)),
+        encode_card(card([T0 + 9], [1.0], ["m"], 1.0, 1, 1.0, T0)),
     ]
     for value in broken:
         with pytest.raises(StateError):
@@ -450,7 +472,7 @@ def test_state_encoding_round_trips_and_rejects_broken_records() -> None:
 def test_changelog_records_that_cannot_be_read_are_passed_over_and_their_cards_start_afresh() -> (
     None
 ):
-    state = CardState([T0], [1.25], ["m1"], 1.25, 1, 1.25, T0)
+    state = card([T0], [1.25], ["m1"], 1.25, 1, 1.25, T0)
     store = CardStore()
     unreadable = store.restore(
         0,
