@@ -1,8 +1,10 @@
-"""``stream-app bench guarantees``: a paced warm-up first, reported apart and kept out of the
-figures, then each round's runs in both guarantees, alternated."""
+"""``stream-app bench guarantees``: each round's runs in both guarantees, alternated, each paced
+run's deployment warmed first by a paced run reported apart and kept out of the figures."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,28 +58,37 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
         recorded.runs.append(("throughput", stack.guarantee, 0.0))
         return type("Run", (), {"events_per_s": 1000.0})()
 
-    def latency(stack: FakeStack, options: LatencyOptions, _seed: int, phase: str) -> Any:
-        recorded.runs.append((phase, stack.guarantee, options.seconds))
-        return _paced(900.0 if phase == "warmup" else 10.0)
+    @contextlib.contextmanager
+    def deployment(stack: FakeStack, phase: str, _seed: int) -> Iterator[str]:
+        yield f"{phase} {stack.guarantee}"
+
+    def latency(deployed: str, options: LatencyOptions, _seed: int, _say: object) -> Any:
+        phase, guarantee = deployed.split()
+        recorded.runs.append((phase, guarantee, options.seconds))
+        return _paced(900.0 if options.seconds == 15.0 else 10.0)
 
     monkeypatch.setattr(guarantees, "BenchStack", lambda *_a: recorded.stack)
     monkeypatch.setattr(guarantees, "measure_throughput", throughput)
-    monkeypatch.setattr(guarantees, "measure_latency", latency)
+    monkeypatch.setattr(guarantees, "paced_deployment", deployment)
+    monkeypatch.setattr(guarantees, "measure_paced", latency)
     return recorded
 
 
 def test_a_paced_warm_up_runs_first_and_stays_out_of_the_figures(calls: Calls) -> None:
     options = GuaranteeBenchOptions(latency=LatencyOptions(seconds=20.0), warmup_seconds=15.0)
     report = run_guarantee_bench(options, Console(record=True))
-    assert calls.runs[0] == ("warmup", "at_least_once", 15.0)
-    assert calls.runs[1:] == [
+    assert calls.runs == [
         ("throughput", "at_least_once", 0.0),
+        ("latency-round1", "at_least_once", 15.0),
         ("latency-round1", "at_least_once", 20.0),
         ("throughput", "exactly_once", 0.0),
+        ("latency-round1", "exactly_once", 15.0),
         ("latency-round1", "exactly_once", 20.0),
         ("throughput", "at_least_once", 0.0),
+        ("latency-round2", "at_least_once", 15.0),
         ("latency-round2", "at_least_once", 20.0),
         ("throughput", "exactly_once", 0.0),
+        ("latency-round2", "exactly_once", 15.0),
         ("latency-round2", "exactly_once", 20.0),
     ]
     assert report["warmup_latency_ms"]["p99"] == 900.0

@@ -7,7 +7,7 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
-from stream_app.devtools.bench.latency import WARM_UP_EVENTS, Shortfall, _run
+from stream_app.devtools.bench.latency import Shortfall, _run
 from stream_app.devtools.bench.options import LatencyOptions
 from stream_app.devtools.bench.visibility import VisibilityPoller
 
@@ -27,14 +27,14 @@ class Warehouse:
 
 def _threads(sent: int, arrived: int, samples: list[str]) -> tuple[Any, Any]:
     """A finished paced producer that sent ``sent`` events and a checker that saw ``arrived``
-    predictions after the warm-up, with ``samples`` queued for the visibility poller."""
+    predictions of them, with ``samples`` queued for the visibility poller."""
     finished = threading.Event()
     finished.set()
     producer = SimpleNamespace(name="producer", failure=None, finished=finished, sent=sent)
     checker = SimpleNamespace(
         name="checker",
         failure=None,
-        arrivals=[None] * (WARM_UP_EVENTS + arrived),
+        arrivals=[None] * arrived,
         samples=queue.SimpleQueue(),
     )
     for created_ms, event_id in enumerate(samples):

@@ -1,5 +1,5 @@
-"""``stream-app bench latency``: a warm-up run on the broker first, reported apart, then the
-measured runs, each with its figures, CPU by thread and CPU shares."""
+"""``stream-app bench latency``: a warm-up run first, reported apart, then the measured runs, all
+on one deployment (worker, sink, topics), each with its figures, CPU by thread and CPU shares."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ class FakeStack:
 @dataclass
 class Calls:
     stack: FakeStack = field(default_factory=FakeStack)
-    runs: list[tuple[float, str]] = field(default_factory=list)  # (seconds, phase)
+    runs: list[tuple[float, str]] = field(default_factory=list)  # (seconds, deployment)
+    deployments: list[str] = field(default_factory=list)  # deployed, then "stopped" appended
 
 
 def _result(latency_ms: float) -> LatencyResult:
@@ -70,11 +71,19 @@ def _result(latency_ms: float) -> LatencyResult:
 def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
     recorded = Calls()
 
-    def measure(_stack: FakeStack, options: LatencyOptions, _seed: int, phase: str) -> Any:
-        recorded.runs.append((options.seconds, phase))
+    @contextlib.contextmanager
+    def deployment(_stack: FakeStack, phase: str, _seed: int) -> Iterator[str]:
+        recorded.deployments.append(phase)
+        try:
+            yield phase
+        finally:
+            recorded.deployments.append("stopped")
+
+    def measure(deployed: str, options: LatencyOptions, _seed: int, _say: object) -> Any:
+        recorded.runs.append((options.seconds, deployed))
         if len(recorded.runs) == 3:
             raise RuntimeError("the worker died")
-        return _result(latency_ms=100.0 if phase == "warmup" else 10.0)
+        return _result(latency_ms=100.0 if len(recorded.runs) == 1 else 10.0)
 
     @contextlib.contextmanager
     def usage(_pid: int, shares: dict[str, float], rss: dict[str, float]) -> Iterator[None]:
@@ -83,7 +92,8 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
         rss["peak"] = 450.0
 
     monkeypatch.setattr(latency_bench, "BenchStack", lambda *_a: recorded.stack)
-    monkeypatch.setattr(latency_bench, "measure_latency", measure)
+    monkeypatch.setattr(latency_bench, "paced_deployment", deployment)
+    monkeypatch.setattr(latency_bench, "measure_paced", measure)
     monkeypatch.setattr(latency_bench, "phase_usage", usage)
     return recorded
 
@@ -92,7 +102,8 @@ def test_warm_up_first_then_the_measured_runs(calls: Calls) -> None:
     options = LatencyBenchOptions(latency=LatencyOptions(seconds=30.0), warmup_seconds=20.0)
     console = Console(record=True, width=200)
     report = latency_command(options, None, console)
-    assert calls.runs == [(20.0, "warmup"), (30.0, "run1")]
+    assert calls.runs == [(20.0, "latency"), (30.0, "latency")]  # on one deployment
+    assert calls.deployments == ["latency", "stopped"]
     assert calls.stack.started and calls.stack.closed
     warmup, run = report["runs"]
     assert (warmup["run"], warmup["latency_ms"]["p99"]) == ("warmup", 100.0)
@@ -116,6 +127,7 @@ def test_a_failed_run_stops_everything_started(calls: Calls) -> None:
     with pytest.raises(RuntimeError, match="the worker died"):
         latency_command(LatencyBenchOptions(runs=3), None, Console(record=True))
     assert len(calls.runs) == 3 and calls.stack.closed
+    assert calls.deployments == ["latency", "stopped"]
 
 
 def test_thread_cpu_since_subtracts_per_thread_name() -> None:

@@ -1,6 +1,8 @@
 """The checking consumers of the latency phase: when did each prediction (or alert) arrive?
 
-Each reads its topic with ``assign()`` (no group) and stamps each record with the wall clock as
+Each reads its topic from its partitions' ends as they are when it starts (what a paced run
+sends comes after: an earlier run on the same deployment is not read again), with ``assign()``
+(no group), and stamps each record with the wall clock as
 ``poll`` hands it over, beside the record's own CreateTime (when the worker produced it); records
 are decoded after the run, except (for predictions) the one in every ``sample_every`` handed to
 the visibility poller, so decoding never delays the next arrival.
@@ -13,7 +15,7 @@ import threading
 import time
 import uuid
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from stream_app.codecs.avro import AvroRecordCodec
 from stream_app.codecs.factory import schema_registry, topic_codec
@@ -23,8 +25,8 @@ from stream_app.settings import Settings
 
 
 class ArrivalChecker(PhaseThread):
-    """Collects (arrival ms, CreateTime ms, raw record) of every record of a topic since its
-    beginning.
+    """Collects (arrival ms, CreateTime ms, raw record) of every record of a topic written after
+    it started (:attr:`assigned` is set then).
 
     ``topic_field`` names the topic in ``Settings.topics``; its records carry
     ``input_create_time``. With ``sample_every``, one record in that many is decoded at once and
@@ -45,9 +47,11 @@ class ArrivalChecker(PhaseThread):
         settings = self._settings
         consumer = Consumer(consumer_config(settings, f"bench-checker-{uuid.uuid4().hex[:8]}"))
         topic = self._topic
-        consumer.assign(
-            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(settings.topics.partitions)]
-        )
+        ends = []
+        for p in range(settings.topics.partitions):
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+            ends.append(TopicPartition(topic, p, high))
+        consumer.assign(ends)
         self.assigned.set()
         try:
             while not self._stopping.is_set():

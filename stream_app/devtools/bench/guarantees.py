@@ -1,8 +1,9 @@
 """``stream-app bench guarantees``: throughput and decision latency in both processing guarantees,
 alternated in one run on one broker, so that the machine's noise weighs on both alike.
 
-A paced run of ``warmup_seconds`` first, reported apart, warms the broker's JVM, as in
-``stream-app bench latency`` (a paced run on a broker just started measures its JIT). Each round
+Each paced run's deployment (worker, sink, topics) is warmed first by a paced run of
+``warmup_seconds``, reported apart, as in ``stream-app bench latency`` (a paced run on a broker,
+worker and sink just started measures their warm-up). Each round
 drains a backlog in at-least-once, then in exactly-once (:mod:`.throughput`), and runs the paced
 latency phase in each (:mod:`.latency`; its checking consumer reads committed, so an exactly-once
 prediction counts as arrived once its transaction is committed). The ratio is exactly-once over
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from models.train import TrainingConfig
-from stream_app.devtools.bench.latency import LatencyResult, measure_latency
+from stream_app.devtools.bench.latency import LatencyResult, measure_paced, paced_deployment
 from stream_app.devtools.bench.options import LatencyOptions
 from stream_app.devtools.bench.render import write_json
 from stream_app.devtools.bench.report import machine, percentiles_ms
@@ -38,7 +39,7 @@ class GuaranteeBenchOptions:
     events: int = 100_000  # backlog of each throughput run
     rounds: int = 2
     latency: LatencyOptions = field(default_factory=lambda: LatencyOptions(seconds=20.0))
-    warmup_seconds: float = 20.0  # the paced run before the rounds, at-least-once, reported apart
+    warmup_seconds: float = 20.0  # a paced run on each paced run's deployment first, apart
     partitions: int = 4
     state_dir: Path = Path(".stream_app/bench-guarantees")  # wiped at start
     seed: int = 7
@@ -62,12 +63,10 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
     produced: dict[str, list[float]] = {g: [] for g in guarantees}  # the part until produced
     missing = dict.fromkeys(guarantees, 0)  # predictions not arrived when a run stopped waiting
     checkpoints: dict[str, list[dict[str, Any]]] = {g: [] for g in guarantees}
+    warm_ups: list[float] = []  # the warm-up runs' latencies, every guarantee's
     try:
         stack.start(options.training)
         warmup = replace(options.latency, seconds=options.warmup_seconds)
-        warmed = measure_latency(stack, warmup, options.seed + 99, "warmup")
-        warmup_ms = percentiles_ms([v for _, v in warmed.latencies_ms], [50, 99])
-        say(f"[warm-up] latency p50 {warmup_ms.get('p50')} p99 {warmup_ms.get('p99')} ms")
         for round_ in range(options.rounds):
             for guarantee in guarantees:
                 stack.guarantee = guarantee
@@ -77,7 +76,10 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
                 # in them too): a later round must not find an earlier one's rows stored
                 run = measure_throughput(stack, "json", options.events, seed, f"throughput-{name}")
                 rates[guarantee].append(run.events_per_s)
-                paced = measure_latency(stack, options.latency, seed + 100, f"latency-{name}")
+                with paced_deployment(stack, f"latency-{name}", seed + 100) as deployment:
+                    warmed = measure_paced(deployment, warmup, seed + 99, say)
+                    warm_ups.extend(latency for _, latency in warmed.latencies_ms)
+                    paced = measure_paced(deployment, options.latency, seed + 100, say)
                 latencies[guarantee].extend(latency for _, latency in paced.latencies_ms)
                 produced[guarantee].extend(to_output for to_output, _ in paced.split_ms)
                 missing[guarantee] += paced.predictions_missing
@@ -94,7 +96,8 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
         "latency_rate": options.latency.rate,
         "latency_seconds": options.latency.seconds,
         "transaction_interval_ms": Settings().transaction_interval_ms,  # the environment's too
-        "warmup_latency_ms": warmup_ms,  # at-least-once, before the rounds: not a measurement
+        # each paced run's deployment warmed first, its latencies kept apart: not a measurement
+        "warmup_latency_ms": percentiles_ms(warm_ups, [50, 99]),
         "events_per_s": {g: [round(r) for r in rates[g]] for g in guarantees},
         "latency_ms": {
             g: {**percentiles_ms(latencies[g], [50, 99]), "missing": missing[g]} for g in guarantees

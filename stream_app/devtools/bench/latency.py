@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from stream_app.devtools.bench.checker import ArrivalChecker
 from stream_app.devtools.bench.deployment import Deployment
@@ -67,23 +68,34 @@ class Shortfall:
     samples: int = 0
 
 
-def measure_latency(
-    stack: BenchStack, options: LatencyOptions, seed: int, phase: str = "latency"
-) -> LatencyResult:
-    """One paced run; ``phase`` names it (its own topics, groups and database)."""
-    say = stack.say
-    settings = stack.phase_settings(phase)
-    deployment = stack.deploy(settings, phase)
-    checker = ArrivalChecker(settings, "predictions", options.sample_every)
-    alerts = ArrivalChecker(settings, "alerts", None)
-    producer = PacedProducer(settings, options.rate, int(options.rate * options.seconds), seed)
+@contextmanager
+def paced_deployment(stack: BenchStack, phase: str, seed: int) -> Iterator[Deployment]:
+    """A worker and a sink on ``phase``'s own topics, groups and database, ready and warm (a few
+    events stored first: both assigned, chDB's first insert done), for paced runs one after the
+    other; stopped on leaving."""
+    deployment = stack.deploy(stack.phase_settings(phase), phase)
     try:
         deployment.wait_ready()
-        # a few events first, until stored: both are assigned and warm (chDB's first insert)
-        produce(settings, ProduceOptions(events=WARM_UP_EVENTS, seed=seed + 1000))
+        produce(deployment.settings, ProduceOptions(events=WARM_UP_EVENTS, seed=seed + 1000))
         wait_until(
             lambda: deployment.stored_predictions() >= WARM_UP_EVENTS, 60, "warm-up events stored"
         )
+        yield deployment
+    finally:
+        stack.undeploy(deployment)
+
+
+def measure_paced(
+    deployment: Deployment, options: LatencyOptions, seed: int, say: Say
+) -> LatencyResult:
+    """One paced run on ``deployment``: what it measured of the records sent from its start (the
+    checking consumers start at the topics' ends), the worker's counters as their increase."""
+    settings = deployment.settings
+    checker = ArrivalChecker(settings, "predictions", options.sample_every)
+    alerts = ArrivalChecker(settings, "alerts", None)
+    producer = PacedProducer(settings, options.rate, int(options.rate * options.seconds), seed)
+    worker_before = deployment.worker_health() or {}
+    try:
         checker.start()
         alerts.start()
         checker.assigned.wait(10)
@@ -96,7 +108,7 @@ def measure_latency(
             producer.start()
             poller = VisibilityPoller(deployment)
             shortfall = _run(deployment, checker, producer, poller, options, say)
-        worker = deployment.worker_health() or {}
+        worker = _increase(deployment.worker_health() or {}, worker_before)
         peak, cpu = deployment.peak_rss_mb(), deployment.cpu_seconds()
         paced_cpu = deployment.cpu_seconds_since(cpu_before)
         paced_threads = _since(deployment.thread_cpu_seconds(), threads_before)
@@ -107,7 +119,6 @@ def measure_latency(
         producer.join(30)
         checker.join(30)
         alerts.join(30)
-        stack.undeploy(deployment)
     since_ms = started_ms + options.warmup_s * 1000
     predictions = checker.latencies(since_ms)
     return LatencyResult(
@@ -133,6 +144,22 @@ def measure_latency(
         predictions_missing=shortfall.predictions,
         visibility_timed_out=shortfall.samples,
     )
+
+
+def _increase(after: Any, before: Any) -> Any:
+    """The worker's counters in ``after`` (numbers, or dicts of them, as its ``/health`` gives
+    them) less those in ``before``: what one run of several on the same worker added.
+
+    >>> _increase({"scored": 30, "stage_seconds": {"features": 2.5}, "status": "ok"},
+    ...           {"scored": 10, "stage_seconds": {"features": 1.0}})
+    {'scored': 20, 'stage_seconds': {'features': 1.5}, 'status': 'ok'}
+    """
+    if isinstance(after, dict):
+        earlier = before if isinstance(before, dict) else {}
+        return {key: _increase(value, earlier.get(key)) for key, value in after.items()}
+    if isinstance(after, int | float) and not isinstance(after, bool):
+        return after - before if isinstance(before, int | float) else after
+    return after
 
 
 @contextmanager
@@ -184,7 +211,7 @@ def _run(
         while not checker.samples.empty():
             poller.add(*checker.samples.get())
         poller.poll()
-        arrived = len(checker.arrivals) - WARM_UP_EVENTS
+        arrived = len(checker.arrivals)
         if producer.finished.is_set() and arrived >= producer.sent and not poller.pending:
             return Shortfall()
         if ticker.due():

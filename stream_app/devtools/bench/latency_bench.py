@@ -1,10 +1,11 @@
 """``stream-app bench latency``: the paced latency phase alone, after a paced warm-up run.
 
-A paced run on a broker just started measures the broker's warm-up (p99 199-579 ms in its first
-20 s, docs/benchmarks.md): a shorter paced run on the same broker comes first and is reported
-apart, as in the full benchmark; then ``runs`` measured runs, each with its CPU shares (the
-broker's among them), so that one change can be compared against another in a few minutes
-instead of the full benchmark's ~4-6.
+A paced run on a broker, a worker and a sink just started measures their warm-up (p99 199-579 ms
+in the broker's first 20 s, 100-200 ms in the first 20 s of a fresh worker and sink,
+docs/benchmarks.md): a shorter paced run on the same deployment comes first and is reported
+apart, as in the full benchmark; then ``runs`` measured runs on it, one after the other, each
+with its CPU shares (the broker's among them), so that one change can be compared against
+another in a few minutes instead of the full benchmark's ~4-6.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rich.table import Table
 
 from models.train import TrainingConfig
 from stream_app.devtools.bench.contention import phase_usage
-from stream_app.devtools.bench.latency import measure_latency
+from stream_app.devtools.bench.latency import measure_paced, paced_deployment
 from stream_app.devtools.bench.options import LatencyOptions
 from stream_app.devtools.bench.render import write_json
 from stream_app.devtools.bench.report import latency_headlines, latency_phase, machine
@@ -48,23 +49,24 @@ def run_latency_bench(options: LatencyBenchOptions, console: Console) -> dict[st
     try:
         stack.start(options.training)
         warmup = replace(options.latency, seconds=options.warmup_seconds)
-        for index in range(options.runs + 1):
-            name, paced_options = (
-                ("warmup", warmup) if index == 0 else (f"run{index}", options.latency)
-            )
-            shares: dict[str, float] = {}
-            broker_rss: dict[str, float] = {}
-            with phase_usage(stack.broker_pid, shares, broker_rss):
-                paced = measure_latency(stack, paced_options, options.seed + index, name)
-            figures = {
-                "run": name,
-                **latency_headlines(paced),
-                "phase": latency_phase(paced, paced_options),
-                "contention": shares,
-                "broker_rss_mb": broker_rss,
-            }
-            say(f"[{name}] {_summary(figures)}")
-            runs.append(figures)
+        with paced_deployment(stack, "latency", options.seed) as deployment:
+            for index in range(options.runs + 1):
+                name, paced_options = (
+                    ("warmup", warmup) if index == 0 else (f"run{index}", options.latency)
+                )
+                shares: dict[str, float] = {}
+                broker_rss: dict[str, float] = {}
+                with phase_usage(stack.broker_pid, shares, broker_rss):
+                    paced = measure_paced(deployment, paced_options, options.seed + index, say)
+                figures = {
+                    "run": name,
+                    **latency_headlines(paced),
+                    "phase": latency_phase(paced, paced_options),
+                    "contention": shares,
+                    "broker_rss_mb": broker_rss,
+                }
+                say(f"[{name}] {_summary(figures)}")
+                runs.append(figures)
     finally:
         stack.close()
     return {

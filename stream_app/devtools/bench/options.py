@@ -25,7 +25,7 @@ class LatencyOptions:
 class BenchOptions:
     events: int = 200_000  # backlog of each throughput phase (JSON, Avro, bare loop, scale)
     latency: LatencyOptions = field(default_factory=LatencyOptions)
-    #: a paced run on topics of its own just before the latency phase, reported apart: right
+    #: a paced run on the latency phase's own deployment just before it, reported apart: right
     #: after the throughput phases a paced run's first 20 s measured p99 398 ms (docs/benchmarks.md)
     latency_warmup_seconds: float = 20.0
     soak_events: int = 0  # 0 = no soak phase

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from stream_app.devtools.bench.bare import measure_bare
 from stream_app.devtools.bench.contention import phase_usage
-from stream_app.devtools.bench.latency import measure_latency
+from stream_app.devtools.bench.latency import measure_paced, paced_deployment
 from stream_app.devtools.bench.options import BenchOptions
 from stream_app.devtools.bench.render import render, write_json
 from stream_app.devtools.bench.report import build_report, latency_headlines
@@ -74,11 +74,12 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
                 bare = measure_bare(stack, options.events, options.seed, options.bare_dsn)
             with phase("scale"):
                 scale = measure_scale(stack, options.events, options.seed)
-            with phase("latency_warmup"):
-                warmup = replace(options.latency, seconds=options.latency_warmup_seconds)
-                latency_warmup = measure_latency(stack, warmup, options.seed + 3, "latency-warmup")
-            with phase("latency"):
-                latency = measure_latency(stack, options.latency, options.seed + 1)
+            with paced_deployment(stack, "latency", options.seed + 1) as deployment:
+                with phase("latency_warmup"):
+                    warmup = replace(options.latency, seconds=options.latency_warmup_seconds)
+                    latency_warmup = measure_paced(deployment, warmup, options.seed + 3, say)
+                with phase("latency"):
+                    latency = measure_paced(deployment, options.latency, options.seed + 1, say)
             with phase("swap"):
                 swap = measure_swap(stack, options.training, options.latency.rate, options.seed + 2)
             if options.soak_events:
