@@ -172,15 +172,19 @@ class CardState(msgspec.Struct, gc=False, eq=False):
         self.suppressed = 0
 
 
-def _aggregates(state: CardState) -> tuple[Any, ...]:
-    return (
-        state.retained_sum,
-        state.amount_count,
-        state.amount_mean,
-        state.newest_ms,
-        state.last_alert_ms,
-        state.suppressed,
-    )
+#: the fields after the events, in record order: a head record holds them
+AGGREGATES = (
+    "retained_sum",
+    "amount_count",
+    "amount_mean",
+    "newest_ms",
+    "last_alert_ms",
+    "suppressed",
+)
+
+
+def _aggregates(state: CardState | _RecordedCard) -> tuple[Any, ...]:
+    return tuple(getattr(state, name) for name in AGGREGATES)
 
 
 class _RecordedCard(msgspec.Struct, array_like=True):
@@ -267,14 +271,5 @@ def decode_card(value: bytes) -> CardState:
     _check_events(times, recorded.amounts, recorded.merchants)
     if times and (recorded.newest_ms is None or times[-1] > recorded.newest_ms):
         raise StateError("an event is newer than newest_ms")
-    return CardState.of(
-        times,
-        recorded.amounts,
-        recorded.merchants,
-        retained_sum=recorded.retained_sum,
-        amount_count=recorded.amount_count,
-        amount_mean=recorded.amount_mean,
-        newest_ms=recorded.newest_ms,
-        last_alert_ms=recorded.last_alert_ms,
-        suppressed=recorded.suppressed,
-    )
+    aggregates = dict(zip(AGGREGATES, _aggregates(recorded), strict=True))
+    return CardState.of(times, recorded.amounts, recorded.merchants, **aggregates)

@@ -27,7 +27,7 @@ from stream_app.state import (
     decode_card,
     replay_velocity_features,
 )
-from stream_app.state.card import encode_hour
+from stream_app.state.card import AGGREGATES, encode_hour
 from tests.unit.support import YESTERDAY_MS
 
 SECOND = 1_000
@@ -66,23 +66,15 @@ def card(
     times: list[int], amounts: list[float], merchants: list[str], *aggregates: float | None
 ) -> CardState:
     """A card's state from its events and its aggregates in field order."""
-    names = (
-        "retained_sum",
-        "amount_count",
-        "amount_mean",
-        "newest_ms",
-        "last_alert_ms",
-        "suppressed",
-    )
-    return CardState.of(times, amounts, merchants, **dict(zip(names, aggregates, strict=False)))
+    named = dict(zip(AGGREGATES, aggregates, strict=False))  # the trailing ones may be left out
+    return CardState.of(times, amounts, merchants, **named)
 
 
 def encode_card(state: CardState) -> bytes:
     """A card's changelog record as versions before hour records wrote it: one msgpack array of
     its events and its aggregates."""
-    aggregates = (state.retained_sum, state.amount_count, state.amount_mean, state.newest_ms)
-    alerts = (state.last_alert_ms, state.suppressed)
-    return msgspec.msgpack.encode((*state.events(), *aggregates, *alerts))
+    aggregates = (getattr(state, name) for name in AGGREGATES)
+    return msgspec.msgpack.encode((*state.events(), *aggregates))
 
 
 def heads(keys: Sequence[bytes]) -> list[bytes]:
