@@ -105,6 +105,8 @@ def test_a_drift_detection_leads_to_a_run_a_shadow_period_and_a_promotion_on_eve
             retrainer = stack.enter_context(in_thread(RetrainerLoop(settings))).loop
             wait_for(lambda: retrainer.decisions, 300, "a training run")
             assert retrainer.decisions == ["challenger"], decided(settings)
+            # the run reaches the warehouse through the broker and the sink, a moment later
+            wait_for(lambda: count(settings, "SELECT count() FROM retrain_runs") > 0, 60, "run row")
             (run,) = rows(settings, "SELECT * FROM retrain_runs")
             candidate = run["candidate_version"]
             after = ProduceOptions(events=12_000, seed=8, fraud_rate=0.05, labels=True,
