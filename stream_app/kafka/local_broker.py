@@ -161,12 +161,6 @@ class LocalBroker:
         return self.state_dir / "broker.log"
 
     @property
-    def gc_log_file(self) -> Path:
-        """The JVM's garbage collections, one line per pause with its wall time and length (two
-        files of 10 MB at most, rotated): a broker's pause stalls every client at once."""
-        return self.state_dir / "broker-gc.log"
-
-    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
@@ -280,12 +274,7 @@ class LocalBroker:
     def _launch(self, java: Path, libs: Path, properties: Path) -> None:
         with open(self.log_file, "ab") as log:
             self._process = subprocess.Popen(  # noqa: S603  # a fixed argv
-                [
-                    *self._jvm(java, libs, self.heap_mb),
-                    f"-Xlog:gc:file={self.gc_log_file}:time,uptime:filecount=2,filesize=10m",
-                    "kafka.Kafka",
-                    str(properties),
-                ],
+                [*self._jvm(java, libs, self.heap_mb), "kafka.Kafka", str(properties)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -52,6 +52,5 @@ def test_a_broker_whose_picked_ports_are_taken_before_it_binds_starts_on_others(
             admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
             assert admin.list_topics(timeout=10).brokers
             assert broker.port not in picked
-            assert "Using G1" in broker.gc_log_file.read_text()  # its collections are logged
         finally:
             broker.stop()
