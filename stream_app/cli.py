@@ -468,6 +468,12 @@ def bench(
     partitions: Annotated[
         int, typer.Option(min=1, help="Partitions of each keyed topic (one worker reads them all).")
     ] = 4,
+    scale_pairs: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Scale-out runs: one worker then two, this many times (median reported)."
+        ),
+    ] = 3,
     json_path: JsonOut = None,
     profile: Annotated[
         bool, typer.Option("--profile", help="Print µs per event per stage (worker, sink).")
@@ -490,6 +496,7 @@ def bench(
         soak_events=soak,
         state_dir=state_dir,
         partitions=partitions,
+        scale_pairs=scale_pairs,
     )
     bench_command(options, json_path, profile, bench_console())
 

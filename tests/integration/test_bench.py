@@ -38,6 +38,7 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
         state_dir=tmp_path / "bench",
         training=TrainingConfig(events=20_000, num_trees=40),
         partitions=2,  # fewer than the default 4: a smaller test, still several per reader
+        scale_pairs=1,  # the median of several: ScaleResult's doctest
         # the bare loop's warehouse is opened in this process: the session's, never a child's
         bare_warehouse_dsn=infrastructure.warehouse_dsn,
     )
@@ -91,6 +92,7 @@ def test_bench_reports_every_figure_and_writes_json(infrastructure, tmp_path):
     assert scale["scored_once"] is True
     per_million = [scale[run]["cpu_s_per_million_events"] for run in ("one_worker", "two_workers")]
     assert scale["cpu_ratio"] == pytest.approx(per_million[1] / per_million[0], rel=0.01)
+    assert scale["pair_cpu_ratios"] == [scale["cpu_ratio"]]
     # every phase: the broker's CPU share and its peak and final RSS over that phase
     phases = {
         "throughput_json",

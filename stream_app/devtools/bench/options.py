@@ -28,6 +28,8 @@ class BenchOptions:
     #: a paced run on the latency phase's own deployment just before it, reported apart: right
     #: after the throughput phases a paced run's first 20 s measured p99 398 ms (docs/benchmarks.md)
     latency_warmup_seconds: float = 20.0
+    #: one worker then two, this many times: the scale figure is the median pair's ratio
+    scale_pairs: int = 3
     soak_events: int = 0  # 0 = no soak phase
     state_dir: Path = Path(".stream_app/bench")  # wiped at start
     training: TrainingConfig = field(default_factory=TrainingConfig)

@@ -136,7 +136,8 @@ def summary_table(report: dict[str, Any]) -> Table:
         "scale-out: CPU per event, 2 workers / 1",
         f"{scale['cpu_ratio']:.2f}x ({one['cpu_s_per_million_events']:.1f} · "
         f"{two['cpu_s_per_million_events']:.1f} CPU-s per million events; "
-        f"{one['seconds']:.2f} · {two['seconds']:.2f} s for {scale['events']:,} events)",
+        f"{one['seconds']:.2f} · {two['seconds']:.2f} s for {scale['events']:,} events; "
+        "median of " + " · ".join(f"{r:.2f}x" for r in scale["pair_cpu_ratios"]) + ")",
         *_target(report, "scale_cpu_ratio", "x"),
     )
     table.add_row(

@@ -178,12 +178,15 @@ def _scale_run(run: ScaleRun) -> dict[str, Any]:
 
 
 def _scale(scale: ScaleResult) -> dict[str, Any]:
+    """The median pair's runs, the median ratio, and every pair's ratio in the order they ran."""
+    median = scale.median_pair
     return {
-        "events": scale.one.events,
-        "one_worker": _scale_run(scale.one),
-        "two_workers": _scale_run(scale.two),
+        "events": median.one.events,
+        "one_worker": _scale_run(median.one),
+        "two_workers": _scale_run(median.two),
         "cpu_ratio": round(scale.cpu_ratio, 3),
-        "scored_once": scale.one.scored_once and scale.two.scored_once,
+        "pair_cpu_ratios": [round(pair.cpu_ratio, 3) for pair in scale.pairs],
+        "scored_once": scale.scored_once,
     }
 
 

@@ -73,7 +73,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
             with phase("bare"):
                 bare = measure_bare(stack, options.events, options.seed, options.bare_dsn)
             with phase("scale"):
-                scale = measure_scale(stack, options.events, options.seed)
+                scale = measure_scale(stack, options.events, options.seed, options.scale_pairs)
             with paced_deployment(stack, "latency", options.seed + 1) as deployment:
                 with phase("latency_warmup"):
                     warmup = replace(options.latency, seconds=options.latency_warmup_seconds)

@@ -1,4 +1,5 @@
-"""Scale-out: the same backlog through one worker, then through two workers in one group.
+"""Scale-out: the same backlog through one worker, then through two workers in one group, in
+pairs (one, two, one, two, ...): the ratio reported is the median pair's.
 
 Each run has topics, a group and a database of its own. The backlog is generated and encoded
 first, in memory; the workers (and the sink) start and wait until they hold every partition
@@ -9,11 +10,14 @@ the fly, the backlog would reach the workers in small batches, which cost more p
 
 On a machine with two cores, two workers cannot drain twice as fast (they share the cores with the
 sink, the broker and the producer); CPU seconds per event is the figure that says whether a second
-worker costs extra work per event.
+worker costs extra work per event. One pair's ratio moved between 0.97 and 1.25 from one full
+benchmark to the next (docs/benchmarks/history.json) while the host's speed changed within minutes;
+interleaved pairs and their median keep one slow minute from making the figure.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -51,7 +55,7 @@ class ScaleRun:
 
 
 @dataclass(frozen=True)
-class ScaleResult:
+class ScalePair:
     one: ScaleRun
     two: ScaleRun
 
@@ -61,19 +65,54 @@ class ScaleResult:
         return self.two.cpu_s_per_million / self.one.cpu_s_per_million
 
 
-def measure_scale(stack: BenchStack, events: int, seed: int) -> ScaleResult:
-    """The same backlog (JSON) through one worker, then two."""
-    one, two = (stack.phase_settings(f"scale-{workers}") for workers in (1, 2))
+@dataclass(frozen=True)
+class ScaleResult:
+    pairs: list[ScalePair]  # in the order they ran
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The median of the pairs' ratios."""
+        return statistics.median(pair.cpu_ratio for pair in self.pairs)
+
+    @property
+    def median_pair(self) -> ScalePair:
+        """The pair whose ratio is the median (of an even number, the lower middle one).
+
+        >>> run = lambda cpu: ScaleRun(1, 1_000, 1.0, cpu, 1_000, 1_000, 1_000)
+        >>> result = ScaleResult([ScalePair(run(1.0), run(r)) for r in (1.3, 0.9, 1.0)])
+        >>> result.median_pair.cpu_ratio, result.cpu_ratio
+        (1.0, 1.0)
+        >>> even = ScaleResult(result.pairs[:2])
+        >>> even.median_pair.cpu_ratio, round(even.cpu_ratio, 3)
+        (0.9, 1.1)
+        """
+        ranked = sorted(self.pairs, key=lambda pair: pair.cpu_ratio)
+        return ranked[(len(ranked) - 1) // 2]
+
+    @property
+    def scored_once(self) -> bool:
+        return all(pair.one.scored_once and pair.two.scored_once for pair in self.pairs)
+
+
+def measure_scale(stack: BenchStack, events: int, seed: int, pairs: int) -> ScaleResult:
+    """The same backlog (JSON) through one worker, then two, ``pairs`` times."""
+    runs = [(f"scale-{pair}-{workers}", workers) for pair in range(pairs) for workers in (1, 2)]
+    settings = {phase: stack.phase_settings(phase) for phase, _ in runs}
     made = ProduceReport()
-    backlog = list(encoded_records(one, ProduceOptions(events=events, seed=seed), made))
+    options = ProduceOptions(events=events, seed=seed)
+    backlog = list(encoded_records(settings[runs[0][0]], options, made))
     if made.valid != events:
         raise BenchError(f"generated {made.valid} valid events, wanted {events}")
-    return ScaleResult(_run(stack, one, 1, backlog), _run(stack, two, 2, backlog))
+    done = [_run(stack, phase, settings[phase], workers, backlog) for phase, workers in runs]
+    pairs_done = zip(done[::2], done[1::2], strict=True)
+    return ScaleResult([ScalePair(one, two) for one, two in pairs_done])
 
 
-def _run(stack: BenchStack, settings: Settings, workers: int, backlog: list[Record]) -> ScaleRun:
-    name, events = f"scale-{workers}", len(backlog)
-    deployment = stack.deploy(settings, name, workers)
+def _run(
+    stack: BenchStack, phase: str, settings: Settings, workers: int, backlog: list[Record]
+) -> ScaleRun:
+    events = len(backlog)
+    deployment = stack.deploy(settings, phase, workers)
     try:
         deployment.wait_ready()
         cpu_at_ready = deployment.workers_cpu_seconds()
