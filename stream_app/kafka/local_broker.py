@@ -62,6 +62,10 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# the controller fences a broker whose heartbeats it has not had for this long (default 9 s): on one
+# node fencing its own broker fails every topic creation and produce ("All brokers are currently
+# fenced") and hands nothing over; seen once in the suite, on a loaded 2-vCPU machine
+broker.session.timeout.ms=60000
 # 16 MB (Kafka's default 128 MB) is room for ~700,000 keys per cleaning of the compacted topics; the
 # default's buffer kept the JVM's old generation at ~180 MB, and G1 in concurrent cycles
 log.cleaner.dedupe.buffer.size=16777216
