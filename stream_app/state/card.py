@@ -43,7 +43,27 @@ class StateError(StreamAppError):
     """Per-card state was given inconsistent input or a changelog record it cannot decode."""
 
 
-class CardState(msgspec.Struct, gc=False, eq=False):
+class CardAggregates(msgspec.Struct, kw_only=True):
+    """A card's running aggregates: declared once for the state and its changelog record, where
+    they follow the events in this order (keyword-only fields come after a subclass's own)."""
+
+    #: running total of ``amounts`` (the 24-hour sum of an in-order event, without re-summing)
+    retained_sum: float = 0.0
+    amount_count: int = 0
+    amount_mean: float = 0.0
+    #: newest event time seen (ms): the previous event of an in-order event, the eviction anchor
+    newest_ms: int | None = None
+    #: event time of the last alert raised for the card (cool-down anchor)
+    last_alert_ms: int | None = None
+    #: alerts suppressed since ``last_alert_ms`` (incremented by the alert rules)
+    suppressed: int = 0
+
+
+#: the aggregates' names, in record order: a head record holds them after empty event lists
+AGGREGATES = CardAggregates.__struct_fields__
+
+
+class CardState(CardAggregates, gc=False, eq=False):
     """One card's recent history and running aggregates.
 
     ``times``/``amounts``/``merchants`` are the retained events, sorted by event time (ties in
@@ -62,16 +82,6 @@ class CardState(msgspec.Struct, gc=False, eq=False):
     #: merchant id → code, codes 0, 1, ... in insertion order (strings and ints only: a dict
     #: the garbage collector never tracks)
     merchant_codes: dict[str, int]
-    #: running total of ``amounts`` (the 24-hour sum of an in-order event, without re-summing)
-    retained_sum: float = 0.0
-    amount_count: int = 0
-    amount_mean: float = 0.0
-    #: newest event time seen (ms): the previous event of an in-order event, the eviction anchor
-    newest_ms: int | None = None
-    #: event time of the last alert raised for the card (cool-down anchor)
-    last_alert_ms: int | None = None
-    #: alerts suppressed since ``last_alert_ms`` (incremented by the alert rules)
-    suppressed: int = 0
 
     @classmethod
     def of(
@@ -172,33 +182,21 @@ class CardState(msgspec.Struct, gc=False, eq=False):
         self.suppressed = 0
 
 
-#: the fields after the events, in record order: a head record holds them
-AGGREGATES = (
-    "retained_sum",
-    "amount_count",
-    "amount_mean",
-    "newest_ms",
-    "last_alert_ms",
-    "suppressed",
-)
-
-
-def _aggregates(state: CardState | _RecordedCard) -> tuple[Any, ...]:
+def _aggregates(state: CardAggregates) -> tuple[Any, ...]:
     return tuple(getattr(state, name) for name in AGGREGATES)
 
 
-class _RecordedCard(msgspec.Struct, array_like=True):
-    """A card as the changelog holds it: a head (lists empty) or a whole card (earlier versions)."""
+class _RecordedCard(CardAggregates, array_like=True):
+    """A card as the changelog holds it: a head (lists empty) or a whole card (earlier versions),
+    the events' lists then the aggregates.
+
+    >>> _RecordedCard.__struct_fields__[:4]
+    ('times', 'amounts', 'merchants', 'retained_sum')
+    """
 
     times: list[int]
     amounts: list[float]
     merchants: list[str]
-    retained_sum: float = 0.0
-    amount_count: int = 0
-    amount_mean: float = 0.0
-    newest_ms: int | None = None
-    last_alert_ms: int | None = None
-    suppressed: int = 0
 
 
 _encoder = msgspec.msgpack.Encoder()
