@@ -145,9 +145,25 @@ def not_ready_reasons(
     return reasons
 
 
+#: how long the event loop keeps turning once a stopped process's services are down, before it is
+#: closed: callbacks scheduled by their shutdown (transports closing) get their turns
+LAST_TURNS_S = 0.05
+
+
 def execute(worker: mode.Worker, service: ThreadService) -> None:
     """Run ``worker`` until SIGTERM or SIGINT; exit with :data:`EXIT_LOOP_FAILED` if the thread
-    of ``service`` ended on its own."""
+    of ``service`` ended on its own.
+
+    mode's worker keeps its loop turning a whole second before closing it (its
+    ``_sentinel_task``, mode-streaming 0.7), after everything has stopped: each process took that
+    second longer to exit, a deployment of a worker and a sink two. It turns for
+    :data:`LAST_TURNS_S` instead.
+    """
+
+    async def last_turns() -> None:
+        await asyncio.sleep(LAST_TURNS_S)
+
+    worker._sentinel_task = last_turns  # type: ignore[method-assign]  # mode's private hook
     try:
         worker.execute_from_commandline()
     except SystemExit:
