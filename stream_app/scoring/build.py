@@ -21,7 +21,12 @@ from stream_app.control.modelset import initial_models
 from stream_app.control.signing import CommandVerifier
 from stream_app.control.switch import ModelSwitch
 from stream_app.event_checks import EventChecks
-from stream_app.kafka.config import consumer_config, producer_config, transactional_config
+from stream_app.kafka.config import (
+    consumer_config,
+    producer_config,
+    range_reader_config,
+    transactional_config,
+)
 from stream_app.kafka.fetch_watch import FetchWatch
 from stream_app.kafka.topics import check_topics, worker_topics
 from stream_app.scoring.alerting import AlertBuilder
@@ -120,7 +125,7 @@ def build_loop(settings: Settings, observers: Sequence[BatchObserver] = ()) -> S
         pipeline=pipeline,
         switch=switch,
         restorer=ChangelogRestorer(
-            Consumer(consumer_config(settings, f"state-{uuid.uuid4().hex}")),
+            Consumer(range_reader_config(settings, f"state-{uuid.uuid4().hex}")),
             settings.topics.card_state,
         ),
         rules=RulesWatcher(

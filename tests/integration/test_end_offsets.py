@@ -8,7 +8,7 @@ import uuid
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from stream_app.kafka.config import consumer_config, producer_config
+from stream_app.kafka.config import consumer_config, producer_config, range_reader_config
 from stream_app.kafka.drain import read_to_end
 from tests.integration.conftest import wait_for
 
@@ -66,3 +66,30 @@ def test_a_transaction_marker_as_the_last_offset_is_stepped_over(make_settings):
     finally:
         consumer.close()
     assert [r.value() for r in records] == [str(i).encode() for i in range(10)]
+
+
+def test_a_range_reader_reads_partitions_one_after_the_other_without_waiting_on_each(
+    make_settings,
+):
+    """The worker's changelog restore reads its partitions so. With librdkafka's 500-ms fetch
+    wait, each partition's watermark request queued behind the fetch its predecessor had left
+    waiting at its end: eight partitions of ten records took 3.56-3.65 s (seven waits of 500 ms by
+    that rule); with a range reader's 10-ms wait, 0.10-0.13 s."""
+    settings = make_settings()
+    topic, count = settings.topics.card_state, settings.topics.partitions
+    producer = Producer(producer_config(settings))
+    for p in range(count):
+        for key in range(10):
+            producer.produce(topic, b"state", f"card-{key}".encode(), partition=p)
+    assert producer.flush(30) == 0
+    partitions = [TopicPartition(topic, p % count, OFFSET_BEGINNING) for p in range(8)]
+    consumer = Consumer(range_reader_config(settings, f"reader-{uuid.uuid4().hex[:8]}"))
+    try:
+        started = time.monotonic()
+        for partition in partitions:
+            assert len(list(read_to_end(consumer, partition))) == 10
+            consumer.unassign()
+        elapsed = time.monotonic() - started
+    finally:
+        consumer.close()
+    assert elapsed < 2.0, elapsed
