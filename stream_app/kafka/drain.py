@@ -28,12 +28,9 @@ def read_to_end(
     as they are there instead of waiting ``poll_s`` for more; it waits ``poll_s`` only where
     offsets hold no record (compacted away, or a transaction marker).
     """
-    deadline = time.monotonic() + timeout_s
-    # asked before the assignment starts fetching: the broker answers a connection's requests in
-    # order, so a watermark request sent after an empty partition's fetch waits for that fetch to
-    # give up (``fetch.wait.max.ms``, 500 ms by default; see range_reader_config)
-    low, high = watermarks(consumer, partition, deadline)
     consumer.assign([partition])
+    deadline = time.monotonic() + timeout_s
+    low, high = watermarks(consumer, partition, deadline)
     position = max(low, partition.offset)
     while position < high and time.monotonic() < deadline:
         for record in consumer.consume(min(batch, high - position), poll_s):
