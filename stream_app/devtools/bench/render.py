@@ -101,9 +101,10 @@ def summary_table(report: dict[str, Any]) -> Table:
             "",
             "",
         )
+        climb = report["latency_climb_ratio"]  # None below two full windows: a short run
         table.add_row(
             "  climb: last 5 s p99 / first",
-            f"{report['latency_climb_ratio']:.2f}x",
+            "n/a (fewer than two full 5-s windows)" if climb is None else f"{climb:.2f}x",
             *_target(report, "latency_climb_ratio", "x"),
         )
     table.add_row(
