@@ -128,8 +128,8 @@ def range_reader_config(settings: Settings, group_id: str) -> dict[str, Any]:
 
     The broker answers a connection's requests in order: with the default fetch wait, each
     partition's watermark request queued behind the fetch the previous partition had left waiting
-    at its end, for 500 ms. Eight partitions of ten records took 3.56-3.65 s to read one after the
-    other, 0.10-0.13 s with fetches that wait 10 ms. Such a consumer lets each partition go at its
+    at its end, for 500 ms. Eight partitions of ten records took 4.05-4.08 s to read one after the
+    other, 0.60-0.61 s with fetches that wait 10 ms. Such a consumer lets each partition go at its
     end, so it never polls an idle partition at that pace for long.
     """
     return consumer_config(settings, group_id, **{"fetch.wait.max.ms": RANGE_READER_FETCH_WAIT_MS})

@@ -73,8 +73,8 @@ def test_a_range_reader_reads_partitions_one_after_the_other_without_waiting_on_
 ):
     """The worker's changelog restore reads its partitions so. With librdkafka's 500-ms fetch
     wait, each partition's watermark request queued behind the fetch its predecessor had left
-    waiting at its end: eight partitions of ten records took 3.56-3.65 s (seven waits of 500 ms by
-    that rule); with a range reader's 10-ms wait, 0.10-0.13 s."""
+    waiting at its end: eight partitions of ten records took 4.05-4.08 s (seven waits of 500 ms by
+    that rule); with a range reader's 10-ms wait, 0.60-0.61 s."""
     settings = make_settings()
     topic, count = settings.topics.card_state, settings.topics.partitions
     producer = Producer(producer_config(settings))
