@@ -34,7 +34,7 @@ from stream_app.devtools.produce import ProduceOptions, ProduceReport, produce
 from stream_app.devtools.stack import LocalStack
 from stream_app.errors import WarehouseUnavailable
 from stream_app.kafka.commit import COORDINATOR_AWAY
-from stream_app.kafka.config import consumer_config
+from stream_app.kafka.config import consumer_config, range_reader_config
 from stream_app.kafka.drain import read_to_end
 from stream_app.processes import ChildProcess, get_json, settings_env
 from stream_app.scoring.build import build_loop
@@ -246,8 +246,9 @@ def read_topic(
     """Every record of ``topic`` from the beginning: once ``expected`` have arrived (or
     ``timeout_s`` has passed), on to each partition's end as the broker reports it then (its high
     watermark; read committed, a transaction still open there holds the read to its timeout), so
-    that records beyond those expected are in the list too."""
-    consumer = Consumer(consumer_config(settings, f"reader-{uuid.uuid4().hex[:8]}"))
+    that records beyond those expected are in the list too. A range reader: each partition's end
+    is asked without waiting behind the last partition's fetch (``range_reader_config``)."""
+    consumer = Consumer(range_reader_config(settings, f"reader-{uuid.uuid4().hex[:8]}"))
     partitions = sorted(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     records: list[Message] = []

@@ -19,7 +19,7 @@ from stream_app.devtools.produce import ProduceOptions, ProduceReport
 from stream_app.errors import CodecError
 from stream_app.event_checks import EventChecks
 from stream_app.events import TransactionBatch
-from stream_app.kafka.config import consumer_config
+from stream_app.kafka.config import range_reader_config
 from stream_app.kafka.drain import read_to_end
 from stream_app.processes import ChildProcess, get_json
 from stream_app.settings import Settings
@@ -60,7 +60,7 @@ def assert_one_prediction_per_event(settings: Settings, report: ProduceReport) -
 
 def committed_state(settings: Settings) -> CardStore:
     """The cards of the changelog read committed, restored as a worker restores them."""
-    consumer = Consumer(consumer_config(settings, "state-reader"))
+    consumer = Consumer(range_reader_config(settings, "state-reader"))
     store = CardStore()
     try:
         for p in range(settings.topics.partitions):
