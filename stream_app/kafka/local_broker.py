@@ -28,6 +28,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from stream_app.errors import BrokerError
+from stream_app.kafka.coordinators import await_coordinators
 from stream_app.kafka.hanging import abort_hanging_transactions
 from stream_app.kafka.kafka_jars import java_executable, kafka_jars
 from stream_app.kafka.secure_listener import LISTENER, SecureListener
@@ -176,7 +177,8 @@ class LocalBroker:
         return self._process.pid
 
     def start(self, timeout_s: float = 120.0) -> LocalBroker:
-        """Start the node (formatting its storage on first start); return once it answers.
+        """Start the node (formatting its storage on first start); return once it answers, its
+        group and transaction coordinators included (:mod:`stream_app.kafka.coordinators`).
 
         ``timeout_s`` is generous: a JVM loading ~90 jars took 7-8 s on two quiet cores and
         up to four times that on a busy machine. A node already running is refused: a second
@@ -198,6 +200,7 @@ class LocalBroker:
             atexit.register(self.stop)
             try:
                 if self._wait_ready(timeout_s):
+                    await_coordinators(self.bootstrap_servers, timeout_s)
                     if restart:  # what the last stop may have left hanging
                         abort_hanging_transactions(
                             self._jvm(java, libs, 256), self.bootstrap_servers, NODE_ID, launched_ms

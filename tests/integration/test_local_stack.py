@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+from confluent_kafka import OFFSET_INVALID, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from stream_app.kafka.local_broker import LocalBroker
@@ -54,3 +55,20 @@ def test_a_broker_whose_picked_ports_are_taken_before_it_binds_starts_on_others(
             assert broker.port not in picked
         finally:
             broker.stop()
+
+
+@pytest.mark.local_stack  # a broker of its own
+def test_a_started_node_already_serves_groups_and_transactions(tmp_path):
+    """Ready means the coordinators answer too: a fresh node makes its internal topics on the
+    first request that needs them, and answers NOT_COORDINATOR until then, so a new group's
+    first offset fetch has nothing to wait for once the node is said to be up."""
+    with LocalBroker(tmp_path / "broker") as broker:
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+        internal = set(admin.list_topics(timeout=10).topics)
+        assert {"__consumer_offsets", "__transaction_state"} <= internal, internal
+        group = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "first"})
+        try:
+            (fetched,) = group.committed([TopicPartition("any", 0)], timeout=10)
+        finally:
+            group.close()
+        assert fetched.offset == OFFSET_INVALID  # nothing committed, and no error raised
