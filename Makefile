@@ -35,7 +35,7 @@ $(CHROMIUM):
 # REQUIRE_CHROMIUM: the report's browser test fails, not skips, without Chromium
 TEST_WORKERS ?= 2
 test: lint $(CHROMIUM)
-	REQUIRE_CHROMIUM=1 $(BIN)/pytest -n $(TEST_WORKERS) --cov --cov-report=term:skip-covered
+	REQUIRE_CHROMIUM=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --cov --cov-report=term:skip-covered
 
 # the fault suite alone (docs/faults.md), its figures also in fault-figures.json
 test-faults: $(STAMP)

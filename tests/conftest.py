@@ -33,9 +33,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests that start a broker or processes of their own, or a fault, first (each in its
-    place otherwise). pytest-xdist hands the first quarter of the tests out in turn and the rest
-    as its workers finish theirs: the longest then start early, and the short ones fill the end
-    instead of one long test running on alone at the end of a run."""
+    place otherwise): under ``make test`` (``--dist worksteal``) pytest-xdist splits the tests
+    between its workers in order and a worker with none left takes the rest of another's, so the
+    longest start early and the short ones fill the end."""
     items.sort(key=lambda item: not _starts_its_own(item))
 
 

@@ -28,6 +28,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from stream_app.errors import BrokerError
+from stream_app.kafka.class_archive import ClassArchive
 from stream_app.kafka.coordinators import await_coordinators
 from stream_app.kafka.hanging import abort_hanging_transactions
 from stream_app.kafka.kafka_jars import java_executable, kafka_jars
@@ -142,6 +143,7 @@ class LocalBroker:
         self._jars_dir = jars_dir
         self.heap_mb = heap_mb
         self._process: subprocess.Popen[bytes] | None = None
+        self._archive: ClassArchive | None = None  # known once the jars are
         #: a SASL_SSL listener beside the plain one (``docs/kafka-security.md``)
         self.secure = None
         if secure_listener:
@@ -187,6 +189,7 @@ class LocalBroker:
         if self.running:
             raise BrokerError(f"this node is already running (pid {self.pid}) on {self.state_dir}")
         java, libs = java_executable(), kafka_jars(self._jars_dir)
+        self._archive = ClassArchive(java, libs)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         attempt = 1
         while True:
@@ -242,7 +245,10 @@ class LocalBroker:
         (self.state_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
         return properties
 
-    def _jvm(self, java: Path, libs: Path, heap_mb: int) -> list[str]:
+    def _jvm(self, java: Path, libs: Path, heap_mb: int, record: bool = False) -> list[str]:
+        """A JVM on Kafka's jars; ``record``: the one that records the class archive if there is
+        none yet (:mod:`stream_app.kafka.class_archive`)."""
+        assert self._archive is not None
         return [
             str(java),
             # a fixed heap, as Kafka's own start script sets it: left to shrink, G1 kept ~150 MB
@@ -256,6 +262,7 @@ class LocalBroker:
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.state_dir / 'log4j2.properties'}",
+            *self._archive.options(record=record),
             "-cp",
             f"{libs}/*",
         ]
@@ -281,7 +288,7 @@ class LocalBroker:
     def _launch(self, java: Path, libs: Path, properties: Path) -> None:
         with open(self.log_file, "ab") as log:
             self._process = subprocess.Popen(  # noqa: S603  # a fixed argv
-                [*self._jvm(java, libs, self.heap_mb), "kafka.Kafka", str(properties)],
+                [*self._jvm(java, libs, self.heap_mb, record=True), "kafka.Kafka", str(properties)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -320,6 +327,8 @@ class LocalBroker:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if self._archive is not None:
+            self._archive.keep(clean_exit=process.returncode != -signal.SIGKILL)
 
     def stop(self) -> None:
         """Stop the node; a throw-away log (no ``state_dir`` given) goes with it."""

@@ -4,11 +4,14 @@ which cannot, starts again on other ports when its picked ones were taken."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 from confluent_kafka import OFFSET_INVALID, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from stream_app.kafka.class_archive import ClassArchive
+from stream_app.kafka.kafka_jars import java_executable, kafka_jars
 from stream_app.kafka.local_broker import LocalBroker
 from stream_app.processes import ChildProcess, get_json
 from tests.integration.conftest import wait_for
@@ -72,3 +75,15 @@ def test_a_started_node_already_serves_groups_and_transactions(tmp_path):
         finally:
             group.close()
         assert fetched.offset == OFFSET_INVALID  # nothing committed, and no error raised
+
+
+@pytest.mark.local_stack  # brokers of its own
+def test_a_node_maps_the_class_archive_a_clean_stop_recorded(tmp_path):
+    """The first node stopped cleanly records the classes it loaded (if no node had yet); every
+    later JVM on the same jars maps that archive instead of loading them again."""
+    archive = ClassArchive(java_executable(), kafka_jars()).path
+    LocalBroker(tmp_path / "first").start().stop()
+    assert archive.is_file()
+    with LocalBroker(tmp_path / "second") as second:
+        maps = Path(f"/proc/{second.pid}/maps").read_text()
+    assert str(archive) in maps
