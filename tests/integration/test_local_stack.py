@@ -79,9 +79,12 @@ def test_a_started_node_already_serves_groups_and_transactions(tmp_path):
 
 @pytest.mark.local_stack  # brokers of its own
 def test_a_node_maps_the_class_archive_a_clean_stop_recorded(tmp_path):
-    """The first node stopped cleanly records the classes it loaded (if no node had yet); every
-    later JVM on the same jars maps that archive instead of loading them again."""
+    """The first node stopped cleanly records the classes it loaded when there is no archive;
+    every later JVM on the same jars maps that archive instead of loading them again."""
     archive = ClassArchive(java_executable(), kafka_jars()).path
+    # as on a fresh machine (a JVM mapping the old file keeps it; a node started meanwhile
+    # records one too, and the last clean stop's becomes the archive)
+    archive.unlink(missing_ok=True)
     LocalBroker(tmp_path / "first").start().stop()
     assert archive.is_file()
     with LocalBroker(tmp_path / "second") as second:
