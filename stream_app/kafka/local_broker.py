@@ -71,6 +71,11 @@ broker.session.timeout.ms=60000
 # 16 MB (Kafka's default 128 MB) is room for ~700,000 keys per cleaning of the compacted topics; the
 # default's buffer kept the JVM's old generation at ~180 MB, and G1 in concurrent cycles
 log.cleaner.dedupe.buffer.size=16777216
+# one network thread and two request handlers for a node on a development machine (Kafka's
+# defaults, 3 and 8, are for a server's cores): at 5,000 events/s the broker took 14-17 % of two
+# CPUs instead of 18-21 %, every request handed between fewer threads (docs/benchmarks.md)
+num.network.threads=1
+num.io.threads=2
 """
 
 #: warnings and errors, and the node's life (start, unfenced, shutdown): Kafka's INFO is ~2,500
