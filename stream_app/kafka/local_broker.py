@@ -185,7 +185,8 @@ class LocalBroker:
 
     def start(self, timeout_s: float = 120.0) -> LocalBroker:
         """Start the node (formatting its storage on first start); return once it answers, its
-        group and transaction coordinators included (:mod:`stream_app.kafka.coordinators`).
+        group and transaction coordinators included (:mod:`stream_app.kafka.coordinators`),
+        within ``timeout_s`` of its launch (of each launch, when a port was taken).
 
         ``timeout_s`` is generous: a JVM loading ~90 jars took 7-8 s on two quiet cores and
         up to four times that on a busy machine. A node already running is refused: a second
@@ -206,9 +207,10 @@ class LocalBroker:
             launched_ms = int(time.time() * 1000)
             self._launch(java, libs, properties)
             atexit.register(self.stop)
+            deadline = time.monotonic() + timeout_s
             try:
                 if self._wait_ready(timeout_s):
-                    await_coordinators(self.bootstrap_servers, timeout_s)
+                    await_coordinators(self.bootstrap_servers, deadline - time.monotonic())
                     if restart:  # what the last stop may have left hanging
                         abort_hanging_transactions(
                             self._jvm(java, libs, 256), self.bootstrap_servers, NODE_ID, launched_ms
