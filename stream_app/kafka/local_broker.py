@@ -72,8 +72,8 @@ broker.session.timeout.ms=60000
 # default's buffer kept the JVM's old generation at ~180 MB, and G1 in concurrent cycles
 log.cleaner.dedupe.buffer.size=16777216
 # one network thread and two request handlers for a node on a development machine (Kafka's
-# defaults, 3 and 8, are for a server's cores): at 5,000 events/s the broker took 14-17 % of two
-# CPUs instead of 18-21 %, every request handed between fewer threads (docs/benchmarks.md)
+# defaults, 3 and 8, are for a server's cores): at 5,000 events/s the broker took 15-18 % of two
+# CPUs instead of 17-21 %, every request handed between fewer threads (docs/benchmarks.md)
 num.network.threads=1
 num.io.threads=2
 """
