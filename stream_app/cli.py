@@ -534,6 +534,13 @@ def bench_guarantees(
     latency_seconds: LatencySeconds = 20.0,
     latency_rate: LatencyRate = 5000.0,
     warmup_seconds: WarmupSeconds = 20.0,
+    interval_ms: Annotated[
+        list[int] | None,
+        typer.Option(
+            min=1,
+            help="Also run exactly-once at this commit interval (ms) in every round; repeatable.",
+        ),
+    ] = None,
     json_path: JsonOut = None,
 ) -> None:
     """At-least-once against exactly-once: throughput ratio and decision latency, one run."""
@@ -546,6 +553,7 @@ def bench_guarantees(
         rounds=rounds,
         latency=LatencyOptions(seconds=latency_seconds, rate=latency_rate),
         warmup_seconds=warmup_seconds,
+        intervals_ms=tuple(interval_ms or ()),
     )
     guarantee_command(options, json_path, bench_console())
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +15,19 @@ from rich.console import Console
 from stream_app.devtools.bench import guarantees
 from stream_app.devtools.bench.guarantees import GuaranteeBenchOptions, run_guarantee_bench
 from stream_app.devtools.bench.options import LatencyOptions
+from stream_app.devtools.bench.stack import BenchStack
 
 
 @dataclass
 class FakeStack:
     guarantee: str = "at_least_once"
+    transaction_interval_ms: int | None = None
     closed: bool = False
+
+    @property
+    def arm(self) -> str:
+        interval = self.transaction_interval_ms
+        return self.guarantee if interval is None else f"{self.guarantee}@{interval}"
 
     def start(self, _training: object) -> None:
         pass
@@ -31,7 +39,7 @@ class FakeStack:
 @dataclass
 class Calls:
     stack: FakeStack = field(default_factory=FakeStack)
-    runs: list[tuple[str, str, float]] = field(default_factory=list)  # (run, guarantee, seconds)
+    runs: list[tuple[str, str, float]] = field(default_factory=list)  # (run, arm, seconds)
 
 
 def _paced(latency_ms: float) -> Any:
@@ -55,12 +63,14 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
     recorded = Calls()
 
     def throughput(stack: FakeStack, *_args: object) -> Any:
-        recorded.runs.append(("throughput", stack.guarantee, 0.0))
-        return type("Run", (), {"events_per_s": 1000.0})()
+        recorded.runs.append(("throughput", stack.arm, 0.0))
+        # exactly-once drains at 900 events/s, at a 10-ms interval at 700
+        rate = {"at_least_once": 1000.0, "exactly_once": 900.0}.get(stack.arm, 700.0)
+        return type("Run", (), {"events_per_s": rate})()
 
     @contextlib.contextmanager
     def deployment(stack: FakeStack, phase: str, _seed: int) -> Iterator[str]:
-        yield f"{phase} {stack.guarantee}"
+        yield f"{phase} {stack.arm}"
 
     def latency(deployed: str, options: LatencyOptions, _seed: int, _say: object) -> Any:
         phase, guarantee = deployed.split()
@@ -95,3 +105,33 @@ def test_a_paced_warm_up_runs_first_and_stays_out_of_the_figures(calls: Calls) -
     assert report["latency_ms"]["at_least_once"]["p99"] == 10.0
     assert report["latency_ms"]["exactly_once"]["max"] == 10.0
     assert calls.stack.closed
+
+
+def test_more_intervals_add_exactly_once_arms_to_every_round(calls: Calls) -> None:
+    options = GuaranteeBenchOptions(
+        rounds=1,
+        latency=LatencyOptions(seconds=20.0),
+        warmup_seconds=15.0,
+        intervals_ms=(10, 50, 10),  # 50 is the default's: no arm of its own; 10 once
+    )
+    report = run_guarantee_bench(options, Console(record=True))
+    assert [arm for run, arm, _ in calls.runs if run == "throughput"] == [
+        "at_least_once",
+        "exactly_once",
+        "exactly_once@10",
+    ]
+    assert list(report["latency_ms"]) == ["at_least_once", "exactly_once", "exactly_once_10ms"]
+    assert report["ratio"] == 0.9
+    assert report["ratio_by_arm"] == {"exactly_once": 0.9, "exactly_once_10ms": 0.7}
+    assert report["targets"]["ratio"]["met"]
+    assert calls.stack.transaction_interval_ms == 10  # the last arm's, set on the stack
+
+
+def test_a_phase_at_another_interval_is_named_and_configured_so(tmp_path: Path) -> None:
+    stack = BenchStack(tmp_path / "bench", 4, lambda _line: None)
+    stack.stack.settings = lambda prefix, partitions, **overrides: (prefix, overrides)  # type: ignore[method-assign,assignment]
+    stack.guarantee, stack.transaction_interval_ms = "exactly_once", 10
+    prefix, overrides = stack.phase_settings("latency-round1")  # type: ignore[misc]
+    assert prefix.endswith("-latency-round1-exactly-once-10ms")
+    assert overrides["transaction_interval_ms"] == 10
+    assert overrides["worker_id"] == "bench-latency-round1-exactly-once-10ms"

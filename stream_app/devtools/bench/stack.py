@@ -38,6 +38,8 @@ class BenchStack:
         self._run = uuid.uuid4().hex[:6]
         #: of the phases that follow (``stream-app bench guarantees`` alternates them)
         self.guarantee: ProcessingGuarantee = "at_least_once"
+        #: exactly-once's commit interval in the phases that follow; None: the settings' own
+        self.transaction_interval_ms: int | None = None
 
     def start(self, training: TrainingConfig) -> ModelInfo:
         """Wipe the state directory, start the broker, train the model."""
@@ -66,9 +68,13 @@ class BenchStack:
 
     def phase_settings(self, phase: str, **overrides: Any) -> Settings:
         """Settings with this phase's own topics (created), groups and database, in
-        :attr:`guarantee` (named in them unless it is the default)."""
+        :attr:`guarantee` and at :attr:`transaction_interval_ms` (each named in them unless it
+        is the default)."""
         if self.guarantee != "at_least_once":
             phase = f"{phase}-{self.guarantee.replace('_', '-')}"
+        if self.transaction_interval_ms is not None:
+            phase = f"{phase}-{self.transaction_interval_ms}ms"
+            overrides.setdefault("transaction_interval_ms", self.transaction_interval_ms)
         return self.stack.settings(
             f"bench-{self._run}-{phase}",
             self.partitions,
