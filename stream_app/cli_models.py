@@ -66,9 +66,10 @@ def _live_models(settings: Settings) -> dict[str, tuple[str, str | None]] | None
 
     from stream_app.control.client import StatusReader, live_models, live_within_s
     from stream_app.errors import BrokerError
+    from stream_app.kafka.probe import say_waiting_once
 
     try:
-        reader = StatusReader(settings)
+        reader = StatusReader(settings, say_waiting_once())
     except (BrokerError, KafkaException) as exc:
         console.print(f"[yellow]what the workers run is unknown[/yellow] ({exc})")
         return None

@@ -22,7 +22,7 @@ from stream_app.control.client import StatusReader, is_live, latest_statuses, li
 from stream_app.errors import BrokerError, StreamAppError
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.lag import group_lag
-from stream_app.kafka.probe import connect
+from stream_app.kafka.probe import connect, say_waiting_once
 from stream_app.kafka.topics import sink_topics
 from stream_app.processes import get_json
 from stream_app.settings import Settings
@@ -74,9 +74,6 @@ def _workers(settings: Settings) -> list[Part]:
     ]
 
 
-#: how long the status screen waits for a broker to answer
-BROKER_TIMEOUT_S = 10.0
-
 #: how long one question of the status screen to the warehouse may take (a sink that accepts
 #: and never answers held the screen a minute per question)
 QUERY_TIMEOUT_S = 5.0
@@ -115,10 +112,10 @@ def _sink(settings: Settings) -> Part:
 
 
 def _broker_silent(settings: Settings) -> Part | None:
-    """``{"error": why}`` when no broker answers within :data:`BROKER_TIMEOUT_S` (asked by a
-    quiet admin client: the lag's and the workers' consumers would log every reconnect)."""
+    """``{"error": why}`` when no broker answers within ``broker_wait_s`` (asked by a quiet
+    admin client: the lag's and the workers' consumers would log every reconnect)."""
     try:
-        connect(settings, BROKER_TIMEOUT_S)
+        connect(settings, settings.broker_wait_s, say_waiting_once())
     except BrokerError as exc:
         return {"error": str(exc)}
     return None

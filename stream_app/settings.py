@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     ([operations.md](operations.md)); at least 2 s, as the membership is asked once a second"""
     health_broker_timeout_s: float = Field(default=2.0, gt=0)
     """how long `/health` waits for a broker's metadata answer before calling it unreachable"""
+    broker_wait_s: float = Field(default=10.0, gt=0)
+    """how long a command that reads the workers' statuses (`status`, `models list`, `promote`,
+    the retrainer's promotions) waits for a broker to answer before it says it cannot reach one;
+    the worker, the sink and the other long-running processes wait for ever"""
     rules_read_timeout_s: float = Field(default=5.0, gt=0)
     """a rules file not read within this is refused; the previous rules stay"""
     model_check_timeout_s: float = Field(default=60.0, gt=0)

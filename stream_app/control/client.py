@@ -8,7 +8,7 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import msgspec
 from confluent_kafka import (
@@ -91,10 +91,6 @@ def publish_quality_estimates(settings: Settings, records: list[dict[str, object
     )
 
 
-#: how long the status topic's reader waits for a broker to answer before it gives up
-STATUS_READ_TIMEOUT_S = 15.0
-
-
 class StatusReader:
     """Reads every partition of the status topic from its beginning to its real end, then follows.
 
@@ -102,10 +98,11 @@ class StatusReader:
     reader takes whatever partitions the broker reports, so no worker's status is missed.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_wait: Callable[[str], None] | None = None) -> None:
+        """Waits ``broker_wait_s`` at most for a broker, telling ``on_wait`` what it waits for."""
         topic = settings.topics.control_status
         try:  # asked by a quiet admin client: a consumer logs every reconnect while none answers
-            _, cluster = connect(settings, STATUS_READ_TIMEOUT_S)
+            _, cluster = connect(settings, settings.broker_wait_s, on_wait)
         except BrokerError as exc:
             raise BrokerError(f"cannot read {topic}: {exc}") from None
         metadata = cluster.topics.get(topic)

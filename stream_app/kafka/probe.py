@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,10 +45,13 @@ def connect(
     outage waits for its broker as it does for one that goes away while it runs. ``on_wait`` is
     told what it waits for at every failed attempt (the process's start-up ``/health``)."""
     refusals: list[KafkaError] = []
+    transport: list[str] = []  # the last connection failure's words ("Connection refused")
 
     def on_error(error: KafkaError) -> None:
         if error.code() in _REFUSALS:
             refusals.append(error)
+        elif error.code() == KafkaError._TRANSPORT:
+            transport[:] = [error.str()]
 
     # each metadata request reconnects at once: librdkafka would log ~20 refused connections a
     # second while it waits (its level 3); what it waits for is logged here instead
@@ -65,15 +69,40 @@ def connect(
                     f"{settings.bootstrap_servers} refused this client "
                     f"({settings.kafka_security_protocol}): {refusals[0].str()}"
                 ) from exc
+            why = transport[0] if transport else _words(exc)
             waited_s = time.monotonic() - started
             if timeout_s is not None and waited_s >= timeout_s:
-                raise BrokerError(f"cannot reach {settings.bootstrap_servers}: {exc}") from exc
-            waiting = f"waiting for a broker at {settings.bootstrap_servers}: {exc}"
+                raise BrokerError(
+                    f"cannot reach {settings.bootstrap_servers} within {timeout_s:g} s: {why}"
+                ) from exc
+            waiting = f"waiting for a broker at {settings.bootstrap_servers}"
+            if timeout_s is not None:
+                waiting += f" (up to {timeout_s:g} s)"
+            waiting += f": {why}"
             if on_wait is not None:
                 on_wait(waiting)
             if timeout_s is None and time.monotonic() >= next_log:
                 log.warning("%s (%.0f s so far)", waiting, waited_s)
                 next_log += WAITING_LOG_S
+
+
+def _words(exc: KafkaException) -> str:
+    """The client's own words for a failure, without the ``KafkaError{code=…}`` wrapping."""
+    error = exc.args[0] if exc.args else None
+    return error.str() if isinstance(error, KafkaError) else str(exc)
+
+
+def say_waiting_once() -> Callable[[str], None]:
+    """An ``on_wait`` for a one-shot command: the first wait said on standard error, once, so a
+    person knows what the command waits for while a script's standard output stays the answer."""
+    said: list[str] = []
+
+    def say(waiting: str) -> None:
+        if not said:
+            said.append(waiting)
+            print(waiting, file=sys.stderr, flush=True)
+
+    return say
 
 
 def wait_for_broker(settings: Settings, on_wait: Callable[[str], None]) -> None:

@@ -87,8 +87,8 @@ def test_status_exits_1_only_when_neither_the_broker_nor_the_sink_answered() -> 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["status"], "lag unknown: cannot reach 127.0.0.1:1"),
-        (["models", "list"], "(cannot read control-status: cannot reach 127.0.0.1:1"),
+        (["status"], "lag unknown: cannot reach 127.0.0.1:1 within 2 s"),
+        (["models", "list"], "(cannot read control-status: cannot reach 127.0.0.1:1 within 2 s"),
     ],
     ids=["status", "models-list"],
 )
@@ -96,10 +96,12 @@ def test_a_command_without_a_broker_says_so_once_without_librdkafkas_reconnect_l
     args: list[str], expected: str, tmp_path: Path
 ) -> None:
     """Before, ``status`` printed 485 librdkafka lines (``%3|…|FAIL|…``) in 27 s and ``models
-    list`` 293 while their consumers reconnected to a broker that was not there."""
+    list`` 293 while their consumers reconnected to a broker that was not there. It says, once on
+    standard error, what it waits for and why, and gives up after ``broker_wait_s``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_APP_")}
     env |= {"STREAM_APP_STATE_DIR": str(tmp_path), "STREAM_APP_SQL_PORT": "9"}
     env |= {"STREAM_APP_BOOTSTRAP_SERVERS": "127.0.0.1:1", "COLUMNS": "300"}
+    env |= {"STREAM_APP_BROKER_WAIT_S": "2"}
     run = subprocess.run(  # this interpreter, the project's own CLI
         [sys.executable, "-m", "stream_app", *args],
         env=env,
@@ -111,3 +113,7 @@ def test_a_command_without_a_broker_says_so_once_without_librdkafkas_reconnect_l
     output = run.stdout + run.stderr
     assert expected in " ".join(output.split()), output
     assert "|FAIL|" not in output and "Traceback" not in output, output
+    waiting = [line for line in run.stderr.splitlines() if line.startswith("waiting for a broker")]
+    assert len(waiting) == 1, run.stderr
+    assert waiting[0].startswith("waiting for a broker at 127.0.0.1:1 (up to 2 s): "), waiting
+    assert "Connection refused" in waiting[0], waiting
