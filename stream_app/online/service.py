@@ -106,6 +106,11 @@ class OnlineLearnerLoop:
             self.checkpoint()
         finally:
             self._consumer.close()
+            # what the last flush left unacknowledged is not in any checkpoint (a restart
+            # replays it): dropped, so that closing does not wait out librdkafka's delivery
+            # timeout, and its threads stop reconnecting to a broker that is away
+            self._producer.purge()
+            self._producer.close()
 
     def stop(self) -> None:
         self._stopping.set()
