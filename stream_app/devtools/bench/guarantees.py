@@ -87,19 +87,20 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
     def say(line: str) -> None:
         console.print(line, highlight=False, markup=False)
 
-    arms = [arm.name for arm in options.arms]
+    arms = options.arms
+    names = [arm.name for arm in arms]
     stack = BenchStack(options.state_dir, options.partitions, say)
-    rates: dict[str, list[float]] = {a: [] for a in arms}
-    latencies: dict[str, list[float]] = {a: [] for a in arms}
-    produced: dict[str, list[float]] = {a: [] for a in arms}  # the part until produced
-    missing = dict.fromkeys(arms, 0)  # predictions not arrived when a run stopped waiting
-    checkpoints: dict[str, list[dict[str, Any]]] = {a: [] for a in arms}
+    rates: dict[str, list[float]] = {a: [] for a in names}
+    latencies: dict[str, list[float]] = {a: [] for a in names}
+    produced: dict[str, list[float]] = {a: [] for a in names}  # the part until produced
+    missing = dict.fromkeys(names, 0)  # predictions not arrived when a run stopped waiting
+    checkpoints: dict[str, list[dict[str, Any]]] = {a: [] for a in names}
     warm_ups: list[float] = []  # the warm-up runs' latencies, every arm's
     try:
         stack.start(options.training)
         warmup = replace(options.latency, seconds=options.warmup_seconds)
         for round_ in range(options.rounds):
-            for arm in options.arms:
+            for arm in arms:
                 stack.guarantee = arm.guarantee
                 stack.transaction_interval_ms = arm.transaction_interval_ms
                 say(f"[round {round_ + 1}] {arm.name}")
@@ -118,10 +119,10 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
                 checkpoints[arm.name].append(_checkpoint_share(paced, options.latency.seconds))
     finally:
         stack.close()
-    median_rate = {a: statistics.median(rates[a]) for a in arms}
+    median_rate = {a: statistics.median(rates[a]) for a in names}
     ratios = {
         a: round(median_rate[a] / median_rate["at_least_once"], 3)
-        for a in arms
+        for a in names
         if a != "at_least_once"
     }
     p99 = percentiles_ms(latencies["exactly_once"], [50, 99])
@@ -135,13 +136,13 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
         "transaction_interval_ms": Settings().transaction_interval_ms,  # the environment's too
         # each paced run's deployment warmed first, its latencies kept apart: not a measurement
         "warmup_latency_ms": percentiles_ms(warm_ups, [50, 99]),
-        "events_per_s": {a: [round(r) for r in rates[a]] for a in arms},
+        "events_per_s": {a: [round(r) for r in rates[a]] for a in names},
         "latency_ms": {
-            a: {**percentiles_ms(latencies[a], [50, 99]), "missing": missing[a]} for a in arms
+            a: {**percentiles_ms(latencies[a], [50, 99]), "missing": missing[a]} for a in names
         },
         # input CreateTime → the prediction's CreateTime: the rest is the wait to be read (in
         # exactly-once, for the transaction's commit)
-        "latency_to_produced_ms": {a: percentiles_ms(produced[a], [50, 99]) for a in arms},
+        "latency_to_produced_ms": {a: percentiles_ms(produced[a], [50, 99]) for a in names},
         "ratio": ratios["exactly_once"],  # at the default interval; the targets judge it
         "ratio_by_arm": ratios,
         "latency_checkpoints": checkpoints,
