@@ -299,7 +299,11 @@ class LocalBroker:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C in a terminal reaches us; we stop it in order
+                # a process group of its own, so that Ctrl-C in a terminal reaches us and we stop
+                # it in order; not a session of its own: the kernel's autogroup scheduling gives
+                # each session a CPU share of its own, and there the JVM's second GC thread waited
+                # up to 147 ms for a CPU, the whole young pause with it (docs/benchmarks.md)
+                process_group=0,
                 preexec_fn=_die_with_parent,  # only prctl, before exec
             )
 

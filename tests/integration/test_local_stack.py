@@ -3,6 +3,7 @@ which cannot, starts again on other ports when its picked ones were taken."""
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -90,3 +91,13 @@ def test_a_node_maps_the_class_archive_a_clean_stop_recorded(tmp_path):
     with LocalBroker(tmp_path / "second") as second:
         maps = Path(f"/proc/{second.pid}/maps").read_text()
     assert str(archive) in maps
+
+
+def test_the_broker_has_a_process_group_of_its_own_in_its_starters_session(local_stack):
+    """Ctrl-C in a terminal goes to the foreground process group: not to the broker, which the
+    stack stops in order. A session of its own would put the JVM in a scheduling group of its
+    own (the kernel's autogroup), where its GC threads were measured waiting for a CPU."""
+    broker = local_stack.broker
+    assert broker is not None
+    assert os.getpgid(broker.pid) == broker.pid != os.getpgid(0)
+    assert os.getsid(broker.pid) == os.getsid(0)
