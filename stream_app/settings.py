@@ -126,7 +126,9 @@ class Settings(BaseSettings):
     checkpoint_interval_ms: int = Field(default=1000, ge=0)
     """how often a checkpoint is cut (state changelog, then offset commit)"""
     checkpoint_chunk_cards: int = Field(default=256, ge=1)
-    """changelog records written per loop turn"""
+    """the most cards whose state one loop turn writes to the changelog while a checkpoint is
+    written; a turn that scores a batch writes at most two per event of it, so that small batches
+    are held up little"""
     processing_guarantee: ProcessingGuarantee = "at_least_once"
     """`exactly_once`: each checkpoint is one Kafka transaction of outputs, card state and input
     offsets ([guarantees.md](guarantees.md)); `worker_id` then names the transactional producer"""

@@ -2,10 +2,13 @@
 
 A checkpoint is *cut* between two batches, at most every ``interval_s``: the input offsets of the
 batches scored so far, and the cards they changed (:meth:`CardStore.cut`). Its changelog records
-are produced ``chunk_cards`` at a time, one chunk per turn of the loop, so that writing the state
-of thousands of cards never holds the next batch up for long (a card that a later batch changes
-is encoded as it was at the cut, just before the change). Just before the cut, ``before_cut``
-gives the records of what observers held back from the batches
+are produced a chunk per turn of the loop, so that writing the state of thousands of cards never
+holds the next batch up for long (a card that a later batch changes is encoded as it was at the
+cut, just before the change): the records of up to ``chunk_cards`` cards, and of no more than
+:data:`CARDS_PER_EVENT` per event of the turn's batch (a chunk of 256 cards held each small batch
+of a paced stream up by ~3 ms: docs/benchmarks.md). No more cards change between two cuts than
+events are scored, so the cut is written before the next one is due. Just before the cut,
+``before_cut`` gives the records of what observers held back from the batches
 (:class:`~stream_app.scoring.observers.HoldingObserver`: the drift monitors' rows), produced
 then, so that the state cut has read every row of the cut's offsets and those records are
 acknowledged before the offsets move. Once all are produced and the producer has nothing
@@ -45,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: how long a turn waits for the outputs of a cut that is due, before the loop goes on
 FLUSH_WAIT_S = 1.0
+#: a turn that scores a batch writes the state of at most this many cards per event of it
+CARDS_PER_EVENT = 2
 #: on revoke and stop, how long the outputs may take to be acknowledged and the offsets committed
 #: before they are left to a replay (within the 30 s a supervisor commonly gives a stop)
 COMPLETE_TIMEOUT_S = 5.0
@@ -124,10 +129,11 @@ class Checkpointer:
         self._pending.update(next_offsets)
         self.uncommitted.scored()
 
-    def step(self) -> bool:
-        """Between batches: cut when due, write one chunk, or commit a written cut once the
-        producer is idle (flushing it if the cut is ``interval_s`` old). True when a checkpoint
-        completed (one with no new offsets included)."""
+    def step(self, batch_events: int = 0) -> bool:
+        """Between batches (``batch_events``: of the batch about to be scored, 0 on an idle
+        turn): cut when due, write one chunk, or commit a written cut once the producer is idle
+        (flushing it if the cut is ``interval_s`` old). True when a checkpoint completed (one with
+        no new offsets included)."""
         now = time.monotonic()
         if self._cut_offsets is None:
             if now - self._last_commit < self._interval_s:
@@ -137,7 +143,10 @@ class Checkpointer:
             self.uncommitted.cut()
             self._cut_at = now
         if self._store.cut_pending():
-            self._write(self._store.take_cut(self._chunk_cards))
+            chunk = self._chunk_cards
+            if batch_events:
+                chunk = min(chunk, CARDS_PER_EVENT * batch_events)
+            self._write(self._store.take_cut(chunk))
             return False
         if self._outputs.outstanding():
             if now - self._cut_at < self._interval_s:

@@ -248,7 +248,7 @@ class ScoringLoop:
             stages.lap("consume")
             # before the batch: the last batch's outputs have had the wait to be acknowledged
             dropped = checkpoints.commits_dropped
-            if checkpoints.step():
+            if checkpoints.step(len(records)):
                 self.stats.checkpoints += 1
             if self._transactional and checkpoints.commits_dropped != dropped:
                 records = []  # consumed before a rewind: read again from the committed offsets

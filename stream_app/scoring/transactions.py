@@ -113,9 +113,10 @@ class TransactionalCheckpointer:
         self._pending.update(next_offsets)
         self.uncommitted.scored()
 
-    def step(self) -> bool:
+    def step(self, batch_events: int = 0) -> bool:  # the loop's call, as to a Checkpointer
         """Between batches: settle a commit that has finished, and start the next once
-        ``interval_s`` after the last. True when one was started."""
+        ``interval_s`` after the last. True when one was started. ``batch_events`` is not used:
+        the state of a transaction's cards goes with it whole."""
         if self._in_flight is not None:
             if not self._in_flight.done():
                 return False

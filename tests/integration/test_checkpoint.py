@@ -110,6 +110,18 @@ def test_offsets_are_committed_after_the_last_chunk_of_the_cut(kit):
     assert len(state) == 2 * len(heads)  # each with the one hour of event time it changed
 
 
+def test_a_turn_that_scores_a_small_batch_writes_two_cards_per_event_of_it(kit):
+    """So that writing a cut holds small batches up little; an idle turn writes a whole chunk."""
+    checkpoints = kit.checkpointer(interval_s=0.0)
+    checkpoints.scored({(kit.settings.topics.transactions, 0): 10})
+    part = kit.store.partition(0)
+    left = []
+    for batch_events in (1, 3, 100, 0):  # the first turn cuts, then writes its chunk
+        assert checkpoints.step(batch_events) is False
+        left.append(part.cut_cards_left())
+    assert left == [len(CARDS) - 2, len(CARDS) - 8, len(CARDS) - 16, len(CARDS) - 24]
+
+
 def test_a_written_cut_is_committed_once_the_producer_is_idle_without_a_flush(kit):
     # an interval long enough that a delivery on a loaded machine (~1 s seen) stays well within it
     checkpoints = kit.checkpointer(interval_s=4.0)
