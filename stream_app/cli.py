@@ -541,6 +541,10 @@ def bench_guarantees(
             help="Also run exactly-once at this commit interval (ms) in every round; repeatable.",
         ),
     ] = None,
+    warmup_events: Annotated[
+        int,
+        typer.Option(min=0, help="A drain of this many events per guarantee first, not measured."),
+    ] = 20_000,
     json_path: JsonOut = None,
 ) -> None:
     """At-least-once against exactly-once: throughput ratio and decision latency, one run."""
@@ -554,6 +558,7 @@ def bench_guarantees(
         latency=LatencyOptions(seconds=latency_seconds, rate=latency_rate),
         warmup_seconds=warmup_seconds,
         intervals_ms=tuple(interval_ms or ()),
+        warmup_events=warmup_events,
     )
     guarantee_command(options, json_path, bench_console())
 

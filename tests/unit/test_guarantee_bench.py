@@ -1,5 +1,6 @@
-"""``stream-app bench guarantees``: each round's runs in both guarantees, alternated, each paced
-run's deployment warmed first by a paced run reported apart and kept out of the figures."""
+"""``stream-app bench guarantees``: an unmeasured drain per guarantee first, then each round's runs
+in both guarantees, alternated, each paced run's deployment warmed first by a paced run reported
+apart and kept out of the figures."""
 
 from __future__ import annotations
 
@@ -62,10 +63,11 @@ def _paced(latency_ms: float) -> Any:
 def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
     recorded = Calls()
 
-    def throughput(stack: FakeStack, *_args: object) -> Any:
-        recorded.runs.append(("throughput", stack.arm, 0.0))
-        # exactly-once drains at 900 events/s, at a 10-ms interval at 700
+    def throughput(stack: FakeStack, _format: str, _events: int, _seed: int, phase: str) -> Any:
+        recorded.runs.append((phase, stack.arm, 0.0))
+        # exactly-once drains at 900 events/s, at a 10-ms interval at 700; a warm-up at a tenth
         rate = {"at_least_once": 1000.0, "exactly_once": 900.0}.get(stack.arm, 700.0)
+        rate /= 10 if phase == "throughput-warmup" else 1
         return type("Run", (), {"events_per_s": rate})()
 
     @contextlib.contextmanager
@@ -84,23 +86,27 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
     return recorded
 
 
-def test_a_paced_warm_up_runs_first_and_stays_out_of_the_figures(calls: Calls) -> None:
+def test_warm_ups_run_first_and_stay_out_of_the_figures(calls: Calls) -> None:
     options = GuaranteeBenchOptions(latency=LatencyOptions(seconds=20.0), warmup_seconds=15.0)
     report = run_guarantee_bench(options, Console(record=True))
     assert calls.runs == [
-        ("throughput", "at_least_once", 0.0),
+        ("throughput-warmup", "at_least_once", 0.0),
+        ("throughput-warmup", "exactly_once", 0.0),
+        ("throughput-round1", "at_least_once", 0.0),
         ("latency-round1", "at_least_once", 15.0),
         ("latency-round1", "at_least_once", 20.0),
-        ("throughput", "exactly_once", 0.0),
+        ("throughput-round1", "exactly_once", 0.0),
         ("latency-round1", "exactly_once", 15.0),
         ("latency-round1", "exactly_once", 20.0),
-        ("throughput", "at_least_once", 0.0),
+        ("throughput-round2", "at_least_once", 0.0),
         ("latency-round2", "at_least_once", 15.0),
         ("latency-round2", "at_least_once", 20.0),
-        ("throughput", "exactly_once", 0.0),
+        ("throughput-round2", "exactly_once", 0.0),
         ("latency-round2", "exactly_once", 15.0),
         ("latency-round2", "exactly_once", 20.0),
     ]
+    assert report["warmup_events_per_s"] == {"at_least_once": 100, "exactly_once": 90}
+    assert report["events_per_s"] == {"at_least_once": [1000, 1000], "exactly_once": [900, 900]}
     assert report["warmup_latency_ms"]["p99"] == 900.0
     assert report["latency_ms"]["at_least_once"]["p99"] == 10.0
     assert report["latency_ms"]["exactly_once"]["max"] == 10.0
@@ -113,9 +119,11 @@ def test_more_intervals_add_exactly_once_arms_to_every_round(calls: Calls) -> No
         latency=LatencyOptions(seconds=20.0),
         warmup_seconds=15.0,
         intervals_ms=(10, 50, 10),  # 50 is the default's: no arm of its own; 10 once
+        warmup_events=0,  # no unmeasured drain
     )
     report = run_guarantee_bench(options, Console(record=True))
-    assert [arm for run, arm, _ in calls.runs if run == "throughput"] == [
+    assert report["warmup_events_per_s"] == {}
+    assert [arm for run, arm, _ in calls.runs if run.startswith("throughput")] == [
         "at_least_once",
         "exactly_once",
         "exactly_once@10",

@@ -1,6 +1,9 @@
 """``stream-app bench guarantees``: throughput and decision latency in both processing guarantees,
 alternated in one run on one broker, so that the machine's noise weighs on both alike.
 
+Before the rounds, each arm drains a backlog of ``warmup_events`` that is not measured: on a
+fresh broker the first round's drain was the slower of an arm's two in 9 of 10 (five runs, both
+arms; by up to 32 %), which swung the ratio from run to run (docs/guarantees.md).
 Each paced run's deployment (worker, sink, topics) is warmed first by a paced run of
 ``warmup_seconds``, reported apart, as in ``stream-app bench latency`` (a paced run on a broker,
 worker and sink just started measures their warm-up). Each round
@@ -27,6 +30,7 @@ from rich.table import Table
 from models.train import TrainingConfig
 from stream_app.devtools.bench.latency import LatencyResult, measure_paced, paced_deployment
 from stream_app.devtools.bench.options import LatencyOptions
+from stream_app.devtools.bench.progress import Say
 from stream_app.devtools.bench.render import write_json
 from stream_app.devtools.bench.report import machine, percentiles_ms
 from stream_app.devtools.bench.stack import BenchStack
@@ -52,6 +56,11 @@ class Arm:
             return self.guarantee
         return f"{self.guarantee}_{self.transaction_interval_ms}ms"
 
+    def use(self, stack: BenchStack) -> None:
+        """Make the phases ``stack`` deploys from now on run in this arm."""
+        stack.guarantee = self.guarantee
+        stack.transaction_interval_ms = self.transaction_interval_ms
+
 
 @dataclass(frozen=True)
 class GuaranteeBenchOptions:
@@ -69,6 +78,8 @@ class GuaranteeBenchOptions:
     )
     #: exactly-once arms at these commit intervals besides the default's
     intervals_ms: tuple[int, ...] = ()
+    #: a drain of this many events in each arm before the rounds, not measured (0: none)
+    warmup_events: int = 20_000
 
     @property
     def arms(self) -> tuple[Arm, ...]:
@@ -96,13 +107,15 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
     missing = dict.fromkeys(names, 0)  # predictions not arrived when a run stopped waiting
     checkpoints: dict[str, list[dict[str, Any]]] = {a: [] for a in names}
     warm_ups: list[float] = []  # the warm-up runs' latencies, every arm's
+    warm_up_rates: dict[str, float] = {}  # the unmeasured drains', for the record
     try:
         stack.start(options.training)
+        if options.warmup_events:
+            warm_up_rates = _warm_up(stack, options, say)
         warmup = replace(options.latency, seconds=options.warmup_seconds)
         for round_ in range(options.rounds):
             for arm in arms:
-                stack.guarantee = arm.guarantee
-                stack.transaction_interval_ms = arm.transaction_interval_ms
+                arm.use(stack)
                 say(f"[round {round_ + 1}] {arm.name}")
                 seed, name = options.seed + round_, f"round{round_ + 1}"
                 # each round on topics, groups and a database of its own (the arm is named in
@@ -136,6 +149,8 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
         "transaction_interval_ms": Settings().transaction_interval_ms,  # the environment's too
         # each paced run's deployment warmed first, its latencies kept apart: not a measurement
         "warmup_latency_ms": percentiles_ms(warm_ups, [50, 99]),
+        "warmup_events": options.warmup_events,
+        "warmup_events_per_s": {a: round(r) for a, r in warm_up_rates.items()},
         "events_per_s": {a: [round(r) for r in rates[a]] for a in names},
         "latency_ms": {
             a: {**percentiles_ms(latencies[a], [50, 99]), "missing": missing[a]} for a in names
@@ -157,6 +172,19 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
             },
         },
     }
+
+
+def _warm_up(stack: BenchStack, options: GuaranteeBenchOptions, say: Say) -> dict[str, float]:
+    """A drain of ``warmup_events`` in each arm, not measured; their events/s by arm."""
+    rates: dict[str, float] = {}
+    for arm in options.arms:
+        arm.use(stack)
+        say(f"[warm-up] {arm.name}: a drain of {options.warmup_events:,} events, not measured")
+        run = measure_throughput(
+            stack, "json", options.warmup_events, options.seed - 1, "throughput-warmup"
+        )
+        rates[arm.name] = run.events_per_s
+    return rates
 
 
 def _checkpoint_share(paced: LatencyResult, seconds: float) -> dict[str, Any]:
