@@ -21,9 +21,10 @@ with its lists filled is a whole card, as earlier versions wrote it, and is read
 from __future__ import annotations
 
 import itertools
+import operator
 from array import array
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -114,7 +115,7 @@ class CardState(CardAggregates, gc=False, eq=False):
         return (
             self.times[lo:hi].tolist(),
             self.amounts[lo:hi].tolist(),
-            [names[code] for code in self.merchants[lo:hi]],
+            list(map(names.__getitem__, self.merchants[lo:hi])),
         )
 
     def hour_bounds(self, hour: int) -> tuple[int, int]:
@@ -182,8 +183,8 @@ class CardState(CardAggregates, gc=False, eq=False):
         self.suppressed = 0
 
 
-def _aggregates(state: CardAggregates) -> tuple[Any, ...]:
-    return tuple(getattr(state, name) for name in AGGREGATES)
+#: a card's aggregates as a tuple, in record order (one C call: a checkpoint calls it per card)
+_aggregates: Callable[[CardAggregates], tuple[Any, ...]] = operator.attrgetter(*AGGREGATES)
 
 
 class _RecordedCard(CardAggregates, array_like=True):
