@@ -530,7 +530,7 @@ def bench_guarantees(
     events: Annotated[
         int, typer.Option(min=1000, help="Backlog of each throughput run.")
     ] = 100_000,
-    rounds: Annotated[int, typer.Option(min=1, help="Runs of each guarantee, alternated.")] = 2,
+    rounds: Annotated[int, typer.Option(min=1, help="Runs of each guarantee, alternated.")] = 3,
     latency_seconds: LatencySeconds = 20.0,
     latency_rate: LatencyRate = 5000.0,
     warmup_seconds: WarmupSeconds = 20.0,

@@ -87,7 +87,9 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
 
 
 def test_warm_ups_run_first_and_stay_out_of_the_figures(calls: Calls) -> None:
-    options = GuaranteeBenchOptions(latency=LatencyOptions(seconds=20.0), warmup_seconds=15.0)
+    options = GuaranteeBenchOptions(
+        rounds=2, latency=LatencyOptions(seconds=20.0), warmup_seconds=15.0
+    )
     report = run_guarantee_bench(options, Console(record=True))
     assert calls.runs == [
         ("throughput-warmup", "at_least_once", 0.0),

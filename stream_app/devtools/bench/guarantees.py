@@ -65,7 +65,8 @@ class Arm:
 @dataclass(frozen=True)
 class GuaranteeBenchOptions:
     events: int = 100_000  # backlog of each throughput run
-    rounds: int = 2
+    #: a median of three: two drains of one configuration differ by up to ±15 % (docs/guarantees.md)
+    rounds: int = 3
     latency: LatencyOptions = field(default_factory=lambda: LatencyOptions(seconds=20.0))
     warmup_seconds: float = 20.0  # a paced run on each paced run's deployment first, apart
     partitions: int = 4
