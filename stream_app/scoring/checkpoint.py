@@ -7,7 +7,9 @@ holds the next batch up for long (a card that a later batch changes is encoded a
 cut, just before the change): the records of up to ``chunk_cards`` cards, and of no more than
 :data:`CARDS_PER_EVENT` per event of the turn's batch (a chunk of 256 cards held each small batch
 of a paced stream up by ~3 ms: docs/benchmarks.md). No more cards change between two cuts than
-events are scored, so the cut is written before the next one is due. Just before the cut,
+events are scored, so with batches under ``chunk_cards / CARDS_PER_EVENT`` events a cut is
+written before the next one is due; larger batches write ``chunk_cards`` a turn, as before this
+bound. Just before the cut,
 ``before_cut`` gives the records of what observers held back from the batches
 (:class:`~stream_app.scoring.observers.HoldingObserver`: the drift monitors' rows), produced
 then, so that the state cut has read every row of the cut's offsets and those records are

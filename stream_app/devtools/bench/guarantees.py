@@ -112,7 +112,7 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
     try:
         stack.start(options.training)
         if options.warmup_events:
-            warm_up_rates = _warm_up(stack, options, say)
+            warm_up_rates = _warm_up(stack, arms, options, say)
         warmup = replace(options.latency, seconds=options.warmup_seconds)
         for round_ in range(options.rounds):
             for arm in arms:
@@ -175,10 +175,12 @@ def run_guarantee_bench(options: GuaranteeBenchOptions, console: Console) -> dic
     }
 
 
-def _warm_up(stack: BenchStack, options: GuaranteeBenchOptions, say: Say) -> dict[str, float]:
-    """A drain of ``warmup_events`` in each arm, not measured; their events/s by arm."""
+def _warm_up(
+    stack: BenchStack, arms: tuple[Arm, ...], options: GuaranteeBenchOptions, say: Say
+) -> dict[str, float]:
+    """A drain of ``warmup_events`` in each of ``arms``, not measured; their events/s by arm."""
     rates: dict[str, float] = {}
-    for arm in options.arms:
+    for arm in arms:
         arm.use(stack)
         say(f"[warm-up] {arm.name}: a drain of {options.warmup_events:,} events, not measured")
         run = measure_throughput(
