@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from confluent_kafka import Consumer
 
@@ -65,6 +66,33 @@ BeforeCut = Callable[[], Sequence[OutputRecord]]
 def nothing_held() -> Sequence[OutputRecord]:
     """A :data:`BeforeCut` for a loop whose observers hold nothing back."""
     return ()
+
+
+class Checkpoints(Protocol):
+    """What the scoring loop asks of its checkpoints, whichever the guarantee: :class:`Checkpointer`
+    (at-least-once) or :class:`~stream_app.scoring.transactions.TransactionalCheckpointer`
+    (exactly-once)."""
+
+    #: commits given up on (membership lost, or a transaction aborted), for ``/health``
+    commits_dropped: int
+    uncommitted: Uncommitted
+
+    def scored(self, next_offsets: Offsets) -> None:
+        """Note the offsets after a scored batch whose outputs were produced."""
+
+    def step(self, batch_events: int = 0) -> bool:
+        """Between batches (``batch_events``: of the batch about to be scored, 0 on an idle
+        turn): a bounded piece of checkpointing; True when a checkpoint completed or started."""
+
+    def complete(self) -> object:
+        """Checkpoint everything scored so far, now (revoke, stop)."""
+
+    def await_commit(self) -> bool:
+        """Before a batch scored meanwhile is published: False if it is to be dropped (scored
+        during a commit that was aborted)."""
+
+    def forget(self, partitions: set[tuple[str, int]]) -> None:
+        """Drop what is uncommitted of partitions this member lost."""
 
 
 class Uncommitted:

@@ -30,7 +30,7 @@ from stream_app.kafka.fetch_watch import FetchWatch
 from stream_app.kafka.lag import PartitionLag
 from stream_app.kafka.membership import Membership
 from stream_app.scoring.changelog import ChangelogRestorer
-from stream_app.scoring.checkpoint import Checkpointer
+from stream_app.scoring.checkpoint import Checkpointer, Checkpoints
 from stream_app.scoring.observers import BatchObserver, Observers
 from stream_app.scoring.outputs import Outputs
 from stream_app.scoring.pipeline import ScoredBatch, ScoringPipeline
@@ -156,7 +156,7 @@ class ScoringLoop:
         self._batch_size = batch_size
         self._max_wait_s = max_wait_s
         self._linger_s = linger_s
-        self._checkpoints: Checkpointer | TransactionalCheckpointer
+        self._checkpoints: Checkpoints
         self._transactional = transactional is not None
         self._outputs = Outputs(
             {**producer_config, **(transactional or {})}, pipeline.refused_output

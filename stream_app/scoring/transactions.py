@@ -63,7 +63,8 @@ STOP_GRACE_S = ATTEMPT_S
 
 
 class TransactionalCheckpointer:
-    """Commits a transaction per checkpoint; the same calls as :class:`Checkpointer`."""
+    """Commits a transaction per checkpoint: the loop's
+    :class:`~stream_app.scoring.checkpoint.Checkpoints` for exactly-once."""
 
     def __init__(
         self,
@@ -113,7 +114,7 @@ class TransactionalCheckpointer:
         self._pending.update(next_offsets)
         self.uncommitted.scored()
 
-    def step(self, batch_events: int = 0) -> bool:  # the loop's call, as to a Checkpointer
+    def step(self, batch_events: int = 0) -> bool:
         """Between batches: settle a commit that has finished, and start the next once
         ``interval_s`` after the last. True when one was started. ``batch_events`` is not used:
         the state of a transaction's cards goes with it whole."""
