@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -110,11 +111,19 @@ def new_cluster_id(draw: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> st
             return cluster_id
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free on loopback now. Each socket stays bound until all are
+    picked: picked one after the other, two could be the same port (the kernel hands a port out
+    again once its socket is closed), and Kafka refuses two listeners on one port."""
+    with ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 def _die_with_parent() -> None:
@@ -142,9 +151,9 @@ class LocalBroker:
     ) -> None:
         self._own_dir = state_dir is None
         self.state_dir = (state_dir or Path(tempfile.mkdtemp(prefix="kafka-"))).resolve()
-        self._fixed_port = port is not None
-        self.port = port or free_port()
-        self.controller_port = free_port()
+        self._fixed_port = bool(port)  # 0: a free one
+        self.port = port or 0
+        self.controller_port = 0
         self._jars_dir = jars_dir
         self.heap_mb = heap_mb
         self._process: subprocess.Popen[bytes] | None = None
@@ -152,7 +161,8 @@ class LocalBroker:
         #: a SASL_SSL listener beside the plain one (``docs/kafka-security.md``)
         self.secure = None
         if secure_listener:
-            self.secure = SecureListener(free_port(), self.state_dir / "tls")
+            self.secure = SecureListener(0, self.state_dir / "tls")
+        self._pick_ports()
 
     @classmethod
     def for_settings(
@@ -227,12 +237,19 @@ class LocalBroker:
                     f"Kafka did not answer on {self.bootstrap_servers} within {timeout_s}s "
                     f"(log: {self.log_file}):\n{tail}"
                 )
-            if not self._fixed_port:
-                self.port = free_port()
-            self.controller_port = free_port()
-            if self.secure is not None:
-                self.secure = replace(self.secure, port=free_port())
+            self._pick_ports()
             attempt += 1
+
+    def _pick_ports(self) -> None:
+        """Free ports for the listeners, all different: the client one (unless it was given),
+        the controller's, and the secure one if there is one."""
+        count = 1 + (not self._fixed_port) + (self.secure is not None)
+        ports = [p for p in free_ports(count + 1) if p != self.port][:count]
+        if not self._fixed_port:
+            self.port = ports.pop()
+        self.controller_port = ports.pop()
+        if self.secure is not None:
+            self.secure = replace(self.secure, port=ports.pop())
 
     def _write_config(self, java: Path) -> Path:
         properties = self.state_dir / "server.properties"

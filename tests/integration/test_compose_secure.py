@@ -23,7 +23,7 @@ from confluent_kafka.admin import NewTopic
 from stream_app.errors import BrokerError
 from stream_app.kafka.config import connection_config
 from stream_app.kafka.kafka_jars import java_executable, kafka_jars
-from stream_app.kafka.local_broker import free_port
+from stream_app.kafka.local_broker import free_ports
 from stream_app.kafka.probe import connect
 from stream_app.settings import Settings
 from tests.unit.support import REPO_ROOT
@@ -63,7 +63,7 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[P
             f'#!/bin/sh\nexec {java} -Xmx384m -cp "{libs}/*" {main} "$@"\n'
         )
         (root / "bin" / name).chmod(0o755)
-    ports = {"INTERNAL": free_port(), "HOST": free_port(), "CONTROLLER": free_port()}
+    ports = dict(zip(("INTERNAL", "HOST", "CONTROLLER"), free_ports(3), strict=True))
     env = {**os.environ, **PASSWORDS, "PATH": f"{java.parent}:{os.environ['PATH']}"}
     certs = subprocess.run(  # the compose file's script
         ["sh", "-ec", _script("kafka-certs", root, ports)],
