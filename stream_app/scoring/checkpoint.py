@@ -84,7 +84,7 @@ class Checkpoints(Protocol):
         """Between batches (``batch_events``: of the batch about to be scored, 0 on an idle
         turn): a bounded piece of checkpointing; True when a checkpoint completed or started."""
 
-    def complete(self) -> object:
+    def complete(self) -> None:
         """Checkpoint everything scored so far, now (revoke, stop)."""
 
     def await_commit(self) -> bool:

@@ -126,11 +126,12 @@ class TransactionalCheckpointer:
             return False
         return self._start()
 
-    def complete(self) -> bool:
-        """Commit everything scored so far, now, and wait for it (revoke, stop); False if nothing
-        was scored, or the transaction was aborted and rewound."""
+    def complete(self) -> None:
+        """Commit everything scored so far, now, and wait for it (revoke, stop); nothing to wait
+        for if nothing was scored."""
         self._settle()
-        return self._start() and self.await_commit()
+        if self._start():
+            self.await_commit()
 
     def await_commit(self) -> bool:
         """Before a batch scored meanwhile is published: wait for the commit in flight and begin
