@@ -232,8 +232,8 @@ class Settings(BaseSettings):
     port 0 the system picks a free one: how the demo, the benchmark and the tests find it"""
 
     kafka_profile: Literal["default", "local"] = "local"
-    """`local` lowers group timeouts and fetch waits for the local broker; `default` keeps
-    librdkafka's"""
+    """`local` lowers group timeouts and fetch waits and turns re-bootstrapping off, for the local
+    broker; `default` keeps librdkafka's"""
 
     # how every Kafka client connects (docs/kafka-security.md)
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
