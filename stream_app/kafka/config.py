@@ -8,9 +8,16 @@ refreshes metadata often so that new partitions are seen soon, and turns re-boot
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from stream_app.settings import Settings
+
+#: where every client's librdkafka log lines go: through Python's logging, so that they share the
+#: process's format (one JSON object per line under ``--log-json``) instead of librdkafka's own
+#: ``%3|<epoch>|FAIL|…`` lines on stderr. librdkafka queues them; a client's ``poll``,
+#: ``consume`` or ``flush`` logs them (an admin client's: ``poll``).
+LIBRDKAFKA_LOG = logging.getLogger("stream_app.kafka.librdkafka")
 
 # The classic group protocol: Kafka 4's `group.protocol=consumer` (KIP-848) made the rebalance tests
 # no faster on the local broker (partitions moving to a new worker 8.4 s against 5.6 s, a killed
@@ -41,12 +48,13 @@ def connection_config(settings: Settings) -> dict[str, Any]:
     ...                   kafka_sasl_password=SecretStr("s3cret"))
     >>> sorted(connection_config(secure.model_copy(update={"kafka_profile": "default"})))
     ... # doctest: +NORMALIZE_WHITESPACE
-    ['bootstrap.servers', 'sasl.mechanism', 'sasl.password', 'sasl.username',
+    ['bootstrap.servers', 'logger', 'sasl.mechanism', 'sasl.password', 'sasl.username',
      'security.protocol']
     """
     config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap_servers,
         "security.protocol": settings.kafka_security_protocol,
+        "logger": LIBRDKAFKA_LOG,
     }
     if settings.kafka_security_protocol.startswith("SASL_"):
         password = settings.kafka_sasl_password

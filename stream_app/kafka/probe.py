@@ -32,6 +32,8 @@ def broker_unreachable(admin: AdminClient, timeout_s: float) -> str | None:
         admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         return str(exc.args[0]) if exc.args else repr(exc)
+    finally:
+        admin.poll(0)  # logs what librdkafka queued meanwhile (a long-lived client's log lines)
     return None
 
 

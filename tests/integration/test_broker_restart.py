@@ -32,7 +32,13 @@ from stream_app.kafka.commit import CLOSE_TIMEOUT_S, close_consumer, commit_offs
 from stream_app.kafka.config import consumer_config
 from stream_app.kafka.local_broker import LocalBroker
 from stream_app.processes import ChildProcess, get_json
-from tests.integration.conftest import assert_ledger, producing, wait_for, wait_until_stored
+from tests.integration.conftest import (
+    assert_ledger,
+    json_lines,
+    producing,
+    wait_for,
+    wait_until_stored,
+)
 from tests.integration.faults import STARTUP_S, answered
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
@@ -65,6 +71,7 @@ def on_its_own_broker(make_settings, broker: LocalBroker, tmp_path: Path, **over
         batch_size=200,
         warehouse_dsn=f"chdb://{tmp_path / 'warehouse'}",
         health_broker_timeout_s=0.5,  # /health answers within the client's 2 s
+        log_json=True,
         **overrides,
     )
 
@@ -74,10 +81,11 @@ def on_its_own_broker(make_settings, broker: LocalBroker, tmp_path: Path, **over
 MAX_REFUSALS_LOGGED = 100
 
 
-def refused_connection_lines(log: Path) -> int:
-    """The librdkafka lines of a process's log that report a refused connection."""
-    lines = log.read_text(errors="replace").splitlines()
-    return sum("Connection refused" in line for line in lines)
+def refused_connections_logged(log: Path) -> int:
+    """The refused connections a process logged, every line of its log JSON (librdkafka's
+    included)."""
+    lines = json_lines(log.read_text(errors="replace").splitlines())
+    return sum("Connection refused" in line["message"] for line in lines)
 
 
 def wait_until_scored(deployment: Deployment, events: int, timeout_s: float) -> None:
@@ -153,7 +161,7 @@ def test_a_broker_stopped_20s_under_load_loses_nothing_and_duplicates_nothing(
             fault_figures.peak_rss("sink", deployment.sink.pid)
             fault_figures.notes["outage s"] = OUTAGE_S
             for process in (deployment.worker, deployment.sink):
-                refusals = refused_connection_lines(process.log_path)
+                refusals = refused_connections_logged(process.log_path)
                 fault_figures.notes[f"{process.name.split('-')[-1]} refusals logged"] = refusals
                 # librdkafka's re-bootstrap logged ~70 a second in the worker (1,460 in 20 s)
                 assert refusals <= MAX_REFUSALS_LOGGED, f"{process.name}: {refusals} refusals"

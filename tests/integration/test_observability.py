@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -27,7 +25,7 @@ from stream_app.control.commands import CommandKind
 from stream_app.devtools.produce import ProduceOptions, produce
 from stream_app.kafka.config import producer_config
 from stream_app.processes import ChildProcess, get_json, settings_env
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import json_lines, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,18 +62,6 @@ def body(url: str) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
-
-
-#: a text log line: ours (``2026-12-01 21:00:00,123 INFO ...``) or faust's (``[2026-12-01 ...``)
-TEXT_LOG = re.compile(r"^\[?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
-
-
-def json_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
-    """The Python log lines as JSON objects; a text log line fails the test (librdkafka's own
-    lines, written by C to stderr, are not Python's logging: they are left out)."""
-    text = [line for line in lines if TEXT_LOG.match(line)]
-    assert not text, text[:3]
-    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def worker_lag(status: dict[str, Any], group: str, topic: str) -> int:

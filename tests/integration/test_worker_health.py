@@ -22,7 +22,7 @@ from models.registry import FileModelStore, sha256_text
 from stream_app.control.client import StatusReader, publish_command, wait_for_acks
 from stream_app.control.commands import CommandKind, ControlCommand
 from stream_app.devtools.produce import ProduceOptions, produce
-from stream_app.kafka.config import consumer_config, producer_config
+from stream_app.kafka.config import LIBRDKAFKA_LOG, consumer_config, producer_config
 from stream_app.kafka.local_broker import LocalBroker
 from stream_app.kafka.topics import ensure_topics
 from stream_app.processes import ChildProcess, get_json
@@ -102,7 +102,7 @@ def test_a_stopped_broker_is_reported_and_scoring_resumes_after_its_restart(
             except AssertionError as exc:  # once seen under a double load: what the worker said
                 health = get_json(f"http://127.0.0.1:{port}/health")
                 lines = worker.log_path.read_text(errors="replace").splitlines()
-                tail = [line for line in lines if "|FAIL|" not in line][-60:]  # not reconnects
+                tail = [line for line in lines if LIBRDKAFKA_LOG.name not in line][-60:]
                 raise AssertionError(f"{exc}; /health: {health}; log:\n" + "\n".join(tail)) from exc
             worker.check_alive()
         finally:
