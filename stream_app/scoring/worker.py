@@ -159,5 +159,9 @@ def serve(settings: Settings, loop: ScoringLoop, listener: socket.socket) -> Non
     with tempfile.TemporaryDirectory(prefix="stream-app-faust-") as datadir:
         service = ScoringService(loop)
         app = create_app(settings, service, Path(datadir), listener)
-        # the logging the command line set up (text or JSON) stays: faust does not replace it
-        execute(faust.Worker(app, service, override_logging=False), service)
+        # the logging the command line set up (text or JSON) stays: faust does not replace it,
+        # prints nothing to the console, and draws no start-up spinner (terminal escapes and
+        # " OK ^" on stdout, a line of text in a log of JSON lines); it logs "Ready" instead
+        worker = faust.Worker(app, service, override_logging=False, quiet=True)
+        worker.spinner = None
+        execute(worker, service)
