@@ -31,12 +31,12 @@ _LOCAL_PROFILE: dict[str, Any] = {
 }
 
 
-#: The local profile's clients do not re-bootstrap (KIP-1102, librdkafka 2.10+). With the only
+#: The local profile's clients do not re-bootstrap (KIP-899, librdkafka 2.10+). With the only
 #: broker away, librdkafka's re-bootstrap dropped and re-created the bootstrap broker every 50 ms,
-#: each time logging a refused connection: 1,460 lines in the worker's log, 500 in the sink's in a
-#: 20-s outage (test_broker_restart.py), against 30 and 12 without it, the recovery the same. One
-#: node at one address leaves nothing to re-bootstrap to; the default profile keeps it for clusters
-#: whose brokers can all move.
+#: each time logging a refused connection: 1,460 librdkafka lines in the worker's log, 500 in the
+#: sink's in a 20-s outage (test_broker_restart.py), against 30 and 12 without it, the recovery
+#: the same. One node at one address leaves nothing to re-bootstrap to; the default profile keeps
+#: it for clusters whose brokers can all move.
 _LOCAL_CONNECTION: dict[str, Any] = {"metadata.recovery.strategy": "none"}
 
 
