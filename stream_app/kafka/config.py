@@ -46,10 +46,9 @@ def connection_config(settings: Settings) -> dict[str, Any]:
     >>> from pydantic import SecretStr
     >>> secure = Settings(kafka_security_protocol="SASL_SSL", kafka_sasl_username="scorer",
     ...                   kafka_sasl_password=SecretStr("s3cret"))
-    >>> sorted(connection_config(secure.model_copy(update={"kafka_profile": "default"})))
-    ... # doctest: +NORMALIZE_WHITESPACE
-    ['bootstrap.servers', 'logger', 'sasl.mechanism', 'sasl.password', 'sasl.username',
-     'security.protocol']
+    >>> sorted(connection_config(secure))  # doctest: +NORMALIZE_WHITESPACE
+    ['bootstrap.servers', 'logger', 'metadata.recovery.strategy', 'sasl.mechanism',
+     'sasl.password', 'sasl.username', 'security.protocol']
     """
     config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap_servers,
